@@ -1,0 +1,134 @@
+"""The Whisper envelope: codec, identity, nominal size and geth 1.9's proof of work (whisper-v6.md §1).
+
+Wire form: RLP list of exactly five items [expiry uint32, ttl uint32, topic 4 bytes, data, nonce
+uint64], canonical integers only; anything else is a `DecodeError` (geth drops the sender). The
+hash is keccak256 of that encoding; the PoW hashes the 4-item "short" RLP followed by the 8-byte
+big-endian nonce, counts leading zero bits, and divides twice in IEEE double (§1.5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hush import rlp
+from hush.crypto.keccak import keccak256
+from hush.errors import DecodeError
+from hush.shh.topic import TOPIC_LENGTH, topic_to_bloom
+from hush.types import Bloom, EnvelopeHash, Topic
+
+__all__ = [
+    "ENVELOPE_HEADER_LENGTH",
+    "Envelope",
+    "leading_zero_bits",
+    "pow_from_bits",
+    "short_rlp",
+]
+
+ENVELOPE_HEADER_LENGTH = 20  # nominal, used by size() (whisper-v6.md §1.2)
+_UINT32 = 0xFFFFFFFF
+
+
+def short_rlp(expiry: int, ttl: int, topic: bytes, data: bytes) -> bytes:
+    """RLP([expiry, ttl, topic, data]): a fresh 4-item list, the PoW input before the nonce."""
+    return rlp.encode_list_payload(
+        rlp.encode_uint(expiry) + rlp.encode_uint(ttl) + b"\x84" + topic + rlp.encode_bytes(data)
+    )
+
+
+def leading_zero_bits(digest: bytes) -> int:
+    return 256 - int.from_bytes(digest, "big").bit_length()
+
+
+def pow_from_bits(bits: int, short_size: int, ttl: int, diff: int = 0) -> float:
+    """geth's arithmetic: 2^bits / size / (ttl + diff), two divisions in this order."""
+    divisor = (ttl + diff) & _UINT32
+    value = float(2**bits) / float(short_size)
+    return value / float(divisor) if divisor else float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    expiry: int
+    ttl: int
+    topic: Topic
+    data: bytes
+    nonce: int = 0
+    _encoded: bytes = field(default=b"", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.expiry <= _UINT32 or not 0 <= self.ttl <= _UINT32:
+            raise DecodeError("envelope expiry and ttl must be uint32")
+        if not 0 <= self.nonce < 2**64:
+            raise DecodeError("envelope nonce must be uint64")
+        if len(self.topic) != TOPIC_LENGTH:
+            raise DecodeError(f"envelope topic must be 4 bytes, got {len(self.topic)}")
+        if not self._encoded:
+            object.__setattr__(self, "_encoded", self._encode())
+
+    def _encode(self) -> bytes:
+        return rlp.encode_list_payload(
+            rlp.encode_uint(self.expiry)
+            + rlp.encode_uint(self.ttl)
+            + b"\x84"
+            + self.topic
+            + rlp.encode_bytes(self.data)
+            + rlp.encode_uint(self.nonce)
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Envelope:
+        """Strictly decode one envelope that spans all of `raw`."""
+        return cls.from_item(rlp.decode(raw), bytes(raw))
+
+    @classmethod
+    def from_item(cls, item: rlp.Item, raw: bytes | None = None) -> Envelope:
+        """An envelope from an already-decoded RLP item (as found inside a messages packet)."""
+        if not isinstance(item, list):
+            raise DecodeError("envelope: expected an RLP list")
+        if len(item) != 5:
+            raise DecodeError(f"envelope: expected 5 items, got {len(item)}")
+        expiry_b, ttl_b, topic, data, nonce_b = item
+        if not isinstance(topic, bytes) or len(topic) != TOPIC_LENGTH:
+            raise DecodeError("envelope: topic must be a 4-byte string")
+        if not isinstance(data, bytes):
+            raise DecodeError("envelope: data must be a byte string")
+        envelope = cls(
+            expiry=rlp.decode_uint(expiry_b, 32, "envelope expiry"),
+            ttl=rlp.decode_uint(ttl_b, 32, "envelope ttl"),
+            topic=Topic(topic),
+            data=data,
+            nonce=rlp.decode_uint(nonce_b, 64, "envelope nonce"),
+            _encoded=raw or b"",
+        )
+        return envelope
+
+    def encode(self) -> bytes:
+        return self._encoded
+
+    @property
+    def hash(self) -> EnvelopeHash:
+        return EnvelopeHash(keccak256(self._encoded))
+
+    @property
+    def sent(self) -> int:
+        """Creation time, `expiry − ttl` in uint32 arithmetic (wraps like geth)."""
+        return (self.expiry - self.ttl) & _UINT32
+
+    def size(self) -> int:
+        """geth's nominal size: 20 + len(data). Compared with the max message size."""
+        return ENVELOPE_HEADER_LENGTH + len(self.data)
+
+    def bloom(self) -> Bloom:
+        return topic_to_bloom(self.topic)
+
+    def short_rlp(self) -> bytes:
+        return short_rlp(self.expiry, self.ttl, self.topic, self.data)
+
+    def pow(self, diff: int = 0) -> float:
+        """Proof of work as geth 1.9 computes it; `diff` is added to the TTL for future-dated ones."""
+        short = self.short_rlp()
+        digest = keccak256(short + self.nonce.to_bytes(8, "big"))
+        return pow_from_bits(leading_zero_bits(digest), len(short), self.ttl, diff)
+
+    def with_nonce(self, nonce: int) -> Envelope:
+        return Envelope(self.expiry, self.ttl, self.topic, self.data, nonce)

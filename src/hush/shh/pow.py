@@ -1,0 +1,82 @@
+"""Proof-of-work search, pure: no clock, no processes (whisper-v6.md §1.5–1.6).
+
+The PoW hash is keccak256(short ‖ nonce_be8). Keccak absorbs 136-byte blocks, so every full block
+of `short` is absorbed once into a state that is copied per nonce; only the tail and the nonce are
+hashed per try. geth re-hashes the whole buffer per nonce, which is why its rate falls with size.
+A digest has at least `bits` leading zero bits exactly when it is below 2^(256−bits), so a byte
+string comparison replaces the bit count in the hot loop.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+
+from hush.crypto.keccak import KECCAK_RATE, keccak_state
+from hush.shh.envelope import ENVELOPE_HEADER_LENGTH, leading_zero_bits
+
+__all__ = ["NonceSearch", "SearchResult", "target_bits"]
+
+_pack_nonce = struct.Struct(">Q").pack_into
+
+
+def target_bits(pow_target: float, data_length: int, ttl: int) -> int:
+    """geth's Seal target: ceil(log2(pow × size() × ttl)), at least 1, with size() = 20 + len(data)."""
+    product = pow_target * (ENVELOPE_HEADER_LENGTH + data_length) * ttl
+    return max(1, math.ceil(math.log2(product))) if product > 0 else 1
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    nonce: int
+    bits: int
+
+
+class NonceSearch:
+    """Searches nonces for one short RLP; picklable, so worker processes can share the work."""
+
+    __slots__ = ("_absorbed", "_tail", "short")
+
+    def __init__(self, short: bytes):
+        self.short = bytes(short)
+        full = len(short) // KECCAK_RATE * KECCAK_RATE
+        self._absorbed = short[:full]
+        self._tail = short[full:]
+
+    def __getstate__(self) -> bytes:
+        return self.short
+
+    def __setstate__(self, state: bytes) -> None:
+        self.__init__(state)  # type: ignore[misc]
+
+    def find(self, start: int, count: int, bits: int) -> SearchResult | None:
+        """The first nonce in [start, start+count) (mod 2^64) with ≥ `bits` leading zero bits."""
+        limit = (1 << (256 - bits)).to_bytes(33, "big")[1:] if bits > 0 else b"\xff" * 33
+        base = keccak_state(self._absorbed)
+        copy = base.copy
+        buffer = bytearray(self._tail + bytes(8))
+        offset = len(self._tail)
+        for i in range(count):
+            nonce = (start + i) & 0xFFFFFFFFFFFFFFFF
+            _pack_nonce(buffer, offset, nonce)
+            state = copy()
+            state.update(buffer)
+            digest = state.digest()
+            if digest < limit:
+                return SearchResult(nonce, leading_zero_bits(digest))
+        return None
+
+    def best(self, start: int, count: int, at_least: int = 1) -> SearchResult | None:
+        """The nonce with the most leading zero bits in the range (first on ties), if any reach `at_least`."""
+        best: SearchResult | None = None
+        want = at_least
+        while count > 0:
+            found = self.find(start, count, want)
+            if found is None:
+                return best
+            best = found
+            consumed = (found.nonce - start) & 0xFFFFFFFFFFFFFFFF
+            start, count = found.nonce + 1, count - consumed - 1
+            want = found.bits + 1
+        return best
