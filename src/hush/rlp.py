@@ -9,8 +9,6 @@ every item within its parent; nesting at most `MAX_DEPTH` deep. Integers are byt
 
 from __future__ import annotations
 
-from typing import Union
-
 from hush.errors import DecodeError
 
 __all__ = [
@@ -27,7 +25,7 @@ __all__ = [
     "uint_bytes",
 ]
 
-Item = Union[bytes, list["Item"]]
+Item = bytes | list["Item"]
 MAX_DEPTH = 16
 
 

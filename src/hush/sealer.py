@@ -12,6 +12,7 @@ The pure search lives in `hush.shh.pow`; this module owns the clock and the work
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import multiprocessing
 import os
 import time
@@ -77,7 +78,7 @@ class Sealer:
         seconds, with the expiry moved by `work_time`. Raises PowError when a positive target
         is not reached within `work_time` seconds.
         """
-        if pow_target != pow_target or work_time < 0:
+        if math.isnan(pow_target) or work_time < 0:
             raise UsageError("PoW target must be a number and the work time not negative")
         if pow_target == 0:
             return envelope
@@ -118,7 +119,9 @@ class Sealer:
                     return found
                 start = (start + _WORKER_SLICE) & _MASK64
             return None
-        return self._fan_out(search, start, deadline, lambda s, n: (_worker_find, search, s, n, bits))
+        return self._fan_out(
+            search, start, deadline, lambda s, n: (_worker_find, search, s, n, bits)
+        )
 
     def _best(self, search: NonceSearch, work_time: float) -> SearchResult | None:
         deadline = self._clock() + work_time
@@ -152,7 +155,9 @@ class Sealer:
         search: NonceSearch,
         start: int,
         deadline: float,
-        task: Callable[[int, int], tuple[Callable[..., SearchResult | None], object, int, int, int]],
+        task: Callable[
+            [int, int], tuple[Callable[..., SearchResult | None], object, int, int, int]
+        ],
     ) -> SearchResult | None:
         executor = self._executor()
         pending: set[concurrent.futures.Future[SearchResult | None]] = set()

@@ -103,7 +103,9 @@ def recover_public_key(signature: bytes, message_hash: bytes) -> PublicKeyBytes 
 
 def ecdh_x(key: PrivateKey, public_key: bytes | coincurve.PublicKey) -> bytes:
     """The raw 32-byte x coordinate of secret·P (not hashed: what ECIES and RLPx use)."""
-    point = public_key if isinstance(public_key, coincurve.PublicKey) else public_key_from_bytes(
+    point = (
         public_key
+        if isinstance(public_key, coincurve.PublicKey)
+        else public_key_from_bytes(public_key)
     )
     return bytes(point.multiply(key._key.secret).format(compressed=True)[1:])

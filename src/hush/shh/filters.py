@@ -1,0 +1,176 @@
+"""Message filters and geth's delivery order (whisper-v6.md §4).
+
+A filter holds exactly one key (symmetric or private), optional topics, a minimum PoW, whether it
+accepts direct (p2p) messages, and optionally the signer it expects. Delivery of one envelope:
+candidates are the filters without topics and those listing the envelope's topic; p2p messages
+skip filters without allowP2P; the first candidate whose PoW bound passes tries its key; once a
+message is open, later candidates match only if they hold the same key and their PoW bound passes;
+an expected signer must equal the recovered one. Each filter keeps what it matched until polled,
+deduplicated by envelope hash and bounded in count.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from hush.crypto.keys import PrivateKey
+from hush.crypto.symmetric import SymmetricKey
+from hush.errors import UsageError
+from hush.shh.envelope import Envelope
+from hush.shh.message import OpenedMessage, open_asymmetric, open_symmetric
+from hush.shh.topic import EMPTY_BLOOM, aggregate_blooms, topic_to_bloom
+from hush.types import Bloom, EnvelopeHash, KeyID, PublicKeyBytes, Topic
+
+__all__ = ["DEFAULT_FILTER_CAPACITY", "Filter", "FilterSet", "Match"]
+
+DEFAULT_FILTER_CAPACITY = 10_000
+"""Messages a filter keeps until polled; the oldest go first (geth keeps them unbounded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    sym_key: SymmetricKey | None = None
+    private_key: PrivateKey | None = None
+    topics: frozenset[Topic] = frozenset()
+    min_pow: float = 0.0
+    allow_p2p: bool = False
+    signer: PublicKeyBytes | None = None
+    """If set, only messages signed by this 65-byte public key match."""
+
+    def __post_init__(self) -> None:
+        if (self.sym_key is None) == (self.private_key is None):
+            raise UsageError("specify either a symmetric or an asymmetric key")
+
+    def pow_passes(self, pow_value: float) -> bool:
+        return self.min_pow <= 0 or pow_value >= self.min_pow
+
+    def holds_key_of(self, message: OpenedMessage) -> bool:
+        if self.private_key is not None:
+            return message.recipient_public_key == self.private_key.public_key
+        assert self.sym_key is not None
+        return message.sym_key_hash == self.sym_key.hash
+
+    def open(
+        self, envelope: Envelope, pow_value: float, envelope_hash: EnvelopeHash
+    ) -> OpenedMessage | None:
+        if self.sym_key is not None:
+            return open_symmetric(envelope, self.sym_key, pow_value, envelope_hash)
+        assert self.private_key is not None
+        return open_asymmetric(envelope, self.private_key, pow_value, envelope_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    filter_id: KeyID
+    message: OpenedMessage
+
+
+@dataclass(slots=True)
+class _Installed:
+    filter: Filter
+    messages: OrderedDict[EnvelopeHash, OpenedMessage] = field(default_factory=OrderedDict)
+    dropped: int = 0
+
+
+class FilterSet:
+    """The installed filters, indexed by topic. Pure: ids are chosen by the caller."""
+
+    def __init__(self, capacity: int = DEFAULT_FILTER_CAPACITY):
+        self._capacity = capacity
+        self._filters: dict[KeyID, _Installed] = {}
+        self._by_topic: dict[Topic, dict[KeyID, _Installed]] = {}
+        self._all_topics: dict[KeyID, _Installed] = {}
+
+    def __len__(self) -> int:
+        return len(self._filters)
+
+    def __contains__(self, filter_id: object) -> bool:
+        return filter_id in self._filters
+
+    def install(self, filter_id: KeyID, flt: Filter) -> None:
+        if filter_id in self._filters:
+            raise UsageError("filter id already in use")
+        entry = _Installed(flt)
+        self._filters[filter_id] = entry
+        if not flt.topics:
+            self._all_topics[filter_id] = entry
+        for topic in flt.topics:
+            self._by_topic.setdefault(topic, {})[filter_id] = entry
+
+    def uninstall(self, filter_id: KeyID) -> bool:
+        entry = self._filters.pop(filter_id, None)
+        if entry is None:
+            return False
+        self._all_topics.pop(filter_id, None)
+        for topic in entry.filter.topics:
+            bucket = self._by_topic.get(topic)
+            if bucket is not None:
+                bucket.pop(filter_id, None)
+                if not bucket:
+                    del self._by_topic[topic]
+        return True
+
+    def get(self, filter_id: KeyID) -> Filter | None:
+        entry = self._filters.get(filter_id)
+        return entry.filter if entry else None
+
+    def topics_bloom(self) -> Bloom:
+        """The OR of every installed topic's bloom (empty when no filter names a topic)."""
+        return aggregate_blooms(EMPTY_BLOOM, *(topic_to_bloom(t) for t in self._by_topic))
+
+    def notify(
+        self,
+        envelope: Envelope,
+        pow_value: float,
+        envelope_hash: EnvelopeHash,
+        p2p: bool = False,
+    ) -> list[Match]:
+        """Deliver one envelope to matching filters; returns the new matches (geth's order)."""
+        candidates: Iterable[tuple[KeyID, _Installed]] = list(self._all_topics.items())
+        bucket = self._by_topic.get(envelope.topic)
+        if bucket:
+            candidates = [*candidates, *bucket.items()]
+        # geth checks a filter's PoW bound against the envelope's cached PoW, which is 0 for
+        # direct messages (they skip the pool): a filter with minPow > 0 never sees them.
+        pow_seen = 0.0 if p2p else pow_value
+        message: OpenedMessage | None = None
+        matches: list[Match] = []
+        for filter_id, entry in candidates:
+            flt = entry.filter
+            if p2p and not flt.allow_p2p:
+                continue
+            if not flt.pow_passes(pow_seen):
+                continue
+            if message is None:
+                message = flt.open(envelope, pow_value, envelope_hash)
+                if message is None:
+                    continue
+                if p2p:
+                    message = replace(message, p2p=True)
+            elif not flt.holds_key_of(message):
+                continue
+            if flt.signer is not None and message.signer != flt.signer:
+                continue
+            if self._store(entry, message):
+                matches.append(Match(filter_id, message))
+        return matches
+
+    def _store(self, entry: _Installed, message: OpenedMessage) -> bool:
+        if message.envelope_hash in entry.messages:
+            return False
+        entry.messages[message.envelope_hash] = message
+        if len(entry.messages) > self._capacity:
+            entry.messages.popitem(last=False)
+            entry.dropped += 1
+        return True
+
+    def retrieve(self, filter_id: KeyID) -> list[OpenedMessage]:
+        """Everything the filter matched since the last call, oldest first; clears it."""
+        entry = self._filters.get(filter_id)
+        if entry is None:
+            raise UsageError("filter not found")
+        messages = list(entry.messages.values())
+        entry.messages.clear()
+        return messages
