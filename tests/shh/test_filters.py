@@ -73,7 +73,7 @@ def test_min_pow_and_p2p() -> None:
     filters = FilterSet()
     filters.install(KeyID("strict"), Filter(sym_key=KEY, min_pow=1e9))
     filters.install(KeyID("p2p"), Filter(sym_key=KEY, allow_p2p=True))
-    filters.install(KeyID("p2p-pow"), Filter(sym_key=KEY, allow_p2p=True, min_pow=0.001))
+    filters.install(KeyID("p2p-pow"), Filter(sym_key=KEY, allow_p2p=True, min_pow=1e-6))
     filters.install(KeyID("plain"), Filter(sym_key=KEY))
     envelope = sym()
     assert sorted(deliver(filters, envelope)) == ["p2p", "p2p-pow", "plain"]
