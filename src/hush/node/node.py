@@ -1,0 +1,637 @@
+"""The hush node: a Whisper v6 node on devp2p, and the facade applications use.
+
+This is the asyncio shell around the pure cores: it owns the clock, the randomness, the sockets
+(through `hush.net`), the sealer's processes and the timers. The shh protocol state per peer is
+`hush.shh.peer.ShhPeer`; which envelope goes to which peer is the relay policy's decision
+(`hush.node.relay`). Applications (JSON-RPC, CLI, archive) use the public methods only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from hush.crypto.keys import PrivateKey, public_key_from_bytes
+from hush.enode import Enode, load_or_create_node_key
+from hush.errors import DisconnectReason, HushError, InvalidKeyError, PeerError, UsageError
+from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial, serve
+from hush.node.config import NodeConfig
+from hush.node.keystore import KeyStore, new_id
+from hush.node.relay import BroadcastPolicy, RelayPolicy
+from hush.sealer import Sealer
+from hush.shh import packets
+from hush.shh.envelope import Envelope
+from hush.shh.filters import Filter, FilterSet
+from hush.shh.message import DEFAULT_TTL, OpenedMessage, wrap
+from hush.shh.packets import PROTOCOL_LENGTH, PROTOCOL_NAME, PROTOCOL_VERSION, PacketCode
+from hush.shh.peer import (
+    BloomChanged,
+    DirectMessage,
+    Envelopes,
+    MailRequest,
+    PowRequirementChanged,
+    ShhPeer,
+    StatusReceived,
+)
+from hush.shh.pool import MAX_MESSAGE_SIZE, AddOutcome, AddStatus, EnvelopePool, PooledEnvelope
+from hush.shh.topic import BLOOM_SIZE, aggregate_blooms, bloom_matches, topic_to_bloom
+from hush.types import Bloom, EnvelopeHash, KeyID, NodeID, RandomBytes, Topic
+
+__all__ = ["MailHandler", "Node", "PeerInfo", "PostRequest", "Subscription"]
+
+log = logging.getLogger(__name__)
+
+MailHandler = Callable[["Node", NodeID, Envelope], Awaitable[None]]
+"""Called for each archive request (code 126) a peer sends; the archive server plugs in here."""
+
+_EXPIRY_CYCLE = 1.0  # geth's expirationCycle
+_STATUS_TIMEOUT = 5.0
+_SUBSCRIPTION_QUEUE = 1024  # geth's messageQueueLimit
+_MAX_BACKOFF = 30.0
+_ZERO_TOPIC = Topic(bytes(4))
+
+
+@dataclass(frozen=True, slots=True)
+class PostRequest:
+    """A message to post: geth's NewMessage (shh_post), in Python types."""
+
+    payload: bytes = b""
+    topic: Topic = _ZERO_TOPIC
+    sym_key_id: str | None = None
+    public_key: bytes | None = None
+    """The recipient's 65-byte public key (asymmetric encryption)."""
+    signer_id: str | None = None
+    """Id of a local key pair that signs the message."""
+    ttl: int = DEFAULT_TTL
+    padding: bytes | None = None
+    """None or empty: random padding to a multiple of 256 bytes."""
+    pow_time: float = 5.0
+    pow_target: float = 0.2
+    target_peer: str | None = None
+    """enode URL of a connected peer: send directly (code 127) instead of into the pool."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    node_id: NodeID
+    enode: str
+    name: str
+    capabilities: tuple[str, ...]
+    local_address: str
+    remote_address: str
+    inbound: bool
+    trusted: bool
+    static: bool
+    pow_requirement: float
+    bloom: Bloom | None
+    light: bool
+
+
+class Subscription:
+    """Messages matching one filter, as an async iterator, pushed the moment they arrive."""
+
+    def __init__(self, node: Node, filter_id: KeyID):
+        self.id = filter_id
+        self._node = node
+        self._queue: asyncio.Queue[OpenedMessage | None] = asyncio.Queue(_SUBSCRIPTION_QUEUE)
+        self.dropped = 0
+
+    def _push(self, message: OpenedMessage) -> None:
+        if self._queue.full():  # a slow consumer loses the oldest, never blocks the node
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(message)
+
+    def close(self) -> None:
+        if self._node._subscriptions.pop(self.id, None) is not None:
+            self._node.uninstall_filter(self.id)
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+
+    async def get(self) -> OpenedMessage | None:
+        """The next message, or None once closed."""
+        return await self._queue.get()
+
+    def __aiter__(self) -> AsyncIterator[OpenedMessage]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[OpenedMessage]:
+        while (message := await self._queue.get()) is not None:
+            yield message
+
+
+@dataclass(eq=False, slots=True)
+class _Peer:
+    connection: PeerConnection
+    shh: ShhPeer
+    static: bool
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def node_id(self) -> NodeID:
+        return self.connection.node_id
+
+
+class Node:
+    """A Whisper v6 node. `async with Node(config) as node:` starts and stops it."""
+
+    def __init__(
+        self,
+        config: NodeConfig | None = None,
+        *,
+        node_key: PrivateKey | None = None,
+        relay_policy: RelayPolicy | None = None,
+        mail_handler: MailHandler | None = None,
+        random_bytes: RandomBytes = os.urandom,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.config = config or NodeConfig()
+        self._random_bytes = random_bytes
+        self._clock = clock
+        self.relay_policy: RelayPolicy = relay_policy or BroadcastPolicy()
+        self.mail_handler = mail_handler
+        if node_key is None:
+            node_key = (
+                load_or_create_node_key(self.config.datadir, random_bytes)
+                if self.config.datadir is not None
+                else PrivateKey.generate(random_bytes)
+            )
+        self.node_key = node_key
+        self.keys = KeyStore(random_bytes)
+        self.pool = EnvelopePool(
+            min_pow=self.config.min_pow,
+            max_message_size=self.config.max_message_size,
+            max_bytes=self.config.pool_bytes,
+        )
+        self.filters = FilterSet()
+        self.light = self.config.light
+        self._local: set[EnvelopeHash] = set()
+        self._subscriptions: dict[KeyID, Subscription] = {}
+        self._peers: dict[NodeID, _Peer] = {}
+        self._static: dict[NodeID, Enode] = {}
+        self._trusted: set[NodeID] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._dialers: dict[NodeID, asyncio.Task[None]] = {}
+        self._server: asyncio.Server | None = None
+        self._sealer = Sealer(self.config.pow_processes, random_bytes=random_bytes)
+        self.listen_port: int | None = None
+        self._running = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def p2p_config(self) -> P2PConfig:
+        return P2PConfig(
+            client_id=self.config.client_id,
+            capabilities=((PROTOCOL_NAME, PROTOCOL_VERSION, PROTOCOL_LENGTH),),
+            max_message_size=max(self.pool.max_message_size, 2048) + 1024,
+        )
+
+    async def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        if self.config.listen:
+            self._server = await serve(
+                self.node_key,
+                self.config.listen_host,
+                self.config.listen_port,
+                self.p2p_config,
+                self._on_connection,
+                admit=self._admit,
+            )
+            self.listen_port = self._server.sockets[0].getsockname()[1]
+        self._spawn(self._expiry_loop())
+        for url in self.config.trusted_peers:
+            self.add_trusted_peer(url)
+        for url in self.config.static_peers:
+            self.add_peer(url)
+        log.info("node started: %s", self.enode)
+
+    async def stop(self) -> None:
+        if not self._running:
+            return
+        self._running = False
+        if self._server is not None:
+            self._server.close()
+        for peer in list(self._peers.values()):
+            with contextlib.suppress(HushError, OSError):
+                await asyncio.wait_for(peer.connection.disconnect(DisconnectReason.QUITTING), 1)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for subscription in list(self._subscriptions.values()):
+            subscription.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+        await asyncio.get_running_loop().run_in_executor(None, self._sealer.close)
+        log.info("node stopped")
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    @property
+    def enode(self) -> str:
+        host = self.config.listen_host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return str(Enode(self.node_key.node_id, host, self.listen_port or 0))
+
+    # -- settings --------------------------------------------------------------------------------
+
+    @property
+    def min_pow(self) -> float:
+        return self.pool.min_pow
+
+    @property
+    def max_message_size(self) -> int:
+        return self.pool.max_message_size
+
+    @property
+    def bloom(self) -> Bloom | None:
+        return self.pool.bloom
+
+    async def set_min_pow(self, value: float) -> None:
+        if not value >= 0 or value == float("inf"):
+            raise UsageError(f"invalid PoW: {value}")
+        self.pool.set_min_pow(value, self._now())
+        await self._tell_peers(PacketCode.POW_REQUIREMENT, packets.encode_pow_requirement(value))
+
+    async def set_bloom(self, bloom: bytes) -> None:
+        if len(bloom) != BLOOM_SIZE:
+            raise UsageError(f"invalid bloom filter size: {len(bloom)}")
+        self.pool.set_bloom(Bloom(bytes(bloom)), self._now())
+        await self._tell_peers(PacketCode.BLOOM_FILTER, packets.encode_bloom(Bloom(bytes(bloom))))
+
+    def set_max_message_size(self, size: int) -> None:
+        if size > MAX_MESSAGE_SIZE:
+            raise UsageError(f"message size too large [{size}>{MAX_MESSAGE_SIZE}]")
+        self.pool.max_message_size = size
+        for peer in self._peers.values():
+            peer.shh.max_message_size = size
+
+    async def _tell_peers(self, code: PacketCode, payload: bytes) -> None:
+        for peer in list(self._peers.values()):
+            if peer.shh.active:
+                with contextlib.suppress(HushError, OSError):
+                    await peer.connection.send_message(PROTOCOL_NAME, code, payload)
+
+    def _status(self) -> packets.Status:
+        return packets.Status(
+            pow_requirement=self.pool.min_pow, bloom=self.pool.bloom, light=self.light
+        )
+
+    # -- filters and subscriptions ---------------------------------------------------------------
+
+    def install_filter(self, flt: Filter) -> KeyID:
+        filter_id = new_id(self._random_bytes, self.filters)
+        self.filters.install(filter_id, flt)
+        self._grow_bloom(flt)
+        return filter_id
+
+    def _grow_bloom(self, flt: Filter) -> None:
+        """geth: a node with a bloom widens it to the new filter's topics; a full node stays full."""
+        current = self.pool.bloom
+        if current is None or not flt.topics:
+            return
+        wanted = aggregate_blooms(*map(topic_to_bloom, flt.topics))
+        if not bloom_matches(current, wanted):
+            merged = aggregate_blooms(current, wanted)
+            self.pool.set_bloom(merged, self._now())
+            self._spawn(self._tell_peers(PacketCode.BLOOM_FILTER, packets.encode_bloom(merged)))
+
+    def uninstall_filter(self, filter_id: str) -> bool:
+        return self.filters.uninstall(KeyID(filter_id))
+
+    def filter_messages(self, filter_id: str) -> list[OpenedMessage]:
+        return self.filters.retrieve(KeyID(filter_id))
+
+    def subscribe(self, flt: Filter) -> Subscription:
+        filter_id = self.install_filter(flt)
+        subscription = Subscription(self, filter_id)
+        self._subscriptions[filter_id] = subscription
+        return subscription
+
+    def _deliver(
+        self, envelope: Envelope, pow_value: float, envelope_hash: EnvelopeHash, p2p: bool = False
+    ) -> None:
+        for match in self.filters.notify(envelope, pow_value, envelope_hash, p2p):
+            subscription = self._subscriptions.get(match.filter_id)
+            if subscription is not None:
+                self.filters.retrieve(match.filter_id)
+                subscription._push(match.message)
+
+    def queued_messages(self) -> int:
+        return sum(s._queue.qsize() for s in self._subscriptions.values())
+
+    # -- posting ---------------------------------------------------------------------------------
+
+    async def post(self, request: PostRequest) -> EnvelopeHash:
+        """Encrypt, sign, seal and send a message; returns the envelope hash (geth's shh_post)."""
+        if (request.sym_key_id is None) == (request.public_key is None):
+            raise UsageError("specify either a symmetric or an asymmetric key")
+        signer = self.keys.private_key(request.signer_id) if request.signer_id else None
+        sym_key = None
+        if request.sym_key_id is not None:
+            if not any(request.topic):
+                raise UsageError("missing topic(s)")
+            sym_key = self.keys.sym_key(request.sym_key_id)
+        else:
+            try:
+                public_key_from_bytes(request.public_key or b"")
+            except InvalidKeyError as exc:
+                raise UsageError("invalid public key") from exc
+            if len(request.public_key or b"") != 65:
+                raise UsageError("invalid public key")
+        envelope = wrap(
+            request.payload,
+            request.topic,
+            self._now(),
+            self._random_bytes,
+            ttl=request.ttl,
+            sym_key=sym_key,
+            public_key=request.public_key,
+            padding=request.padding or None,
+            signer=signer,
+        )
+        loop = asyncio.get_running_loop()
+        sealed = await loop.run_in_executor(
+            None, self._sealer.seal, envelope, request.pow_target, request.pow_time
+        )
+        if request.target_peer:
+            await self.send_direct(request.target_peer, sealed)
+            return sealed.hash
+        if request.pow_target < self.pool.min_pow:
+            raise UsageError("message rejected, PoW too low")
+        outcome = self._add(sealed, local=True)
+        if outcome.status is AddStatus.EXPIRED:
+            raise UsageError("failed to add envelope")
+        if not outcome.known:
+            raise UsageError(outcome.reason)
+        return sealed.hash
+
+    async def send_direct(self, target_peer: str, envelope: Envelope) -> None:
+        """Send an envelope to one connected peer as a direct message (code 127)."""
+        try:
+            node_id = Enode.parse(target_peer).node_id
+        except HushError as exc:
+            raise UsageError(f"failed to parse target peer: {exc}") from exc
+        peer = self._peers.get(node_id)
+        if peer is None:
+            raise UsageError(f"could not find peer with ID: {node_id.hex()}")
+        await peer.connection.send_message(
+            PROTOCOL_NAME, PacketCode.P2P_MESSAGE, packets.encode_envelope_packet(envelope)
+        )
+
+    async def inject(self, envelope: Envelope) -> AddStatus:
+        """Add an already-sealed envelope as if posted here (benchmarks, archive replays)."""
+        return self._add(envelope, local=True).status
+
+    def _add(self, envelope: Envelope, local: bool = False) -> AddOutcome:
+        outcome = self.pool.add(envelope, self._now())
+        if outcome.status is AddStatus.ACCEPTED and outcome.entry is not None:
+            entry = outcome.entry
+            if local:
+                self._local.add(entry.hash)
+            self._deliver(entry.envelope, entry.pow, entry.hash)
+            for peer in self._peers.values():
+                peer.wake.set()
+        return outcome
+
+    # -- peers -----------------------------------------------------------------------------------
+
+    def add_peer(self, url: str | Enode) -> None:
+        """Dial a peer now and keep redialling it with backoff (a static peer)."""
+        enode = url if isinstance(url, Enode) else Enode.parse(url)
+        if enode.node_id == self.node_key.node_id:
+            raise UsageError("cannot add this node as its own peer")
+        self._static[enode.node_id] = enode
+        if self._running and enode.node_id not in self._dialers:
+            self._dialers[enode.node_id] = self._spawn(self._dial_loop(enode))
+
+    async def remove_peer(self, url: str | Enode) -> bool:
+        enode = url if isinstance(url, Enode) else Enode.parse(url)
+        self._static.pop(enode.node_id, None)
+        dialer = self._dialers.pop(enode.node_id, None)
+        if dialer is not None:
+            dialer.cancel()
+        peer = self._peers.get(enode.node_id)
+        if peer is not None:
+            with contextlib.suppress(HushError, OSError):
+                await peer.connection.disconnect(DisconnectReason.REQUESTED)
+        return peer is not None or dialer is not None
+
+    def add_trusted_peer(self, url: str | Enode) -> None:
+        enode = url if isinstance(url, Enode) else Enode.parse(url)
+        self._trusted.add(enode.node_id)
+        peer = self._peers.get(enode.node_id)
+        if peer is not None:
+            peer.shh.trusted = True
+
+    def mark_trusted_peer(self, url: str) -> None:
+        """geth's shh_markTrustedPeer: the peer must be connected."""
+        enode = Enode.parse(url)
+        peer = self._peers.get(enode.node_id)
+        if peer is None:
+            raise UsageError(f"could not find peer with ID: {enode.node_id.hex()}")
+        self._trusted.add(enode.node_id)
+        peer.shh.trusted = True
+
+    def peers(self) -> list[PeerInfo]:
+        infos = []
+        for peer in self._peers.values():
+            connection = peer.connection
+            host, port = connection.remote_address[:2]
+            infos.append(
+                PeerInfo(
+                    node_id=peer.node_id,
+                    enode=str(Enode(peer.node_id, host, port)),
+                    name=connection.client_id,
+                    capabilities=tuple(f"{n}/{v}" for n, v in connection.remote_capabilities),
+                    local_address=_address(connection.local_address),
+                    remote_address=_address(connection.remote_address),
+                    inbound=connection.inbound,
+                    trusted=peer.shh.trusted,
+                    static=peer.static,
+                    pow_requirement=peer.shh.pow_requirement,
+                    bloom=peer.shh.bloom,
+                    light=peer.shh.light,
+                )
+            )
+        return infos
+
+    def _admit(self, node_id: NodeID, inbound: bool) -> DisconnectReason | None:
+        if node_id == self.node_key.node_id:
+            return DisconnectReason.SELF_CONNECTION
+        if node_id in self._peers:
+            return DisconnectReason.ALREADY_CONNECTED
+        privileged = node_id in self._trusted or node_id in self._static
+        regular = sum(1 for p in self._peers if p not in self._trusted and p not in self._static)
+        if not privileged and regular >= self.config.max_peers:
+            return DisconnectReason.TOO_MANY_PEERS
+        return None
+
+    async def _dial_loop(self, enode: Enode) -> None:
+        backoff = 1.0
+        while self._running and enode.node_id in self._static:
+            if enode.node_id not in self._peers:
+                try:
+                    connection = await dial(self.node_key, enode, self.p2p_config, self._admit)
+                except (HushError, OSError, TimeoutError) as exc:
+                    log.info(
+                        "dial %s failed: %s; retry in %.0f s", _short(enode.node_id), exc, backoff
+                    )
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, _MAX_BACKOFF)
+                    continue
+                backoff = 1.0
+                await self._on_connection(connection)
+            await asyncio.sleep(backoff)
+
+    async def _on_connection(self, connection: PeerConnection) -> None:
+        node_id = connection.node_id
+        if not self._running or node_id in self._peers:
+            reason = (
+                DisconnectReason.QUITTING
+                if not self._running
+                else DisconnectReason.ALREADY_CONNECTED
+            )
+            with contextlib.suppress(HushError, OSError):
+                await connection.disconnect(reason)
+            return
+        peer = _Peer(
+            connection,
+            ShhPeer(
+                local_light=self.light,
+                restrict_light=self.config.restrict_light,
+                max_message_size=self.pool.max_message_size,
+                trusted=node_id in self._trusted,
+                accept_mail_requests=self.mail_handler is not None,
+            ),
+            static=node_id in self._static,
+        )
+        self._peers[node_id] = peer
+        log.info(
+            "peer joined: %s %s (%s)",
+            _short(node_id),
+            connection.client_id,
+            "inbound" if connection.inbound else "outbound",
+        )
+        reason = "closed"
+        try:
+            await self._serve_peer(peer)
+        except PeerError as exc:
+            reason = f"{exc} ({exc.reason.name.lower()})"
+            with contextlib.suppress(HushError, OSError):
+                await connection.disconnect(exc.reason)
+        except PeerDisconnected as exc:
+            reason = f"{'remote' if exc.by_remote else 'local'}: {exc}"
+        except (OSError, HushError) as exc:
+            reason = str(exc)
+        finally:
+            self._peers.pop(node_id, None)
+            connection.close()
+            log.info("peer left: %s: %s", _short(node_id), reason)
+
+    async def _serve_peer(self, peer: _Peer) -> None:
+        connection = peer.connection
+        await connection.send_message(
+            PROTOCOL_NAME, PacketCode.STATUS, packets.encode_status(self._status())
+        )
+        async with asyncio.timeout(_STATUS_TIMEOUT):
+            await self._read_one(peer)  # must be status, or ShhPeer raises
+        writer = asyncio.ensure_future(self._write_loop(peer))
+        peer.wake.set()
+        try:
+            while True:
+                await self._read_one(peer)
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, HushError, OSError):
+                await writer
+
+    async def _read_one(self, peer: _Peer) -> None:
+        capability, code, payload = await peer.connection.read_message()
+        if capability != PROTOCOL_NAME:
+            return
+        event = peer.shh.receive(code, payload)
+        match event:
+            case Envelopes(envelopes):
+                self._receive_envelopes(peer, envelopes)
+            case DirectMessage(envelope):
+                self._deliver(envelope, envelope.pow(), envelope.hash, p2p=True)
+            case MailRequest(envelope):
+                if self.mail_handler is not None:
+                    await self.mail_handler(self, peer.node_id, envelope)
+            case StatusReceived() | PowRequirementChanged() | BloomChanged():
+                peer.wake.set()
+            case _:
+                pass
+
+    def _receive_envelopes(self, peer: _Peer, envelopes: list[Envelope]) -> None:
+        """geth: add every envelope of the batch, then drop the peer if any was bad."""
+        failure = ""
+        for envelope in envelopes:
+            outcome = self._add(envelope)
+            if outcome.known and outcome.entry is not None:
+                peer.shh.mark_known(outcome.entry.hash, envelope.expiry)
+            elif outcome.status is AddStatus.REJECTED and not failure:
+                failure = outcome.reason
+        if failure:
+            raise PeerError(f"invalid envelope: {failure}", DisconnectReason.SUBPROTOCOL_ERROR)
+
+    async def _write_loop(self, peer: _Peer) -> None:
+        max_batch = self.pool.max_message_size
+        while True:
+            await peer.wake.wait()
+            peer.wake.clear()
+            batches = self.relay_policy.batches(
+                peer.shh, self.pool, self._local, self.light, max_batch
+            )
+            for batch in batches:
+                await self._send_batch(peer, batch)
+            await asyncio.sleep(self.config.send_interval)
+
+    async def _send_batch(self, peer: _Peer, batch: list[PooledEnvelope]) -> None:
+        for entry in batch:
+            peer.shh.mark_known(entry.hash, entry.envelope.expiry)
+        payload = packets.encode_messages([entry.envelope.encode() for entry in batch])
+        await peer.connection.send_message(PROTOCOL_NAME, PacketCode.MESSAGES, payload)
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_EXPIRY_CYCLE)
+            now = self._now()
+            for gone in self.pool.expire(now):
+                self._local.discard(gone)
+            for peer in self._peers.values():
+                peer.shh.prune_known(now)
+
+
+def _short(node_id: bytes) -> str:
+    return node_id[:8].hex()
+
+
+def _address(address: tuple[str, int] | tuple[str, int, int, int] | None) -> str:
+    if not address:
+        return ""
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

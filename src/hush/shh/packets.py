@@ -1,0 +1,144 @@
+"""shh/6 packets: codes and payload codecs (whisper-v6.md §3.2–3.4).
+
+Status: [version, float64 bits of min PoW, bloom, light], where only the version is mandatory,
+the bloom is read only after a valid PoW, the light flag reads false when undecodable, and trailing
+items are ignored — exactly geth's leniency, so status-go style extensions still connect.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import struct
+from dataclasses import dataclass
+
+from hush import rlp
+from hush.errors import DecodeError
+from hush.shh.envelope import Envelope
+from hush.shh.topic import BLOOM_SIZE, FULL_BLOOM
+from hush.types import Bloom
+
+__all__ = [
+    "PROTOCOL_LENGTH",
+    "PROTOCOL_NAME",
+    "PROTOCOL_VERSION",
+    "PacketCode",
+    "Status",
+    "decode_bloom",
+    "decode_envelope",
+    "decode_messages",
+    "decode_pow_requirement",
+    "decode_status",
+    "encode_bloom",
+    "encode_envelope_packet",
+    "encode_messages",
+    "encode_pow_requirement",
+    "encode_status",
+    "float_from_bits",
+    "float_to_bits",
+]
+
+PROTOCOL_NAME = "shh"
+PROTOCOL_VERSION = 6
+PROTOCOL_LENGTH = 128
+
+
+class PacketCode(enum.IntEnum):
+    STATUS = 0
+    MESSAGES = 1
+    POW_REQUIREMENT = 2
+    BLOOM_FILTER = 3
+    P2P_REQUEST = 126
+    P2P_MESSAGE = 127
+
+
+def float_to_bits(value: float) -> int:
+    return int.from_bytes(struct.pack(">d", value), "big")
+
+
+def float_from_bits(bits: int) -> float:
+    return float(struct.unpack(">d", bits.to_bytes(8, "big"))[0])
+
+
+def _pow_value(item: rlp.Item, what: str) -> float:
+    value = float_from_bits(rlp.decode_uint(item, 64, what))
+    if math.isnan(value) or math.isinf(value) or value < 0:
+        raise DecodeError(f"{what}: invalid PoW value {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    version: int = PROTOCOL_VERSION
+    pow_requirement: float = 0.0
+    bloom: Bloom | None = None
+    """None (or absent/empty on the wire) means a full node."""
+    light: bool = False
+
+
+def encode_status(status: Status) -> bytes:
+    bloom = status.bloom if status.bloom is not None else b""
+    return rlp.encode(
+        [
+            rlp.uint_bytes(status.version),
+            rlp.uint_bytes(float_to_bits(status.pow_requirement)),
+            bloom,
+            b"\x01" if status.light else b"",
+        ]
+    )
+
+
+def decode_status(payload: bytes) -> Status:
+    items = rlp.decode_list(payload)
+    if not items:
+        raise DecodeError("status: missing version")
+    version = rlp.decode_uint(items[0], 64, "status version")
+    pow_requirement = 0.0
+    bloom: Bloom | None = None
+    light = False
+    if len(items) > 1:
+        pow_requirement = _pow_value(items[1], "status PoW")
+        if len(items) > 2:
+            raw = items[2]
+            if not isinstance(raw, bytes) or len(raw) not in (0, BLOOM_SIZE):
+                raise DecodeError("status: bloom must be empty or 64 bytes")
+            bloom = Bloom(raw) if raw and raw != FULL_BLOOM else None
+        if len(items) > 3:
+            light = items[3] == b"\x01"  # geth: a decode error reads as false
+    return Status(version, pow_requirement, bloom, light)
+
+
+def encode_messages(encoded_envelopes: list[bytes]) -> bytes:
+    return rlp.encode_list_payload(b"".join(encoded_envelopes))
+
+
+def decode_messages(payload: bytes) -> list[Envelope]:
+    return [Envelope.from_item(item) for item in rlp.decode_list(payload)]
+
+
+def encode_envelope_packet(envelope: Envelope) -> bytes:
+    """Codes 126 and 127 carry a single envelope, not a list."""
+    return envelope.encode()
+
+
+def decode_envelope(payload: bytes) -> Envelope:
+    return Envelope.decode(payload)
+
+
+def encode_pow_requirement(value: float) -> bytes:
+    return rlp.encode_uint(float_to_bits(value))
+
+
+def decode_pow_requirement(payload: bytes) -> float:
+    return _pow_value(rlp.decode(payload), "PoW requirement")
+
+
+def encode_bloom(bloom: Bloom) -> bytes:
+    return rlp.encode_bytes(bloom)
+
+
+def decode_bloom(payload: bytes) -> Bloom:
+    raw = rlp.decode(payload)
+    if not isinstance(raw, bytes) or len(raw) != BLOOM_SIZE:
+        raise DecodeError("bloom filter: must be exactly 64 bytes")
+    return Bloom(raw)
