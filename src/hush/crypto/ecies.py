@@ -42,8 +42,8 @@ def _keys(shared_x: bytes) -> tuple[bytes, bytes]:
 
 
 def _aes128_ctr(key: bytes, iv: bytes, data: bytes) -> bytes:
-    cipher = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
-    return cipher.update(data) + cipher.finalize()
+    # CTR has no final block: finalize() would return b"", so it is skipped (hot path).
+    return Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor().update(data)
 
 
 def ecies_encrypt(
@@ -77,7 +77,7 @@ def ecies_decrypt(key: PrivateKey, data: bytes, shared_mac_data: bytes = b"") ->
         return None
     enc_key, mac_key = _keys(ecdh_x(key, point))
     body = data[_PUBLIC_KEY_LENGTH:-_TAG_LENGTH]
-    expected = hmac.new(mac_key, body + shared_mac_data, hashlib.sha256).digest()
+    expected = hmac.digest(mac_key, body + shared_mac_data, "sha256")
     if not hmac.compare_digest(expected, data[-_TAG_LENGTH:]):
         return None
     return _aes128_ctr(enc_key, body[:_IV_LENGTH], body[_IV_LENGTH:])

@@ -1,0 +1,170 @@
+"""`hush envelope …`: inspect raw envelopes (whisper-v6.md §1, §2, §3.6).
+
+`decode` shows what geth would see: the envelope's fields, hash, nominal size and PoW (with
+`--now`, geth's future-dated divisor `ttl + sent − now + 1` and the verdict of its time checks),
+and, when a key opens it, the message under geth's RPC `Message` field names, 0x-hex encoded.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from hush.crypto.keys import PrivateKey
+from hush.crypto.symmetric import SymmetricKey
+from hush.errors import DecodeError, UsageError
+from hush.shh.envelope import Envelope
+from hush.shh.message import OpenedMessage, open_asymmetric, open_symmetric
+from hush.shh.topic import topic_to_hex
+
+__all__ = ["decode_hex", "describe", "group"]
+
+SYNC_ALLOWANCE = 10  # geth DefaultSyncAllowance (whisper-v6.md §3.6)
+_HEX_DIGITS = frozenset(string.hexdigits)
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def decode_hex(text: str, what: str = "input") -> bytes:
+    """Bytes from hex text: optional 0x, whitespace anywhere ignored."""
+    compact = "".join(text.split())
+    if compact[:2] in ("0x", "0X"):
+        compact = compact[2:]
+    if not compact:
+        raise DecodeError(f"{what}: no hex digits")
+    if len(compact) % 2 or not _HEX_DIGITS.issuperset(compact):
+        raise DecodeError(f"{what}: not valid hex")
+    return bytes.fromhex(compact)
+
+
+def _read_stdin() -> str:
+    try:
+        return sys.stdin.read()
+    except UnicodeDecodeError as exc:
+        raise DecodeError("envelope: stdin is not hex text") from exc
+
+
+def _time_status(envelope: Envelope, now: int) -> tuple[str, str, int]:
+    """(status, geth's verdict, diff) for an envelope arriving at `now` (geth `add`, §3.6)."""
+    sent = envelope.sent
+    if sent > now:
+        if sent - SYNC_ALLOWANCE > now:
+            return "future", "rejected: envelope created in the future", sent - now + 1
+        return "future", "accepted (future-dated within the allowance)", sent - now + 1
+    if envelope.expiry < now:
+        if envelope.expiry + 2 * SYNC_ALLOWANCE < now:
+            return "expired", "rejected: very old message", 0
+        return "expired", "dropped silently (expired)", 0
+    return "valid", "accepted", 0
+
+
+def describe(
+    envelope: Envelope,
+    *,
+    now: int | None = None,
+    sym_key: SymmetricKey | None = None,
+    private_key: PrivateKey | None = None,
+) -> dict[str, Any]:
+    """The envelope (and the message, if the key opens it) as a JSON-ready dict."""
+    diff = 0
+    info: dict[str, Any] = {
+        "expiry": envelope.expiry,
+        "ttl": envelope.ttl,
+        "timestamp": envelope.sent,
+        "topic": topic_to_hex(envelope.topic),
+        "hash": _hex(envelope.hash),
+        "size": envelope.size(),
+        "rlpSize": len(envelope.encode()),
+        "nonce": envelope.nonce,
+        "bloom": _hex(envelope.bloom()),
+    }
+    if now is not None:
+        status, verdict, diff = _time_status(envelope, now)
+        info.update(now=now, status=status, verdict=verdict)
+    pow_value = envelope.pow(diff)
+    info["pow"] = pow_value
+    opened: OpenedMessage | None = None
+    if sym_key is not None:
+        opened = open_symmetric(envelope, sym_key, pow_value, envelope.hash)
+    elif private_key is not None:
+        opened = open_asymmetric(envelope, private_key, pow_value, envelope.hash)
+    info["opened"] = opened is not None
+    if opened is not None:
+        info["payload"] = _hex(opened.payload)
+        info["padding"] = _hex(opened.padding)
+        if opened.signer is not None:
+            info["sig"] = _hex(opened.signer)
+        if opened.recipient_public_key is not None:
+            info["recipientPublicKey"] = _hex(opened.recipient_public_key)
+        if opened.sym_key_hash is not None:
+            info["symKeyHash"] = _hex(opened.sym_key_hash)
+    return info
+
+
+def _render(info: dict[str, Any]) -> None:
+    table = Table(title="Whisper v6 envelope", show_header=False, title_justify="left")
+    table.add_column("field", style="bold cyan")
+    table.add_column("value", overflow="fold")
+    for name, value in info.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, float):
+            text = repr(value)
+        else:
+            text = str(value)
+        table.add_row(name, text)
+    Console(soft_wrap=False).print(table)
+
+
+@click.group(name="envelope")
+def group() -> None:
+    """Inspect Whisper envelopes."""
+
+
+@group.command(name="decode")
+@click.argument("envelope_hex", metavar="HEX|-")
+@click.option("--sym-key", metavar="0xHEX", help="32-byte symmetric key to open the message.")
+@click.option(
+    "--password", metavar="TEXT", help="Password; key = PBKDF2 as shh_generateSymKeyFromPassword."
+)
+@click.option(
+    "--private-key", metavar="0xHEX", help="32-byte secp256k1 key the message was sent to."
+)
+@click.option(
+    "--now", type=int, metavar="UNIX", help="Judge expiry/PoW as geth would at this time."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def decode_command(
+    envelope_hex: str,
+    sym_key: str | None,
+    password: str | None,
+    private_key: str | None,
+    now: int | None,
+    as_json: bool,
+) -> None:
+    """Decode an RLP envelope given as hex (or `-` to read it from stdin)."""
+    if sum(option is not None for option in (sym_key, password, private_key)) > 1:
+        raise UsageError("give at most one of --sym-key, --password, --private-key")
+    text = _read_stdin() if envelope_hex == "-" else envelope_hex
+    envelope = Envelope.decode(decode_hex(text, "envelope"))
+    symmetric: SymmetricKey | None = None
+    asymmetric: PrivateKey | None = None
+    if sym_key is not None:
+        symmetric = SymmetricKey(decode_hex(sym_key, "--sym-key"))
+    elif password is not None:
+        symmetric = SymmetricKey.from_password(password)
+    elif private_key is not None:
+        asymmetric = PrivateKey(decode_hex(private_key, "--private-key"))
+    info = describe(envelope, now=now, sym_key=symmetric, private_key=asymmetric)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    else:
+        _render(info)
