@@ -52,7 +52,10 @@ def test_future_tolerance_and_diff(sealer: Sealer) -> None:
     assert outcome.entry.pow == envelope.pow(diff=5 + 1)
     assert outcome.entry.pow < envelope.pow()
     rejected = pool.add(make(sealer, now=NOW + 11), NOW)
-    assert (rejected.status, rejected.reason) == (AddStatus.REJECTED, "envelope created in the future")
+    assert (rejected.status, rejected.reason) == (
+        AddStatus.REJECTED,
+        "envelope created in the future",
+    )
 
 
 def test_expired_dropped_then_very_old_rejected(sealer: Sealer) -> None:

@@ -1,0 +1,142 @@
+"""shh/6 packet codecs (whisper-v6.md §3.3, §8.5) and the per-peer state machine's drop rules."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from hush import rlp
+from hush.crypto import SymmetricKey
+from hush.errors import DisconnectReason, PeerError
+from hush.shh import packets
+from hush.shh.message import wrap
+from hush.shh.packets import PacketCode, Status
+from hush.shh.peer import (
+    BloomChanged,
+    DirectMessage,
+    Envelopes,
+    Ignored,
+    MailRequest,
+    PowRequirementChanged,
+    ShhPeer,
+    StatusReceived,
+)
+from hush.shh.topic import FULL_BLOOM, topic_to_bloom
+from hush.types import Topic
+
+TOPIC = Topic(b"\x01\x02\x03\x04")
+
+
+def test_status_known_answers() -> None:
+    assert packets.encode_status(Status(pow_requirement=0.2)).hex() == "cc06883fc999999999999a8080"
+    assert packets.encode_pow_requirement(0.2).hex() == "883fc999999999999a"
+    assert packets.encode_pow_requirement(0.0).hex() == "80"
+    assert packets.encode_pow_requirement(0.001).hex() == "883f50624dd2f1a9fc"
+    bloom = topic_to_bloom(TOPIC)
+    assert packets.encode_bloom(bloom) == bytes.fromhex("b840") + bloom
+
+
+def test_status_leniency_like_geth() -> None:
+    # Only the version is mandatory; a full-node bloom reads as None; trailing items are ignored.
+    assert packets.decode_status(rlp.encode([6])) == Status(6, 0.0, None, False)
+    with_extras = rlp.encode([6, packets.float_to_bits(1.5), b"\xff" * 64, 1, b"ext", [b"x"]])
+    assert packets.decode_status(with_extras) == Status(6, 1.5, None, True)
+    odd_light = rlp.encode([6, 0, b"", [b"not a bool"]])
+    assert packets.decode_status(odd_light).light is False
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        rlp.encode([]),
+        rlp.encode([6, packets.float_to_bits(float("nan"))]),
+        rlp.encode([6, packets.float_to_bits(-1.0)]),
+        rlp.encode([6, 0, b"\x00" * 63]),
+        b"\xc2\x06",
+    ],
+)
+def test_bad_status_disconnects(payload: bytes) -> None:
+    peer = ShhPeer()
+    with pytest.raises(PeerError) as caught:
+        peer.receive(PacketCode.STATUS, payload)
+    assert caught.value.reason is DisconnectReason.SUBPROTOCOL_ERROR
+    with pytest.raises(PeerError):  # a failed peer stays failed
+        peer.receive(PacketCode.STATUS, packets.encode_status(Status()))
+
+
+def handshaken(**kwargs: bool) -> ShhPeer:
+    peer = ShhPeer(**kwargs)  # type: ignore[arg-type]
+    event = peer.receive(PacketCode.STATUS, packets.encode_status(Status(pow_requirement=0.5)))
+    assert isinstance(event, StatusReceived) and peer.active and peer.pow_requirement == 0.5
+    return peer
+
+
+def test_packets_before_status_disconnect() -> None:
+    with pytest.raises(PeerError, match="sent packet 1 before status packet"):
+        ShhPeer().receive(PacketCode.MESSAGES, packets.encode_messages([]))
+
+
+def test_wrong_version_and_two_light_clients() -> None:
+    with pytest.raises(PeerError, match="version"):
+        ShhPeer().receive(PacketCode.STATUS, packets.encode_status(Status(version=5)))
+    light = packets.encode_status(Status(light=True))
+    with pytest.raises(PeerError, match="two light client"):
+        ShhPeer(local_light=True).receive(PacketCode.STATUS, light)
+    assert ShhPeer(local_light=True, restrict_light=False).receive(PacketCode.STATUS, light)
+
+
+def test_after_handshake() -> None:
+    peer = handshaken()
+    envelope = wrap(b"x", TOPIC, 1_700_000_000, os.urandom, sym_key=SymmetricKey(os.urandom(32)))
+    event = peer.receive(PacketCode.MESSAGES, packets.encode_messages([envelope.encode()] * 2))
+    assert isinstance(event, Envelopes) and event.envelopes == [envelope, envelope]
+    assert peer.receive(PacketCode.POW_REQUIREMENT, packets.encode_pow_requirement(2.0)) == (
+        PowRequirementChanged(2.0)
+    )
+    bloom = topic_to_bloom(TOPIC)
+    assert peer.receive(PacketCode.BLOOM_FILTER, packets.encode_bloom(bloom)) == BloomChanged(bloom)
+    peer.receive(PacketCode.BLOOM_FILTER, packets.encode_bloom(FULL_BLOOM))
+    assert peer.bloom is None
+    assert isinstance(peer.receive(PacketCode.STATUS, packets.encode_status(Status())), Ignored)
+    assert isinstance(peer.receive(50, b"anything"), Ignored)
+    # Direct messages only from trusted peers; archive requests only with an archive server.
+    direct = packets.encode_envelope_packet(envelope)
+    assert isinstance(peer.receive(PacketCode.P2P_MESSAGE, direct), Ignored)
+    assert isinstance(peer.receive(PacketCode.P2P_REQUEST, direct), Ignored)
+    peer.trusted = True
+    peer.accept_mail_requests = True
+    assert peer.receive(PacketCode.P2P_MESSAGE, direct) == DirectMessage(envelope)
+    assert peer.receive(PacketCode.P2P_REQUEST, direct) == MailRequest(envelope)
+
+
+@pytest.mark.parametrize(
+    ("code", "payload"),
+    [
+        (PacketCode.MESSAGES, b"\xc5\xc4\x01\x02\x03\x04"),  # envelope with 4 items
+        (PacketCode.MESSAGES, b"\x01"),
+        (PacketCode.POW_REQUIREMENT, rlp.encode(packets.float_to_bits(float("inf")))),
+        (PacketCode.POW_REQUIREMENT, b"\xc0"),
+        (PacketCode.BLOOM_FILTER, rlp.encode(b"\x00" * 63)),
+    ],
+)
+def test_malformed_packets_disconnect(code: int, payload: bytes) -> None:
+    peer = handshaken()
+    with pytest.raises(PeerError) as caught:
+        peer.receive(code, payload)
+    assert caught.value.reason is DisconnectReason.SUBPROTOCOL_ERROR
+
+
+def test_oversized_packet_disconnects() -> None:
+    peer = handshaken()
+    peer.max_message_size = 100
+    with pytest.raises(PeerError, match="oversized"):
+        peer.receive(PacketCode.MESSAGES, packets.encode_messages([b"\x80" * 200]))
+
+
+def test_known_set_pruned_at_expiry() -> None:
+    peer = handshaken()
+    peer.mark_known(b"a" * 32, 100)  # type: ignore[arg-type]
+    peer.mark_known(b"b" * 32, 200)  # type: ignore[arg-type]
+    peer.prune_known(150)
+    assert set(peer.known) == {b"b" * 32}
