@@ -118,7 +118,7 @@ def test_expiry_driven_by_now(sealer: Sealer) -> None:
     assert pool.next_expiry() == short.expiry + 1
     assert pool.expire(short.expiry) == []
     assert pool.expire(short.expiry + 1) == [short.hash]
-    assert list(pool)[0].hash == long.hash
+    assert next(iter(pool)).hash == long.hash
     assert pool.expire(long.expiry + 1) == [long.hash]
     assert len(pool) == 0 and pool.bytes_used == 0 and pool.next_expiry() is None
 
