@@ -189,6 +189,11 @@ class Connection:
         return self._error
 
     @property
+    def authenticated(self) -> bool:
+        """Whether the RLPx handshake finished, so that a Disconnect can be sent."""
+        return self._codec is not None
+
+    @property
     def is_initiator(self) -> bool:
         return self._initiator is not None
 
