@@ -146,8 +146,8 @@ def _sample_envelopes(count: int = 512) -> list[bytes]:
     envelopes = []
     for i in range(count):
         topic = Topic(i.to_bytes(4, "big"))
-        data = os.urandom(256 - 16)
-        envelope = Envelope(_EXPIRY, 50, topic, data, nonce=i * 7919)
+        data = os.urandom(234)  # 2 (list) + 5 + 1 + 5 + 2 + 234 + 7 (6-byte nonce) = 256
+        envelope = Envelope(_EXPIRY, 50, topic, data, nonce=(1 << 40) + i * 7919)
         raw = envelope.encode()
         envelopes.append(raw)
     assert all(len(raw) == 256 for raw in envelopes)
