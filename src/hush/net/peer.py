@@ -164,13 +164,9 @@ class PeerConnection:
         """Send Disconnect `[reason]`, give the peer a moment to read it, and close."""
         if self._closed is not None:
             return
+        self._send_disconnect(reason)
         self._finish(PeerDisconnected(reason, by_remote=False))
         await self._stop_tasks()
-        self._conn.disconnect(reason)
-        with contextlib.suppress(OSError, TimeoutError):
-            async with asyncio.timeout(_DISCONNECT_LINGER):
-                async with self._write_lock:
-                    self._writer.write(self._conn.data_to_send())
         await _linger_close(self._reader, self._writer, _DISCONNECT_LINGER)
 
     def close(self) -> None:
@@ -218,17 +214,22 @@ class PeerConnection:
                 task.cancel()
         self._writer.close()
 
+    def _send_disconnect(self, reason: DisconnectReason) -> None:
+        # Written at once, before any await, so that nothing (a concurrent close() included) can
+        # get between the decision and the bytes. Bypassing the lock keeps order: a flush in
+        # progress has already written what it took from the core.
+        self._conn.disconnect(reason)
+        with contextlib.suppress(OSError, RuntimeError):
+            self._writer.write(self._conn.data_to_send())
+
     async def _fail(self, error: PeerError) -> None:
         """A protocol violation: tell the peer why (our egress still works), then close."""
         log.info("peer %s violated the protocol: %s", _short(self.node_id), error)
+        self._send_disconnect(error.reason)
         self._finish(PeerDisconnected(error.reason, by_remote=False, detail=str(error)))
         ping = self._ping_task
         ping.cancel()
         await asyncio.gather(ping, return_exceptions=True)
-        self._conn.disconnect(error.reason)
-        with contextlib.suppress(OSError):
-            async with self._write_lock:
-                self._writer.write(self._conn.data_to_send())
         await _linger_close(self._reader, self._writer, _DISCONNECT_LINGER)
 
     async def _drain_events(self) -> bool:
