@@ -103,7 +103,7 @@ async def test_exchange_messages_both_ways(start_server: Callable[..., Awaitable
         assert remote.node_id == client_key.node_id
         assert peer._conn.snappy and remote._conn.snappy
         big = rlp.encode([os.urandom(200_000)])  # spans many TCP reads
-        for code, payload in [(1, b"\xc0"), (127, big), (0, rlp.encode([6, b"x"]))]:
+        for code, payload in [(1, b"\xc0"), (127, big), (0, rlp.encode([rlp.uint_bytes(6), b"x"]))]:
             await peer.send_message("shh", code, payload)
             assert await asyncio.wait_for(peer.read_message(), 2) == ("shh", code, payload)
         await remote.send_message("shh", 2, b"\x05")

@@ -63,6 +63,8 @@ class PeerDisconnected(HushError):
         self.reason = reason
         self.by_remote = by_remote
         self.detail = detail
+        self.lingering = False
+        """Set when a background task owns closing the transport (after our Disconnect)."""
 
     def copy(self) -> PeerDisconnected:
         return PeerDisconnected(self.reason, self.by_remote, self.detail)
@@ -88,6 +90,17 @@ async def _linger_close(
             while await reader.read(_READ_CHUNK):
                 pass
     writer.close()
+
+
+_lingering: set[asyncio.Task[None]] = set()
+
+
+def _close_later(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Linger-close in the background, so that a refusal during the handshake is reported at
+    once and no deadline can cancel the Disconnect's delivery (or mask its reason)."""
+    task = asyncio.create_task(_linger_close(reader, writer, _DISCONNECT_LINGER))
+    _lingering.add(task)
+    task.add_done_callback(_lingering.discard)
 
 
 class PeerConnection:
@@ -326,8 +339,10 @@ async def _establish(
         if refusal is not None:
             connection.disconnect(refusal)
             writer.write(connection.data_to_send())
-            await _linger_close(reader, writer, _DISCONNECT_LINGER)
-            raise PeerDisconnected(refusal, by_remote=False, detail="not admitted")
+            _close_later(reader, writer)
+            refused = PeerDisconnected(refusal, by_remote=False, detail="not admitted")
+            refused.lingering = True
+            raise refused
         # Our Hello goes out before we wait for theirs (devp2p.md §4.2).
         connection.send_hello()
         writer.write(connection.data_to_send())
@@ -339,10 +354,12 @@ async def _establish(
     except PeerError as error:
         if connection.authenticated:
             connection.disconnect(error.reason)
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, RuntimeError):
                 writer.write(connection.data_to_send())
-            await _linger_close(reader, writer, _DISCONNECT_LINGER)
-        raise PeerDisconnected(error.reason, by_remote=False, detail=str(error)) from error
+            _close_later(reader, writer)
+        failed = PeerDisconnected(error.reason, by_remote=False, detail=str(error))
+        failed.lingering = connection.authenticated
+        raise failed from error
     return PeerConnection(connection, reader, writer, config, inbound)
 
 
@@ -356,8 +373,9 @@ async def _guarded_establish(
 ) -> PeerConnection:
     try:
         return await _establish(node_key, reader, writer, config, admit, remote_node_id)
-    except PeerDisconnected:
-        writer.close()
+    except PeerDisconnected as exc:
+        if not exc.lingering:
+            writer.close()
         raise
     except OSError as exc:
         writer.close()
