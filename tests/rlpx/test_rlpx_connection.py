@@ -237,8 +237,9 @@ def test_verbs_outside_their_state_are_usage_errors() -> None:
         a.send_message("shh", 128, b"")
 
 
-def test_byte_at_a_time_delivery() -> None:
-    a, b = make_pair(HandshakeFormat.LEGACY)
+@pytest.mark.parametrize("auth_format", list(HandshakeFormat))
+def test_byte_at_a_time_delivery(auth_format: HandshakeFormat) -> None:
+    a, b = make_pair(auth_format)
     events: list[Event] = []
     for byte in a.data_to_send():
         b.receive_data(bytes([byte]))
