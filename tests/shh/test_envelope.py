@@ -284,3 +284,23 @@ def test_fast_decoder_never_disagrees_with_generic_decoder(raw: bytes, data: st.
         return
     if fast is not None:
         assert fast == (slow.expiry, slow.ttl, slow.topic, slow.data, slow.nonce)
+
+
+def test_legacy_pow_algorithms_score_differently() -> None:
+    # §8.2: the unreleased 2019 master (64-byte buffer, leading zeros) and v1.8 (trailing zeros,
+    # size 20 + len(data)) disagree with v1.9; hush implements v1.9 only, these pin the contrast.
+    short = DEADBEEF.short_rlp()
+
+    def buffer_hash(nonce: int) -> bytes:
+        return keccak256(keccak256(short) + bytes(24) + nonce.to_bytes(8, "big"))
+
+    master = buffer_hash(48159)
+    assert master.hex().startswith("00001bbf732785f6")
+    assert master.hex().endswith("72d74db5")
+    assert pow_from_bits(leading_zero_bits(master), 13, 1) == 40329.846153846156
+    for nonce, prefix in ((100000, "a0c80100"), (276, "f14b4895")):
+        legacy = buffer_hash(nonce)
+        assert legacy.hex().startswith(prefix)
+        assert legacy[-1] & 1  # odd hash: 0 trailing zero bits in v1.8
+        assert pow_from_bits(0, 24, 1) == 0.041666666666666664
+    assert DEADBEEF.with_nonce(48159).pow() != 40329.846153846156

@@ -73,3 +73,7 @@ _GROUPS: tuple[click.Group, ...] = (envelope.group, bench.group)
 
 for _group in _GROUPS:
     main.add_command(_group)
+
+
+if __name__ == "__main__":
+    main()
