@@ -9,7 +9,7 @@ from __future__ import annotations
 import coincurve
 
 from hush.errors import InvalidKeyError
-from hush.types import PublicKeyBytes, RandomBytes
+from hush.types import NodeID, PublicKeyBytes, RandomBytes
 
 __all__ = [
     "SIGNATURE_LENGTH",
@@ -49,9 +49,9 @@ class PrivateKey:
         return bytes(self._key.secret)
 
     @property
-    def node_id(self) -> bytes:
+    def node_id(self) -> NodeID:
         """The 64-byte public key without the 0x04 prefix, as devp2p carries it."""
-        return self.public_key[1:]
+        return NodeID(self.public_key[1:])
 
     def sign(self, message_hash: bytes) -> bytes:
         return sign_recoverable(self, message_hash)

@@ -535,21 +535,21 @@ class Node:
             connection.client_id,
             "inbound" if connection.inbound else "outbound",
         )
-        reason = "closed"
+        why = "closed"
         try:
             await self._serve_peer(peer)
         except PeerError as exc:
-            reason = f"{exc} ({exc.reason.name.lower()})"
+            why = f"{exc} ({exc.reason.name.lower()})"
             with contextlib.suppress(HushError, OSError):
                 await connection.disconnect(exc.reason)
         except PeerDisconnected as exc:
-            reason = f"{'remote' if exc.by_remote else 'local'}: {exc}"
+            why = f"{'remote' if exc.by_remote else 'local'}: {exc}"
         except (OSError, HushError) as exc:
-            reason = str(exc)
+            why = str(exc)
         finally:
             self._peers.pop(node_id, None)
             connection.close()
-            log.info("peer left: %s: %s", _short(node_id), reason)
+            log.info("peer left: %s: %s", _short(node_id), why)
 
     async def _serve_peer(self, peer: _Peer) -> None:
         connection = peer.connection
