@@ -189,7 +189,9 @@ class Node:
         return P2PConfig(
             client_id=self.config.client_id,
             capabilities=((PROTOCOL_NAME, PROTOCOL_VERSION, PROTOCOL_LENGTH),),
-            max_message_size=max(self.pool.max_message_size, 2048) + 1024,
+            # The shh layer checks packets against the node's current limit (geth drops an
+            # oversized packet as a subprotocol error); the transport only enforces the hard cap.
+            max_message_size=MAX_MESSAGE_SIZE + 1024,
         )
 
     async def start(self) -> None:
@@ -536,28 +538,33 @@ class Node:
             "inbound" if connection.inbound else "outbound",
         )
         why = "closed"
+        refusal: DisconnectReason | None = None
         try:
             await self._serve_peer(peer)
         except PeerError as exc:
-            why = f"{exc} ({exc.reason.name.lower()})"
-            with contextlib.suppress(HushError, OSError):
-                await connection.disconnect(exc.reason)
+            why, refusal = f"{exc} ({exc.reason.name.lower()})", exc.reason
         except PeerDisconnected as exc:
             why = f"{'remote' if exc.by_remote else 'local'}: {exc}"
         except (OSError, HushError) as exc:
             why = str(exc)
         finally:
             self._peers.pop(node_id, None)
-            connection.close()
             log.info("peer left: %s: %s", _short(node_id), why)
+            if refusal is not None:
+                with contextlib.suppress(HushError, OSError):
+                    await connection.disconnect(refusal)
+            connection.close()
 
     async def _serve_peer(self, peer: _Peer) -> None:
         connection = peer.connection
         await connection.send_message(
             PROTOCOL_NAME, PacketCode.STATUS, packets.encode_status(self._status())
         )
-        async with asyncio.timeout(_STATUS_TIMEOUT):
-            await self._read_one(peer)  # must be status, or ShhPeer raises
+        try:
+            async with asyncio.timeout(_STATUS_TIMEOUT):
+                await self._read_one(peer)  # must be status, or ShhPeer raises
+        except TimeoutError:
+            raise PeerError("no status packet in time", DisconnectReason.READ_TIMEOUT) from None
         writer = asyncio.ensure_future(self._write_loop(peer))
         peer.wake.set()
         try:

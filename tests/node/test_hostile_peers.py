@@ -1,0 +1,123 @@
+"""Hostile shh peers are disconnected with geth's reason while honest peers carry on (§3.4, §3.6)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+
+import pytest
+
+from hush.crypto import PrivateKey, SymmetricKey
+from hush.enode import Enode
+from hush.errors import DisconnectReason
+from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial
+from hush.node import Node, PostRequest
+from hush.sealer import Sealer
+from hush.shh import packets
+from hush.shh.envelope import Envelope
+from hush.shh.filters import Filter
+from hush.shh.message import wrap
+from hush.shh.packets import PacketCode, Status
+from hush.types import Topic
+
+from .conftest import NodeFactory, connect
+
+TOPIC = Topic(b"\x0a\x0b\x0c\x0d")
+KEY = SymmetricKey(bytes(range(7, 39)))
+
+
+async def raw_peer(node: Node, status: bool = True) -> PeerConnection:
+    """A devp2p connection to `node` whose shh packets the test writes by hand."""
+    config = P2PConfig(client_id="hostile", capabilities=(("shh", 6, 128),))
+    enode = Enode.parse(node.enode)
+    connection = await dial(PrivateKey.generate(os.urandom), enode, config)
+    if status:
+        await connection.send_message("shh", PacketCode.STATUS, packets.encode_status(Status()))
+    return connection
+
+
+async def disconnect_reason(connection: PeerConnection) -> DisconnectReason:
+    async with asyncio.timeout(5):
+        try:
+            while True:
+                await connection.read_message()
+        except PeerDisconnected as exc:
+            assert exc.by_remote
+            return exc.reason
+
+
+def sealed(now: float, pow_target: float = 0.05, **changes: int) -> Envelope:
+    envelope = wrap(b"x", TOPIC, int(now), os.urandom, sym_key=KEY, ttl=changes.get("ttl", 50))
+    with Sealer(processes=1) as sealer:
+        return sealer.seal(envelope, pow_target, 5)
+
+
+def messages(*envelopes: Envelope) -> bytes:
+    return packets.encode_messages([e.encode() for e in envelopes])
+
+
+HOSTILE: dict[str, Callable[[], tuple[int, bytes]]] = {
+    "malformed envelope": lambda: (PacketCode.MESSAGES, b"\xc6\xc5\x01\x02\x83abc"),
+    "envelope from the future": lambda: (
+        PacketCode.MESSAGES,
+        messages(sealed(time.time() + 60)),
+    ),
+    "very old envelope": lambda: (PacketCode.MESSAGES, messages(sealed(time.time() - 100))),
+    "low PoW": lambda: (PacketCode.MESSAGES, messages(sealed(time.time(), pow_target=0))),
+    "bundle over the max message size": lambda: (
+        PacketCode.MESSAGES,
+        messages(*[sealed(time.time())] * 400),
+    ),
+    "invalid PoW requirement": lambda: (
+        PacketCode.POW_REQUIREMENT,
+        packets.encode_pow_requirement(float("nan")),
+    ),
+    "short bloom": lambda: (PacketCode.BLOOM_FILTER, b"\x83abc"),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(HOSTILE))
+async def test_hostile_peer_dropped_honest_peer_served(make_node: NodeFactory, attack: str) -> None:
+    node = await make_node(min_pow=0.02, max_message_size=64 * 1024)
+    honest = await make_node()
+    await connect(node, honest)
+    inbox = honest.subscribe(Filter(sym_key=KEY, topics=frozenset({TOPIC})))
+
+    hostile = await raw_peer(node)
+    code, payload = HOSTILE[attack]()
+    await hostile.send_message("shh", code, payload)
+    assert await disconnect_reason(hostile) is DisconnectReason.SUBPROTOCOL_ERROR
+
+    key = node.keys.add_sym_key(KEY.secret)
+    sent = await node.post(PostRequest(b"still here", TOPIC, sym_key_id=key, pow_target=0.05))
+    async with asyncio.timeout(5):
+        message = await inbox.get()
+    assert message is not None and message.envelope_hash == sent
+
+
+async def test_shh_packet_before_status(make_node: NodeFactory) -> None:
+    node = await make_node()
+    hostile = await raw_peer(node, status=False)
+    await hostile.send_message("shh", PacketCode.MESSAGES, messages())
+    assert await disconnect_reason(hostile) is DisconnectReason.SUBPROTOCOL_ERROR
+    assert node.peers() == []
+
+
+async def test_untrusted_direct_message_ignored_trusted_delivered(make_node: NodeFactory) -> None:
+    node = await make_node()
+    inbox = node.subscribe(Filter(sym_key=KEY, allow_p2p=True))
+    sender = await raw_peer(node)
+    direct = packets.encode_envelope_packet(sealed(time.time()))
+    await sender.send_message("shh", PacketCode.P2P_MESSAGE, direct)
+    await asyncio.sleep(0.2)
+    assert inbox._queue.empty()
+    (peer,) = node.peers()
+    node.mark_trusted_peer(peer.enode)
+    await sender.send_message("shh", PacketCode.P2P_MESSAGE, direct)
+    async with asyncio.timeout(5):
+        message = await inbox.get()
+    assert message is not None and message.p2p and message.payload == b"x"
+    assert len(node.pool) == 0  # direct messages are never pooled nor relayed
+    sender.close()
