@@ -284,6 +284,8 @@ async def test_web3_net_admin(client: Client, node: Node) -> None:
         "version": "6.0",
         "maxMessageSize": 1048576,
         "minimumPoW": 0.2,
+        "bloom": None,
+        "light": False,
     }
     assert await client.call("admin_peers") == []
     code, message = await client.error("admin_addPeer", "enode://nope")

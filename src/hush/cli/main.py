@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from hush import __version__
-from hush.cli import bench, envelope
+from hush.cli import bench, bench_rpc, client, envelope, node
 from hush.errors import HushError
 
 __all__ = ["EXIT_HUSH_ERROR", "EXIT_USAGE", "main"]
@@ -73,6 +73,9 @@ _GROUPS: tuple[click.Group, ...] = (envelope.group, bench.group)
 
 for _group in _GROUPS:
     main.add_command(_group)
+for _command in (node.command, *client.commands):
+    main.add_command(_command)
+bench.group.add_command(bench_rpc.command)
 
 
 if __name__ == "__main__":

@@ -403,6 +403,8 @@ class ShhApi:
                     "version": SHH_VERSION,
                     "maxMessageSize": node.max_message_size,
                     "minimumPoW": node.min_pow,
+                    "bloom": _hex(node.bloom) if node.bloom is not None else None,
+                    "light": node.light,
                 }
             },
         }

@@ -1,0 +1,269 @@
+"""`hush node`: run a Whisper v6 node, optionally with JSON-RPC over HTTP and WebSocket.
+
+Every flag has a key of the same name (dashes or underscores) in `--config FILE.toml`; flags given
+on the command line win. JSON-RPC is off unless `--http`/`--ws` is given, and an address given as a
+bare port binds loopback. SIGINT and SIGTERM stop the node cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hush.errors import UsageError
+from hush.node import Node, NodeConfig
+from hush.node.keyfile import KEYSTORE_FILE, PersistentKeyStore
+from hush.rpc import RpcConfig, RpcServer, ShhApi
+
+__all__ = ["NodeSettings", "command", "parse_address", "run_node", "settings_from"]
+
+log = logging.getLogger("hush.cli.node")
+
+_VERBOSITY = {
+    0: logging.CRITICAL + 1,
+    1: logging.ERROR,
+    2: logging.WARNING,
+    3: logging.INFO,
+    4: logging.DEBUG,
+    5: logging.DEBUG,
+}
+
+
+def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """`HOST:PORT`, `[v6]:PORT` or `PORT` (then on `default_host`)."""
+    host, sep, port = str(text).rpartition(":")
+    if not sep:
+        host, port = default_host, str(text)
+    host = host.strip("[]") or default_host
+    if not port.isdigit() or not 0 <= int(port) <= 0xFFFF:
+        raise UsageError(f"invalid address {text!r}: expected HOST:PORT")
+    return host, int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    datadir: Path
+    listen: tuple[str, int] | None
+    peers: tuple[str, ...] = ()
+    trusted: tuple[str, ...] = ()
+    max_peers: int = 25
+    min_pow: float = 0.2
+    max_message_size: int = 1024 * 1024
+    light: bool = False
+    http: tuple[str, int] | None = None
+    ws: tuple[str, int] | None = None
+    http_corsdomain: tuple[str, ...] = ()
+    ws_origins: tuple[str, ...] = ()
+    keystore: bool = False
+    passphrase_file: Path | None = None
+    verbosity: int = 3
+
+
+def _split(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list | tuple) else [value]
+    return tuple(part.strip() for item in items for part in str(item).split(",") if part.strip())
+
+
+def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettings:
+    """Merge flags (None/empty = not given) over the TOML file over the defaults."""
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            raw = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise UsageError(f"cannot read config {config_file}: {exc}") from exc
+        file_values = {key.replace("-", "_"): value for key, value in raw.items()}
+        known = set(NodeSettings.__dataclass_fields__) | {"peer"}
+        unknown = sorted(set(file_values) - known)
+        if unknown:
+            raise UsageError(f"config {config_file}: unknown setting(s): {', '.join(unknown)}")
+        if "peer" in file_values:
+            file_values["peers"] = file_values.pop("peer")
+
+    def pick(name: str, default: Any) -> Any:
+        value = flags.get(name)
+        if value is not None and value != ():
+            return value
+        return file_values.get(name, default)
+
+    try:
+        listen_text = pick("listen", "0.0.0.0:30303")
+        http, ws = pick("http", None), pick("ws", None)
+        passphrase_file = pick("passphrase_file", None)
+        return NodeSettings(
+            datadir=Path(pick("datadir", Path.home() / ".hush")).expanduser(),
+            listen=None
+            if str(listen_text) in ("", "off", "none")
+            else parse_address(listen_text, "0.0.0.0"),
+            peers=_split(pick("peers", ())),
+            trusted=_split(pick("trusted", ())),
+            max_peers=int(pick("max_peers", 25)),
+            min_pow=float(pick("min_pow", 0.2)),
+            max_message_size=int(pick("max_message_size", 1024 * 1024)),
+            light=bool(pick("light", False)),
+            http=parse_address(http) if http else None,
+            ws=parse_address(ws) if ws else None,
+            http_corsdomain=_split(pick("http_corsdomain", ())),
+            ws_origins=_split(pick("ws_origins", ())),
+            keystore=bool(pick("keystore", False)),
+            passphrase_file=Path(passphrase_file).expanduser() if passphrase_file else None,
+            verbosity=int(pick("verbosity", 3)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"invalid setting: {exc}") from exc
+
+
+def _passphrase(settings: NodeSettings) -> str:
+    if settings.passphrase_file is not None:
+        try:
+            return settings.passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise UsageError(f"cannot read passphrase file: {exc}") from exc
+    if not sys.stdin.isatty():
+        raise UsageError("--keystore needs --passphrase-file when stdin is not a terminal")
+    passphrase: str = click.prompt("keystore passphrase", hide_input=True, err=True)
+    return passphrase
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = _VERBOSITY.get(max(0, min(5, verbosity)), logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set, or SIGINT/SIGTERM."""
+    config = NodeConfig(
+        datadir=settings.datadir,
+        listen_host=settings.listen[0] if settings.listen else "127.0.0.1",
+        listen_port=settings.listen[1] if settings.listen else 0,
+        listen=settings.listen is not None,
+        static_peers=settings.peers,
+        trusted_peers=settings.trusted,
+        max_peers=settings.max_peers,
+        min_pow=settings.min_pow,
+        max_message_size=settings.max_message_size,
+        light=settings.light,
+    )
+    node = Node(config)
+    if settings.keystore:
+        passphrase = _passphrase(settings)
+        loop = asyncio.get_running_loop()
+        node.keys = await loop.run_in_executor(
+            None, PersistentKeyStore, settings.datadir / KEYSTORE_FILE, passphrase
+        )
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+    servers: list[RpcServer] = []
+    async with node:
+        click.echo(f"enode: {node.enode}", err=False)
+        api = ShhApi(node)
+        endpoints: dict[tuple[str, int], RpcConfig] = {}
+        if settings.http:
+            endpoints[settings.http] = RpcConfig(
+                http=True, ws=False, cors_domains=settings.http_corsdomain
+            )
+        if settings.ws:
+            previous = endpoints.get(settings.ws)
+            endpoints[settings.ws] = RpcConfig(
+                http=previous is not None,
+                ws=True,
+                cors_domains=settings.http_corsdomain,
+                ws_origins=settings.ws_origins,
+            )
+        try:
+            for (host, port), rpc_config in endpoints.items():
+                server = RpcServer(node, rpc_config, api=api)
+                try:
+                    await server.start(host, port)
+                except OSError as exc:
+                    raise UsageError(f"cannot listen for JSON-RPC on {host}:{port}: {exc}") from exc
+                servers.append(server)
+                kinds = "+".join(
+                    k for k, on in (("http", rpc_config.http), ("ws", rpc_config.ws)) if on
+                )
+                scheme = "http" if rpc_config.http else "ws"
+                click.echo(f"{kinds}: {server.url.replace('http', scheme, 1)}")
+            sys.stdout.flush()
+            await stop.wait()
+            log.info("shutting down")
+        finally:
+            for server in servers:
+                await server.stop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signum)
+
+
+@click.command(name="node")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file with any of these settings (flags override it).",
+)
+@click.option(
+    "--datadir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Node key and keystore directory [default: ~/.hush].",
+)
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="devp2p listen address [default: 0.0.0.0:30303]; 'off' to not listen.",
+)
+@click.option("--peer", "peers", multiple=True, metavar="ENODE", help="Static peer (repeatable).")
+@click.option("--trusted", multiple=True, metavar="ENODE", help="Trusted peer (repeatable).")
+@click.option("--max-peers", type=int, help="Most regular peers [default: 25].")
+@click.option("--min-pow", type=float, help="Minimum PoW accepted [default: 0.2].")
+@click.option("--max-message-size", type=int, help="Largest envelope, bytes [default: 1 MiB].")
+@click.option("--light/--no-light", default=None, help="Run as a light client.")
+@click.option(
+    "--http", metavar="HOST:PORT", help="Serve JSON-RPC over HTTP (PORT alone: loopback)."
+)
+@click.option(
+    "--ws", metavar="HOST:PORT", help="Serve JSON-RPC over WebSocket (PORT alone: loopback)."
+)
+@click.option(
+    "--http-corsdomain", multiple=True, help="Origins allowed over HTTP (comma list, '*')."
+)
+@click.option(
+    "--ws-origins", multiple=True, help="Origins allowed over WebSocket (comma list, '*')."
+)
+@click.option(
+    "--keystore/--no-keystore",
+    default=None,
+    help="Persist keys in <datadir>/keystore.json, encrypted with a passphrase.",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the keystore passphrase (else prompted).",
+)
+@click.option(
+    "--verbosity", type=click.IntRange(0, 5), help="0 silent … 3 info … 5 debug [default: 3]."
+)
+def command(config_file: Path | None, **flags: Any) -> None:
+    """Run a Whisper v6 node."""
+    settings = settings_from(flags, config_file)
+    _configure_logging(settings.verbosity)
+    asyncio.run(run_node(settings))
