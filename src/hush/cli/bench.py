@@ -298,3 +298,12 @@ def validate_command(seconds: float, as_json: bool) -> None:
 def open_command(seconds: float, as_json: bool) -> None:
     """Messages opened per second (right/wrong key, sym/asym) and signature recoveries."""
     _emit(bench_open(seconds), as_json)
+
+
+def _register_net() -> None:
+    from hush.cli.bench_net import command  # imports the node; only `bench` needs it
+
+    group.add_command(command)
+
+
+_register_net()
