@@ -301,7 +301,7 @@ def open_command(seconds: float, as_json: bool) -> None:
 
 
 def _register_net() -> None:
-    from hush.cli.bench_net import command  # imports the node; only `bench` needs it
+    from hush.cli.bench_net import command  # noqa: PLC0415 - the node loads only for `bench`
 
     group.add_command(command)
 
