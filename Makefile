@@ -16,8 +16,8 @@ run: $(STAMP)
 	$(BIN)/hush node --http 127.0.0.1:8545 --ws 127.0.0.1:8546 $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
