@@ -3,7 +3,8 @@
 - throughput: pre-sealed 256-byte envelopes injected at A, counted as they enter B's pool;
   sustained envelopes/s over the link, and CPU seconds per 1,000 envelopes (both nodes' work:
   they share this process and its core, so the rate is a floor).
-- latency: one envelope at a time, from A's pool to B's subscription (one hop): p50/p99.
+- latency: one envelope at a time, from A's pool to B's subscription (one hop): p50/p99, with
+  arrivals spaced at random (0–50 ms) so the send interval's coalescing shows as it would.
 - memory: resident size of a fresh process with one node idle, then with 10,000 pooled
   envelopes (a separate process, so the benchmark's own buffers don't count).
 The nodes run with min PoW 0: sealing is measured by `hush bench pow`, not here.
@@ -15,6 +16,7 @@ import asyncio
 import gc
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -90,13 +92,14 @@ async def _latency(samples: int) -> dict[str, float]:
     try:
         inbox = b.subscribe(Filter(sym_key=_KEY, topics=frozenset({_TOPIC})))
         delays = []
+        spacing = random.Random(1)
         for envelope in _envelopes(samples):
             start = time.perf_counter()
             await a.inject(envelope)
             async with asyncio.timeout(5):
                 await inbox.get()
             delays.append((time.perf_counter() - start) * 1000)
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(spacing.uniform(0, 0.05))
     finally:
         await a.stop()
         await b.stop()
