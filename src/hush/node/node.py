@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from hush.crypto.keys import PrivateKey, public_key_from_bytes
@@ -36,7 +36,6 @@ from hush.shh.peer import (
     MailRequest,
     PowRequirementChanged,
     ShhPeer,
-    StatusReceived,
 )
 from hush.shh.pool import MAX_MESSAGE_SIZE, AddOutcome, AddStatus, EnvelopePool, PooledEnvelope
 from hush.shh.topic import BLOOM_SIZE, aggregate_blooms, bloom_matches, topic_to_bloom
@@ -131,6 +130,20 @@ class _Peer:
     shh: ShhPeer
     static: bool
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    fresh: dict[EnvelopeHash, PooledEnvelope] = field(default_factory=dict)
+    """Envelopes pooled since this peer's last turn: what the relay policy considers next."""
+    rescan: bool = True
+    """Consider the whole pool next turn: the peer is new or changed its PoW or bloom."""
+
+    def offer(self, entry: PooledEnvelope) -> None:
+        if not self.rescan:
+            self.fresh[entry.hash] = entry
+        self.wake.set()
+
+    def rescan_pool(self) -> None:
+        self.rescan = True
+        self.fresh.clear()
+        self.wake.set()
 
     @property
     def node_id(self) -> NodeID:
@@ -415,7 +428,7 @@ class Node:
                 self._local.add(entry.hash)
             self._deliver(entry.envelope, entry.pow, entry.hash)
             for peer in self._peers.values():
-                peer.wake.set()
+                peer.offer(entry)
         return outcome
 
     # -- peers -----------------------------------------------------------------------------------
@@ -566,7 +579,7 @@ class Node:
         except TimeoutError:
             raise PeerError("no status packet in time", DisconnectReason.READ_TIMEOUT) from None
         writer = asyncio.ensure_future(self._write_loop(peer))
-        peer.wake.set()
+        peer.rescan_pool()
         try:
             while True:
                 await self._read_one(peer)
@@ -588,8 +601,8 @@ class Node:
             case MailRequest(envelope):
                 if self.mail_handler is not None:
                     await self.mail_handler(self, peer.node_id, envelope)
-            case StatusReceived() | PowRequirementChanged() | BloomChanged():
-                peer.wake.set()
+            case PowRequirementChanged() | BloomChanged():
+                peer.rescan_pool()
             case _:
                 pass
 
@@ -610,8 +623,14 @@ class Node:
         while True:
             await peer.wake.wait()
             peer.wake.clear()
+            if peer.rescan:
+                candidates: Iterable[PooledEnvelope] = self.pool
+                peer.rescan = False
+            else:
+                candidates = [e for e in peer.fresh.values() if e.hash in self.pool]
+            peer.fresh = {}
             batches = self.relay_policy.batches(
-                peer.shh, self.pool, self._local, self.light, max_batch
+                peer.shh, candidates, self._local, self.light, max_batch
             )
             for batch in batches:
                 await self._send_batch(peer, batch)

@@ -11,12 +11,13 @@ delays: measured, they add latency and make the sender easier to find, not harde
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from hush.shh.peer import ShhPeer
-from hush.shh.pool import EnvelopePool, PooledEnvelope
+from hush.shh.pool import PooledEnvelope
+from hush.shh.topic import bloom_matches
 from hush.types import EnvelopeHash
 
 __all__ = ["BroadcastPolicy", "RelayPolicy"]
@@ -28,12 +29,17 @@ class RelayPolicy(Protocol):
     def batches(
         self,
         peer: ShhPeer,
-        pool: EnvelopePool,
+        candidates: Iterable[PooledEnvelope],
         local: Container[EnvelopeHash],
         light: bool,
         max_batch_bytes: int,
     ) -> list[list[PooledEnvelope]]:
-        """The `messages` packets to send `peer` now, each list one packet."""
+        """The `messages` packets to send `peer` now, each list one packet.
+
+        `candidates` are the pooled envelopes that arrived since the peer's last turn, or the
+        whole pool after the peer's PoW requirement or bloom changed; `local` holds the hashes
+        of envelopes posted on this node.
+        """
         ...
 
 
@@ -44,18 +50,22 @@ class BroadcastPolicy:
     def batches(
         self,
         peer: ShhPeer,
-        pool: EnvelopePool,
+        candidates: Iterable[PooledEnvelope],
         local: Container[EnvelopeHash],
         light: bool,
         max_batch_bytes: int,
     ) -> list[list[PooledEnvelope]]:
-        selected = pool.select_for(peer.pow_requirement, peer.bloom, peer.known)
-        if light:
-            selected = [entry for entry in selected if entry.hash in local]
         batches: list[list[PooledEnvelope]] = []
         current: list[PooledEnvelope] = []
         size = _LIST_HEADER
-        for entry in selected:
+        for entry in candidates:
+            if (
+                entry.hash in peer.known
+                or entry.pow < peer.pow_requirement
+                or not bloom_matches(peer.bloom, entry.bloom)
+                or (light and entry.hash not in local)
+            ):
+                continue
             if current and size + entry.wire_size > max_batch_bytes:
                 batches.append(current)
                 current, size = [], _LIST_HEADER
