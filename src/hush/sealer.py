@@ -12,11 +12,13 @@ The pure search lives in `hush.shh.pow`; this module owns the clock and the work
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import functools
 import math
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
 from hush.errors import PowError, UsageError
 from hush.shh.envelope import Envelope
@@ -111,71 +113,42 @@ class Sealer:
         found = search.find(start, _LOCAL_SLICE, bits)
         if found is not None or self._clock() >= deadline:
             return found
-        start = (start + _LOCAL_SLICE) & _MASK64
-        if self.processes == 1:
-            while self._clock() < deadline:
-                found = search.find(start, _WORKER_SLICE, bits)
-                if found is not None:
-                    return found
-                start = (start + _WORKER_SLICE) & _MASK64
-            return None
-        return self._fan_out(
-            search, start, deadline, lambda s, n: (_worker_find, search, s, n, bits)
-        )
+        job = functools.partial(_worker_find, search, bits=bits)
+        with contextlib.closing(self._slices(job, start + _LOCAL_SLICE, deadline)) as results:
+            return next((result for result in results if result is not None), None)
 
     def _best(self, search: NonceSearch, work_time: float) -> SearchResult | None:
-        deadline = self._clock() + work_time
-        start = self._random_start()
         best: SearchResult | None = None
+        job = functools.partial(_worker_best, search)
+        for result in self._slices(job, self._random_start(), self._clock() + work_time):
+            if result and (best is None or result.bits > best.bits):
+                best = result
+        return best
+
+    def _slices(
+        self, job: Callable[[int, int], SearchResult | None], start: int, deadline: float
+    ) -> Generator[SearchResult | None, None, None]:
+        """Results of consecutive nonce slices from `start` until the deadline, computed here
+        or, with several processes, by the workers (a few slices queued per worker)."""
         if self.processes == 1:
             while self._clock() < deadline:
-                result = search.best(start, _WORKER_SLICE)
-                if result and (best is None or result.bits > best.bits):
-                    best = result
-                start = (start + _WORKER_SLICE) & _MASK64
-            return best
-        executor = self._executor()
-        pending: set[concurrent.futures.Future[SearchResult | None]] = set()
-        while True:
-            while len(pending) < self.processes * 2 and self._clock() < deadline:
-                pending.add(executor.submit(_worker_best, search, start, _WORKER_SLICE))
-                start = (start + _WORKER_SLICE) & _MASK64
-            if not pending:
-                return best
-            done, pending = concurrent.futures.wait(
-                pending, return_when=concurrent.futures.FIRST_COMPLETED
-            )
-            for future in done:
-                result = future.result()
-                if result and (best is None or result.bits > best.bits):
-                    best = result
-
-    def _fan_out(
-        self,
-        search: NonceSearch,
-        start: int,
-        deadline: float,
-        task: Callable[
-            [int, int], tuple[Callable[..., SearchResult | None], object, int, int, int]
-        ],
-    ) -> SearchResult | None:
+                yield job(start & _MASK64, _WORKER_SLICE)
+                start += _WORKER_SLICE
+            return
         executor = self._executor()
         pending: set[concurrent.futures.Future[SearchResult | None]] = set()
         try:
             while True:
                 while len(pending) < self.processes * 2 and self._clock() < deadline:
-                    function, *args = task(start, _WORKER_SLICE)
-                    pending.add(executor.submit(function, *args))
-                    start = (start + _WORKER_SLICE) & _MASK64
+                    pending.add(executor.submit(job, start & _MASK64, _WORKER_SLICE))
+                    start += _WORKER_SLICE
                 if not pending:
-                    return None
+                    return
                 done, pending = concurrent.futures.wait(
                     pending, return_when=concurrent.futures.FIRST_COMPLETED
                 )
                 for future in done:
-                    result = future.result()
-                    if result is not None:
-                        return result
+                    yield future.result()
         finally:
             for future in pending:
                 future.cancel()
