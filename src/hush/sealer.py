@@ -14,11 +14,13 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import functools
+import logging
 import math
 import multiprocessing
 import os
 import time
 from collections.abc import Callable, Generator
+from concurrent.futures.process import BrokenProcessPool
 
 from hush.errors import PowError, UsageError
 from hush.shh.envelope import Envelope
@@ -30,6 +32,7 @@ __all__ = ["Sealer"]
 _LOCAL_SLICE = 1 << 15  # nonces tried in-process before fanning out (~30 ms)
 _WORKER_SLICE = 1 << 17  # nonces per worker task between clock checks (~0.1 s)
 _MASK64 = (1 << 64) - 1
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
@@ -130,25 +133,29 @@ class Sealer:
     ) -> Generator[SearchResult | None, None, None]:
         """Results of consecutive nonce slices from `start` until the deadline, computed here
         or, with several processes, by the workers (a few slices queued per worker)."""
-        if self.processes == 1:
+        pending: set[concurrent.futures.Future[SearchResult | None]] = set()
+        try:
+            try:
+                while self.processes > 1:
+                    while len(pending) < self.processes * 2 and self._clock() < deadline:
+                        pending.add(self._executor().submit(job, start & _MASK64, _WORKER_SLICE))
+                        start += _WORKER_SLICE
+                    if not pending:
+                        return
+                    done, pending = concurrent.futures.wait(
+                        pending, return_when=concurrent.futures.FIRST_COMPLETED
+                    )
+                    for future in done:
+                        yield future.result()
+            except BrokenProcessPool:
+                # Workers could not start (a __main__ that spawn can't re-import): go on here.
+                log.warning("PoW worker processes failed; sealing in this process")
+                pending.clear()
+                self.close()
+                self.processes = 1
             while self._clock() < deadline:
                 yield job(start & _MASK64, _WORKER_SLICE)
                 start += _WORKER_SLICE
-            return
-        executor = self._executor()
-        pending: set[concurrent.futures.Future[SearchResult | None]] = set()
-        try:
-            while True:
-                while len(pending) < self.processes * 2 and self._clock() < deadline:
-                    pending.add(executor.submit(job, start & _MASK64, _WORKER_SLICE))
-                    start += _WORKER_SLICE
-                if not pending:
-                    return
-                done, pending = concurrent.futures.wait(
-                    pending, return_when=concurrent.futures.FIRST_COMPLETED
-                )
-                for future in done:
-                    yield future.result()
         finally:
             for future in pending:
                 future.cancel()
