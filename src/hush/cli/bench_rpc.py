@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -35,9 +36,9 @@ TOPIC = "0x0b0e0c0d"
 PAYLOAD = "0x" + "ab" * 100
 
 
-def _serve(ready: Any, stop: Any) -> None:  # pragma: no cover - runs in the child process
+def _serve(ready: Any, stop: Any, min_pow: float) -> None:  # pragma: no cover - child process
     async def main() -> None:
-        async with Node(NodeConfig(listen=False, datadir=None)) as node:
+        async with Node(NodeConfig(listen=False, datadir=None, min_pow=min_pow)) as node:
             server = RpcServer(node)
             await server.start("127.0.0.1", 0)
             ready.put(server.url)
@@ -57,7 +58,7 @@ async def _rpc(session: aiohttp.ClientSession, url: str, method: str, *params: A
     return reply["result"]
 
 
-async def _load(url: str, clients: int, seconds: float) -> tuple[int, float]:
+async def _load(url: str, clients: int, seconds: float, pow_target: float) -> tuple[int, float]:
     sessions = [aiohttp.ClientSession() for _ in range(clients)]
     try:
         sym_id = await _rpc(sessions[0], url, "shh_newSymKey")
@@ -66,7 +67,7 @@ async def _load(url: str, clients: int, seconds: float) -> tuple[int, float]:
             "topic": TOPIC,
             "payload": PAYLOAD,
             "ttl": 60,
-            "powTarget": 0.2,
+            "powTarget": pow_target,
             "powTime": 5,
         }
         for session in sessions:  # warm-up: connections open, code paths hot
@@ -88,15 +89,15 @@ async def _load(url: str, clients: int, seconds: float) -> tuple[int, float]:
             await session.close()
 
 
-def bench_posts(clients: int = 8, seconds: float = 5.0) -> float:
+def bench_posts(clients: int = 8, seconds: float = 5.0, pow_target: float = 0.2) -> float:
     """shh_post calls per second against a node in a child process."""
     context = multiprocessing.get_context("spawn")
     ready, stop = context.Queue(), context.Event()
-    child = context.Process(target=_serve, args=(ready, stop), daemon=True)
+    child = context.Process(target=_serve, args=(ready, stop, min(pow_target, 0.2)), daemon=True)
     child.start()
     try:
         url = ready.get(timeout=30)
-        done, elapsed = asyncio.run(_load(url, clients, seconds))
+        done, elapsed = asyncio.run(_load(url, clients, seconds, pow_target))
         return done / elapsed
     finally:
         stop.set()
@@ -148,15 +149,27 @@ async def _latency(count: int, poll_interval: float) -> dict[str, dict[str, floa
                         samples.append(time.perf_counter() - started)
                 results["subscription"] = _percentiles(samples)
                 filter_id = await _rpc(session, server.url, "shh_newMessageFilter", criteria)
+                injected: dict[str, float] = {}
                 samples = []
-                for envelope in envelopes[count:]:
-                    # inject at a random phase of the poll cycle, as a real arrival would be
-                    await asyncio.sleep(poll_interval * (os.urandom(1)[0] / 256))
-                    started = time.perf_counter()
-                    await node.inject(envelope)
-                    while not await _rpc(session, server.url, "shh_getFilterMessages", filter_id):
+
+                async def poll() -> None:
+                    while True:
+                        found = await _rpc(session, server.url, "shh_getFilterMessages", filter_id)
+                        now = time.perf_counter()
+                        samples.extend(now - injected[m["hash"]] for m in found)
                         await asyncio.sleep(poll_interval)
-                    samples.append(time.perf_counter() - started)
+
+                poller = asyncio.ensure_future(poll())
+                for envelope in envelopes[count:]:
+                    # arrivals at a random phase of the poll cycle, as real ones would be
+                    await asyncio.sleep(poll_interval * (1 + os.urandom(1)[0] / 256))
+                    injected["0x" + envelope.hash.hex()] = time.perf_counter()
+                    await node.inject(envelope)
+                while len(samples) < count:
+                    await asyncio.sleep(poll_interval)
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
                 results["polled"] = _percentiles(samples)
         finally:
             await server.stop()
@@ -172,16 +185,30 @@ def bench_latency(count: int = 200, poll_interval: float = 0.05) -> dict[str, di
 @click.option("--seconds", type=float, default=5.0, show_default=True)
 @click.option("--messages", type=int, default=200, show_default=True, help="Latency samples.")
 @click.option("--poll-interval", type=float, default=0.05, show_default=True)
+@click.option(
+    "--pow",
+    "pow_target",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="PoW target of the posts (0: the cost of RPC and pool alone).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def command(
-    clients: int, seconds: float, messages: int, poll_interval: float, as_json: bool
+    clients: int,
+    seconds: float,
+    messages: int,
+    poll_interval: float,
+    pow_target: float,
+    as_json: bool,
 ) -> None:
     """shh_post/s with concurrent HTTP clients; subscription and polled delivery latency."""
-    rate = bench_posts(clients, seconds)
+    rate = bench_posts(clients, seconds, pow_target)
     latency = bench_latency(messages, poll_interval)
     result = {
         "posts_per_second": rate,
         "clients": clients,
+        "pow_target": pow_target,
         "geth_posts_per_second": GETH_POSTS_PER_SECOND,
         "latency": latency,
         "poll_interval_s": poll_interval,

@@ -177,32 +177,29 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
     async with node:
         click.echo(f"enode: {node.enode}", err=False)
         api = ShhApi(node)
-        endpoints: dict[tuple[str, int], RpcConfig] = {}
-        if settings.http:
-            endpoints[settings.http] = RpcConfig(
-                http=True, ws=False, cors_domains=settings.http_corsdomain
-            )
-        if settings.ws:
-            previous = endpoints.get(settings.ws)
-            endpoints[settings.ws] = RpcConfig(
-                http=previous is not None,
-                ws=True,
-                cors_domains=settings.http_corsdomain,
-                ws_origins=settings.ws_origins,
-            )
+        endpoints: list[tuple[tuple[str, int], RpcConfig]] = []
+        if settings.http and settings.http == settings.ws and settings.http[1] != 0:
+            both = RpcConfig(cors_domains=settings.http_corsdomain, ws_origins=settings.ws_origins)
+            endpoints.append((settings.http, both))
+        else:
+            if settings.http:
+                http_only = RpcConfig(ws=False, cors_domains=settings.http_corsdomain)
+                endpoints.append((settings.http, http_only))
+            if settings.ws:
+                ws_only = RpcConfig(http=False, ws_origins=settings.ws_origins)
+                endpoints.append((settings.ws, ws_only))
         try:
-            for (host, port), rpc_config in endpoints.items():
+            for (host, port), rpc_config in endpoints:
                 server = RpcServer(node, rpc_config, api=api)
                 try:
                     await server.start(host, port)
                 except OSError as exc:
                     raise UsageError(f"cannot listen for JSON-RPC on {host}:{port}: {exc}") from exc
                 servers.append(server)
-                kinds = "+".join(
-                    k for k, on in (("http", rpc_config.http), ("ws", rpc_config.ws)) if on
-                )
-                scheme = "http" if rpc_config.http else "ws"
-                click.echo(f"{kinds}: {server.url.replace('http', scheme, 1)}")
+                if rpc_config.http:
+                    click.echo(f"http: {server.url}")
+                if rpc_config.ws:
+                    click.echo(f"ws: {server.url.replace('http://', 'ws://', 1)}")
             sys.stdout.flush()
             await stop.wait()
             log.info("shutting down")
