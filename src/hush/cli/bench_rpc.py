@@ -93,7 +93,7 @@ def bench_posts(clients: int = 8, seconds: float = 5.0, pow_target: float = 0.2)
     """shh_post calls per second against a node in a child process."""
     context = multiprocessing.get_context("spawn")
     ready, stop = context.Queue(), context.Event()
-    child = context.Process(target=_serve, args=(ready, stop, min(pow_target, 0.2)), daemon=True)
+    child = context.Process(target=_serve, args=(ready, stop, min(pow_target, 0.2)))
     child.start()
     try:
         url = ready.get(timeout=30)

@@ -3,7 +3,8 @@
 Parameter shapes, field names, encodings and error strings follow whisper-v6.md §5 and what geth
 1.9.7 answered (tests/vectors/rpc_*.json). Two deliberate additions over geth: polled filters
 expire after `filter_timeout` seconds without a poll (geth's eth filters do, its shh filters leak),
-and `admin_peers` reports the peer's shh state instead of geth's `"unknown"`.
+`admin_peers` reports the peer's shh state instead of geth's `"unknown"`, and
+`admin_nodeInfo.protocols.shh` adds `bloom` and `light` to geth's three fields (for `hush info`).
 """
 
 from __future__ import annotations
