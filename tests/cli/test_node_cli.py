@@ -211,3 +211,9 @@ def test_two_nodes_post_and_watch(tmp_path: Path, nodes: list[NodeProcess]) -> N
     assert result.exit_code == 0 and "1 peer(s)" in result.output
     code, log = a.stop()
     assert code == 0 and "peer joined" in log
+
+
+def test_password_topic_is_wnodes() -> None:
+    from hush.cli.client import wnode_topic
+
+    assert wnode_topic("wwww") == "0x5a4ea131"  # tests/vectors/README.md
