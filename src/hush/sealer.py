@@ -41,6 +41,10 @@ def _worker_find(search: NonceSearch, start: int, count: int, bits: int) -> Sear
     return search.find(start, count, bits)
 
 
+def _seal_in_worker(envelope: Envelope, pow_target: float, work_time: float) -> Envelope:
+    return Sealer(processes=1).seal(envelope, pow_target, work_time)
+
+
 def _worker_best(search: NonceSearch, start: int, count: int) -> SearchResult | None:
     return search.best(start, count)
 
@@ -104,6 +108,13 @@ class Sealer:
                 f"({work_time:g} seconds) was insufficient"
             )
         return envelope.with_nonce(found.nonce)
+
+    def submit(
+        self, envelope: Envelope, pow_target: float, work_time: float
+    ) -> concurrent.futures.Future[Envelope]:
+        """Seal in one worker process, whole: many small seals at once then use every core
+        (`seal` spreads one large job over the workers instead)."""
+        return self._executor().submit(_seal_in_worker, envelope, pow_target, work_time)
 
     def _random_start(self) -> int:
         return int.from_bytes(self._random_bytes(8), "big")

@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from hush.crypto.keys import PrivateKey, public_key_from_bytes
@@ -192,6 +193,7 @@ class Node:
         self._dialers: dict[NodeID, asyncio.Task[None]] = {}
         self._server: asyncio.Server | None = None
         self._sealer = Sealer(self.config.pow_processes, random_bytes=random_bytes)
+        self._sealing = 0
         self.listen_port: int | None = None
         self._running = False
 
@@ -387,10 +389,7 @@ class Node:
             padding=request.padding or None,
             signer=signer,
         )
-        loop = asyncio.get_running_loop()
-        sealed = await loop.run_in_executor(
-            None, self._sealer.seal, envelope, request.pow_target, request.pow_time
-        )
+        sealed = await self._seal(envelope, request.pow_target, request.pow_time)
         if request.target_peer:
             await self.send_direct(request.target_peer, sealed)
             return sealed.hash
@@ -402,6 +401,21 @@ class Node:
         if not outcome.known:
             raise UsageError(outcome.reason)
         return sealed.hash
+
+    async def _seal(self, envelope: Envelope, pow_target: float, work_time: float) -> Envelope:
+        """One seal at a time runs here, spread over every core; seals that overlap it go to
+        a worker process each, so concurrent posts don't queue behind one another."""
+        self._sealing += 1
+        try:
+            if self._sealing > 1 and self._sealer.processes > 1:
+                with contextlib.suppress(BrokenProcessPool):
+                    future = self._sealer.submit(envelope, pow_target, work_time)
+                    return await asyncio.wrap_future(future)
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self._sealer.seal, envelope, pow_target, work_time
+            )
+        finally:
+            self._sealing -= 1
 
     async def send_direct(self, target_peer: str, envelope: Envelope) -> None:
         """Send an envelope to one connected peer as a direct message (code 127)."""
