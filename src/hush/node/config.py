@@ -13,7 +13,7 @@ __all__ = ["NodeConfig"]
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
     datadir: Path | None = field(default_factory=lambda: Path.home() / ".hush")
-    """Where the node key (and the keystore, if enabled) live; None keeps everything in memory."""
+    """Where the node key lives (and `hush node --keystore` keeps keys); None: all in memory."""
     listen_host: str = "0.0.0.0"
     """Address for incoming devp2p connections."""
     listen_port: int = 30303
@@ -42,5 +42,3 @@ class NodeConfig:
     """Worker processes for sealing; None uses every core."""
     client_id: str = "hush/v0.1.0"
     """The devp2p client id sent in Hello."""
-    keystore_passphrase: str | None = None
-    """If set, keys persist in the data directory, encrypted with this passphrase."""
