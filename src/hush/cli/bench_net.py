@@ -4,7 +4,8 @@
   sustained envelopes/s over the link, and CPU seconds per 1,000 envelopes (both nodes' work:
   they share this process and its core, so the rate is a floor).
 - latency: one envelope at a time, from A's pool to B's subscription (one hop): p50/p99, with
-  arrivals spaced at random (0–50 ms) so the send interval's coalescing shows as it would.
+  arrivals spaced at random (0–50 ms, or one tick) so the send interval's coalescing shows as it would; and,
+  in the same run, the same with geth's timing (a fixed 300 ms tick) as the baseline.
 - memory: resident size of a fresh process with one node idle, then with 10,000 pooled
   envelopes (a separate process, so the benchmark's own buffers don't count).
 The nodes run with min PoW 0: sealing is measured by `hush bench pow`, not here.
@@ -26,7 +27,7 @@ from typing import Any
 import click
 
 from hush.crypto.symmetric import SymmetricKey
-from hush.node import Node, NodeConfig
+from hush.node import GETH_TICK, Node, NodeConfig, RelayPolicy
 from hush.shh.envelope import Envelope
 from hush.shh.filters import Filter
 from hush.shh.message import wrap
@@ -53,8 +54,8 @@ def _envelopes(count: int, ttl: int = 300) -> list[Envelope]:
     ]
 
 
-async def _linked() -> tuple[Node, Node]:
-    a, b = Node(_config()), Node(_config())
+async def _linked(policy: RelayPolicy | None = None) -> tuple[Node, Node]:
+    a, b = Node(_config(), relay_policy=policy), Node(_config(), relay_policy=policy)
     await a.start()
     await b.start()
     a.add_peer(b.enode)
@@ -87,19 +88,21 @@ async def _throughput(count: int) -> dict[str, float]:
     }
 
 
-async def _latency(samples: int) -> dict[str, float]:
-    a, b = await _linked()
+async def _latency(samples: int, policy: RelayPolicy | None = None) -> dict[str, float]:
+    a, b = await _linked(policy)
     try:
         inbox = b.subscribe(Filter(sym_key=_KEY, topics=frozenset({_TOPIC})))
         delays = []
         spacing = random.Random(1)
+        # Arrivals spread over at least one send interval, so they are not in step with it.
+        longest_gap = max(0.05, a.relay_policy.interval)
         for envelope in _envelopes(samples):
             start = time.perf_counter()
             await a.inject(envelope)
             async with asyncio.timeout(5):
                 await inbox.get()
             delays.append((time.perf_counter() - start) * 1000)
-            await asyncio.sleep(spacing.uniform(0, 0.05))
+            await asyncio.sleep(spacing.uniform(0, longest_gap))
     finally:
         await a.stop()
         await b.stop()
@@ -147,6 +150,7 @@ def bench_net(count: int, samples: int, pooled: int) -> dict[str, Any]:
     return {
         "link": asyncio.run(_throughput(count)),
         "one_hop_latency": asyncio.run(_latency(samples)),
+        "one_hop_latency_geth_tick": asyncio.run(_latency(max(10, samples // 4), GETH_TICK)),
         "memory": _memory(pooled),
         "targets": {"envelopes_per_s": 5000, "p50_ms": 50, "rss_pooled_mib": 100},
         "geth_1_9_7": {"p50_ms": 140, "p99_ms": 290, "rss_pooled_mib": 428},

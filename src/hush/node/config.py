@@ -37,7 +37,8 @@ class NodeConfig:
     pool_bytes: int = DEFAULT_POOL_BYTES
     """Most bytes of envelopes the pool holds; further envelopes are refused until some expire."""
     send_interval: float = 0.02
-    """Seconds between two batches to the same peer; new envelopes go out at once otherwise."""
+    """Least seconds between two batches to the same peer (bursts coalesce; an idle link sends
+    at once). Used by the default relay policy."""
     pow_processes: int | None = None
     """Worker processes for sealing; None uses every core."""
     client_id: str = "hush/v0.1.0"

@@ -167,7 +167,7 @@ class Node:
         self.config = config or NodeConfig()
         self._random_bytes = random_bytes
         self._clock = clock
-        self.relay_policy: RelayPolicy = relay_policy or BroadcastPolicy()
+        self.relay_policy: RelayPolicy = relay_policy or BroadcastPolicy(self.config.send_interval)
         self.mail_handler = mail_handler
         if node_key is None:
             node_key = (
@@ -634,8 +634,12 @@ class Node:
 
     async def _write_loop(self, peer: _Peer) -> None:
         max_batch = self.pool.max_message_size
+        policy = self.relay_policy
         while True:
-            await peer.wake.wait()
+            if policy.on_arrival:
+                await peer.wake.wait()
+            else:
+                await asyncio.sleep(policy.interval)
             peer.wake.clear()
             if peer.rescan:
                 candidates: Iterable[PooledEnvelope] = self.pool
@@ -643,12 +647,10 @@ class Node:
             else:
                 candidates = [e for e in peer.fresh.values() if e.hash in self.pool]
             peer.fresh = {}
-            batches = self.relay_policy.batches(
-                peer.shh, candidates, self._local, self.light, max_batch
-            )
-            for batch in batches:
+            for batch in policy.batches(peer.shh, candidates, self._local, self.light, max_batch):
                 await self._send_batch(peer, batch)
-            await asyncio.sleep(self.config.send_interval)
+            if policy.on_arrival:
+                await asyncio.sleep(policy.interval)
 
     async def _send_batch(self, peer: _Peer, batch: list[PooledEnvelope]) -> None:
         for entry in batch:
