@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from hush.errors import HushError
@@ -172,4 +174,37 @@ class Dispatcher:
 
 
 def encode(response: Any) -> bytes:
-    return json.dumps(response, separators=(",", ":")).encode()
+    """JSON as Go's encoding/json writes it, so answers match geth's byte for byte."""
+    return _go_json(response).encode()
+
+
+_HTML_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def _go_json(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False).translate(_HTML_ESCAPES)
+    if isinstance(value, float):
+        return go_float(value)
+    if isinstance(value, dict):
+        items = (f"{_go_json(str(k))}:{_go_json(v)}" for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_go_json(item) for item in value) + "]"
+    return json.dumps(value)  # int, bool, None
+
+
+def go_float(value: float) -> str:
+    """A float64 as Go's encoding/json writes it: shortest digits; exponent form only below 1e-6
+    or from 1e21 on, with "e-07" shortened to "e-7"; positional otherwise ("1", not "1.0")."""
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError(f"json: unsupported value: {value}")
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
+        mantissa, _, exponent = repr(value).partition("e")  # repr uses the exponent form here
+        sign, digits = exponent[0], exponent[1:].lstrip("0") or "0"
+        return f"{mantissa}e{sign}{digits if sign == '-' else digits.zfill(2)}"
+    text = format(Decimal(repr(value)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
