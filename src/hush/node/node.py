@@ -39,6 +39,7 @@ from hush.shh.peer import (
     ShhPeer,
 )
 from hush.shh.pool import MAX_MESSAGE_SIZE, AddOutcome, AddStatus, EnvelopePool, PooledEnvelope
+from hush.shh.pow import target_bits
 from hush.shh.topic import BLOOM_SIZE, aggregate_blooms, bloom_matches, topic_to_bloom
 from hush.types import Bloom, EnvelopeHash, KeyID, NodeID, RandomBytes, Topic
 
@@ -54,6 +55,7 @@ _STATUS_TIMEOUT = 5.0
 _SUBSCRIPTION_QUEUE = 1024  # geth's messageQueueLimit
 _MAX_BACKOFF = 30.0
 _ZERO_TOPIC = Topic(bytes(4))
+_SMALL_SEAL_BITS = 16  # ~65,000 hashes, tens of ms: not worth spreading over processes
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +195,6 @@ class Node:
         self._dialers: dict[NodeID, asyncio.Task[None]] = {}
         self._server: asyncio.Server | None = None
         self._sealer = Sealer(self.config.pow_processes, random_bytes=random_bytes)
-        self._sealing = 0
         self.listen_port: int | None = None
         self._running = False
 
@@ -403,19 +404,18 @@ class Node:
         return sealed.hash
 
     async def _seal(self, envelope: Envelope, pow_target: float, work_time: float) -> Envelope:
-        """One seal at a time runs here, spread over every core; seals that overlap it go to
-        a worker process each, so concurrent posts don't queue behind one another."""
-        self._sealing += 1
-        try:
-            if self._sealing > 1 and self._sealer.processes > 1:
-                with contextlib.suppress(BrokenProcessPool):
-                    future = self._sealer.submit(envelope, pow_target, work_time)
-                    return await asyncio.wrap_future(future)
-            return await asyncio.get_running_loop().run_in_executor(
-                None, self._sealer.seal, envelope, pow_target, work_time
-            )
-        finally:
-            self._sealing -= 1
+        """Small seals go whole to one worker process each, so concurrent posts use every core
+        and none hashes on the event loop's core; large ones spread over all the workers."""
+        small = pow_target > 0 and target_bits(pow_target, len(envelope.data), envelope.ttl) <= (
+            _SMALL_SEAL_BITS
+        )
+        if small and self._sealer.processes > 1:
+            with contextlib.suppress(BrokenProcessPool):
+                future = self._sealer.submit(envelope, pow_target, work_time)
+                return await asyncio.wrap_future(future)
+        return await asyncio.get_running_loop().run_in_executor(
+            None, self._sealer.seal, envelope, pow_target, work_time
+        )
 
     async def send_direct(self, target_peer: str, envelope: Envelope) -> None:
         """Send an envelope to one connected peer as a direct message (code 127)."""
