@@ -67,6 +67,10 @@ class Sealer:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             self._pool = concurrent.futures.ProcessPoolExecutor(self.processes, mp_context=context)
+            # Workers start on demand, one per submit that finds none idle: start them all now,
+            # so a burst of seals later doesn't wait for interpreters to start.
+            for _ in range(self.processes):
+                self._pool.submit(int)
         return self._pool
 
     def close(self) -> None:
