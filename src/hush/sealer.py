@@ -18,6 +18,7 @@ import logging
 import math
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Generator
 from concurrent.futures.process import BrokenProcessPool
@@ -39,6 +40,11 @@ Clock = Callable[[], float]
 
 def _worker_find(search: NonceSearch, start: int, count: int, bits: int) -> SearchResult | None:
     return search.find(start, count, bits)
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group; the parent shuts the workers down itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _seal_in_worker(envelope: Envelope, pow_target: float, work_time: float) -> Envelope:
@@ -66,7 +72,9 @@ class Sealer:
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
-            self._pool = concurrent.futures.ProcessPoolExecutor(self.processes, mp_context=context)
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.processes, mp_context=context, initializer=_ignore_interrupts
+            )
             # Workers start on demand, one per submit that finds none idle: start them all now,
             # so a burst of seals later doesn't wait for interpreters to start.
             for _ in range(self.processes):
