@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -138,7 +139,8 @@ def nodes(tmp_path: Path) -> Iterator[list[NodeProcess]]:
     for node in started:
         if node.process.poll() is None:
             node.process.kill()
-            node.process.communicate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            node.process.communicate(timeout=10)
 
 
 def test_keystore_persists_across_restart(tmp_path: Path, nodes: list[NodeProcess]) -> None:
@@ -217,3 +219,48 @@ def test_password_topic_is_wnodes() -> None:
     from hush.cli.client import wnode_topic
 
     assert wnode_topic("wwww") == "0x5a4ea131"  # tests/vectors/README.md
+
+
+def _chat(url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            *HUSH[:1],
+            "-m",
+            "hush.cli.main",
+            "chat",
+            "--rpc",
+            url,
+            "--password",
+            "room",
+            "--interval",
+            "0.05",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_chat_between_two_nodes(tmp_path: Path, nodes: list[NodeProcess]) -> None:
+    a, b = NodeProcess(tmp_path / "a"), NodeProcess(tmp_path / "b")
+    nodes.extend([a, b])
+    assert a.call("admin_addPeer", b.enode) is True
+    alice, bob = _chat(a.url), _chat(b.url)
+    try:
+        assert bob.stdout is not None and alice.stdin is not None
+        assert "chatting on topic" in bob.stdout.readline()
+        time.sleep(1.0)  # peers connected, filters installed
+        alice.stdin.write("hi bob, it's alice\n")
+        alice.stdin.flush()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = bob.stdout.readline()
+            if "hi bob, it's alice" in line:
+                break
+        else:
+            raise AssertionError("bob's chat never showed alice's line")
+    finally:
+        for chat in (alice, bob):
+            chat.communicate(timeout=15)  # closes stdin: EOF ends a chat
+    assert alice.returncode == 0 and bob.returncode == 0
