@@ -19,6 +19,7 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Generator
 from concurrent.futures.process import BrokenProcessPool
@@ -42,9 +43,18 @@ def _worker_find(search: NonceSearch, start: int, count: int, bits: int) -> Sear
     return search.find(start, count, bits)
 
 
-def _ignore_interrupts() -> None:
+def _worker_init() -> None:
     # Ctrl-C reaches the whole process group; the parent shuts the workers down itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A parent killed outright can't: then leave too, rather than linger forever.
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch_parent, daemon=True, name="parent-watch").start()
 
 
 def _seal_in_worker(envelope: Envelope, pow_target: float, work_time: float) -> Envelope:
@@ -73,7 +83,7 @@ class Sealer:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.processes, mp_context=context, initializer=_ignore_interrupts
+                self.processes, mp_context=context, initializer=_worker_init
             )
             # Workers start on demand, one per submit that finds none idle: start them all now,
             # so a burst of seals later doesn't wait for interpreters to start.
