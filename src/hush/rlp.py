@@ -9,7 +9,7 @@ every item within its parent; nesting at most `MAX_DEPTH` deep. Integers are byt
 
 from __future__ import annotations
 
-from hush.errors import DecodeError
+from hush.errors import DecodeError, UsageError
 
 __all__ = [
     "MAX_DEPTH",
@@ -51,7 +51,7 @@ def encode_list_payload(payload: bytes) -> bytes:
 def uint_bytes(value: int) -> bytes:
     """The canonical big-endian bytes of an unsigned integer (0 → empty)."""
     if value < 0:
-        raise ValueError("RLP integers are unsigned")
+        raise UsageError("RLP integers are unsigned")
     return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 

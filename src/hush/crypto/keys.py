@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import coincurve
 
-from hush.errors import InvalidKeyError
+from hush.errors import InvalidKeyError, UsageError
 from hush.types import NodeID, PublicKeyBytes, RandomBytes
 
 __all__ = [
@@ -84,7 +84,7 @@ def public_key_from_bytes(data: bytes) -> coincurve.PublicKey:
 def sign_recoverable(key: PrivateKey, message_hash: bytes) -> bytes:
     """65-byte r‖s‖v signature of a 32-byte hash (RFC 6979 nonce, low S, v ∈ {0, 1})."""
     if len(message_hash) != 32:
-        raise ValueError("a signature is over a 32-byte hash")
+        raise UsageError("a signature is over a 32-byte hash")
     return bytes(key._key.sign_recoverable(message_hash, hasher=None))
 
 

@@ -13,7 +13,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hush.crypto.keccak import keccak256
-from hush.errors import InvalidKeyError
+from hush.errors import InvalidKeyError, UsageError
 
 __all__ = [
     "AES_KEY_LENGTH",
@@ -54,7 +54,7 @@ class SymmetricKey:
 
     def seal(self, plaintext: bytes, nonce: bytes) -> bytes:
         if len(nonce) != AES_NONCE_LENGTH:
-            raise ValueError("AES-GCM nonce must be 12 bytes")
+            raise UsageError("AES-GCM nonce must be 12 bytes")
         return self._aead.encrypt(nonce, plaintext, None) + nonce
 
     def open(self, data: bytes) -> bytes | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hush.errors import UsageError
+
 __all__ = ["P2PConfig"]
 
 
@@ -36,7 +38,7 @@ class P2PConfig:
 
     def __post_init__(self) -> None:
         if not self.capabilities:
-            raise ValueError("P2PConfig needs at least one capability")
+            raise UsageError("P2PConfig needs at least one capability")
         for value in (
             self.handshake_timeout,
             self.read_timeout,
@@ -44,6 +46,6 @@ class P2PConfig:
             self.ping_interval,
         ):
             if value <= 0:
-                raise ValueError("P2PConfig timeouts and intervals must be positive")
+                raise UsageError("P2PConfig timeouts and intervals must be positive")
         if self.max_message_size <= 0:
-            raise ValueError("P2PConfig.max_message_size must be positive")
+            raise UsageError("P2PConfig.max_message_size must be positive")

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
-from hush.errors import DisconnectReason, PeerError
+from hush.errors import DisconnectReason, PeerError, UsageError
 
 __all__ = ["HEADER_DATA", "MAX_FRAME_SIZE", "FrameCodec", "MacState"]
 
@@ -100,7 +100,7 @@ class FrameCodec:
         max_frame_size: int = MAX_FRAME_SIZE,
     ) -> None:
         if len(aes_secret) != 32 or len(mac_secret) != 32:
-            raise ValueError("RLPx secrets are 32 bytes")
+            raise UsageError("RLPx secrets are 32 bytes")
         self._egress = _ctr(aes_secret)
         # CTR decryption is encryption: a second, independent keystream from the same start.
         self._ingress = _ctr(aes_secret)
@@ -122,7 +122,7 @@ class FrameCodec:
         """One frame carrying `frame_data` (= RLP(msg-id) ‖ payload)."""
         size = len(frame_data)
         if size > MAX_FRAME_SIZE:
-            raise ValueError(f"frame of {size} bytes exceeds the 24-bit frame size")
+            raise UsageError(f"frame of {size} bytes exceeds the 24-bit frame size")
         header = (size.to_bytes(3, "big") + HEADER_DATA).ljust(_BLOCK, b"\x00")
         header_ct = self._egress.update(header)
         header_mac = self._egress_mac.header(header_ct)
