@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from hush.crypto.keccak import keccak256
 from hush.shh.envelope import Envelope, leading_zero_bits
-from hush.shh.pow import NonceSearch, target_bits
+from hush.shh.pow import ACCELERATED, NonceSearch, target_bits
 from hush.types import Topic
 
 SHORT = bytes.fromhex("cc8001840000000084deadbeef")
@@ -95,3 +95,19 @@ def test_target_bits_meet_the_requested_pow_for_geth_vectors() -> None:
     found = NonceSearch(envelope.short_rlp()).find(0, 1 << 20, bits)
     assert found is not None
     assert envelope.with_nonce(found.nonce).pow() >= 2.0
+
+
+@pytest.mark.skipif(not ACCELERATED, reason="the C nonce loop was not built here")
+@settings(max_examples=60, deadline=None)
+@given(
+    short=st.binary(min_size=0, max_size=600),
+    start=st.integers(0, 2**64 - 1),
+    bits=st.integers(0, 9),
+)
+def test_c_loop_agrees_with_python(short: bytes, start: int, bits: int) -> None:
+    search = NonceSearch(short)
+    assert search.find(start, 3000, bits) == search.find_python(start, 3000, bits)
+
+
+def test_impossible_target_finds_nothing() -> None:
+    assert NonceSearch(b"\xc0").find(0, 10, 257) is None
