@@ -14,6 +14,13 @@ from hush.enode import Enode
 from hush.errors import DisconnectReason
 from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial
 from hush.node import Node, PostRequest
+from hush.rlpx import (
+    Authenticated,
+    Capability,
+    Connection,
+    DisconnectReceived,
+    HelloReceived,
+)
 from hush.sealer import Sealer
 from hush.shh import packets
 from hush.shh.envelope import Envelope
@@ -121,3 +128,103 @@ async def test_untrusted_direct_message_ignored_trusted_delivered(make_node: Nod
     assert message is not None and message.p2p and message.payload == b"x"
     assert len(node.pool) == 0  # direct messages are never pooled nor relayed
     sender.close()
+
+
+# -- transport-level attacks on a node that keeps serving an honest peer --------------------------
+
+
+class RawTransport:
+    """A devp2p connection driven by hand through the sans-IO core, to send what no node would."""
+
+    def __init__(self, node: Node):
+        self.node = node
+        self.conn = Connection(
+            PrivateKey.generate(os.urandom),
+            os.urandom,
+            remote_node_id=node.node_key.node_id,
+            client_id="hostile",
+            capabilities=[Capability("shh", 6, 128)],
+        )
+
+    async def open(self, hello: bool) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.node.listen_port)
+        await self.flush()
+        assert isinstance(await self.event(), Authenticated)
+        self.conn.send_hello()
+        if hello:
+            await self.flush()
+            assert isinstance(await self.event(), HelloReceived)
+        else:
+            self.conn.data_to_send()  # never sent
+
+    async def flush(self) -> None:
+        self.writer.write(self.conn.data_to_send())
+        await self.writer.drain()
+
+    async def event(self) -> object:
+        while (event := self.conn.next_event()) is None:
+            data = await self.reader.read(65536)
+            if not data:
+                return None
+            self.conn.receive_data(data)
+        return event
+
+    async def disconnect_reason(self) -> DisconnectReason | None:
+        async with asyncio.timeout(5):
+            while True:
+                event = await self.event()
+                if event is None:
+                    return None
+                if isinstance(event, DisconnectReceived):
+                    return event.reason
+
+
+async def wrong_mac(raw: RawTransport) -> None:
+    raw.conn.send_message("shh", PacketCode.STATUS, packets.encode_status(Status()))
+    frame = bytearray(raw.conn.data_to_send())
+    frame[-1] ^= 0x55
+    raw.writer.write(bytes(frame))
+
+
+async def oversized_frame(raw: RawTransport) -> None:
+    raw.conn.send_message("shh", PacketCode.MESSAGES, os.urandom(14 * 1024 * 1024))
+    raw.writer.write(raw.conn.data_to_send()[:32])  # the header alone must get it refused
+
+
+async def garbage(raw: RawTransport) -> None:
+    raw.writer.write(os.urandom(200))
+
+
+TRANSPORT_ATTACKS = {
+    "wrong MAC": (True, wrong_mac),
+    "oversized frame": (True, oversized_frame),
+    "garbage after Hello": (True, garbage),
+    "garbage before Hello": (False, garbage),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(TRANSPORT_ATTACKS))
+async def test_transport_attack_dropped_honest_peer_served(
+    make_node: NodeFactory, attack: str
+) -> None:
+    node, honest = await make_node(), await make_node()
+    await connect(node, honest)
+    inbox = honest.subscribe(Filter(sym_key=KEY, topics=frozenset({TOPIC})))
+    send_hello, attack_with = TRANSPORT_ATTACKS[attack]
+    raw = RawTransport(node)
+    await raw.open(hello=send_hello)
+    try:
+        await attack_with(raw)
+        if send_hello:
+            assert await raw.disconnect_reason() is DisconnectReason.PROTOCOL_ERROR
+        else:  # the node's Hello was already on its way; then its Disconnect
+            assert isinstance(await raw.event(), HelloReceived)
+            assert await raw.disconnect_reason() is DisconnectReason.PROTOCOL_ERROR
+    finally:
+        raw.writer.close()
+    key = node.keys.add_sym_key(KEY.secret)
+    sent = await node.post(PostRequest(b"still here", TOPIC, sym_key_id=key, pow_target=0.05))
+    async with asyncio.timeout(5):
+        message = await inbox.get()
+    assert message is not None and message.envelope_hash == sent
+    assert [p.node_id for p in node.peers()] == [honest.node_key.node_id]
