@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -390,3 +391,32 @@ async def test_remote_disconnect_reaches_reader(
     assert info.value.reason is DisconnectReason.QUITTING
     assert info.value.by_remote
     peer.close()
+
+
+async def test_read_ahead_is_bounded_in_bytes(
+    start_server: Callable[..., Awaitable[Server]],
+) -> None:
+    """A peer can't park more than a few MiB in a slow reader's queue: TCP pushes back."""
+
+    async def slow_reader(peer: PeerConnection, server: Server) -> None:
+        await server.peers.put(peer)
+        await asyncio.sleep(30)
+
+    config = P2PConfig(read_timeout=10.0, write_timeout=0.5)
+    server = await start_server(config, slow_reader)
+    peer = await dial(new_key(), server.enode, config)
+    remote = await asyncio.wait_for(server.peers.get(), 1)
+    message = os.urandom(1024 * 1024)  # incompressible
+    sent = 0
+    try:
+        with contextlib.suppress(PeerDisconnected):
+            for _ in range(40):  # 40 MiB, far more than the read-ahead
+                await peer.send_message("shh", 1, message)
+                sent += 1
+        await asyncio.sleep(0.2)
+        assert sent < 40  # the writer was stalled by backpressure
+        assert remote._queued_bytes <= 4 * 1024 * 1024
+        assert remote._queue.qsize() <= 4
+    finally:
+        peer.close()
+        remote.close()

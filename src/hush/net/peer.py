@@ -50,7 +50,10 @@ Admit = Callable[[NodeID, bool], DisconnectReason | None]
 
 _READ_CHUNK = 64 * 1024
 _DISCONNECT_LINGER = 1.0  # geth's write deadline for a Disconnect (devp2p.md §4.4)
-_QUEUE_SIZE = 64  # messages read ahead of the application before TCP backpressure applies
+# Messages read ahead of the application before TCP backpressure applies: bounded in count and
+# in bytes, so a peer can't park 64 maximum-size messages in our memory.
+_QUEUE_SIZE = 64
+_QUEUE_BYTES = 4 * 1024 * 1024
 
 
 class PeerDisconnected(HushError):
@@ -134,6 +137,8 @@ class PeerConnection:
         self.remote_address: tuple[str, int] = (str(peername[0]), int(peername[1]))
         self.local_address: tuple[str, int] = (str(sockname[0]), int(sockname[1]))
         self._queue: asyncio.Queue[tuple[str, int, bytes] | None] = asyncio.Queue(_QUEUE_SIZE)
+        self._queued_bytes = 0
+        self._room = asyncio.Event()
         self._closed: PeerDisconnected | None = None
         self._write_lock = asyncio.Lock()
         self._read_task = asyncio.create_task(self._read_loop())
@@ -158,6 +163,9 @@ class PeerConnection:
         if self._closed is not None and self._queue.empty():
             raise self._closed.copy()
         item = await self._queue.get()
+        if item is not None:
+            self._queued_bytes -= len(item[2])
+            self._room.set()
         if item is None:
             assert self._closed is not None
             # Leave the sentinel for any other reader, then report.
@@ -256,12 +264,20 @@ class PeerConnection:
             if event is None:
                 break
             if isinstance(event, MessageReceived):
-                await self._queue.put((event.capability, event.code, event.payload))
+                await self._enqueue((event.capability, event.code, event.payload))
             elif isinstance(event, DisconnectReceived):
                 self._abort(PeerDisconnected(event.reason, by_remote=True))
                 return False
         await self._flush()  # automatic Pongs
         return True
+
+    async def _enqueue(self, item: tuple[str, int, bytes]) -> None:
+        size = len(item[2])
+        while self._queued_bytes and self._queued_bytes + size > _QUEUE_BYTES:
+            self._room.clear()
+            await self._room.wait()
+        self._queued_bytes += size
+        await self._queue.put(item)
 
     async def _read_loop(self) -> None:
         try:
