@@ -237,9 +237,13 @@ class Node:
         self._running = False
         if self._server is not None:
             self._server.close()
-        for peer in list(self._peers.values()):
-            with contextlib.suppress(HushError, OSError):
-                await asyncio.wait_for(peer.connection.disconnect(DisconnectReason.QUITTING), 1)
+        await asyncio.gather(
+            *(
+                asyncio.wait_for(peer.connection.disconnect(DisconnectReason.QUITTING), 1)
+                for peer in self._peers.values()
+            ),
+            return_exceptions=True,  # a peer that's gone already is fine
+        )
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
