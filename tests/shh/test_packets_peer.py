@@ -44,6 +44,10 @@ def test_status_leniency_like_geth() -> None:
     assert packets.decode_status(with_extras) == Status(6, 1.5, None, True)
     odd_light = rlp.encode([6, 0, b"", [b"not a bool"]])
     assert packets.decode_status(odd_light).light is False
+    # An optional item that doesn't decode ends the reading, as in geth: no error.
+    assert packets.decode_status(rlp.encode([6, [b"x"], b"\xff" * 64, 1])) == Status(6)
+    assert packets.decode_status(rlp.encode([6, b"\x00\x01"])) == Status(6)
+    assert packets.decode_status(rlp.encode([6, 0x3FF0000000000000, [b"x"], 1])) == Status(6, 1.0)
 
 
 @pytest.mark.parametrize(

@@ -93,18 +93,25 @@ def decode_status(payload: bytes) -> Status:
     if not items:
         raise DecodeError("status: missing version")
     version = rlp.decode_uint(items[0], 64, "status version")
-    pow_requirement = 0.0
-    bloom: Bloom | None = None
-    light = False
-    if len(items) > 1:
-        pow_requirement = _pow_value(items[1], "status PoW")
-        if len(items) > 2:
-            raw = items[2]
-            if not isinstance(raw, bytes) or len(raw) not in (0, BLOOM_SIZE):
-                raise DecodeError("status: bloom must be empty or 64 bytes")
-            bloom = Bloom(raw) if raw and raw != FULL_BLOOM else None
-        if len(items) > 3:
-            light = items[3] == b"\x01"  # geth: a decode error reads as false
+    # geth reads the optional items one by one and skips the rest at the first that doesn't
+    # decode (a PoW that isn't a uint, a bloom that isn't a string); values that decode but are
+    # invalid (NaN PoW, a 10-byte bloom) are errors.
+    if len(items) < 2:
+        return Status(version)
+    try:
+        pow_bits = rlp.decode_uint(items[1], 64, "status PoW")
+    except DecodeError:
+        return Status(version)
+    pow_requirement = float_from_bits(pow_bits)
+    if math.isnan(pow_requirement) or math.isinf(pow_requirement) or pow_requirement < 0:
+        raise DecodeError(f"status: invalid PoW value {pow_requirement}")
+    raw = items[2] if len(items) > 2 else None
+    if not isinstance(raw, bytes):
+        return Status(version, pow_requirement)
+    if len(raw) not in (0, BLOOM_SIZE):
+        raise DecodeError("status: bloom must be empty or 64 bytes")
+    bloom = Bloom(raw) if raw and raw != FULL_BLOOM else None
+    light = len(items) > 3 and items[3] == b"\x01"  # geth: anything else reads as false
     return Status(version, pow_requirement, bloom, light)
 
 
