@@ -48,6 +48,10 @@ def test_status_leniency_like_geth() -> None:
     assert packets.decode_status(rlp.encode([6, [b"x"], b"\xff" * 64, 1])) == Status(6)
     assert packets.decode_status(rlp.encode([6, b"\x00\x01"])) == Status(6)
     assert packets.decode_status(rlp.encode([6, 0x3FF0000000000000, [b"x"], 1])) == Status(6, 1.0)
+    # Bytes after a packet's RLP value are ignored, as geth's stream decoding does.
+    assert packets.decode_status(rlp.encode([6]) + b"junk") == Status(6)
+    assert packets.decode_pow_requirement(packets.encode_pow_requirement(2.5) + b"\x01") == 2.5
+    assert packets.decode_messages(packets.encode_messages([]) + b"\xc0") == []
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,7 @@ def encode_status(status: Status) -> bytes:
 
 
 def decode_status(payload: bytes) -> Status:
-    items = rlp.decode_list(payload)
+    items = _first_list(payload, "status")
     if not items:
         raise DecodeError("status: missing version")
     version = rlp.decode_uint(items[0], 64, "status version")
@@ -119,8 +119,20 @@ def encode_messages(encoded_envelopes: list[bytes]) -> bytes:
     return rlp.encode_list_payload(b"".join(encoded_envelopes))
 
 
+def _first_item(payload: bytes) -> rlp.Item:
+    """geth decodes a packet's first RLP value and ignores whatever follows it."""
+    return rlp.decode_prefix(payload)[0]
+
+
+def _first_list(payload: bytes, what: str) -> list[rlp.Item]:
+    item = _first_item(payload)
+    if not isinstance(item, list):
+        raise DecodeError(f"{what}: expected an RLP list")
+    return item
+
+
 def decode_messages(payload: bytes) -> list[Envelope]:
-    return [Envelope.from_item(item) for item in rlp.decode_list(payload)]
+    return [Envelope.from_item(item) for item in _first_list(payload, "messages")]
 
 
 def encode_envelope_packet(envelope: Envelope) -> bytes:
@@ -129,7 +141,7 @@ def encode_envelope_packet(envelope: Envelope) -> bytes:
 
 
 def decode_envelope(payload: bytes) -> Envelope:
-    return Envelope.decode(payload)
+    return Envelope.from_item(_first_item(payload))
 
 
 def encode_pow_requirement(value: float) -> bytes:
@@ -137,7 +149,7 @@ def encode_pow_requirement(value: float) -> bytes:
 
 
 def decode_pow_requirement(payload: bytes) -> float:
-    return _pow_value(rlp.decode(payload), "PoW requirement")
+    return _pow_value(_first_item(payload), "PoW requirement")
 
 
 def encode_bloom(bloom: Bloom) -> bytes:
@@ -145,7 +157,7 @@ def encode_bloom(bloom: Bloom) -> bytes:
 
 
 def decode_bloom(payload: bytes) -> Bloom:
-    raw = rlp.decode(payload)
+    raw = _first_item(payload)
     if not isinstance(raw, bytes) or len(raw) != BLOOM_SIZE:
         raise DecodeError("bloom filter: must be exactly 64 bytes")
     return Bloom(raw)
