@@ -93,3 +93,22 @@ async def test_archive_requests_reach_the_handler(make_node: NodeFactory) -> Non
     assert requests[0][1] == envelope
     assert len(archive.pool) == 0
     client.close()
+
+
+async def test_failing_archive_handler_drops_only_that_peer(make_node: NodeFactory) -> None:
+    async def broken(node: Node, peer: NodeID, envelope: Envelope) -> None:
+        raise RuntimeError("archive bug")
+
+    archive, honest = await make_node(), await make_node()
+    archive.mail_handler = broken
+    await connect(archive, honest)
+    client = await raw_peer(archive)
+    envelope = wrap(
+        b"x", Topic(bytes(4)), int(time.time()), os.urandom, sym_key=SymmetricKey(bytes(range(32)))
+    )
+    await client.send_message(
+        "shh", PacketCode.P2P_REQUEST, packets.encode_envelope_packet(envelope)
+    )
+    await wait_for(lambda: len(archive.peers()) == 1)
+    assert archive.peers()[0].node_id == honest.node_key.node_id
+    client.close()

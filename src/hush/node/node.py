@@ -578,6 +578,9 @@ class Node:
             why = f"{'remote' if exc.by_remote else 'local'}: {exc}"
         except (OSError, HushError) as exc:
             why = str(exc)
+        except Exception:  # a bug here, or in a mail handler, must not take the node down
+            log.exception("peer %s: unexpected error", _short(node_id))
+            why = "internal error"
         finally:
             self._peers.pop(node_id, None)
             log.info("peer left: %s: %s", _short(node_id), why)
