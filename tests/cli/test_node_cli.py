@@ -37,13 +37,14 @@ def test_settings_flags_override_toml(tmp_path: Path) -> None:
     config.write_text(
         'datadir = "/tmp/x"\nlisten = "127.0.0.1:4000"\npeer = ["enode://a", "enode://b"]\n'
         'min-pow = 0.5\nhttp = "8545"\nhttp_corsdomain = "http://a,http://b"\nlight = true\n'
+        "send-interval = 0.1\n"
     )
     flags: dict[str, Any] = {"min_pow": 0.3, "peers": (), "light": None, "ws": "9000"}
     settings = settings_from(flags, config)
     assert settings.datadir == Path("/tmp/x")
     assert settings.listen == ("127.0.0.1", 4000)
     assert settings.peers == ("enode://a", "enode://b")
-    assert settings.min_pow == 0.3 and settings.light is True
+    assert settings.min_pow == 0.3 and settings.light is True and settings.send_interval == 0.1
     assert settings.http == ("127.0.0.1", 8545) and settings.ws == ("127.0.0.1", 9000)
     assert settings.http_corsdomain == ("http://a", "http://b")
     config.write_text("bogus = 1\n")

@@ -59,6 +59,7 @@ class NodeSettings:
     min_pow: float = 0.2
     max_message_size: int = 1024 * 1024
     light: bool = False
+    send_interval: float = 0.02
     http: tuple[str, int] | None = None
     ws: tuple[str, int] | None = None
     http_corsdomain: tuple[str, ...] = ()
@@ -112,6 +113,7 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             min_pow=float(pick("min_pow", 0.2)),
             max_message_size=int(pick("max_message_size", 1024 * 1024)),
             light=bool(pick("light", False)),
+            send_interval=float(pick("send_interval", 0.02)),
             http=parse_address(http) if http else None,
             ws=parse_address(ws) if ws else None,
             http_corsdomain=_split(pick("http_corsdomain", ())),
@@ -160,6 +162,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
         min_pow=settings.min_pow,
         max_message_size=settings.max_message_size,
         light=settings.light,
+        send_interval=settings.send_interval,
     )
     node = Node(config)
     if settings.keystore:
@@ -234,6 +237,11 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
 @click.option("--min-pow", type=float, help="Minimum PoW accepted [default: 0.2].")
 @click.option("--max-message-size", type=int, help="Largest envelope, bytes [default: 1 MiB].")
 @click.option("--light/--no-light", default=None, help="Run as a light client.")
+@click.option(
+    "--send-interval",
+    type=click.FloatRange(0),
+    help="Least seconds between two batches to one peer [default: 0.02].",
+)
 @click.option(
     "--http", metavar="HOST:PORT", help="Serve JSON-RPC over HTTP (PORT alone: loopback)."
 )
