@@ -1,6 +1,6 @@
 """Run every `hush bench` three times and print the medians as JSON (feeds BENCHMARKS.md).
 
-Usage: .venv/bin/python benchmarks/run_all.py [--seconds 3] > results.json
+Usage: .venv/bin/python benchmarks/run_all.py [--seconds 3] [--quick] > results.json
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def median_of(runs: list[dict[str, Any]], *path: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", default="3")
+    parser.add_argument("--quick", action="store_true", help="skip the net and rpc benchmarks")
     args = parser.parse_args()
     summary: dict[str, Any] = {
         "python": platform.python_version(),
@@ -65,6 +66,24 @@ def main() -> None:
     summary["open"] = {
         name: median_of(runs, "per_core_per_s", name) for name in runs[0]["per_core_per_s"]
     }
+    if not args.quick:
+        runs = [bench("net") for _ in range(RUNS)]
+        summary["net"] = {
+            "envelopes_per_s": median_of(runs, "link", "envelopes_per_s"),
+            "cpu_s_per_1000": median_of(runs, "link", "cpu_s_per_1000"),
+            "p50_ms": median_of(runs, "one_hop_latency", "p50_ms"),
+            "p99_ms": median_of(runs, "one_hop_latency", "p99_ms"),
+            "geth_tick_p50_ms": median_of(runs, "one_hop_latency_geth_tick", "p50_ms"),
+            "rss_idle_mib": median_of(runs, "memory", "rss_idle_mib"),
+            "rss_pooled_mib": median_of(runs, "memory", "rss_pooled_mib"),
+        }
+        runs = [bench("rpc") for _ in range(RUNS)]
+        summary["rpc"] = {
+            "posts_per_s": median_of(runs, "posts_per_second"),
+            "all_runs": [run["posts_per_second"] for run in runs],
+            "subscription_p50_ms": median_of(runs, "latency", "subscription", "p50_ms"),
+            "subscription_p99_ms": median_of(runs, "latency", "subscription", "p99_ms"),
+        }
     print(json.dumps(summary, indent=2))
 
 
