@@ -11,8 +11,6 @@ from hush.crypto.keys import (
 )
 from hush.crypto.symmetric import (
     SymmetricKey,
-    aes_gcm_open,
-    aes_gcm_seal,
     constant_time_equal,
     key_from_password,
 )
@@ -21,8 +19,6 @@ __all__ = [
     "ECIES_OVERHEAD",
     "PrivateKey",
     "SymmetricKey",
-    "aes_gcm_open",
-    "aes_gcm_seal",
     "constant_time_equal",
     "ecdh_x",
     "ecies_decrypt",

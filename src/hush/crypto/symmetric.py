@@ -21,8 +21,6 @@ __all__ = [
     "GCM_TAG_LENGTH",
     "PBKDF2_ITERATIONS",
     "SymmetricKey",
-    "aes_gcm_open",
-    "aes_gcm_seal",
     "constant_time_equal",
     "key_from_password",
 ]
@@ -74,14 +72,6 @@ class SymmetricKey:
 
     def __repr__(self) -> str:
         return f"SymmetricKey(hash={self.hash[:4].hex()}…)"
-
-
-def aes_gcm_seal(key: bytes, plaintext: bytes, nonce: bytes) -> bytes:
-    return SymmetricKey(key).seal(plaintext, nonce)
-
-
-def aes_gcm_open(key: bytes, data: bytes) -> bytes | None:
-    return SymmetricKey(key).open(data)
 
 
 def key_from_password(password: str) -> bytes:
