@@ -25,7 +25,7 @@ from hush.crypto.symmetric import SymmetricKey
 from hush.errors import UsageError
 from hush.shh.envelope import Envelope, short_rlp
 from hush.shh.message import open_asymmetric, open_symmetric, wrap
-from hush.shh.pow import NonceSearch
+from hush.shh.pow import ACCELERATED, NonceSearch
 from hush.types import Topic
 
 __all__ = [
@@ -128,6 +128,7 @@ def bench_pow(size: int, seconds: float, processes: int) -> dict[str, Any]:
     geth = GETH_REFERENCE["pow_65536"] if size == 65536 else geth
     return {
         "benchmark": "pow",
+        "c_nonce_loop": ACCELERATED,
         "size": size,
         "seconds": seconds,
         "processes": processes,
