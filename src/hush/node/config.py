@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hush.node.ratelimit import (
+    DEFAULT_BYTES,
+    DEFAULT_PACKETS,
+    DEFAULT_TOLERANCE,
+    RateLimitConfig,
+    RateLimitMode,
+    rate_limit_config,
+)
 from hush.shh.pool import DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MIN_POW, DEFAULT_POOL_BYTES
 
 __all__ = ["NodeConfig"]
@@ -43,3 +51,38 @@ class NodeConfig:
     """Worker processes for sealing; None uses every core."""
     client_id: str = "hush/v0.1.0"
     """The devp2p client id sent in Hello."""
+
+    # Ingress rate limits (hardening.md §2.3; hush.node.ratelimit). Validated by
+    # `rate_limit_config()`, which __post_init__ and Node both call.
+    ratelimit: RateLimitMode = RateLimitMode.OBSERVE
+    """Rate limits per peer ID and per IP on incoming shh packets: off; observe (count, log a
+    line at most every 10 s, never drop); enforce (drop excess `messages` packets without
+    disconnecting, and disconnect after `ratelimit_tolerance` exceedances in 60 s)."""
+    ratelimit_packets: tuple[float, float] = (DEFAULT_PACKETS.rate, DEFAULT_PACKETS.burst)
+    """shh packets per second and burst, per peer ID and per IP."""
+    ratelimit_bytes: tuple[float, float] = (DEFAULT_BYTES.rate, DEFAULT_BYTES.burst)
+    """shh payload bytes per second and burst, per peer ID and per IP; a packet bigger than the
+    burst passes on a full bucket. The burst covers a geth peer's sync after a restart."""
+    ratelimit_tolerance: int = DEFAULT_TOLERANCE
+    """Exceedances within 60 s after which enforce mode disconnects a peer (subprotocol error);
+    0: never."""
+    ratelimit_exempt_loopback: bool = True
+    """Peers on loopback addresses are not limited (switch off to try limits on 127.0.0.1)."""
+    ratelimit_exempt: tuple[str, ...] = ()
+    """IP addresses, enode URLs or node ids (128 hex) never limited. Static and trusted peers are
+    exempt anyway; trusted covers archive (mail) servers, whose history geth takes only from
+    trusted peers."""
+
+    def __post_init__(self) -> None:
+        self.rate_limit_config()
+
+    def rate_limit_config(self) -> RateLimitConfig:
+        """The limiter's settings from the `ratelimit_*` fields; raises UsageError if invalid."""
+        return rate_limit_config(
+            mode=self.ratelimit,
+            packets=self.ratelimit_packets,
+            volume=self.ratelimit_bytes,
+            tolerance=self.ratelimit_tolerance,
+            exempt_loopback=self.ratelimit_exempt_loopback,
+            exempt=self.ratelimit_exempt,
+        )

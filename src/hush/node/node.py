@@ -23,6 +23,7 @@ from hush.errors import DisconnectReason, HushError, InvalidKeyError, PeerError,
 from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial, serve
 from hush.node.config import NodeConfig
 from hush.node.keystore import KeyStore, new_id
+from hush.node.ratelimit import Action, RateLimiter, RateLimitStats
 from hush.node.relay import BroadcastPolicy, RelayPolicy
 from hush.sealer import Sealer
 from hush.shh import packets
@@ -186,6 +187,7 @@ class Node:
         )
         self.filters = FilterSet()
         self.light = self.config.light
+        self._limiter = RateLimiter(self.config.rate_limit_config())
         self._local: set[EnvelopeHash] = set()
         self._subscriptions: dict[KeyID, Subscription] = {}
         self._peers: dict[NodeID, _Peer] = {}
@@ -320,6 +322,41 @@ class Node:
         return packets.Status(
             pow_requirement=self.pool.min_pow, bloom=self.pool.bloom, light=self.light
         )
+
+    # -- rate limits (hardening.md §2.3) ---------------------------------------------------------
+
+    def rate_limit_stats(self) -> RateLimitStats:
+        """The ingress rate limiter's counters since start (for metrics)."""
+        return self._limiter.stats()
+
+    def _rate_limited(self, peer: _Peer, code: int, size: int) -> bool:
+        """Account one incoming shh packet; True: drop it. Raises PeerError past the tolerance."""
+        verdict = self._limiter.check(
+            peer.node_id,
+            peer.connection.remote_address[0],
+            size,
+            self._clock(),
+            droppable=code == PacketCode.MESSAGES and peer.shh.active,
+            exempt=peer.static or peer.shh.trusted,
+        )
+        if verdict.passed:
+            return False
+        if verdict.report:
+            log.warning(
+                "rate limit (%s): %d packet(s) over the limit since the last report, latest "
+                "from %s at %s over %s",
+                self._limiter.config.mode.value,
+                verdict.report,
+                _short(peer.node_id),
+                peer.connection.remote_address[0],
+                ", ".join(f"{scope.value} {unit.value}/s" for scope, unit in verdict.exceeded),
+            )
+        if verdict.action is Action.DISCONNECTED:
+            raise PeerError(
+                f"rate limit exceeded {verdict.strikes} times in {self._limiter.config.window:g} s",
+                DisconnectReason.SUBPROTOCOL_ERROR,
+            )
+        return verdict.action is Action.DROPPED
 
     # -- filters and subscriptions ---------------------------------------------------------------
 
@@ -613,6 +650,8 @@ class Node:
         capability, code, payload = await peer.connection.read_message()
         if capability != PROTOCOL_NAME:
             return
+        if self._limiter.enabled and self._rate_limited(peer, code, len(payload)):
+            return  # enforce mode: an excess `messages` packet is dropped unread
         event = peer.shh.receive(code, payload)
         match event:
             case Envelopes(envelopes):

@@ -1,0 +1,279 @@
+"""The pure rate limiter (hardening.md §2.3), driven by a fake clock: no event loop, no sockets."""
+
+from __future__ import annotations
+
+import pytest
+
+from hush.crypto import PrivateKey
+from hush.errors import UsageError
+from hush.node import NodeConfig
+from hush.node.ratelimit import (
+    Action,
+    Rate,
+    RateLimitConfig,
+    RateLimiter,
+    RateLimitMode,
+    Scope,
+    TokenBucket,
+    Unit,
+    parse_rate,
+    rate_limit_config,
+)
+
+ALICE, BOB, CAROL = b"\x01" * 64, b"\x02" * 64, b"\x03" * 64
+MIB = 1024 * 1024
+
+
+def limiter(mode: RateLimitMode = RateLimitMode.ENFORCE, **changes: object) -> RateLimiter:
+    settings: dict[str, object] = {
+        "mode": mode,
+        "packet_rate": Rate(10, 5),
+        "byte_rate": Rate(1000, 4000),
+        "tolerance": 3,
+        "exempt_loopback": False,
+    }
+    settings.update(changes)
+    return RateLimiter(RateLimitConfig(**settings))  # type: ignore[arg-type]
+
+
+def burst(
+    rl: RateLimiter,
+    n: int,
+    now: float,
+    peer: bytes = ALICE,
+    host: str = "192.0.2.1",
+    exempt: bool = False,
+) -> list[Action | None]:
+    return [rl.check(peer, host, 10, now, exempt=exempt).action for _ in range(n)]
+
+
+def test_token_bucket_burst_refill_and_cap() -> None:
+    bucket = TokenBucket(Rate(2, 3), now=100.0)
+    assert [bucket.take(1, 100.0) for _ in range(4)] == [True, True, True, False]
+    assert not bucket.take(1, 100.4)  # 0.8 tokens
+    assert bucket.take(1, 100.5)
+    assert bucket.level(200.0) == 3  # never more than the burst
+    assert bucket.take(50, 200.0)  # above the burst: costs the full burst, passes when full
+    assert bucket.level(200.0) == 0 and not bucket.take(50, 201.0)
+    assert bucket.full(201.5)
+
+
+def test_token_bucket_clock_going_back_refills_nothing() -> None:
+    bucket = TokenBucket(Rate(1, 2), now=1000.0)
+    assert bucket.take(2, 1000.0)
+    assert bucket.level(10.0) == 0  # wall clock stepped back
+    assert bucket.level(11.0) == 1  # and refill resumes from there
+
+
+def test_burst_then_refill_per_peer() -> None:
+    rl = limiter()
+    assert burst(rl, 5, 0.0) == [None] * 5
+    verdict = rl.check(ALICE, "192.0.2.1", 10, 0.0)
+    assert verdict.action is Action.DROPPED
+    assert verdict.exceeded == ((Scope.PEER_ID, Unit.PACKETS), (Scope.IP, Unit.PACKETS))
+    assert rl.check(ALICE, "192.0.2.1", 10, 0.1).passed  # 10/s: one more after 0.1 s
+    assert not rl.check(ALICE, "192.0.2.1", 10, 0.1).passed
+
+
+def test_peer_and_ip_buckets_are_separate() -> None:
+    rl = limiter()
+    assert burst(rl, 5, 0.0, ALICE, "192.0.2.1") == [None] * 5
+    # Another peer on another IP is untouched; another peer on the same IP shares the IP bucket.
+    assert rl.check(BOB, "192.0.2.2", 10, 0.0).passed
+    verdict = rl.check(CAROL, "192.0.2.1", 10, 0.0)
+    assert verdict.exceeded == ((Scope.IP, Unit.PACKETS),)
+    # The same peer id from a new IP still has an empty peer-id bucket.
+    assert rl.check(ALICE, "198.51.100.7", 10, 0.0).exceeded == ((Scope.PEER_ID, Unit.PACKETS),)
+
+
+def test_ipv6_keyed_by_slash_64_and_mapped_ipv4_as_ipv4() -> None:
+    rl = limiter()
+    assert burst(rl, 5, 0.0, ALICE, "2001:db8:1:2::1") == [None] * 5
+    assert rl.check(BOB, "2001:db8:1:2:ffff::9", 10, 0.0).exceeded == ((Scope.IP, Unit.PACKETS),)
+    assert rl.check(BOB, "2001:db8:1:3::1", 10, 0.0).passed
+    assert burst(rl, 5, 0.0, CAROL, "::ffff:192.0.2.9") == [None] * 5
+    assert rl.check(b"\x04" * 64, "192.0.2.9", 10, 0.0).exceeded == ((Scope.IP, Unit.PACKETS),)
+
+
+def test_bytes_bucket_and_oversized_packet() -> None:
+    rl = limiter(packet_rate=Rate(1000, 1000))
+    assert rl.check(ALICE, "192.0.2.1", 3000, 0.0).passed
+    verdict = rl.check(ALICE, "192.0.2.1", 1500, 0.0)
+    assert verdict.exceeded == ((Scope.PEER_ID, Unit.BYTES), (Scope.IP, Unit.BYTES))
+    # An exceeding packet takes nothing: 1000 bytes are still there for a smaller one.
+    assert rl.check(ALICE, "192.0.2.1", 1000, 0.0).passed
+    # A packet above the 4000-byte burst passes on a full bucket (4 s to refill), once.
+    assert rl.check(ALICE, "192.0.2.1", 9000, 4.0).passed
+    assert not rl.check(ALICE, "192.0.2.1", 9000, 5.0).passed
+    stats = rl.stats()
+    assert stats.checked == {Unit.PACKETS: 5, Unit.BYTES: 3000 + 1500 + 1000 + 9000 + 9000}
+
+
+def test_enforce_tolerance_window_and_actions() -> None:
+    rl = limiter()
+    burst(rl, 5, 0.0)
+    assert burst(rl, 2, 0.0) == [Action.DROPPED, Action.DROPPED]
+    verdict = rl.check(ALICE, "192.0.2.1", 10, 0.0)
+    assert verdict.action is Action.DISCONNECTED and verdict.strikes == 3
+    # Not droppable (say a PoW requirement update): counted, not dropped; still a strike.
+    rl = limiter()
+    burst(rl, 5, 0.0)
+    assert rl.check(ALICE, "192.0.2.1", 10, 0.0, droppable=False).action is Action.OBSERVED
+    # Strikes older than the window no longer count.
+    rl = limiter(window=60.0)
+    burst(rl, 5, 0.0)
+    assert burst(rl, 2, 0.0) == [Action.DROPPED] * 2
+    assert burst(rl, 5, 60.0) == [None] * 5  # refilled
+    assert rl.check(ALICE, "192.0.2.1", 10, 60.0).action is Action.DROPPED  # strikes: 1, not 3
+    assert rl.check(ALICE, "192.0.2.1", 10, 60.0).action is Action.DROPPED
+    assert rl.check(ALICE, "192.0.2.1", 10, 60.0).action is Action.DISCONNECTED
+    stats = rl.stats()
+    assert stats.exceeded[(Scope.PEER_ID, Unit.PACKETS, Action.DROPPED)] == 4
+    assert stats.exceeded[(Scope.IP, Unit.PACKETS, Action.DISCONNECTED)] == 1
+    assert stats.exceeded[(Scope.PEER_ID, Unit.BYTES, Action.DROPPED)] == 0
+
+
+def test_ip_strikes_survive_a_new_peer_id() -> None:
+    """Reconnecting under a fresh node id does not reset what the IP did."""
+    rl = limiter()
+    burst(rl, 5, 0.0, ALICE)
+    assert burst(rl, 2, 0.0, ALICE) == [Action.DROPPED] * 2
+    assert rl.check(BOB, "192.0.2.1", 10, 0.0).action is Action.DISCONNECTED
+
+
+def test_tolerance_zero_never_disconnects() -> None:
+    rl = limiter(tolerance=0)
+    burst(rl, 5, 0.0)
+    assert set(burst(rl, 100, 0.0)) == {Action.DROPPED}
+
+
+def test_observe_counts_and_never_drops() -> None:
+    rl = limiter(RateLimitMode.OBSERVE)
+    actions = burst(rl, 30, 0.0)
+    assert actions == [None] * 5 + [Action.OBSERVED] * 25
+    stats = rl.stats()
+    assert stats.mode is RateLimitMode.OBSERVE
+    assert stats.exceeded[(Scope.PEER_ID, Unit.PACKETS, Action.OBSERVED)] == 25
+    assert stats.exceeded[(Scope.IP, Unit.PACKETS, Action.OBSERVED)] == 25
+    assert sum(v for (_, _, a), v in stats.exceeded.items() if a is not Action.OBSERVED) == 0
+
+
+def test_off_counts_nothing() -> None:
+    rl = limiter(RateLimitMode.OFF)
+    assert not rl.enabled
+    assert burst(rl, 30, 0.0) == [None] * 30
+    assert rl.stats().checked == {Unit.PACKETS: 0, Unit.BYTES: 0}
+    assert rl.stats().tracked == {Scope.PEER_ID: 0, Scope.IP: 0}
+
+
+def test_reports_at_most_one_per_interval() -> None:
+    rl = limiter(RateLimitMode.OBSERVE, report_interval=10.0, packet_rate=Rate(0.01, 5))
+    burst(rl, 5, 0.0)
+    reports = [rl.check(ALICE, "192.0.2.1", 10, 0.0).report for _ in range(4)]
+    assert reports == [1, 0, 0, 0]
+    assert rl.check(ALICE, "192.0.2.1", 10, 9.9).report == 0
+    assert rl.check(ALICE, "192.0.2.1", 10, 10.0).report == 5  # 3 + 1 + this one
+    assert rl.check(ALICE, "192.0.2.1", 10, 10.0).report == 0
+
+
+def test_exemptions() -> None:
+    rl = limiter(
+        exempt_loopback=True, exempt_ips=frozenset({"203.0.113.5"}), exempt_ids=frozenset({BOB})
+    )
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1", "203.0.113.5"):
+        assert set(burst(rl, 20, 0.0, ALICE, host)) == {None}, host
+    assert set(burst(rl, 20, 0.0, BOB, "192.0.2.1")) == {None}
+    assert set(burst(rl, 20, 0.0, CAROL, "192.0.2.1", exempt=True)) == {None}
+    stats = rl.stats()
+    assert stats.exempt == 5 * 20 + 20 + 20
+    assert stats.checked[Unit.PACKETS] == 0 and stats.tracked == {Scope.PEER_ID: 0, Scope.IP: 0}
+    # The loopback exemption is a setting, so that tests on 127.0.0.1 can see limits.
+    rl = limiter(exempt_loopback=False)
+    assert burst(rl, 6, 0.0, ALICE, "127.0.0.1")[-1] is Action.DROPPED
+
+
+def test_idle_state_is_dropped() -> None:
+    """A stream of new ids and IPs, each sending a little: state stays at what is not refilled."""
+    rl = limiter(RateLimitMode.OBSERVE, max_tracked=100_000)
+    for i in range(5000):
+        now = i * 0.01  # 100 new peers a second, each from a new IP, one packet each
+        host = f"10.0.{i // 256}.{i % 256}"
+        assert rl.check(i.to_bytes(64, "big"), host, 500, now).passed
+    tracked = rl.stats().tracked
+    # A packet's 500 bytes refill in 0.5 s and its token in 0.1 s: about 50 keys are not idle.
+    assert tracked[Scope.PEER_ID] <= 60 and tracked[Scope.IP] <= 60
+
+
+def test_state_is_capped_when_nothing_is_idle() -> None:
+    rl = limiter(max_tracked=64, window=60.0)
+    for i in range(1000):
+        peer = i.to_bytes(64, "big")
+        burst(rl, 6, 0.0, peer, f"10.0.{i // 256}.{i % 256}")  # each one exceeds: strikes kept
+    assert rl.stats().tracked == {Scope.PEER_ID: 64, Scope.IP: 64}
+
+
+def test_an_evicted_idle_key_comes_back_as_new() -> None:
+    rl = limiter()
+    burst(rl, 5, 0.0)
+    rl.check(BOB, "192.0.2.2", 10, 100.0)  # ALICE's state is idle by now: dropped
+    assert rl.stats().tracked == {Scope.PEER_ID: 1, Scope.IP: 1}
+    assert burst(rl, 5, 100.0) == [None] * 5
+
+
+def test_parse_rate() -> None:
+    assert parse_rate("20", 3) == Rate(20, 60)
+    assert parse_rate("20:100", 3) == Rate(20, 100)
+    assert parse_rate("1MiB:4MiB", 4) == Rate(MIB, 4 * MIB)
+    assert parse_rate("1.5k", 2) == Rate(1500, 3000)
+    assert parse_rate(7, 3) == Rate(7, 21)
+    assert parse_rate([5, 6], 3) == Rate(5, 6)
+    for bad in ("", "x", "0", "-1", "nan", "inf", "1:0", "1:2:3", [1], True, None):
+        with pytest.raises(UsageError):
+            parse_rate(bad, 3)
+
+
+def test_settings_validated() -> None:
+    config = NodeConfig(datadir=None)
+    limits = config.rate_limit_config()
+    assert limits.mode is RateLimitMode.OBSERVE
+    assert limits.packet_rate == Rate(20, 60) and limits.byte_rate == Rate(MIB, 4 * MIB)
+    assert limits.tolerance == 20 and limits.exempt_loopback
+    key = PrivateKey.generate(lambda n: b"\x07" * n)
+    enode = f"enode://{key.node_id.hex()}@192.0.2.1:30303"
+    config = NodeConfig(
+        datadir=None,
+        ratelimit=RateLimitMode("enforce"),
+        ratelimit_exempt=(enode, "cd" * 64, "::ffff:198.51.100.1", "2001:db8::1"),
+    )
+    limits = config.rate_limit_config()
+    assert limits.mode is RateLimitMode.ENFORCE
+    assert limits.exempt_ids == {key.node_id, bytes.fromhex("cd" * 64)}
+    assert limits.exempt_ips == {"198.51.100.1", "2001:db8::/64"}
+    bad: list[dict[str, object]] = [
+        {"ratelimit": "drop"},
+        {"ratelimit_packets": (0, 10)},
+        {"ratelimit_packets": (float("nan"), 10)},
+        {"ratelimit_bytes": (1, float("inf"))},
+        {"ratelimit_bytes": (1,)},
+        {"ratelimit_tolerance": -1},
+        {"ratelimit_tolerance": 2.5},
+        {"ratelimit_exempt_loopback": "yes"},
+        {"ratelimit_exempt": ("example.org",)},
+        {"ratelimit_exempt": ("enode://zz@1.2.3.4:1",)},
+    ]
+    for change in bad:
+        with pytest.raises(UsageError, match="rate"):
+            NodeConfig(datadir=None, **change)  # type: ignore[arg-type]
+
+
+def test_rate_limit_config_takes_strings_as_the_cli_gives_them() -> None:
+    limits = rate_limit_config(
+        mode="enforce",
+        packets=(5, 6),
+        volume=Rate(7, 8),
+        tolerance=0,
+        exempt_loopback=False,
+        exempt=("192.0.2.1",),
+    )
+    assert limits.mode is RateLimitMode.ENFORCE and limits.tolerance == 0
+    assert limits.packet_rate == Rate(5, 6) and limits.exempt_ips == {"192.0.2.1"}
