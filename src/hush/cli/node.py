@@ -22,6 +22,15 @@ import click
 from hush.errors import UsageError
 from hush.node import Node, NodeConfig
 from hush.node.keyfile import KEYSTORE_FILE, PersistentKeyStore
+from hush.node.ratelimit import (
+    DEFAULT_BYTES,
+    DEFAULT_PACKETS,
+    DEFAULT_TOLERANCE,
+    Rate,
+    RateLimitMode,
+    parse_mode,
+    parse_rate,
+)
 from hush.rpc import RpcConfig, RpcServer, ShhApi
 
 __all__ = ["NodeSettings", "command", "parse_address", "run_node", "settings_from"]
@@ -67,6 +76,12 @@ class NodeSettings:
     keystore: bool = False
     passphrase_file: Path | None = None
     verbosity: int = 3
+    ratelimit: RateLimitMode = RateLimitMode.OBSERVE
+    ratelimit_packets: Rate = DEFAULT_PACKETS
+    ratelimit_bytes: Rate = DEFAULT_BYTES
+    ratelimit_tolerance: int = DEFAULT_TOLERANCE
+    ratelimit_exempt: tuple[str, ...] = ()
+    ratelimit_exempt_loopback: bool = True
 
 
 def _split(value: Any) -> tuple[str, ...]:
@@ -121,6 +136,12 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             keystore=bool(pick("keystore", False)),
             passphrase_file=Path(passphrase_file).expanduser() if passphrase_file else None,
             verbosity=int(pick("verbosity", 3)),
+            ratelimit=parse_mode(pick("ratelimit", RateLimitMode.OBSERVE)),
+            ratelimit_packets=parse_rate(pick("ratelimit_packets", DEFAULT_PACKETS), 3),
+            ratelimit_bytes=parse_rate(pick("ratelimit_bytes", DEFAULT_BYTES), 4),
+            ratelimit_tolerance=int(pick("ratelimit_tolerance", DEFAULT_TOLERANCE)),
+            ratelimit_exempt=_split(pick("ratelimit_exempt", ())),
+            ratelimit_exempt_loopback=pick("ratelimit_exempt_loopback", True),
         )
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid setting: {exc}") from exc
@@ -163,6 +184,12 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
         max_message_size=settings.max_message_size,
         light=settings.light,
         send_interval=settings.send_interval,
+        ratelimit=settings.ratelimit,
+        ratelimit_packets=(settings.ratelimit_packets.rate, settings.ratelimit_packets.burst),
+        ratelimit_bytes=(settings.ratelimit_bytes.rate, settings.ratelimit_bytes.burst),
+        ratelimit_tolerance=settings.ratelimit_tolerance,
+        ratelimit_exempt=settings.ratelimit_exempt,
+        ratelimit_exempt_loopback=settings.ratelimit_exempt_loopback,
     )
     node = Node(config)
     if settings.keystore:
@@ -266,6 +293,38 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
 )
 @click.option(
     "--verbosity", type=click.IntRange(0, 5), help="0 silent … 3 info … 5 debug [default: 3]."
+)
+@click.option(
+    "--ratelimit",
+    type=click.Choice([mode.value for mode in RateLimitMode]),
+    help="Incoming shh rate limits per peer and IP: observe counts and logs, enforce drops "
+    "excess envelopes and disconnects repeat offenders [default: observe].",
+)
+@click.option(
+    "--ratelimit-packets",
+    metavar="RATE[:BURST]",
+    help="shh packets per second and burst, per peer and per IP [default: 20:60].",
+)
+@click.option(
+    "--ratelimit-bytes",
+    metavar="RATE[:BURST]",
+    help="shh bytes per second and burst, per peer and per IP (KiB, MiB) [default: 1MiB:4MiB].",
+)
+@click.option(
+    "--ratelimit-tolerance",
+    type=click.IntRange(0),
+    help="Exceedances within 60 s before enforce mode disconnects; 0: never [default: 20].",
+)
+@click.option(
+    "--ratelimit-exempt",
+    multiple=True,
+    metavar="IP|ENODE",
+    help="Never rate limited, besides static and trusted peers (repeatable, comma list).",
+)
+@click.option(
+    "--ratelimit-exempt-loopback/--no-ratelimit-exempt-loopback",
+    default=None,
+    help="Leave peers on loopback addresses unlimited [default: on].",
 )
 def command(config_file: Path | None, **flags: Any) -> None:
     """Run a Whisper v6 node."""

@@ -53,6 +53,7 @@ __all__ = [
     "Unit",
     "Verdict",
     "normalise_ip",
+    "parse_mode",
     "parse_rate",
     "rate_limit_config",
 ]
@@ -128,6 +129,8 @@ def _number(text: str) -> float:
 def parse_rate(value: object, burst_factor: float) -> Rate:
     """`RATE[:BURST]` ("20", "20:60", "1MiB:4MiB", suffixes k/M/G and KiB/MiB/GiB), a number, or a
     `[rate, burst]` pair; a missing burst is `burst_factor` × rate."""
+    if isinstance(value, Rate):
+        return value
     if isinstance(value, list | tuple):
         if len(value) != 2:
             raise UsageError(f"invalid rate limit {value!r}: expected [rate, burst]")
@@ -180,6 +183,15 @@ class RateLimitConfig:
             raise UsageError(f"invalid rate limit max_tracked: {self.max_tracked!r}")
 
 
+def parse_mode(value: object) -> RateLimitMode:
+    """`off`, `observe` or `enforce` (or a RateLimitMode); raises UsageError."""
+    try:
+        return RateLimitMode(value)
+    except ValueError:
+        choices = "|".join(m.value for m in RateLimitMode)
+        raise UsageError(f"invalid ratelimit mode {value!r}: expected {choices}") from None
+
+
 def rate_limit_config(
     *,
     mode: RateLimitMode | str,
@@ -191,11 +203,6 @@ def rate_limit_config(
 ) -> RateLimitConfig:
     """A checked RateLimitConfig from settings as NodeConfig holds them: `exempt` lists IP
     addresses, enode URLs and node ids (128 hex). Raises UsageError."""
-    try:
-        mode = RateLimitMode(mode)
-    except ValueError:
-        choices = "|".join(m.value for m in RateLimitMode)
-        raise UsageError(f"invalid ratelimit mode {mode!r}: expected {choices}") from None
     rates = []
     for name, pair in (("packets", packets), ("bytes", volume)):
         if isinstance(pair, Rate):
@@ -220,7 +227,7 @@ def rate_limit_config(
         except (ValueError, HushError) as exc:
             raise UsageError(f"invalid ratelimit exemption {text!r}: {exc}") from None
     return RateLimitConfig(
-        mode=mode,
+        mode=parse_mode(mode),
         packet_rate=rates[0],
         byte_rate=rates[1],
         tolerance=tolerance,
