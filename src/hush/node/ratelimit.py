@@ -240,35 +240,37 @@ def rate_limit_config(
 class TokenBucket:
     """`rate.burst` tokens at first, `rate.rate` more a second, never more than the burst."""
 
-    __slots__ = ("rate", "stamp", "tokens")
+    __slots__ = ("burst", "rate", "stamp", "tokens")
 
     def __init__(self, rate: Rate, now: float):
-        self.rate = rate
+        self.rate = rate.rate
+        self.burst = rate.burst
         self.tokens = rate.burst
         self.stamp = now
 
     def level(self, now: float) -> float:
         """Tokens held at `now` (refilled since the last call)."""
-        if now > self.stamp:
-            self.tokens = min(self.rate.burst, self.tokens + (now - self.stamp) * self.rate.rate)
+        elapsed = now - self.stamp
+        if elapsed > 0:
+            tokens = self.tokens + elapsed * self.rate
+            self.tokens = tokens if tokens < self.burst else self.burst
         self.stamp = now  # also when the clock went back: refill resumes from here
         return self.tokens
 
     def cost(self, amount: float) -> float:
-        return min(float(amount), self.rate.burst)
-
-    def can_take(self, amount: float, now: float) -> bool:
-        return self.level(now) >= self.cost(amount)
+        """What taking `amount` costs: at most the burst."""
+        return amount if amount < self.burst else self.burst
 
     def take(self, amount: float, now: float) -> bool:
         """Take `amount` (capped at the burst) if held; False and nothing taken otherwise."""
-        if not self.can_take(amount, now):
+        cost = self.cost(amount)
+        if self.level(now) < cost:
             return False
-        self.tokens -= self.cost(amount)
+        self.tokens -= cost
         return True
 
     def full(self, now: float) -> bool:
-        return self.level(now) >= self.rate.burst
+        return self.level(now) >= self.burst
 
 
 class _KeyState:
@@ -311,6 +313,12 @@ class Verdict:
 
 
 _PASS = Verdict()
+_SLOTS = (
+    (Scope.PEER_ID, Unit.PACKETS),
+    (Scope.PEER_ID, Unit.BYTES),
+    (Scope.IP, Unit.PACKETS),
+    (Scope.IP, Unit.BYTES),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,11 +362,10 @@ class RateLimiter:
 
     def __init__(self, config: RateLimitConfig | None = None):
         self.config = config or RateLimitConfig()
-        self._tables: dict[Scope, OrderedDict[object, _KeyState]] = {
-            Scope.PEER_ID: OrderedDict(),
-            Scope.IP: OrderedDict(),
-        }
-        self._checked = {Unit.PACKETS: 0, Unit.BYTES: 0}
+        self._peers: OrderedDict[object, _KeyState] = OrderedDict()
+        self._ips: OrderedDict[object, _KeyState] = OrderedDict()
+        self._checked_packets = 0
+        self._checked_bytes = 0
         self._exceeded: dict[tuple[Scope, Unit, Action], int] = {
             (scope, unit, action): 0 for scope in Scope for unit in Unit for action in Action
         }
@@ -393,26 +400,32 @@ class RateLimiter:
         ):
             self._exempt += 1
             return _PASS
-        self._checked[Unit.PACKETS] += 1
-        self._checked[Unit.BYTES] += size
-        states = (
-            (Scope.PEER_ID, self._state(Scope.PEER_ID, peer_id, now)),
-            (Scope.IP, self._state(Scope.IP, ip, now)),
-        )
-        exceeded = tuple(
-            (scope, unit)
-            for scope, state in states
-            for unit, bucket, amount in (
-                (Unit.PACKETS, state.packets, 1),
-                (Unit.BYTES, state.volume, size),
-            )
-            if not bucket.can_take(amount, now)
-        )
-        if not exceeded:
-            for _, state in states:
-                state.packets.take(1, now)
-                state.volume.take(size, now)
+        self._checked_packets += 1
+        self._checked_bytes += size
+        by_peer = self._state(self._peers, peer_id, now)
+        by_ip = self._state(self._ips, ip, now)
+        buckets = (by_peer.packets, by_peer.volume, by_ip.packets, by_ip.volume)
+        packet_cost = by_peer.packets.cost(1)  # the same Rate for both scopes
+        byte_cost = by_peer.volume.cost(size)
+        if (
+            by_peer.packets.level(now) >= packet_cost
+            and by_peer.volume.level(now) >= byte_cost
+            and by_ip.packets.level(now) >= packet_cost
+            and by_ip.volume.level(now) >= byte_cost
+        ):
+            by_peer.packets.tokens -= packet_cost
+            by_peer.volume.tokens -= byte_cost
+            by_ip.packets.tokens -= packet_cost
+            by_ip.volume.tokens -= byte_cost
             return _PASS
+        exceeded = tuple(
+            slot
+            for slot, bucket, cost in zip(
+                _SLOTS, buckets, (packet_cost, byte_cost) * 2, strict=True
+            )
+            if bucket.level(now) < cost
+        )
+        states = ((Scope.PEER_ID, by_peer), (Scope.IP, by_ip))
         enforce = config.mode is RateLimitMode.ENFORCE
         strikes = 0
         if enforce:
@@ -435,8 +448,7 @@ class RateLimiter:
             self._next_report = now + config.report_interval
         return Verdict(action, exceeded, strikes, report)
 
-    def _state(self, scope: Scope, key: object, now: float) -> _KeyState:
-        table = self._tables[scope]
+    def _state(self, table: OrderedDict[object, _KeyState], key: object, now: float) -> _KeyState:
         state = table.get(key)
         if state is not None:
             table.move_to_end(key)
@@ -455,8 +467,8 @@ class RateLimiter:
     def stats(self) -> RateLimitStats:
         return RateLimitStats(
             mode=self.config.mode,
-            checked=dict(self._checked),
+            checked={Unit.PACKETS: self._checked_packets, Unit.BYTES: self._checked_bytes},
             exceeded=dict(self._exceeded),
             exempt=self._exempt,
-            tracked={scope: len(table) for scope, table in self._tables.items()},
+            tracked={Scope.PEER_ID: len(self._peers), Scope.IP: len(self._ips)},
         )
