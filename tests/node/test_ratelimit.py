@@ -277,3 +277,18 @@ def test_rate_limit_config_takes_strings_as_the_cli_gives_them() -> None:
     )
     assert limits.mode is RateLimitMode.ENFORCE and limits.tolerance == 0
     assert limits.packet_rate == Rate(5, 6) and limits.exempt_ips == {"192.0.2.1"}
+
+
+def test_a_geth_paced_peer_never_exceeds_the_defaults() -> None:
+    """geth: after a restart one `messages` packet with its pool (at most the 1 MiB max message
+    size, else peers drop it), then one packet per 300 ms tick plus the odd PoW/bloom update
+    (hardening.md §2.2); at 1 MiB/s sustained, the defaults must let all of it through."""
+    rl = RateLimiter(RateLimitConfig(mode=RateLimitMode.ENFORCE, exempt_loopback=False))
+    assert rl.check(ALICE, "192.0.2.1", 80, 0.0).passed  # status
+    assert rl.check(ALICE, "192.0.2.1", MIB, 0.01).passed  # the whole pool
+    for tick in range(1, 400):  # 2 minutes of 300 ms ticks, ~1 MiB/s
+        now = 0.01 + tick * 0.3
+        assert rl.check(ALICE, "192.0.2.1", 300 * 1024, now).passed, tick
+        if tick % 10 == 0:
+            assert rl.check(ALICE, "192.0.2.1", 64, now).passed  # a PoW requirement update
+    assert sum(rl.stats().exceeded.values()) == 0

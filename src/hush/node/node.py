@@ -341,8 +341,9 @@ class Node:
         )
         if verdict.passed:
             return False
-        if verdict.report:
-            log.warning(
+        if verdict.report:  # observe mode's lines are information, enforce's a warning
+            log.log(
+                logging.INFO if verdict.action is Action.OBSERVED else logging.WARNING,
                 "rate limit (%s): %d packet(s) over the limit since the last report, latest "
                 "from %s at %s over %s",
                 self._limiter.config.mode.value,
