@@ -159,7 +159,8 @@ class RateLimitConfig:
     exempt_loopback: bool = True
     """Packets from loopback addresses are not limited."""
     exempt_ips: frozenset[str] = frozenset()
-    """Addresses never limited (normalised: IPv4-mapped IPv6 as IPv4)."""
+    """Addresses never limited, as `normalise_ip` gives them (IPv4-mapped IPv6 as IPv4, other
+    IPv6 as its /64, which is also the IP scope's key)."""
     exempt_ids: frozenset[bytes] = frozenset()
     """64-byte node ids never limited."""
     max_tracked: int = 4096
@@ -279,12 +280,21 @@ class _KeyState:
     def __init__(self, config: RateLimitConfig, now: float):
         self.packets = TokenBucket(config.packet_rate, now)
         self.volume = TokenBucket(config.byte_rate, now)
-        self.strikes: deque[float] = deque(maxlen=max(1, config.tolerance))
+        self.strikes: deque[float] | None = None
+        """Times of recent exceedances (enforce mode), at most `tolerance`; made on the first."""
+
+    def strike(self, now: float, tolerance: int) -> None:
+        if self.strikes is None:
+            self.strikes = deque(maxlen=max(1, tolerance))
+        self.strikes.append(now)
 
     def recent_strikes(self, now: float, window: float) -> int:
-        while self.strikes and self.strikes[0] <= now - window:
-            self.strikes.popleft()
-        return len(self.strikes)
+        strikes = self.strikes
+        if not strikes:
+            return 0
+        while strikes and strikes[0] <= now - window:
+            strikes.popleft()
+        return len(strikes)
 
     def idle(self, now: float, window: float) -> bool:
         """Same as new state: both buckets full, no exceedance in the window."""
@@ -431,7 +441,7 @@ class RateLimiter:
         if enforce:
             for scope, state in states:
                 if any(s is scope for s, _ in exceeded):
-                    state.strikes.append(now)
+                    state.strike(now, config.tolerance)
                 strikes = max(strikes, state.recent_strikes(now, config.window))
         if enforce and config.tolerance and strikes >= config.tolerance:
             action = Action.DISCONNECTED
