@@ -69,6 +69,12 @@ class NodeSettings:
     max_message_size: int = 1024 * 1024
     light: bool = False
     send_interval: float = 0.02
+    ratelimit: RateLimitMode = RateLimitMode.OBSERVE
+    ratelimit_packets: Rate = DEFAULT_PACKETS
+    ratelimit_bytes: Rate = DEFAULT_BYTES
+    ratelimit_tolerance: int = DEFAULT_TOLERANCE
+    ratelimit_exempt: tuple[str, ...] = ()
+    ratelimit_exempt_loopback: bool = True
     http: tuple[str, int] | None = None
     ws: tuple[str, int] | None = None
     http_corsdomain: tuple[str, ...] = ()
@@ -76,12 +82,6 @@ class NodeSettings:
     keystore: bool = False
     passphrase_file: Path | None = None
     verbosity: int = 3
-    ratelimit: RateLimitMode = RateLimitMode.OBSERVE
-    ratelimit_packets: Rate = DEFAULT_PACKETS
-    ratelimit_bytes: Rate = DEFAULT_BYTES
-    ratelimit_tolerance: int = DEFAULT_TOLERANCE
-    ratelimit_exempt: tuple[str, ...] = ()
-    ratelimit_exempt_loopback: bool = True
 
 
 def _split(value: Any) -> tuple[str, ...]:
@@ -129,6 +129,12 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             max_message_size=int(pick("max_message_size", 1024 * 1024)),
             light=bool(pick("light", False)),
             send_interval=float(pick("send_interval", 0.02)),
+            ratelimit=parse_mode(pick("ratelimit", RateLimitMode.OBSERVE)),
+            ratelimit_packets=parse_rate(pick("ratelimit_packets", DEFAULT_PACKETS), 3),
+            ratelimit_bytes=parse_rate(pick("ratelimit_bytes", DEFAULT_BYTES), 4),
+            ratelimit_tolerance=int(pick("ratelimit_tolerance", DEFAULT_TOLERANCE)),
+            ratelimit_exempt=_split(pick("ratelimit_exempt", ())),
+            ratelimit_exempt_loopback=pick("ratelimit_exempt_loopback", True),
             http=parse_address(http) if http else None,
             ws=parse_address(ws) if ws else None,
             http_corsdomain=_split(pick("http_corsdomain", ())),
@@ -136,12 +142,6 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             keystore=bool(pick("keystore", False)),
             passphrase_file=Path(passphrase_file).expanduser() if passphrase_file else None,
             verbosity=int(pick("verbosity", 3)),
-            ratelimit=parse_mode(pick("ratelimit", RateLimitMode.OBSERVE)),
-            ratelimit_packets=parse_rate(pick("ratelimit_packets", DEFAULT_PACKETS), 3),
-            ratelimit_bytes=parse_rate(pick("ratelimit_bytes", DEFAULT_BYTES), 4),
-            ratelimit_tolerance=int(pick("ratelimit_tolerance", DEFAULT_TOLERANCE)),
-            ratelimit_exempt=_split(pick("ratelimit_exempt", ())),
-            ratelimit_exempt_loopback=pick("ratelimit_exempt_loopback", True),
         )
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid setting: {exc}") from exc
@@ -270,31 +270,6 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
     help="Least seconds between two batches to one peer [default: 0.02].",
 )
 @click.option(
-    "--http", metavar="HOST:PORT", help="Serve JSON-RPC over HTTP (PORT alone: loopback)."
-)
-@click.option(
-    "--ws", metavar="HOST:PORT", help="Serve JSON-RPC over WebSocket (PORT alone: loopback)."
-)
-@click.option(
-    "--http-corsdomain", multiple=True, help="Origins allowed over HTTP (comma list, '*')."
-)
-@click.option(
-    "--ws-origins", multiple=True, help="Origins allowed over WebSocket (comma list, '*')."
-)
-@click.option(
-    "--keystore/--no-keystore",
-    default=None,
-    help="Persist keys in <datadir>/keystore.json, encrypted with a passphrase.",
-)
-@click.option(
-    "--passphrase-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding the keystore passphrase (else prompted).",
-)
-@click.option(
-    "--verbosity", type=click.IntRange(0, 5), help="0 silent … 3 info … 5 debug [default: 3]."
-)
-@click.option(
     "--ratelimit",
     type=click.Choice([mode.value for mode in RateLimitMode]),
     help="Incoming shh rate limits per peer and IP: observe counts and logs, enforce drops "
@@ -325,6 +300,31 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
     "--ratelimit-exempt-loopback/--no-ratelimit-exempt-loopback",
     default=None,
     help="Leave peers on loopback addresses unlimited [default: on].",
+)
+@click.option(
+    "--http", metavar="HOST:PORT", help="Serve JSON-RPC over HTTP (PORT alone: loopback)."
+)
+@click.option(
+    "--ws", metavar="HOST:PORT", help="Serve JSON-RPC over WebSocket (PORT alone: loopback)."
+)
+@click.option(
+    "--http-corsdomain", multiple=True, help="Origins allowed over HTTP (comma list, '*')."
+)
+@click.option(
+    "--ws-origins", multiple=True, help="Origins allowed over WebSocket (comma list, '*')."
+)
+@click.option(
+    "--keystore/--no-keystore",
+    default=None,
+    help="Persist keys in <datadir>/keystore.json, encrypted with a passphrase.",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the keystore passphrase (else prompted).",
+)
+@click.option(
+    "--verbosity", type=click.IntRange(0, 5), help="0 silent … 3 info … 5 debug [default: 3]."
 )
 def command(config_file: Path | None, **flags: Any) -> None:
     """Run a Whisper v6 node."""
