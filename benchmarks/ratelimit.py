@@ -1,16 +1,23 @@
 """What the ingress rate limiter costs per shh packet, against decoding that packet (same run).
 
-Usage: .venv/bin/python benchmarks/ratelimit.py [--packets 20000] [--runs 5]
+Usage: .venv/bin/python benchmarks/ratelimit.py [--packets 20000] [--runs 5] [--flood SECONDS]
 
 Prints JSON: the median µs per `RateLimiter.check` over `runs` runs of `packets` calls, for a
 packet that passes, one that exceeds (observe and enforce), the off mode and an exempt peer; and,
 as the baseline, decoding a `messages` packet of one small envelope and computing its PoW (what
 the node does next with a packet that passes, and skips for one enforce mode drops).
+
+`--flood SECONDS` (at most 10) also runs a flood on loopback for each mode with the default limits:
+a peer dialling from 127.0.0.2 sends 40 `messages` packets of 100 envelopes of 8 KB (~800 KB
+each, 32 MB in all) as fast as it can, and waits until SECONDS have passed or it is disconnected;
+it reports what it sent, what the node pooled, and when it was disconnected.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -18,10 +25,15 @@ import time
 import timeit
 from collections.abc import Callable
 
-from hush.crypto import SymmetricKey
+from hush.crypto import PrivateKey, SymmetricKey
+from hush.enode import Enode
+from hush.net import P2PConfig, PeerDisconnected, dial
+from hush.node import Node, NodeConfig
 from hush.node.ratelimit import RateLimitConfig, RateLimiter, RateLimitMode
 from hush.shh import packets
+from hush.shh.envelope import Envelope
 from hush.shh.message import wrap
+from hush.shh.packets import PacketCode, Status
 from hush.types import Topic
 
 PEER = bytes(range(64))
@@ -72,16 +84,87 @@ def baseline(calls: int, runs: int) -> dict[str, float]:
     }
 
 
+async def flood(mode: RateLimitMode, seconds: float) -> dict[str, float]:
+    config = NodeConfig(
+        datadir=None,
+        listen_host="127.0.0.1",
+        listen_port=0,
+        min_pow=0.0,
+        pow_processes=1,
+        ratelimit=mode,
+        ratelimit_exempt_loopback=False,
+    )
+    async with Node(config) as node:
+        real = asyncio.open_connection
+
+        async def from_127_0_0_2(*args: object, **kwargs: object) -> object:
+            return await real(*args, local_addr=("127.0.0.2", 0), **kwargs)  # type: ignore[misc]
+
+        asyncio.open_connection = from_127_0_0_2  # type: ignore[assignment]
+        try:
+            peer = await dial(
+                PrivateKey.generate(os.urandom),
+                Enode.parse(node.enode),
+                P2PConfig(client_id="flood", capabilities=(("shh", 6, 128),)),
+            )
+        finally:
+            asyncio.open_connection = real
+        await peer.send_message("shh", PacketCode.STATUS, packets.encode_status(Status()))
+        expiry = int(time.time()) + 60
+        ready = [  # made before the clock starts: 40 distinct packets of ~800 KB
+            packets.encode_messages(
+                [
+                    Envelope(expiry, 60, b"abcd", os.urandom(8000)).encode()  # type: ignore[arg-type]
+                    for _ in range(100)
+                ]
+            )
+            for _ in range(40)
+        ]
+        sent_packets = sent_bytes = 0
+        disconnected_after = float("nan")
+        start = time.monotonic()
+        with contextlib.suppress(PeerDisconnected):
+            for payload in ready:
+                if time.monotonic() - start >= seconds:
+                    break
+                await peer.send_message("shh", PacketCode.MESSAGES, payload)
+                sent_packets += 1
+                sent_bytes += len(payload)
+                await asyncio.sleep(0)  # the node runs in this process: let it read
+            with contextlib.suppress(TimeoutError):  # until the node has read it all, or drops us
+                async with asyncio.timeout(max(0.0, seconds - (time.monotonic() - start))):
+                    while not peer.closed:
+                        await asyncio.sleep(0.01)
+        if peer.closed:
+            disconnected_after = time.monotonic() - start
+        peer.close()
+        stats = node.rate_limit_stats()
+        return {
+            "packets_sent": sent_packets,
+            "bytes_sent": sent_bytes,
+            "envelopes_sent": sent_packets * 100,
+            "envelopes_pooled": len(node.pool),
+            "packets_over_limit": sum(
+                v for (scope, _, _), v in stats.exceeded.items() if scope.value == "peer_id"
+            ),
+            "disconnected_after_s": disconnected_after,
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--packets", type=int, default=20000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--flood", type=float, default=0.0)
     args = parser.parse_args()
     calls, runs = max(100, min(args.packets, 1_000_000)), max(1, min(args.runs, 20))
     results = {"calls": calls, "runs": runs, **limiter_cases(calls, runs), **baseline(calls, runs)}
     results["pass_vs_decode_and_pow"] = (
         results["enforce_pass_us"] / results["baseline_decode_and_pow_us"]
     )
+    if args.flood > 0:
+        for mode in (RateLimitMode.OBSERVE, RateLimitMode.ENFORCE):
+            results[f"flood_{mode.value}"] = asyncio.run(flood(mode, min(args.flood, 10.0)))
     print(json.dumps(results, indent=2))
 
 
