@@ -97,8 +97,10 @@ async def flood(mode: RateLimitMode, seconds: float) -> dict[str, float]:
     async with Node(config) as node:
         real = asyncio.open_connection
 
-        async def from_127_0_0_2(*args: object, **kwargs: object) -> object:
-            return await real(*args, local_addr=("127.0.0.2", 0), **kwargs)  # type: ignore[misc]
+        async def from_127_0_0_2(
+            host: str, port: int
+        ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            return await real(host, port, local_addr=("127.0.0.2", 0))
 
         asyncio.open_connection = from_127_0_0_2  # type: ignore[assignment]
         try:
@@ -114,7 +116,7 @@ async def flood(mode: RateLimitMode, seconds: float) -> dict[str, float]:
         ready = [  # made before the clock starts: 40 distinct packets of ~800 KB
             packets.encode_messages(
                 [
-                    Envelope(expiry, 60, b"abcd", os.urandom(8000)).encode()  # type: ignore[arg-type]
+                    Envelope(expiry, 60, Topic(b"abcd"), os.urandom(8000)).encode()
                     for _ in range(100)
                 ]
             )
