@@ -236,7 +236,7 @@ def test_settings_validated() -> None:
     config = NodeConfig(datadir=None)
     limits = config.rate_limit_config()
     assert limits.mode is RateLimitMode.OBSERVE
-    assert limits.packet_rate == Rate(20, 60) and limits.byte_rate == Rate(MIB, 4 * MIB)
+    assert limits.packet_rate == Rate(50, 150) and limits.byte_rate == Rate(MIB, 4 * MIB)
     assert limits.tolerance == 20 and limits.exempt_loopback
     key = PrivateKey.generate(lambda n: b"\x07" * n)
     enode = f"enode://{key.node_id.hex()}@192.0.2.1:30303"

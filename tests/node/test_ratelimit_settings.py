@@ -19,7 +19,7 @@ MIB = 1024 * 1024
 def test_defaults() -> None:
     settings = settings_from({}, None)
     assert settings.ratelimit is RateLimitMode.OBSERVE
-    assert settings.ratelimit_packets == DEFAULT_PACKETS == Rate(20, 60)
+    assert settings.ratelimit_packets == DEFAULT_PACKETS == Rate(50, 150)
     assert settings.ratelimit_bytes == DEFAULT_BYTES == Rate(MIB, 4 * MIB)
     assert settings.ratelimit_tolerance == 20
     assert settings.ratelimit_exempt == () and settings.ratelimit_exempt_loopback is True

@@ -278,7 +278,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
 @click.option(
     "--ratelimit-packets",
     metavar="RATE[:BURST]",
-    help="shh packets per second and burst, per peer and per IP [default: 20:60].",
+    help="shh packets per second and burst, per peer and per IP [default: 50:150].",
 )
 @click.option(
     "--ratelimit-bytes",

@@ -59,9 +59,8 @@ class NodeConfig:
     line at most every 10 s, never drop); enforce (drop excess `messages` packets without
     disconnecting, and disconnect after `ratelimit_tolerance` exceedances in 60 s)."""
     ratelimit_packets: tuple[float, float] = (DEFAULT_PACKETS.rate, DEFAULT_PACKETS.burst)
-    """shh packets per second and burst, per peer ID and per IP. Sized for geth, which sends ~3.3
-    packets/s; a busy hush peer sends up to 1/`send_interval` (50/s by default), so with hush
-    peers and enforce mode raise it (e.g. 50, 150)."""
+    """shh packets per second and burst, per peer ID and per IP. geth sends ~3.3 packets/s; a busy
+    hush peer up to 1/`send_interval` (50/s by default), which the default 50/s, burst 150 admits."""
     ratelimit_bytes: tuple[float, float] = (DEFAULT_BYTES.rate, DEFAULT_BYTES.burst)
     """shh payload bytes per second and burst, per peer ID and per IP; a packet bigger than the
     burst passes on a full bucket. The burst covers a geth peer's sync after a restart."""
