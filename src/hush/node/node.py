@@ -28,7 +28,7 @@ from hush.node.relay import BroadcastPolicy, RelayPolicy
 from hush.sealer import Sealer
 from hush.shh import packets
 from hush.shh.envelope import Envelope
-from hush.shh.filters import Filter, FilterSet
+from hush.shh.filters import DEFAULT_FILTER_BYTES, Filter, FilterSet, message_cost
 from hush.shh.message import DEFAULT_TTL, OpenedMessage, wrap
 from hush.shh.packets import PROTOCOL_LENGTH, PROTOCOL_NAME, PROTOCOL_VERSION, PacketCode
 from hush.shh.peer import (
@@ -103,12 +103,24 @@ class Subscription:
         self._node = node
         self._queue: asyncio.Queue[OpenedMessage | None] = asyncio.Queue(_SUBSCRIPTION_QUEUE)
         self.dropped = 0
+        self._bytes = 0
 
     def _push(self, message: OpenedMessage) -> None:
-        if self._queue.full():  # a slow consumer loses the oldest, never blocks the node
-            self._queue.get_nowait()
+        # A slow consumer loses the oldest, never blocks the node; the queue is bounded in
+        # messages (geth's 1024) and in bytes (1024 x 1 MiB would be 1 GiB).
+        cost = message_cost(message)
+        while not self._queue.empty() and (
+            self._queue.full() or self._bytes + cost > DEFAULT_FILTER_BYTES
+        ):
+            self._taken(self._queue.get_nowait())
             self.dropped += 1
+        self._bytes += cost
         self._queue.put_nowait(message)
+
+    def _taken(self, message: OpenedMessage | None) -> OpenedMessage | None:
+        if message is not None:
+            self._bytes -= message_cost(message)
+        return message
 
     def close(self) -> None:
         if self._node._subscriptions.pop(self.id, None) is not None:
@@ -118,13 +130,13 @@ class Subscription:
 
     async def get(self) -> OpenedMessage | None:
         """The next message, or None once closed."""
-        return await self._queue.get()
+        return self._taken(await self._queue.get())
 
     def __aiter__(self) -> AsyncIterator[OpenedMessage]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[OpenedMessage]:
-        while (message := await self._queue.get()) is not None:
+        while (message := self._taken(await self._queue.get())) is not None:
             yield message
 
 
@@ -381,8 +393,17 @@ class Node:
     def uninstall_filter(self, filter_id: str) -> bool:
         return self.filters.uninstall(KeyID(filter_id))
 
-    def filter_messages(self, filter_id: str) -> list[OpenedMessage]:
-        return self.filters.retrieve(KeyID(filter_id))
+    def filter_messages(
+        self,
+        filter_id: str,
+        budget: int | None = None,
+        size: Callable[[OpenedMessage], int] | None = None,
+    ) -> list[OpenedMessage]:
+        """What the filter kept since the last call; with a budget, the oldest that fit in it
+        (`size` per message, memory cost by default) and the rest stay for the next call."""
+        if budget is None or size is None:
+            return self.filters.retrieve(KeyID(filter_id), budget)
+        return self.filters.retrieve(KeyID(filter_id), budget, size)
 
     def subscribe(self, flt: Filter) -> Subscription:
         filter_id = self.install_filter(flt)

@@ -5,15 +5,24 @@ Parameter shapes, field names, encodings and error strings follow whisper-v6.md 
 expire after `filter_timeout` seconds without a poll (geth's eth filters do, its shh filters leak),
 `admin_peers` reports the peer's shh state instead of geth's `"unknown"`, and
 `admin_nodeInfo.protocols.shh` adds `bloom` and `light` to geth's three fields (for `hush info`).
+
+Limits geth doesn't have (`ApiLimits`): how many keys (pairs and symmetric together), polled
+filters and subscriptions the node holds for its RPC clients, each refused past its cap with
+`too many keys|filters|subscriptions (limit N)` before any work is done; one
+shh_getFilterMessages answer is bounded by the request's response budget and keeps what did not
+fit for the next poll; shh_setMaxMessageSize refuses null and 0 (geth stores 0: a node that
+accepts nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from hush.crypto.keccak import keccak256
@@ -28,9 +37,9 @@ from hush.rpc.params import (
     as_criteria,
     as_float,
     as_hex,
+    as_message_size,
     as_new_message,
     as_str,
-    as_uint32,
 )
 from hush.shh.filters import Filter
 from hush.shh.message import OpenedMessage
@@ -38,7 +47,9 @@ from hush.types import PublicKeyBytes, RandomBytes
 
 __all__ = [
     "DEFAULT_FILTER_TIMEOUT",
+    "KEY_EXPORT_METHODS",
     "SHH_VERSION",
+    "ApiLimits",
     "ShhApi",
     "WsSubscriptions",
     "message_json",
@@ -50,7 +61,49 @@ SHH_VERSION = "6.0"
 DEFAULT_FILTER_TIMEOUT = 300.0
 """Seconds a polled filter lives without a poll (geth's eth filter timeout, 5 minutes)."""
 
+KEY_EXPORT_METHODS = frozenset({"shh_getPrivateKey", "shh_getSymKey"})
+"""Methods that hand out key material: off by default on an endpoint beyond loopback."""
+
 ERR_SYM_ASYM = "specify either a symmetric or an asymmetric key"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiLimits:
+    """What RPC clients may make the node hold; geth has no such caps."""
+
+    max_keys: int = 10_000
+    """Key pairs and symmetric keys together (~3 KB each with their crypto state)."""
+    max_filters: int = 1_000
+    """Polled filters (shh_newMessageFilter); each may keep up to 32 MiB until polled."""
+    max_subscriptions: int = 1_000
+    """Live shh_subscribe subscriptions, over every WebSocket connection."""
+    filter_timeout: float = DEFAULT_FILTER_TIMEOUT
+    """Seconds a polled filter lives without a poll."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_keys", "max_filters", "max_subscriptions"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name} must be a positive integer, not {value!r}")
+        if not (math.isfinite(self.filter_timeout) and self.filter_timeout > 0):
+            raise UsageError(f"filter_timeout must be positive, not {self.filter_timeout!r}")
+
+
+_MESSAGE_JSON_FIXED = 300
+"""Bytes of a Message's JSON besides its hex fields: names, hash, topic, numbers, commas."""
+
+
+def message_json_size(message: OpenedMessage) -> int:
+    """An upper bound on len(encode(message_json(message)))."""
+    hexed = (
+        len(message.payload)
+        + len(message.padding)
+        + len(message.signer or b"")
+        + len(message.recipient_public_key or b"")
+    )
+    return 2 * hexed + _MESSAGE_JSON_FIXED
+
+
 _CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
@@ -165,17 +218,26 @@ class ShhApi:
         self,
         node: Node,
         *,
-        filter_timeout: float = DEFAULT_FILTER_TIMEOUT,
+        filter_timeout: float | None = None,
+        limits: ApiLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
         random_bytes: RandomBytes = os.urandom,
         net_version: str = "1",
     ):
         self.node = node
-        self.filter_timeout = filter_timeout
+        self.limits = limits or ApiLimits()
+        self.filter_timeout = (
+            self.limits.filter_timeout if filter_timeout is None else filter_timeout
+        )
         self._clock = clock
         self._random_bytes = random_bytes
         self._net_version = net_version
         self._polled: dict[str, float] = {}
+        self._live_subscriptions: set[str] = set()
+
+    def _room_for_key(self) -> None:
+        if len(self.node.keys) >= self.limits.max_keys:
+            raise RpcError(f"too many keys (limit {self.limits.max_keys})")
 
     # -- polled filters --------------------------------------------------------------------------
 
@@ -268,6 +330,7 @@ class ShhApi:
     # -- shh: keys -------------------------------------------------------------------------------
 
     async def new_key_pair(self, _: CallContext) -> str:
+        self._room_for_key()
         return self.node.keys.new_key_pair()
 
     async def add_private_key(self, _: CallContext, secret: bytes) -> str:
@@ -279,6 +342,7 @@ class ShhApi:
             raise RpcError("invalid private key, >=N")
         if scalar == 0:
             raise RpcError("invalid private key, zero or negative")
+        self._room_for_key()
         return self.node.keys.add_private_key(secret)
 
     async def delete_key_pair(self, _: CallContext, key_id: str) -> bool:
@@ -296,14 +360,17 @@ class ShhApi:
         return _hex(self.node.keys.private_key(key_id).secret)
 
     async def new_sym_key(self, _: CallContext) -> str:
+        self._room_for_key()
         return self.node.keys.new_sym_key()
 
     async def add_sym_key(self, _: CallContext, secret: bytes) -> str:
         if len(secret) != 32:
             raise RpcError(f"wrong key size: {len(secret)}")
+        self._room_for_key()
         return self.node.keys.add_sym_key(secret)
 
     async def generate_sym_key_from_password(self, _: CallContext, password: str) -> str:
+        self._room_for_key()
         loop = asyncio.get_running_loop()  # PBKDF2, 65356 iterations: keep the loop free
         return await loop.run_in_executor(None, self.node.keys.sym_key_from_password, password)
 
@@ -336,12 +403,18 @@ class ShhApi:
         return _hex(await self.node.post(request))
 
     async def new_message_filter(self, _: CallContext, criteria: Criteria) -> str:
+        if len(self._polled) >= self.limits.max_filters:
+            raise RpcError(f"too many filters (limit {self.limits.max_filters})")
         filter_id = self.node.install_filter(self._filter_from(criteria, subscribe=False))
         self._polled[filter_id] = self._clock()
         return filter_id
 
-    async def get_filter_messages(self, _: CallContext, filter_id: str) -> list[dict[str, Any]]:
-        messages = self.node.filter_messages(filter_id)  # raises "filter not found"
+    async def get_filter_messages(
+        self, context: CallContext, filter_id: str
+    ) -> list[dict[str, Any]]:
+        # the oldest that fit the response budget; the rest wait for the next poll
+        budget = max(0, context.response_budget - 128 - len(filter_id))
+        messages = self.node.filter_messages(filter_id, budget, message_json_size)
         if filter_id in self._polled:
             self._polled[filter_id] = self._clock()
         return [message_json(m) for m in messages]
@@ -357,10 +430,14 @@ class ShhApi:
             raise RpcError("notifications not supported")
         if kind != "messages":
             raise RpcError(f'no "{kind}" subscription in shh namespace')
+        if len(self._live_subscriptions) >= self.limits.max_subscriptions:
+            raise RpcError(f"too many subscriptions (limit {self.limits.max_subscriptions})")
         subscription = self.node.subscribe(self._filter_from(criteria, subscribe=True))
         sub_id = _hex(self._random_bytes(16))
         ready = asyncio.Event()
         task = asyncio.ensure_future(_pump(sub_id, subscription, context, ready))
+        self._live_subscriptions.add(sub_id)
+        task.add_done_callback(lambda _: self._live_subscriptions.discard(sub_id))
         context.connection.add(sub_id, subscription, task)
         context.after_reply.append(ready.set)
         return sub_id
@@ -444,7 +521,11 @@ class ShhApi:
         return [
             Method("shh_version", self.version),
             Method("shh_info", self.info),
-            Method("shh_setMaxMessageSize", self.set_max_message_size, (Param("size", as_uint32),)),
+            Method(
+                "shh_setMaxMessageSize",
+                self.set_max_message_size,
+                (Param("size", as_message_size),),
+            ),
             Method("shh_setMinPoW", self.set_min_pow, (Param("pow", as_float),)),
             Method("shh_setBloomFilter", self.set_bloom_filter, (Param("bloom", as_hex),)),
             Method("shh_markTrustedPeer", self.mark_trusted_peer, (Param("enode", as_str),)),

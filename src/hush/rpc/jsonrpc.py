@@ -6,10 +6,22 @@ request, -32601 `the method X does not exist/is not available`, -32602 invalid p
 texts, see `hush.rpc.params`), -32000 for every error a method returns (geth's default code).
 Methods are declared as data: a name, an async handler and one decoder per positional parameter.
 Params and results are never logged: they carry keys and payloads.
+
+Limits, as later geth versions have them (rpc/handler.go): a batch of more than `max_batch` items
+is answered with one `batch too large` error (-32600) carrying the first call's id; once a batch's
+answers pass `max_response` bytes, its remaining calls get `response too large` (-32003). Each
+call sees the bytes left in `CallContext.response_budget`, so a handler with a large answer
+(shh_getFilterMessages) returns what fits and keeps the rest. Batch items run one at a time and
+the dispatcher yields to the event loop between them, so one batch cannot freeze the node.
+Parsing follows Go's: NaN and Infinity are not JSON (parse error), numbers beyond float64 stay
+text (`BigNumber`: an id echoes verbatim, a parameter is refused), and nesting deeper than the
+parser's recursion limit is a parse error. Error messages are cut to `MAX_ERROR_MESSAGE`
+characters so that a 4 MB method name is not echoed back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -19,14 +31,18 @@ from decimal import Decimal
 from typing import Any
 
 from hush.errors import HushError
-from hush.rpc.params import ParamError
+from hush.rpc.params import BigNumber, ParamError, parse_float, parse_int
 
 __all__ = [
+    "DEFAULT_MAX_BATCH",
+    "DEFAULT_MAX_RESPONSE",
     "INTERNAL_ERROR",
     "INVALID_PARAMS",
     "INVALID_REQUEST",
+    "MAX_ERROR_MESSAGE",
     "METHOD_NOT_FOUND",
     "PARSE_ERROR",
+    "RESPONSE_TOO_LARGE",
     "SERVER_ERROR",
     "CallContext",
     "Dispatcher",
@@ -35,6 +51,7 @@ __all__ = [
     "RpcError",
     "encode",
     "error_response",
+    "loads",
 ]
 
 log = logging.getLogger(__name__)
@@ -46,6 +63,15 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_ERROR = -32000
 """geth's code for an error returned by a method (rpc.defaultErrorCode)."""
+RESPONSE_TOO_LARGE = -32003
+"""geth's errcodeResponseTooLarge."""
+
+DEFAULT_MAX_BATCH = 1000
+"""geth's BatchRequestLimit default (1.12 on)."""
+DEFAULT_MAX_RESPONSE = 25_000_000
+"""geth's BatchResponseMaxSize default, in bytes of JSON."""
+MAX_ERROR_MESSAGE = 256
+"""Longest error message sent; longer ones (echoed hostile input) are cut."""
 
 
 class RpcError(Exception):
@@ -66,6 +92,8 @@ class CallContext:
     """Run once the reply is written: a subscription starts pushing only after its id is sent."""
     connection: object | None = None
     """Per-connection state owned by the server (e.g. WebSocket subscriptions)."""
+    response_budget: int = DEFAULT_MAX_RESPONSE
+    """Bytes of JSON this call's answer may take; the dispatcher sets it before each call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,26 +140,111 @@ def error_response(request_id: Any, code: int, message: str) -> dict[str, Any]:
 
 
 def _valid_id(value: Any) -> bool:
-    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or (
+        isinstance(value, str | int | BigNumber) and not isinstance(value, bool)
+    )
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
+
+
+def loads(body: bytes | str) -> Any:
+    """JSON as Go's decoder reads it (see the module docstring); ValueError when it isn't."""
+    try:
+        return json.loads(
+            body,
+            parse_float=parse_float,
+            parse_int=parse_int,
+            parse_constant=_refuse_constant,
+        )
+    except RecursionError:
+        raise ValueError("exceeded max depth") from None
+
+
+def _clip(message: str) -> str:
+    if len(message) <= MAX_ERROR_MESSAGE:
+        return message
+    return message[: MAX_ERROR_MESSAGE - 3] + "..."
+
+
+@dataclass(slots=True)
+class _Reply:
+    value: Any
+    encoded: bytes
 
 
 class Dispatcher:
-    def __init__(self, methods: Iterable[Method]):
+    def __init__(
+        self,
+        methods: Iterable[Method],
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        max_response: int = DEFAULT_MAX_RESPONSE,
+    ):
         self.methods = {method.name: method for method in methods}
+        self.max_batch = max_batch
+        self.max_response = max_response
 
     async def handle_body(self, body: bytes | str, context: CallContext) -> Any:
         """The response to a raw body: a dict, a list (batch), or None (notifications only)."""
+        reply = await self._reply(body, context)
+        return None if reply is None else reply.value
+
+    async def handle_raw(self, body: bytes | str, context: CallContext) -> bytes | None:
+        """The response to a raw body as the bytes to send, or None (notifications only)."""
+        reply = await self._reply(body, context)
+        return None if reply is None else reply.encoded
+
+    async def _reply(self, body: bytes | str, context: CallContext) -> _Reply | None:
         try:
-            message = json.loads(body)
+            message = loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
-            return error_response(None, PARSE_ERROR, f"parse error: {exc}")
-        if isinstance(message, list):
-            if not message:
-                return error_response(None, INVALID_REQUEST, "empty batch")
-            responses = [await self.handle_message(item, context) for item in message]
-            answered = [r for r in responses if r is not None]
-            return answered or None
-        return await self.handle_message(message, context)
+            return _encoded(error_response(None, PARSE_ERROR, _clip(f"parse error: {exc}")))
+        if not isinstance(message, list):
+            context.response_budget = self.max_response
+            response = await self.handle_message(message, context)
+            return None if response is None else _encoded(response)
+        if not message:
+            return _encoded(error_response(None, INVALID_REQUEST, "empty batch"))
+        if len(message) > self.max_batch:
+            first_id = next(
+                (
+                    item["id"]
+                    for item in message
+                    if isinstance(item, dict) and "id" in item and _valid_id(item["id"])
+                ),
+                None,
+            )
+            return _encoded([error_response(first_id, INVALID_REQUEST, "batch too large")])
+        return await self._batch(message, context)
+
+    async def _batch(self, items: list[Any], context: CallContext) -> _Reply | None:
+        values: list[dict[str, Any]] = []
+        parts: list[bytes] = []
+        size = 0
+        for index, item in enumerate(items):
+            if index:
+                await asyncio.sleep(0)  # let peers, timers and other clients in between items
+            if size > self.max_response:  # geth: every call left gets the error, notes none
+                if isinstance(item, dict) and "id" in item and _valid_id(item["id"]):
+                    response = error_response(item["id"], RESPONSE_TOO_LARGE, "response too large")
+                    values.append(response)
+                    parts.append(encode(response))
+                continue
+            context.response_budget = self.max_response - size
+            answer = await self.handle_message(item, context)
+            if answer is None:
+                continue
+            reply = _encoded(answer)
+            values.append(reply.value)
+            parts.append(reply.encoded)
+            size += len(reply.encoded)
+        if not values:
+            return None
+        return _Reply(values, b"[" + b",".join(parts) + b"]")
 
     async def handle_message(self, message: Any, context: CallContext) -> dict[str, Any] | None:
         if not isinstance(message, dict):
@@ -153,14 +266,16 @@ class Dispatcher:
         if not has_id:
             return None
         if isinstance(result, RpcError):
-            return error_response(request_id, result.code, result.message)
+            return error_response(request_id, result.code, _clip(result.message))
         return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
     async def call(self, name: str, raw_params: Any, context: CallContext) -> Any:
         """The method's result, or the RpcError to answer with."""
         method = self.methods.get(name)
         if method is None:
-            return RpcError(f"the method {name} does not exist/is not available", METHOD_NOT_FOUND)
+            return RpcError(
+                f"the method {_clip(name)} does not exist/is not available", METHOD_NOT_FOUND
+            )
         try:
             args = method.decode(raw_params)
             return await method.handler(context, *args)
@@ -168,9 +283,21 @@ class Dispatcher:
             return exc
         except HushError as exc:
             return RpcError(str(exc))
-        except Exception:
-            log.exception("%s failed", name)  # params deliberately not logged
+        except Exception as exc:  # a bug: one line, the traceback only at debug level
+            log.error("%s failed: %s", name, type(exc).__name__)  # params deliberately not logged
+            log.debug("%s failed", name, exc_info=True)
             return RpcError("internal error", INTERNAL_ERROR)
+
+
+def _encoded(response: Any) -> _Reply:
+    """A response and its bytes; one whose result JSON cannot hold becomes an internal error."""
+    try:
+        return _Reply(response, encode(response))
+    except (TypeError, ValueError) as exc:
+        log.error("unencodable result: %s", exc)
+        request_id = response.get("id") if isinstance(response, dict) else None
+        fallback = error_response(request_id, INTERNAL_ERROR, "internal error")
+        return _Reply(fallback, encode(fallback))
 
 
 def encode(response: Any) -> bytes:
@@ -193,6 +320,8 @@ def _go_json(value: Any) -> str:
         return "{" + ",".join(items) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(_go_json(item) for item in value) + "]"
+    if isinstance(value, BigNumber):
+        return value.text  # an id no float64 holds: echoed as it came, like geth's RawMessage
     return json.dumps(value)  # int, bool, None
 
 

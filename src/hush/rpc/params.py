@@ -5,10 +5,16 @@ code -32602 and `invalid argument N: <Go's message>`; a missing one with `missin
 argument N`; extra ones with `too many arguments, want at most N`. The decoders here reproduce those
 messages for the types the shh, net and admin namespaces use. Like Go, struct field names match
 case-insensitively, unknown fields are ignored and `null` means the zero value.
+
+Numbers no float64 can hold (`1e400`) and integers of more than `MAX_INT_DIGITS` digits are parsed
+into `BigNumber`, which keeps the JSON text: a request id echoes it verbatim as geth does, and every
+number decoder refuses it with Go's `cannot unmarshal number 1e400 into …` (-32602). The decoders
+also refuse NaN and infinities handed to them directly (from Python, not JSON).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -16,6 +22,8 @@ from typing import Any, Generic, TypeVar
 from hush.types import Topic
 
 __all__ = [
+    "MAX_INT_DIGITS",
+    "BigNumber",
     "Criteria",
     "NewMessage",
     "ParamError",
@@ -23,10 +31,13 @@ __all__ = [
     "as_criteria",
     "as_float",
     "as_hex",
+    "as_message_size",
     "as_new_message",
     "as_str",
     "as_topic",
     "as_uint32",
+    "parse_float",
+    "parse_int",
 ]
 
 _T = TypeVar("_T")
@@ -39,9 +50,47 @@ class ParamError(ValueError):
     """A parameter Go's JSON decoder would refuse; the message is Go's."""
 
 
+MAX_INT_DIGITS = 64
+"""Longer JSON integers stay text (`BigNumber`): no parameter takes them, and Python's int parser
+refuses more than 4300 digits with an error of its own."""
+
+
+class BigNumber:
+    """A JSON number kept as its text because no float64 or sane integer holds it."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BigNumber) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
+def parse_float(text: str) -> float | BigNumber:
+    """json.loads' `parse_float`: a finite float, else the text."""
+    value = float(text)
+    return value if math.isfinite(value) else BigNumber(text)
+
+
+def parse_int(text: str) -> int | BigNumber:
+    """json.loads' `parse_int`: an int, or the text when it has more than MAX_INT_DIGITS digits."""
+    return int(text) if len(text) <= MAX_INT_DIGITS else BigNumber(text)
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
+    if isinstance(value, BigNumber):
+        return f"number {value.text}"
+    if isinstance(value, int) and value.bit_length() > 1024:  # repr refuses > 4300 digits
+        return f"number of {value.bit_length()} bits"
     if isinstance(value, int | float):
         return f"number {value!r}"
     if isinstance(value, str):
@@ -80,12 +129,29 @@ def as_uint32(value: Any, field: str | None = None) -> int:
     return value
 
 
+def as_message_size(value: Any, field: str | None = None) -> int:
+    """shh_setMaxMessageSize's uint32, without Go's "null is 0": a node limit of 0 (or a typo'd
+    `null`) would silently refuse every envelope."""
+    if value is None:
+        raise ParamError("message size must be a number, not null")
+    size = as_uint32(value, field)
+    if size == 0:
+        raise ParamError("message size must be at least 1")
+    return size
+
+
 def as_float(value: Any, field: str | None = None) -> float:
     if value is None:
         return 0.0
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _type_error(_kind(value), "float64", field)
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a Python int beyond float64
+        raise _type_error(_kind(value), "float64", field) from None
+    if not math.isfinite(number):
+        raise _type_error(_kind(value), "float64", field)
+    return number
 
 
 def _hex_digits(text: str) -> str:

@@ -7,12 +7,21 @@ skip filters without allowP2P; the first candidate whose PoW bound passes tries 
 message is open, later candidates match only if they hold the same key and their PoW bound passes;
 an expected signer must equal the recovered one. Each filter keeps what it matched until polled,
 deduplicated by envelope hash and bounded in count.
+
+The stores are bounded in memory, not only in count (10,000 messages of 1 MiB would be 10 GiB):
+each message is charged `message_cost` (its byte strings plus `MESSAGE_OVERHEAD`, measured), a
+filter keeps at most `filter_bytes`, and all filters together at most `store_bytes`. A filter
+over its own bound loses its oldest messages; when the whole store is over, the filter holding
+the most bytes loses its oldest. Dropped messages are counted per filter (`dropped`).
+`retrieve` can take a budget: it hands out the oldest messages that fit (at least one) and keeps
+the rest for the next call, so a large backlog drains over several polls and nothing handed out
+is lost.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from hush.crypto.keys import PrivateKey
@@ -23,10 +32,38 @@ from hush.shh.message import OpenedMessage, open_asymmetric, open_symmetric
 from hush.shh.topic import EMPTY_BLOOM, aggregate_blooms, topic_to_bloom
 from hush.types import Bloom, EnvelopeHash, KeyID, PublicKeyBytes, Topic
 
-__all__ = ["DEFAULT_FILTER_CAPACITY", "Filter", "FilterSet", "Match"]
+__all__ = [
+    "DEFAULT_FILTER_BYTES",
+    "DEFAULT_FILTER_CAPACITY",
+    "DEFAULT_STORE_BYTES",
+    "MESSAGE_OVERHEAD",
+    "Filter",
+    "FilterSet",
+    "Match",
+    "message_cost",
+]
 
 DEFAULT_FILTER_CAPACITY = 10_000
 """Messages a filter keeps until polled; the oldest go first (geth keeps them unbounded)."""
+DEFAULT_FILTER_BYTES = 32 * 1024 * 1024
+"""Bytes (as `message_cost` counts them) one filter keeps until polled: three messages of the
+10 MiB hard cap, or ~30 of the 1 MiB default."""
+DEFAULT_STORE_BYTES = 256 * 1024 * 1024
+"""Bytes all filters together keep until polled (the envelope pool's default cap)."""
+MESSAGE_OVERHEAD = 560
+"""Bytes a stored message costs beyond its byte strings: the OpenedMessage, its bytes objects'
+headers and the store's dict entry (tracemalloc: ~530 B on CPython 3.11)."""
+
+
+def message_cost(message: OpenedMessage) -> int:
+    """What keeping `message` costs in memory, in bytes."""
+    return (
+        len(message.payload)
+        + len(message.padding)
+        + len(message.signer or b"")
+        + len(message.recipient_public_key or b"")
+        + MESSAGE_OVERHEAD
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +109,26 @@ class _Installed:
     filter: Filter
     messages: OrderedDict[EnvelopeHash, OpenedMessage] = field(default_factory=OrderedDict)
     dropped: int = 0
+    bytes_used: int = 0
 
 
 class FilterSet:
     """The installed filters, indexed by topic. Pure: ids are chosen by the caller."""
 
-    def __init__(self, capacity: int = DEFAULT_FILTER_CAPACITY):
+    def __init__(
+        self,
+        capacity: int = DEFAULT_FILTER_CAPACITY,
+        *,
+        filter_bytes: int = DEFAULT_FILTER_BYTES,
+        store_bytes: int = DEFAULT_STORE_BYTES,
+    ):
+        if capacity < 1 or filter_bytes < 1 or store_bytes < 1:
+            raise UsageError("filter store limits must be positive")
         self._capacity = capacity
+        self._filter_bytes = filter_bytes
+        self._store_bytes = store_bytes
+        self.bytes_used = 0
+        """What every filter's kept messages cost together (`message_cost`)."""
         self._filters: dict[KeyID, _Installed] = {}
         self._by_topic: dict[Topic, dict[KeyID, _Installed]] = {}
         self._all_topics: dict[KeyID, _Installed] = {}
@@ -103,6 +153,7 @@ class FilterSet:
         entry = self._filters.pop(filter_id, None)
         if entry is None:
             return False
+        self.bytes_used -= entry.bytes_used
         self._all_topics.pop(filter_id, None)
         for topic in entry.filter.topics:
             bucket = self._by_topic.get(topic)
@@ -115,6 +166,11 @@ class FilterSet:
     def get(self, filter_id: KeyID) -> Filter | None:
         entry = self._filters.get(filter_id)
         return entry.filter if entry else None
+
+    def dropped(self, filter_id: KeyID) -> int:
+        """Messages the filter lost to its bounds before they were retrieved."""
+        entry = self._filters.get(filter_id)
+        return entry.dropped if entry else 0
 
     def topics_bloom(self) -> Bloom:
         """The OR of every installed topic's bloom (empty when no filter names a topic)."""
@@ -161,16 +217,50 @@ class FilterSet:
         if message.envelope_hash in entry.messages:
             return False
         entry.messages[message.envelope_hash] = message
-        if len(entry.messages) > self._capacity:
-            entry.messages.popitem(last=False)
-            entry.dropped += 1
-        return True
+        cost = message_cost(message)
+        entry.bytes_used += cost
+        self.bytes_used += cost
+        while len(entry.messages) > self._capacity or entry.bytes_used > self._filter_bytes:
+            self._drop_oldest(entry)
+        while self.bytes_used > self._store_bytes:
+            self._drop_oldest(max(self._filters.values(), key=lambda e: e.bytes_used))
+        return message.envelope_hash in entry.messages
 
-    def retrieve(self, filter_id: KeyID) -> list[OpenedMessage]:
-        """Everything the filter matched since the last call, oldest first; clears it."""
+    def _drop_oldest(self, entry: _Installed) -> None:
+        _, oldest = entry.messages.popitem(last=False)
+        cost = message_cost(oldest)
+        entry.bytes_used -= cost
+        self.bytes_used -= cost
+        entry.dropped += 1
+
+    def retrieve(
+        self,
+        filter_id: KeyID,
+        budget: int | None = None,
+        size: Callable[[OpenedMessage], int] = message_cost,
+    ) -> list[OpenedMessage]:
+        """What the filter matched since the last call, oldest first, and forget it. With a
+        `budget`, only the oldest messages whose `size` adds up to at most that much (always at
+        least one); the rest stay for the next call."""
         entry = self._filters.get(filter_id)
         if entry is None:
             raise UsageError("filter not found")
-        messages = list(entry.messages.values())
-        entry.messages.clear()
+        if budget is None:
+            messages = list(entry.messages.values())
+            entry.messages.clear()
+            self.bytes_used -= entry.bytes_used
+            entry.bytes_used = 0
+            return messages
+        messages = []
+        spent = 0
+        while entry.messages:
+            oldest = next(iter(entry.messages.values()))
+            spent += size(oldest)
+            if messages and spent > budget:
+                break
+            entry.messages.popitem(last=False)
+            cost = message_cost(oldest)
+            entry.bytes_used -= cost
+            self.bytes_used -= cost
+            messages.append(oldest)
         return messages
