@@ -101,3 +101,45 @@ def test_capacity_bounds_memory() -> None:
         deliver(filters, envelope)
     kept = filters.retrieve(KeyID("a"))
     assert [m.envelope_hash for m in kept] == [e.hash for e in sent[2:]]
+
+
+def _big(size: int) -> Envelope:
+    return wrap(os.urandom(size), TOPIC, NOW, os.urandom, sym_key=KEY, padding=b"\x00")
+
+
+def test_store_is_bounded_in_bytes_not_only_count() -> None:
+    """Issue 7: 10,000 x 1 MiB kept for a polled filter would be 10 GiB. Before: all 40 kept."""
+    from hush.shh.filters import message_cost
+
+    filters = FilterSet(filter_bytes=10 * 70_000, store_bytes=15 * 70_000)
+    filters.install(KeyID("a"), Filter(sym_key=KEY))
+    filters.install(KeyID("b"), Filter(sym_key=KEY, topics=frozenset({TOPIC})))
+    envelopes = [_big(64 * 1024) for _ in range(40)]
+    for envelope in envelopes:
+        deliver(filters, envelope)
+    assert filters.bytes_used <= 15 * 70_000
+    kept_a = filters.retrieve(KeyID("a"))
+    kept_b = filters.retrieve(KeyID("b"))
+    # each filter is under its own bound, together under the store's, and what stays is newest
+    for kept in (kept_a, kept_b):
+        assert 0 < sum(map(message_cost, kept)) <= 10 * 70_000
+        assert kept[-1].envelope_hash == envelopes[-1].hash
+    assert sum(map(message_cost, kept_a + kept_b)) <= 15 * 70_000
+    assert filters.dropped(KeyID("a")) + len(kept_a) == 40
+    assert filters.bytes_used == 0
+
+
+def test_retrieve_with_a_budget_keeps_the_rest() -> None:
+    filters = FilterSet()
+    filters.install(KeyID("a"), Filter(sym_key=KEY))
+    envelopes = [_big(10_000) for _ in range(10)]
+    for envelope in envelopes:
+        deliver(filters, envelope)
+    seen = []
+    while batch := filters.retrieve(KeyID("a"), budget=25_000, size=lambda m: len(m.payload)):
+        assert len(batch) <= 2
+        seen += batch
+    assert [m.envelope_hash for m in seen] == [e.hash for e in envelopes]  # all, once, in order
+    deliver(filters, envelopes[0])
+    assert len(filters.retrieve(KeyID("a"), budget=1)) == 1  # always at least one
+    assert filters.bytes_used == 0

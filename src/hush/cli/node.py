@@ -32,8 +32,17 @@ from hush.node.ratelimit import (
     parse_rate,
 )
 from hush.rpc import RpcConfig, RpcServer, ShhApi
+from hush.rpc.api import ApiLimits
 
-__all__ = ["NodeSettings", "command", "parse_address", "run_node", "settings_from"]
+__all__ = [
+    "NodeSettings",
+    "api_limits",
+    "command",
+    "parse_address",
+    "rpc_settings",
+    "run_node",
+    "settings_from",
+]
 
 log = logging.getLogger("hush.cli.node")
 
@@ -79,6 +88,14 @@ class NodeSettings:
     ws: tuple[str, int] | None = None
     http_corsdomain: tuple[str, ...] = ()
     ws_origins: tuple[str, ...] = ()
+    # JSON-RPC exposure and limits (hush.rpc.server.RpcConfig, hush.rpc.api.ApiLimits)
+    http_vhosts: tuple[str, ...] = ("localhost",)
+    http_api: tuple[str, ...] | None = None
+    ws_api: tuple[str, ...] | None = None
+    rpc_batch_limit: int = 1000
+    rpc_max_connections: int = 100
+    rpc_max_keys: int = 10_000
+    rpc_max_filters: int = 1_000
     keystore: bool = False
     passphrase_file: Path | None = None
     verbosity: int = 3
@@ -89,6 +106,35 @@ def _split(value: Any) -> tuple[str, ...]:
         return ()
     items = value if isinstance(value, list | tuple) else [value]
     return tuple(part.strip() for item in items for part in str(item).split(",") if part.strip())
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"expected an integer, not {value!r}")
+    return int(value)
+
+
+def rpc_settings(settings: NodeSettings, *, http: bool = True, ws: bool = True) -> RpcConfig:
+    """The JSON-RPC server settings; UsageError for invalid ones."""
+    return RpcConfig(
+        http=http,
+        ws=ws,
+        cors_domains=settings.http_corsdomain,
+        ws_origins=settings.ws_origins,
+        vhosts=settings.http_vhosts,
+        http_api=settings.http_api,
+        ws_api=settings.ws_api,
+        max_batch=settings.rpc_batch_limit,
+        max_connections=settings.rpc_max_connections,
+    )
+
+
+def api_limits(settings: NodeSettings) -> ApiLimits:
+    return ApiLimits(
+        max_keys=settings.rpc_max_keys,
+        max_filters=settings.rpc_max_filters,
+        max_subscriptions=settings.rpc_max_filters,
+    )
 
 
 def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettings:
@@ -117,7 +163,7 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
         listen_text = pick("listen", "0.0.0.0:30303")
         http, ws = pick("http", None), pick("ws", None)
         passphrase_file = pick("passphrase_file", None)
-        return NodeSettings(
+        settings = NodeSettings(
             datadir=Path(pick("datadir", Path.home() / ".hush")).expanduser(),
             listen=None
             if str(listen_text) in ("", "off", "none")
@@ -139,12 +185,22 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             ws=parse_address(ws) if ws else None,
             http_corsdomain=_split(pick("http_corsdomain", ())),
             ws_origins=_split(pick("ws_origins", ())),
+            http_vhosts=_split(pick("http_vhosts", ())) or ("localhost",),
+            http_api=_split(pick("http_api", ())) or None,
+            ws_api=_split(pick("ws_api", ())) or None,
+            rpc_batch_limit=_int(pick("rpc_batch_limit", 1000)),
+            rpc_max_connections=_int(pick("rpc_max_connections", 100)),
+            rpc_max_keys=_int(pick("rpc_max_keys", 10_000)),
+            rpc_max_filters=_int(pick("rpc_max_filters", 1_000)),
             keystore=bool(pick("keystore", False)),
             passphrase_file=Path(passphrase_file).expanduser() if passphrase_file else None,
             verbosity=int(pick("verbosity", 3)),
         )
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid setting: {exc}") from exc
+    rpc_settings(settings)  # JSON-RPC settings: refused here, before anything starts
+    api_limits(settings)
+    return settings
 
 
 def _passphrase(settings: NodeSettings) -> str:
@@ -206,18 +262,15 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
     servers: list[RpcServer] = []
     async with node:
         click.echo(f"enode: {node.enode}", err=False)
-        api = ShhApi(node)
+        api = ShhApi(node, limits=api_limits(settings))
         endpoints: list[tuple[tuple[str, int], RpcConfig]] = []
         if settings.http and settings.http == settings.ws and settings.http[1] != 0:
-            both = RpcConfig(cors_domains=settings.http_corsdomain, ws_origins=settings.ws_origins)
-            endpoints.append((settings.http, both))
+            endpoints.append((settings.http, rpc_settings(settings)))
         else:
             if settings.http:
-                http_only = RpcConfig(ws=False, cors_domains=settings.http_corsdomain)
-                endpoints.append((settings.http, http_only))
+                endpoints.append((settings.http, rpc_settings(settings, ws=False)))
             if settings.ws:
-                ws_only = RpcConfig(http=False, ws_origins=settings.ws_origins)
-                endpoints.append((settings.ws, ws_only))
+                endpoints.append((settings.ws, rpc_settings(settings, http=False)))
         try:
             for (host, port), rpc_config in endpoints:
                 server = RpcServer(node, rpc_config, api=api)
@@ -312,6 +365,30 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
 )
 @click.option(
     "--ws-origins", multiple=True, help="Origins allowed over WebSocket (comma list, '*')."
+)
+@click.option(
+    "--http-vhosts",
+    multiple=True,
+    help="Host names served over HTTP/WS (comma list, '*'; IPs always) [default: localhost].",
+)
+@click.option(
+    "--http-api",
+    multiple=True,
+    help="Namespaces or methods served over HTTP (comma list) [default: all on loopback, "
+    "else shh,net,web3 without key export].",
+)
+@click.option("--ws-api", multiple=True, help="The same for WebSocket.")
+@click.option("--rpc-batch-limit", type=int, help="Most calls in one batch [default: 1000].")
+@click.option(
+    "--rpc-max-connections", type=int, help="Open JSON-RPC connections at most [default: 100]."
+)
+@click.option(
+    "--rpc-max-keys", type=int, help="Keys RPC clients may create, in all [default: 10000]."
+)
+@click.option(
+    "--rpc-max-filters",
+    type=int,
+    help="Polled filters, and subscriptions, at most each [default: 1000].",
 )
 @click.option(
     "--keystore/--no-keystore",

@@ -22,8 +22,9 @@ Public-facing limits (`RpcConfig`; issue 7):
   whose client goes away is cancelled (aiohttp's handler_cancellation), so a long shh_post stops.
 - WebSocket: at most `ws_max_inflight` calls run per connection; past that hush stops reading the
   connection (TCP backpressure) instead of starting a task per frame. Replies are written one at a
-  time, and a reply the client doesn't take within `ws_send_timeout` s closes the connection, so a
+  time, and a reply the client doesn't take within `send_timeout` s closes the connection, so a
   client that never reads holds at most `ws_max_inflight` replies. Closing cancels its calls.
+  Large HTTP answers are written in slices under the same `send_timeout`.
 - Batches: see `hush.rpc.jsonrpc` (`max_batch`, `max_response`).
 - Logging: one line per aborted request or connection; aiohttp's own error records go through a
   logger that drops tracebacks.
@@ -75,6 +76,7 @@ DEFAULT_VHOSTS = ("localhost",)
 DEFAULT_API = ("shh", "net", "web3")
 """Namespaces served beyond loopback when none are named (`rpc` is always served, as in geth)."""
 _ALWAYS = "rpc"
+_SLICE = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,15 +112,16 @@ class RpcConfig:
     """Seconds a keep-alive connection may sit idle (geth's IdleTimeout)."""
     ws_max_inflight: int = 16
     """Calls running at once per WebSocket connection; no frame is read past that."""
-    ws_send_timeout: float = 10.0
-    """Seconds a WebSocket client has to take a reply before the connection is closed."""
+    send_timeout: float = 10.0
+    """Seconds a client has to take a reply (an HTTP answer, one WebSocket message) before the
+    connection is closed."""
 
     def __post_init__(self) -> None:
         for name in ("max_body", "max_batch", "max_response", "max_connections", "ws_max_inflight"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"RPC setting {name} must be a positive integer, not {value!r}")
-        for name in ("header_timeout", "body_timeout", "idle_timeout", "ws_send_timeout"):
+        for name in ("header_timeout", "body_timeout", "idle_timeout", "send_timeout"):
             value = getattr(self, name)
             if (
                 isinstance(value, bool)
@@ -408,6 +411,7 @@ class RpcServer:
             shutdown_timeout=1.0,
             handler_cancellation=True,
             keepalive_timeout=self.config.idle_timeout,
+            lingering_time=min(10.0, self.config.body_timeout),  # reading a body left unread
             logger=cast(logging.Logger, _OneLineLogger(log, {})),
         )
         await self._runner.setup()
@@ -525,7 +529,32 @@ class RpcServer:
         answer = await self.dispatcher.handle_raw(body, CallContext())
         if answer is None:
             return web.Response(status=200, headers=cors)
-        return web.Response(body=answer, content_type="application/json", headers=cors)
+        if len(answer) <= _SLICE:
+            return web.Response(body=answer, content_type="application/json", headers=cors)
+        return await self._send_large(request, answer, cors)
+
+    async def _send_large(
+        self, request: web.Request, answer: bytes, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers=headers)
+        response.content_type = "application/json"
+        response.content_length = len(answer)
+        await response.prepare(request)
+        view = memoryview(answer)
+        try:
+            async with asyncio.timeout(self.config.send_timeout):
+                for start in range(0, len(view), _SLICE):
+                    await response.write(view[start : start + _SLICE])  # waits for the client
+                await response.write_eof()
+        except TimeoutError:
+            log.info(
+                "http %s: answer not read within %gs, closing",
+                request.remote,
+                self.config.send_timeout,
+            )
+            if request.transport is not None:
+                request.transport.abort()
+        return response
 
     # -- WebSocket -------------------------------------------------------------------------------
 
@@ -540,17 +569,18 @@ class RpcServer:
         slots = asyncio.Semaphore(config.ws_max_inflight)
         subscriptions = WsSubscriptions()
         calls: set[asyncio.Task[None]] = set()
+        running = [0]  # calls holding a slot (a finished task may linger in `calls` a moment)
 
         async def send_text(text: str) -> None:
             async with send_lock:  # one reply at a time: the rest wait here, not in a buffer
                 try:
-                    async with asyncio.timeout(config.ws_send_timeout):
+                    async with asyncio.timeout(config.send_timeout):
                         await ws.send_str(text)
                 except TimeoutError:
                     log.info(
                         "websocket %s: replies not read within %gs, closing",
                         peer,
-                        config.ws_send_timeout,
+                        config.send_timeout,
                     )
                     if transport is not None:
                         transport.abort()
@@ -570,6 +600,7 @@ class RpcServer:
             except (ConnectionError, RuntimeError):
                 pass  # the socket went away under us: the read loop ends it
             finally:
+                running[0] -= 1
                 slots.release()
 
         try:
@@ -582,10 +613,11 @@ class RpcServer:
                     raise
                 if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     # calls run concurrently, like geth's: a slow shh_post doesn't block the rest
+                    running[0] += 1
+                    self.ws_inflight_peak = max(self.ws_inflight_peak, running[0])
                     task = asyncio.ensure_future(serve_one(message.data))
                     calls.add(task)
                     task.add_done_callback(calls.discard)
-                    self.ws_inflight_peak = max(self.ws_inflight_peak, len(calls))
                     continue
                 slots.release()
                 if message.type in (
