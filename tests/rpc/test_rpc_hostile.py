@@ -231,3 +231,21 @@ async def test_a_request_aborted_by_its_client_logs_one_line(
     aborted = next(r for r in caplog.records if "aborted" in r.getMessage())
     assert aborted.levelno == logging.INFO
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def test_malformed_http_logs_one_line_without_traceback(
+    server: RpcServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: aiohttp logged `Error handling request` at ERROR with a multi-line traceback."""
+    caplog.set_level(logging.DEBUG)
+    reader, writer = await raw_connect(server)
+    writer.write(
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n"
+    )
+    assert (await read_to_eof(reader)).startswith(b"HTTP/1.0 400")
+    writer.close()
+    lines = [r for r in caplog.records if "Error handling request" in r.getMessage()]
+    assert len(lines) == 1
+    assert lines[0].levelno == logging.INFO and "\n" not in lines[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from aiohttp import WSMsgType, web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from hush.errors import UsageError
@@ -201,6 +202,8 @@ class _OneLineLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             exc = sys.exc_info()[1]
         if exc is not None:
             msg, args = f"{msg}: %s: %s", (*args, type(exc).__name__, _short(exc))
+            if isinstance(exc, HttpProcessingError | ConnectionError):  # the client's doing
+                level = min(level, logging.INFO)
         self.logger.log(level, msg, *args, **kwargs)
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
@@ -208,7 +211,7 @@ class _OneLineLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc)
+    text = " ".join(str(exc).split())  # aiohttp's messages span lines
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -464,6 +467,9 @@ class RpcServer:
             self._guard.request_started(request.protocol)
         try:
             return await self._route(request)
+        except ConnectionError as exc:  # written to a connection already gone
+            log.info("%s %s from %s aborted: %s", request.method, request.path, request.remote, exc)
+            return web.Response(status=400)  # aiohttp finds the connection gone and drops it
         except asyncio.CancelledError:
             log.info(
                 "%s %s from %s aborted: client went away",
@@ -561,7 +567,11 @@ class RpcServer:
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
         config = self.config
         ws = web.WebSocketResponse(max_msg_size=config.max_body, autoping=True)
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionError:
+            log.info("websocket %s: gone during the handshake", request.remote)
+            return ws
         transport = request.transport
         peer = request.remote
         self._sockets.add(ws)
