@@ -106,6 +106,25 @@ async def test_batch_answers_are_bounded_in_bytes(node: Node) -> None:
     assert sum(len(json.dumps(r)) for r in answered) < 2000 + 200
 
 
+async def test_a_batch_that_runs_too_long_times_out(node: Node) -> None:
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 1.0  # every look at the clock is a second later
+        return now[0]
+
+    dispatcher = Dispatcher(ShhApi(node).methods(), batch_timeout=2.5, clock=clock)
+    body = [call("shh_version", i) for i in range(4)]
+    body.insert(2, {"jsonrpc": "2.0", "method": "shh_version"})
+    replies = await dispatcher.handle_body(json.dumps(body), CallContext())
+    assert [r.get("result") for r in replies] == ["6.0", "6.0", None, None]
+    assert replies[3] == {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "error": {"code": -32002, "message": "request timed out"},
+    }
+
+
 # -- caps on keys, filters, subscriptions --------------------------------------------------
 
 

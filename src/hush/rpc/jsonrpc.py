@@ -9,7 +9,8 @@ Params and results are never logged: they carry keys and payloads.
 
 Limits, as later geth versions have them (rpc/handler.go): a batch of more than `max_batch` items
 is answered with one `batch too large` error (-32600) carrying the first call's id; once a batch's
-answers pass `max_response` bytes, its remaining calls get `response too large` (-32003). Each
+answers pass `max_response` bytes, its remaining calls get `response too large` (-32003), and
+once it has run `batch_timeout` seconds, `request timed out` (-32002). Each
 call sees the bytes left in `CallContext.response_budget`, so a handler with a large answer
 (shh_getFilterMessages) returns what fits and keeps the rest. Batch items run one at a time and
 the dispatcher yields to the event loop between them, so one batch cannot freeze the node.
@@ -25,6 +26,7 @@ import asyncio
 import json
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -44,6 +46,7 @@ __all__ = [
     "PARSE_ERROR",
     "RESPONSE_TOO_LARGE",
     "SERVER_ERROR",
+    "TIMED_OUT",
     "CallContext",
     "Dispatcher",
     "Method",
@@ -65,6 +68,8 @@ SERVER_ERROR = -32000
 """geth's code for an error returned by a method (rpc.defaultErrorCode)."""
 RESPONSE_TOO_LARGE = -32003
 """geth's errcodeResponseTooLarge."""
+TIMED_OUT = -32002
+"""geth's errcodeTimeout."""
 
 DEFAULT_MAX_BATCH = 1000
 """geth's BatchRequestLimit default (1.12 on)."""
@@ -183,10 +188,14 @@ class Dispatcher:
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_response: int = DEFAULT_MAX_RESPONSE,
+        batch_timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.methods = {method.name: method for method in methods}
         self.max_batch = max_batch
         self.max_response = max_response
+        self.batch_timeout = batch_timeout
+        self._clock = clock
 
     async def handle_body(self, body: bytes | str, context: CallContext) -> Any:
         """The response to a raw body: a dict, a list (batch), or None (notifications only)."""
@@ -225,12 +234,18 @@ class Dispatcher:
         values: list[dict[str, Any]] = []
         parts: list[bytes] = []
         size = 0
+        deadline = None if self.batch_timeout is None else self._clock() + self.batch_timeout
+        refusal: tuple[int, str] | None = None
         for index, item in enumerate(items):
             if index:
                 await asyncio.sleep(0)  # let peers, timers and other clients in between items
-            if size > self.max_response:  # geth: every call left gets the error, notes none
+            if refusal is None and size > self.max_response:
+                refusal = (RESPONSE_TOO_LARGE, "response too large")
+            if refusal is None and deadline is not None and self._clock() >= deadline:
+                refusal = (TIMED_OUT, "request timed out")
+            if refusal is not None:  # geth: every call left gets the error, notifications none
                 if isinstance(item, dict) and "id" in item and _valid_id(item["id"]):
-                    response = error_response(item["id"], RESPONSE_TOO_LARGE, "response too large")
+                    response = error_response(item["id"], *refusal)
                     values.append(response)
                     parts.append(encode(response))
                 continue

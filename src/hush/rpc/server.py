@@ -25,7 +25,7 @@ Public-facing limits (`RpcConfig`; issue 7):
   time, and a reply the client doesn't take within `send_timeout` s closes the connection, so a
   client that never reads holds at most `ws_max_inflight` replies. Closing cancels its calls.
   Large HTTP answers are written in slices under the same `send_timeout`.
-- Batches: see `hush.rpc.jsonrpc` (`max_batch`, `max_response`).
+- Batches: see `hush.rpc.jsonrpc` (`max_batch`, `max_response`, `batch_timeout`).
 - Logging: one line per aborted request or connection; aiohttp's own error records go through a
   logger that drops tracebacks.
 """
@@ -103,6 +103,9 @@ class RpcConfig:
     max_response: int = DEFAULT_MAX_RESPONSE
     """Bytes of JSON one batch answers with before its remaining calls fail (geth: 25 MB); also
     bounds one shh_getFilterMessages answer."""
+    batch_timeout: float = 30.0
+    """Seconds one batch may run; its remaining calls then get `request timed out` (geth uses
+    its HTTP write timeout, 30 s by default)."""
     max_connections: int = 100
     """HTTP and WebSocket connections open at once; more are answered 503 and closed."""
     header_timeout: float = 10.0
@@ -122,7 +125,13 @@ class RpcConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"RPC setting {name} must be a positive integer, not {value!r}")
-        for name in ("header_timeout", "body_timeout", "idle_timeout", "send_timeout"):
+        for name in (
+            "header_timeout",
+            "body_timeout",
+            "idle_timeout",
+            "send_timeout",
+            "batch_timeout",
+        ):
             value = getattr(self, name)
             if (
                 isinstance(value, bool)
@@ -384,7 +393,10 @@ class RpcServer:
             if m.name in served
         ]
         return Dispatcher(
-            methods, max_batch=self.config.max_batch, max_response=self.config.max_response
+            methods,
+            max_batch=self.config.max_batch,
+            max_response=self.config.max_response,
+            batch_timeout=self.config.batch_timeout,
         )
 
     @property
