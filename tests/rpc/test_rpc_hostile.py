@@ -25,7 +25,6 @@ async def hardened(node: Node) -> AsyncIterator[RpcServer]:
     config = RpcConfig(
         header_timeout=0.3,
         body_timeout=0.3,
-        idle_timeout=0.3,
         max_connections=3,
         ws_max_inflight=4,
         send_timeout=0.5,
@@ -68,14 +67,16 @@ async def test_slowloris_headers_are_cut_off(hardened: RpcServer) -> None:
     writer.close()
 
 
-async def test_an_idle_keep_alive_connection_is_closed(hardened: RpcServer) -> None:
+async def test_an_idle_keep_alive_connection_is_closed(node: Node) -> None:
     """Before: an idle keep-alive connection stayed for an hour (aiohttp's default)."""
-    reader, writer = await raw_connect(hardened)
-    writer.write(request(VERSION))
-    await writer.drain()
-    answer = await read_to_eof(reader)  # answered, then closed once idle
-    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'"6.0"}')
-    writer.close()
+    async with RpcServer(node, RpcConfig(idle_timeout=0.3)) as server:
+        await server.start("127.0.0.1", 0)
+        reader, writer = await raw_connect(server)
+        writer.write(request(VERSION))
+        await writer.drain()
+        answer = await read_to_eof(reader)  # answered, then closed once idle
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'"6.0"}')
+        writer.close()
 
 
 async def test_a_slow_body_gets_408(hardened: RpcServer) -> None:
