@@ -333,3 +333,52 @@ def test_rpc_settings_from_flags_and_toml(tmp_path: Path) -> None:
         settings_from({"rpc_batch_limit": 0}, None)
     with pytest.raises(UsageError, match="max_keys"):
         settings_from({"rpc_max_keys": -1}, None)
+
+
+async def test_a_subscription_queue_is_bounded_in_bytes(node: Node) -> None:
+    """A subscriber that doesn't take its messages holds at most 32 MiB, not 1,024 x 1 MiB."""
+    from hush.shh.filters import DEFAULT_FILTER_BYTES, Filter, message_cost
+
+    key = node.keys.sym_key(node.keys.new_sym_key())
+    subscription = node.subscribe(Filter(sym_key=key))
+    topic = Topic(b"\x01\x02\x03\x04")
+    payload = os.urandom(1024 * 1024)
+    last = None
+    for _ in range(40):
+        envelope = wrap(payload, topic, 1_700_000_000, os.urandom, sym_key=key)
+        node._deliver(envelope, 1.0, envelope.hash)
+        last = envelope.hash
+    queued = []
+    while subscription._queue.qsize():
+        message = await subscription.get()
+        assert message is not None
+        queued.append(message)
+    assert sum(map(message_cost, queued)) <= DEFAULT_FILTER_BYTES
+    assert subscription.dropped == 40 - len(queued) > 0
+    assert queued[-1].envelope_hash == last
+    subscription.close()
+
+
+async def test_subscription_cap(node: Node) -> None:
+    import aiohttp
+
+    api = ShhApi(node, limits=ApiLimits(max_subscriptions=1))
+    async with RpcServer(node, api=api) as server, aiohttp.ClientSession() as session:
+        await server.start("127.0.0.1", 0)
+        async with session.ws_connect(server.url.replace("http://", "ws://")) as ws:
+
+            async def ws_call(call_id: int, method: str, *params: object) -> dict[str, object]:
+                await ws.send_json(call(method, call_id, *params))
+                reply: dict[str, object] = await ws.receive_json(timeout=10)
+                return reply
+
+            key = (await ws_call(1, "shh_newSymKey"))["result"]
+            criteria = {"symKeyID": key, "topics": ["0x01020304"]}
+            first = (await ws_call(2, "shh_subscribe", "messages", criteria))["result"]
+            refused = await ws_call(3, "shh_subscribe", "messages", criteria)
+            assert refused["error"] == {
+                "code": -32000,
+                "message": "too many subscriptions (limit 1)",
+            }
+            assert (await ws_call(4, "shh_unsubscribe", first))["result"] is True
+            assert "result" in await ws_call(5, "shh_subscribe", "messages", criteria)

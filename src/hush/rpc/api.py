@@ -446,6 +446,7 @@ class ShhApi:
         live = context.connection
         if not isinstance(live, WsSubscriptions) or not live.remove(sub_id):
             raise RpcError("subscription not found")
+        self._live_subscriptions.discard(sub_id)  # now, not when its task has wound down
         return True
 
     # -- web3, net, admin, rpc -------------------------------------------------------------------
