@@ -261,3 +261,20 @@ async def test_malformed_http_logs_one_line_without_traceback(
     assert len(lines) == 1
     assert lines[0].levelno == logging.INFO and "\n" not in lines[0].getMessage()
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def test_closing_a_websocket_cancels_its_calls(
+    server: RpcServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    url = server.url.replace("http://", "ws://")
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(url)
+        await ws.send_str(
+            '{"jsonrpc":"2.0","id":1,"method":"shh_generateSymKeyFromPassword","params":["pw"]}'
+        )
+        await ws.close()  # while PBKDF2 runs
+    async with asyncio.timeout(SAFETY):
+        while not any("cancelling 1 call(s)" in r.getMessage() for r in caplog.records):
+            await asyncio.sleep(0.01)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
