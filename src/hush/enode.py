@@ -16,12 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hush.crypto import PrivateKey, public_key_from_bytes
+from hush.crypto.keccak import keccak256
 from hush.errors import DecodeError, InvalidKeyError, UsageError
 from hush.types import NodeID, RandomBytes
 
-__all__ = ["NODE_KEY_FILE", "Enode", "load_or_create_node_key"]
+__all__ = ["NODE_KEY_FILE", "Enode", "load_or_create_node_key", "short_id"]
 
 NODE_KEY_FILE = "nodekey"
+
+
+def short_id(node_id: bytes) -> str:
+    """The one short form of a node id everywhere (logs, `hush info`, chat): geth's.
+
+    geth's peer id is keccak256 of the 64-byte public key (`admin_peers[].id`); its logs show the
+    first 8 bytes of that as hex. hush does the same, so a log line and `hush info` agree.
+    """
+    return keccak256(node_id)[:8].hex()
 
 
 def _port(text: str, what: str) -> int:

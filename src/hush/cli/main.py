@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from hush import __version__
-from hush.cli import bench, bench_rpc, client, envelope, node
+from hush.cli import bench, bench_rpc, chat, client, envelope, keys, node, peers
 from hush.errors import HushError
 
 __all__ = ["EXIT_HUSH_ERROR", "EXIT_USAGE", "main"]
@@ -68,12 +68,12 @@ def main() -> None:
     """hush: a Whisper v6 (shh/6) node and tools, wire-compatible with geth 1.9."""
 
 
-_GROUPS: tuple[click.Group, ...] = (envelope.group, bench.group)
+_GROUPS: tuple[click.Group, ...] = (envelope.group, keys.group, peers.group, bench.group)
 """Every command group, in `hush --help` order; add new ones here."""
 
 for _group in _GROUPS:
     main.add_command(_group)
-for _command in (node.command, *client.commands):
+for _command in (node.command, client.post, client.watch, chat.command, client.info):
     main.add_command(_command)
 bench.group.add_command(bench_rpc.command)
 

@@ -26,7 +26,7 @@ import os
 from collections.abc import Awaitable, Callable
 
 from hush.crypto import PrivateKey
-from hush.enode import Enode
+from hush.enode import Enode, short_id
 from hush.errors import DisconnectReason, HushError, PeerError
 from hush.net.config import P2PConfig
 from hush.rlpx import (
@@ -74,7 +74,7 @@ class PeerDisconnected(HushError):
 
 
 def _short(node_id: bytes) -> str:
-    return node_id.hex()[:16]
+    return short_id(node_id)  # one format everywhere (hush.enode)
 
 
 def _capabilities(config: P2PConfig) -> tuple[Capability, ...]:

@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from hush.crypto.keys import PrivateKey, public_key_from_bytes
-from hush.enode import Enode, load_or_create_node_key
+from hush.enode import Enode, load_or_create_node_key, short_id
 from hush.errors import DisconnectReason, HushError, InvalidKeyError, PeerError, UsageError
 from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial, serve
 from hush.node.config import NodeConfig
@@ -737,7 +737,7 @@ class Node:
 
 
 def _short(node_id: bytes) -> str:
-    return node_id[:8].hex()
+    return short_id(node_id)  # one format everywhere (hush.enode)
 
 
 def _address(address: tuple[str, int] | tuple[str, int, int, int] | None) -> str:

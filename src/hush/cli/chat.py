@@ -1,0 +1,360 @@
+"""`hush chat`: a wnode-style chat room (password) or private conversation (public key).
+
+On a terminal it is a small full-line UI (prompt_toolkit): the input line stays at the bottom,
+messages and notices are printed above it, Ctrl-C or Ctrl-D quit at once, `/quit` too. Without a
+terminal (a pipe) it reads lines from stdin and prints messages to stdout, EOF quits.
+
+The session's identity is a key pair made here and imported into the node, so the sender name
+(its short id, the form hush's logs and `hush info` use) stays the same when the node restarts.
+When the node goes away, chat says so, keeps what was typed (up to `MAX_PENDING` lines), and
+re-creates its keys and filter and sends the kept lines once the node answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from prompt_toolkit import PromptSession, print_formatted_text
+from prompt_toolkit.patch_stdout import patch_stdout
+
+from hush.cli.client import (
+    DEFAULT_TTL,
+    get_password,
+    hex_arg,
+    human,
+    password_option,
+    topic_arg,
+    wnode_topic,
+)
+from hush.cli.common import rpc_option, run, short_name
+from hush.cli.rpcclient import BadReply, NodeError, RpcClient, Unreachable
+from hush.crypto.keys import PrivateKey
+from hush.errors import HushError, UsageError
+
+__all__ = ["MAX_PENDING", "command"]
+
+MAX_PENDING = 100
+"""Lines kept while the node is unreachable; older ones are dropped (and said so)."""
+RETRY_SECONDS = 1.0
+_QUIT = ("/quit", "/exit")
+
+
+@dataclass(slots=True)
+class _Room:
+    """What the chat needs on the node; re-created there after the node restarts."""
+
+    rpc: RpcClient
+    topic: str
+    password: str | None
+    pubkey: str | None
+    own_key: str | None
+    signer: PrivateKey
+    receiver: PrivateKey | None
+    post_params: dict[str, Any]
+    sym_key_id: str | None = None
+    signer_id: str | None = None
+    receiver_id: str | None = None
+    filter_id: str | None = None
+    made: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def me(self) -> str:
+        return "0x" + self.signer.public_key.hex()
+
+    async def connect(self) -> None:
+        """Keys and filter on the node (again)."""
+        self.made.clear()
+        rpc = self.rpc
+        self.signer_id = await rpc.call(
+            "shh_addPrivateKey", "0x" + self.signer.secret.hex(), expect=str
+        )
+        self.made.append(("shh_deleteKeyPair", self.signer_id))
+        criteria: dict[str, Any] = {"topics": [self.topic]}
+        if self.password is not None:
+            self.sym_key_id = await rpc.call(
+                "shh_generateSymKeyFromPassword", self.password, expect=str
+            )
+            self.made.append(("shh_deleteSymKey", self.sym_key_id))
+            criteria["symKeyID"] = self.sym_key_id
+        else:
+            if self.own_key is not None:
+                self.receiver_id = self.own_key
+            else:
+                assert self.receiver is not None
+                self.receiver_id = await rpc.call(
+                    "shh_addPrivateKey", "0x" + self.receiver.secret.hex(), expect=str
+                )
+                self.made.append(("shh_deleteKeyPair", self.receiver_id))
+            criteria = {"privateKeyID": self.receiver_id, "topics": []}
+        self.filter_id = await rpc.call("shh_newMessageFilter", criteria, expect=str)
+        self.made.append(("shh_deleteMessageFilter", self.filter_id))
+
+    async def poll(self) -> list[dict[str, Any]]:
+        found = await self.rpc.call("shh_getFilterMessages", self.filter_id, expect=list)
+        return [m for m in found if isinstance(m, dict) and m.get("sig") != self.me]
+
+    async def send(self, text: str) -> None:
+        outgoing = dict(self.post_params, payload="0x" + text.encode().hex(), sig=self.signer_id)
+        if self.sym_key_id:
+            outgoing["symKeyID"] = self.sym_key_id
+        else:
+            outgoing["pubKey"] = self.pubkey
+        await self.rpc.call("shh_post", outgoing, expect=str)
+
+    async def cleanup(self) -> None:
+        """Remove what we made on the node, within a second whatever the node does."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1.0):
+                for method, key_id in reversed(self.made):
+                    await self.rpc.call(method, key_id)
+
+
+_LOST = (Unreachable, BadReply)
+
+
+class _Chat:
+    """The receive loop, the send queue and the connection state, shared by both front ends."""
+
+    def __init__(self, room: _Room, show: Callable[[str], None], interval: float):
+        self.room, self.show, self.interval = room, show, interval
+        self.connected = False
+        self.pending: deque[str] = deque()
+        self.wake = asyncio.Event()
+
+    def _lost(self, exc: Exception) -> None:
+        if self.connected:
+            self.show(f"* {exc}; retrying every {RETRY_SECONDS:.0f} s, typed lines are kept")
+        self.connected = False
+
+    async def _connect(self, first: bool) -> None:
+        await self.room.connect()
+        self.connected = True
+        if not first:
+            kept = len(self.pending)
+            self.show("* node is back" + (f"; sending {kept} kept line(s)" if kept else ""))
+        self.wake.set()
+
+    async def receive(self, first_error: Callable[[Exception], None]) -> None:
+        first = True
+        while True:
+            try:
+                if not self.connected:
+                    await self._connect(first)
+                    first = False
+                for message in await self.room.poll():
+                    self.show(human(message))
+                await asyncio.sleep(self.interval)
+            except _LOST as exc:
+                if first:
+                    first_error(exc)
+                    return
+                self._lost(exc)
+                await asyncio.sleep(RETRY_SECONDS)
+            except NodeError as exc:
+                if "filter not found" not in str(exc):  # else: the node restarted
+                    first_error(exc)
+                    return
+                self._lost(Unreachable("the node restarted (our filter is gone)"))
+
+    def submit(self, text: str) -> None:
+        if len(self.pending) >= MAX_PENDING:
+            self.pending.popleft()
+            self.show(f"* more than {MAX_PENDING} lines kept: dropped the oldest")
+        self.pending.append(text)
+        if not self.connected:
+            self.show("* not sent yet: the node is unreachable; kept, sent when it is back")
+        self.wake.set()
+
+    async def send_loop(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.pending and self.connected:
+                try:
+                    await self.room.send(self.pending[0])
+                except _LOST as exc:
+                    self._lost(exc)
+                    break
+                except NodeError as exc:
+                    self.show(f"* not sent: {exc}")
+                self.pending.popleft()
+
+
+async def _terminal(chat: _Chat, banner: list[str]) -> None:
+    def show(text: str) -> None:
+        print_formatted_text(text)
+
+    chat.show = show
+    session: PromptSession[str] = PromptSession()
+    with patch_stdout(raw=True):
+        for line in banner:
+            show(line)
+        while True:
+            try:
+                text = await session.prompt_async("> ")
+            except (KeyboardInterrupt, EOFError):
+                return
+            text = text.strip()
+            if text in _QUIT:
+                return
+            if text:
+                chat.submit(text)
+
+
+async def _pipe(chat: _Chat, banner: list[str]) -> None:
+    for line in banner:
+        chat.show(line)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    try:
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+        )
+    except (ValueError, OSError):  # a regular file: read it whole
+        lines = sys.stdin.read().splitlines()
+        for text in lines:
+            if text.strip() in _QUIT:
+                break
+            if text.strip():
+                chat.submit(text.strip())
+        await _drain(chat)
+        return
+    try:
+        while True:
+            raw = await reader.readline()
+            text = raw.decode("utf-8", "replace").strip()
+            if not raw or text in _QUIT:
+                break
+            if text:
+                chat.submit(text)
+        await _drain(chat)
+    finally:
+        transport.close()
+
+
+async def _drain(chat: _Chat) -> None:
+    """Before quitting on EOF: let typed lines go out while the node is there (bounded)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(30):
+            while chat.pending and chat.connected:
+                await asyncio.sleep(0.05)
+
+
+def _echo(text: str) -> None:
+    click.echo(text)
+    sys.stdout.flush()
+
+
+@click.command(
+    name="chat",
+    epilog="""\b
+Examples:
+  hush chat --password                      # a room; asked for its password
+  hush chat --password-file room.txt --rpc 8555
+  hush chat --pubkey 0x04…                  # private, to one public key
+Type a line and press Enter to send it; /quit, Ctrl-D or Ctrl-C quit.
+""",
+)
+@rpc_option
+@password_option
+@click.option("--pubkey", help="Private conversation with this public key (hex).")
+@click.option("--key", "own_key", help="Own key pair id for --pubkey (default: a new one).")
+@click.option("--topic", help="Topic (default: derived from the password, or zero).")
+@click.option(
+    "--pow",
+    "pow_target",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="PoW target of the messages sent (the network's minimum is usually 0.2).",
+)
+@click.option(
+    "--pow-time",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Seconds the node may spend sealing each message.",
+)
+@click.option(
+    "--ttl",
+    type=click.IntRange(1),
+    default=DEFAULT_TTL,
+    show_default=True,
+    help="Seconds a line lives.",
+)
+@click.option("--interval", type=float, default=0.2, show_default=True, help="Poll interval, s.")
+def command(
+    rpc_url: str,
+    password: str | None,
+    password_file: Path | None,
+    pubkey: str | None,
+    own_key: str | None,
+    topic: str | None,
+    pow_target: float,
+    pow_time: int,
+    ttl: int,
+    interval: float,
+) -> None:
+    """Interactive chat: a room by password (wnode-compatible) or a private conversation."""
+    secret = get_password(password, password_file)
+    if (secret is None) == (pubkey is None):
+        raise UsageError("give exactly one of --password, --pubkey")
+    if secret is not None:
+        topic_hex = topic_arg(topic) if topic else wnode_topic(secret)
+    else:
+        topic_hex = topic_arg(topic) if topic else "0x00000000"
+    receiver = PrivateKey.generate(os.urandom) if pubkey is not None and own_key is None else None
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    post_params = {"ttl": ttl, "topic": topic_hex, "powTarget": pow_target, "powTime": pow_time}
+
+    async def go() -> None:
+        async with RpcClient(rpc_url) as rpc:
+            room = _Room(
+                rpc,
+                topic_hex,
+                secret,
+                hex_arg(pubkey, "public key") if pubkey else None,
+                own_key,
+                PrivateKey.generate(os.urandom),
+                receiver,
+                post_params,
+            )
+            chat = _Chat(room, _echo, interval)
+            failed: list[Exception] = []
+
+            def first_error(exc: Exception) -> None:
+                failed.append(exc)
+
+            receiving = asyncio.ensure_future(chat.receive(first_error))
+            sending = asyncio.ensure_future(chat.send_loop())
+            try:
+                while not chat.connected and not failed:  # the node answers before we start
+                    await asyncio.sleep(0.02)
+                if failed:
+                    raise failed[0]
+                banner = [f"you are {short_name(room.me)}; chatting on topic {topic_hex}"]
+                if room.receiver_id is not None:
+                    own = await rpc.call("shh_getPublicKey", room.receiver_id, expect=str)
+                    banner.insert(0, f"your public key: {own}")
+                banner.append("type a line and press Enter; /quit, Ctrl-D or Ctrl-C quit")
+                if interactive:
+                    await _terminal(chat, banner)
+                else:
+                    await _pipe(chat, banner)
+            finally:
+                for task in (receiving, sending):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, HushError):
+                        await task
+                await room.cleanup()
+
+    run(go(), "chat closed")

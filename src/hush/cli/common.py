@@ -1,0 +1,161 @@
+"""What the client commands share: the `--rpc` option, secrets, running a coroutine, short ids.
+
+Secrets (passwords, key material, keystore passphrases) are never only on the command line: a
+`--password` given without a value is read from its environment variable (`HUSH_PASSWORD`) or
+asked for on the terminal, `--password-file FILE` reads the first line of a file, and a value typed
+on an interactive command line still works but is warned about (it is visible in `ps` and kept in
+shell history), as wnode refuses it there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hush.cli.rpcclient import DEFAULT_RPC_URL, endpoint_url
+from hush.enode import short_id
+from hush.errors import UsageError
+
+__all__ = [
+    "ASK",
+    "read_secret_file",
+    "resolve_secret",
+    "rpc_option",
+    "run",
+    "secret_options",
+    "short_name",
+    "ws_option",
+]
+
+_T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+ASK = "\x00ask"
+"""The value of a secret option given without a value: take it from the env var or ask."""
+
+
+def _url_callback(scheme: str, what: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        return None if value is None else endpoint_url(value, scheme, what)
+
+    return callback
+
+
+rpc_option = click.option(
+    "--rpc",
+    "rpc_url",
+    default=DEFAULT_RPC_URL,
+    envvar="HUSH_RPC",
+    show_default=True,
+    metavar="URL|HOST:PORT|PORT",
+    callback=_url_callback("http", "--rpc"),
+    help="The node's JSON-RPC HTTP address (`hush node --http`); env HUSH_RPC.",
+)
+
+ws_option = click.option(
+    "--ws",
+    "ws_url",
+    metavar="URL|HOST:PORT|PORT",
+    callback=_url_callback("ws", "--ws"),
+    help="The node's WebSocket address (`hush node --ws`): subscribe instead of polling.",
+)
+
+
+def run(coroutine: Awaitable[_T], interrupted: str = "interrupted") -> _T:
+    """Run `coroutine`; Ctrl-C cancels it (its cleanup runs) and exits 130 with `interrupted`."""
+
+    async def wrapper() -> _T:
+        return await coroutine
+
+    try:
+        return asyncio.run(wrapper())
+    except KeyboardInterrupt:
+        click.echo(f"hush: {interrupted}", err=True)
+        raise click.exceptions.Exit(130) from None
+
+
+def read_secret_file(path: Path, what: str) -> str:
+    """The first line of `path`, without its line ending."""
+    try:
+        with path.open(encoding="utf-8") as file:
+            line = file.readline()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {what} file {path}: {exc}") from None
+    return line.rstrip("\r\n")
+
+
+def secret_options(name: str, env: str, what: str, help_text: str) -> Callable[[_F], _F]:
+    """`--NAME [VALUE]` (alone: from $ENV or asked) and `--NAME-file FILE`."""
+
+    def decorate(function: _F) -> _F:
+        function = click.option(
+            f"--{name}-file",
+            f"{name.replace('-', '_')}_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help=f"Read the {what} from the first line of this file.",
+        )(function)
+        return click.option(
+            f"--{name}",
+            name.replace("-", "_"),
+            is_flag=False,
+            flag_value=ASK,
+            metavar="[VALUE]",
+            help=f"{help_text} Alone: from ${env}, else asked.",
+        )(function)
+
+    return decorate
+
+
+def resolve_secret(
+    value: str | None, file: Path | None, *, option: str, env: str, what: str
+) -> str | None:
+    """The secret from the file, the env var, the terminal or the command line; None if not given."""
+    if file is not None:
+        if value is not None:
+            raise UsageError(f"give {option} or {option}-file, not both")
+        return read_secret_file(file, what)
+    if value is None:
+        return None
+    if value == ASK:
+        from_env = os.environ.get(env)
+        if from_env is not None:
+            return from_env
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"{option} without a value needs ${env}, or a terminal to ask on; "
+                f"or use {option}-file FILE"
+            )
+        secret: str = click.prompt(what, hide_input=True, err=True)
+        return secret
+    if sys.stdin.isatty():
+        click.echo(
+            f"hush: warning: a {what} on the command line is visible in `ps` and shell history; "
+            f"give {option} alone to be asked, {option}-file FILE or ${env}",
+            err=True,
+        )
+    return value
+
+
+def passphrase(file: Path | None) -> str:
+    """A keystore passphrase: `--passphrase-file`, $HUSH_PASSPHRASE, or asked on the terminal."""
+    if file is not None:
+        return read_secret_file(file, "passphrase")
+    from_env = os.environ.get("HUSH_PASSPHRASE")
+    if from_env is not None:
+        return from_env
+    if not sys.stdin.isatty():
+        raise UsageError("the keystore passphrase: give --passphrase-file FILE or $HUSH_PASSPHRASE")
+    secret: str = click.prompt("keystore passphrase", hide_input=True, err=True)
+    return secret
+
+
+def short_name(public_key_hex: str) -> str:
+    """The short id of a public key (0x04‖X‖Y or X‖Y hex): as hush's logs and `hush info` show."""
+    raw = bytes.fromhex(public_key_hex.removeprefix("0x"))
+    return short_id(raw[1:] if len(raw) == 65 else raw)
