@@ -292,7 +292,7 @@ async def messages(
             try:
                 found = await rpc.call("shh_getFilterMessages", filter_id, expect=list)
             except Unreachable as exc:
-                raise lost(rpc.url, str(exc).rpartition(" (")[2].rstrip(")")) from None
+                raise lost(rpc.url, exc.reason) from None
             for message in found:
                 if isinstance(message, dict):
                     yield message
@@ -414,7 +414,8 @@ def info(rpc_url: str, as_json: bool) -> None:
         f"bytes; bloom: {_text(bloom_text)}" + ("; light client" if shh_node.get("light") else "")
     )
     table = Table(title=f"{len(data['peers'])} peer(s)")
-    for column in ("id", "name", "remote", "dir", "trusted", "PoW req", "bloom"):
+    table.add_column("id", no_wrap=True, min_width=16)
+    for column in ("name", "remote", "dir", "trusted", "PoW req", "bloom"):
         table.add_column(column)
     for peer in data["peers"]:
         peer = _dict(peer)

@@ -38,7 +38,11 @@ _T = TypeVar("_T")
 
 
 class Unreachable(HushError):
-    """No node answers at the URL, or the connection to it was lost."""
+    """No node answers at the URL, or the connection to it was lost; `reason` says why."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason
 
 
 class NodeError(HushError):
@@ -181,7 +185,7 @@ class RpcClient:
                     )
         except (aiohttp.ClientError, TimeoutError) as exc:
             reason = _clip(str(exc)) or type(exc).__name__
-            raise Unreachable(f"cannot reach hush node at {self.url} ({reason})") from None
+            raise Unreachable(f"cannot reach hush node at {self.url} ({reason})", reason) from None
         reply = _parse_json(self.url, data)
         if not isinstance(reply, dict):
             raise BadReply(f"{self.url} is not a JSON-RPC endpoint (reply is not an object)")
@@ -198,7 +202,8 @@ class RpcClient:
 
 def lost(url: str, reason: str) -> Unreachable:
     """The one message for a node that went away mid-stream (polling and WebSocket alike)."""
-    return Unreachable(f"lost the connection to hush node at {url} ({_clip(reason)})")
+    where = urllib.parse.urlsplit(url).netloc or url
+    return Unreachable(f"lost the connection to hush node at {where} ({_clip(reason)})", reason)
 
 
 async def subscribe(ws_url: str, criteria: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
@@ -244,7 +249,7 @@ async def subscribe(ws_url: str, criteria: dict[str, Any]) -> AsyncIterator[dict
     except (aiohttp.ClientError, TimeoutError) as exc:
         text = _clip(str(exc)) or type(exc).__name__
         if subscription is None:
-            raise Unreachable(f"cannot reach hush node at {ws_url} ({text})") from None
+            raise Unreachable(f"cannot reach hush node at {ws_url} ({text})", text) from None
         raise lost(ws_url, text) from None
     if subscription is None:
         raise Unreachable(f"hush node at {ws_url} closed the WebSocket before subscribing")

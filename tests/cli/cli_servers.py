@@ -1,0 +1,126 @@
+"""Servers for CLI tests, each on its own asyncio loop in a thread, so `main(argv)` (which runs
+its own loop) can be called from the test's thread: a real hush node with its JSON-RPC server
+(`LiveNode`), and a misbehaving JSON-RPC server that answers whatever a test says (`BadServer`).
+Loopback only, ports from the OS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from hush.node import Node, NodeConfig
+from hush.rpc import RpcConfig, RpcServer
+
+_T = TypeVar("_T")
+
+
+class LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, _T], timeout: float = 20) -> _T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class LiveNode(LoopThread):
+    """A real node (no p2p listener) serving HTTP and WebSocket JSON-RPC on one loopback port."""
+
+    def __init__(self, port: int | None = None) -> None:
+        super().__init__()
+        self.port = port or free_port()
+        self.node: Node | None = None
+        self.server: RpcServer | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        async def go() -> None:
+            self.node = Node(NodeConfig(listen=False, datadir=None, pow_processes=1))
+            await self.node.__aenter__()
+            self.server = RpcServer(self.node, RpcConfig())
+            await self.server.start("127.0.0.1", self.port)
+
+        self.run(go())
+
+    def stop(self) -> None:
+        """The node goes away (its sockets close), as when its process dies."""
+
+        async def go() -> None:
+            if self.server is not None:
+                await self.server.stop()
+            if self.node is not None:
+                await self.node.__aexit__(None, None, None)
+            self.server = self.node = None
+
+        self.run(go())
+
+    def filters(self) -> int:
+        async def count() -> int:
+            return len(self.node.filters) if self.node else 0
+
+        return self.run(count())
+
+    def close(self) -> None:
+        self.stop()
+        super().close()
+
+
+Responder = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BadServer(LoopThread):
+    """HTTP POST and WebSocket GET on one port, answered by `respond(request)`."""
+
+    def __init__(self, respond: Responder) -> None:
+        super().__init__()
+        self.respond = respond
+        self.port = free_port()
+        self.runner: web.AppRunner | None = None
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self.respond(request)
+
+        async def go() -> None:
+            app = web.Application()
+            app.router.add_route("*", "/", handle)
+            self.runner = web.AppRunner(app)
+            await self.runner.setup()
+            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+        self.run(go())
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.run(self.runner.cleanup())
+        super().close()
