@@ -14,8 +14,11 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from hush.cli.client import wnode_topic
 from hush.node import Node, NodeConfig
 from hush.rpc import RpcConfig, RpcServer
+from hush.shh.filters import Filter
+from hush.shh.topic import topic_from_hex
 
 _T = TypeVar("_T")
 
@@ -45,12 +48,14 @@ def free_port() -> int:
 class LiveNode(LoopThread):
     """A real node (no p2p listener) serving HTTP and WebSocket JSON-RPC on one loopback port."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, room: str | None = None) -> None:
         super().__init__()
         self.port = port or free_port()
         self.node: Node | None = None
         self.server: RpcServer | None = None
-        self.start()
+        self.room_filter = ""
+        self.caught: dict[bytes, bytes | None] = {}
+        self.start(room)
 
     @property
     def url(self) -> str:
@@ -60,10 +65,18 @@ class LiveNode(LoopThread):
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self, room: str | None = None) -> None:
+        """Start (again, on the same port); with `room`, a filter for that password's messages
+        is installed before the RPC server answers (`room_messages`)."""
+
         async def go() -> None:
             self.node = Node(NodeConfig(listen=False, datadir=None, pow_processes=1))
             await self.node.__aenter__()
+            if room is not None:
+                key_id = self.node.keys.sym_key_from_password(room)
+                topic = topic_from_hex(wnode_topic(room))
+                flt = Filter(sym_key=self.node.keys.sym_key(key_id), topics=frozenset({topic}))
+                self.room_filter = self.node.install_filter(flt)
             self.server = RpcServer(self.node, RpcConfig())
             await self.server.start("127.0.0.1", self.port)
 
@@ -80,6 +93,17 @@ class LiveNode(LoopThread):
             self.server = self.node = None
 
         self.run(go())
+
+    def room_messages(self) -> dict[bytes, bytes | None]:
+        """Every payload the room filter has caught so far, with its signer's public key."""
+
+        async def get() -> None:
+            assert self.node is not None
+            for message in self.node.filter_messages(self.room_filter):
+                self.caught[message.payload] = message.signer
+
+        self.run(get())
+        return self.caught
 
     def filters(self) -> int:
         async def count() -> int:

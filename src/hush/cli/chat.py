@@ -36,7 +36,7 @@ from hush.cli.client import (
     wnode_topic,
 )
 from hush.cli.common import rpc_option, run, short_name
-from hush.cli.rpcclient import BadReply, NodeError, RpcClient, Unreachable
+from hush.cli.rpcclient import BadReply, NodeError, RpcClient, Unreachable, lost
 from hush.crypto.keys import PrivateKey
 from hush.errors import HushError, UsageError
 
@@ -132,7 +132,12 @@ class _Chat:
 
     def _lost(self, exc: Exception) -> None:
         if self.connected:
-            self.show(f"* {exc}; retrying every {RETRY_SECONDS:.0f} s, typed lines are kept")
+            what = (
+                str(lost(self.room.rpc.url, "")).removesuffix(" ()")
+                if isinstance(exc, Unreachable)
+                else str(exc)
+            )
+            self.show(f"* {what}; retrying every {RETRY_SECONDS:.0f} s, typed lines are kept")
         self.connected = False
 
     async def _connect(self, first: bool) -> None:
@@ -163,7 +168,7 @@ class _Chat:
                 if "filter not found" not in str(exc):  # else: the node restarted
                     first_error(exc)
                     return
-                self._lost(Unreachable("the node restarted (our filter is gone)"))
+                self._lost(BadReply("the node restarted (our filter is gone)"))
 
     def submit(self, text: str) -> None:
         if len(self.pending) >= MAX_PENDING:
