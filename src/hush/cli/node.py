@@ -215,9 +215,14 @@ def _passphrase(settings: NodeSettings) -> str:
     return passphrase
 
 
+_PRINTED = frozenset({"node started: %s", "JSON-RPC listening on %s (http=%s, ws=%s)"})
+"""Log lines whose facts `hush node` prints on stdout (`enode:`, `http:`, `ws:`): not twice."""
+
+
 def _configure_logging(verbosity: int) -> None:
     level = _VERBOSITY.get(max(0, min(5, verbosity)), logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(lambda record: record.msg not in _PRINTED)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):

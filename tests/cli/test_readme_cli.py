@@ -1,0 +1,58 @@
+"""The README's `hush node` material runs as written: its TOML sample starts a node (only the
+ports and data directory overridden, so tests don't collide), and `hush node` says each startup
+fact once (issue 14, defect 11).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent.parent
+HUSH = [sys.executable, "-c", "from hush.cli.main import main; main()"]
+
+
+def _toml_sample() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [block] = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    return block
+
+
+def test_readme_toml_sample_starts_a_node_and_facts_are_said_once(tmp_path: Path) -> None:
+    config = tmp_path / "hush.toml"
+    config.write_text(_toml_sample())
+    process = subprocess.Popen(
+        [
+            *HUSH,
+            "node",
+            "--config",
+            str(config),
+            "--datadir",
+            str(tmp_path / "data"),
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--ws",
+            "127.0.0.1:0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    facts = {}
+    while len(facts) < 3:
+        line = process.stdout.readline()
+        assert line, f"node exited: {process.communicate(timeout=10)[1]}"
+        kind, _, value = line.strip().partition(": ")
+        facts[kind] = value
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+    assert facts["ws"].startswith("ws://") and facts["http"].startswith("http://")
+    for value in facts.values():
+        assert value not in err, err  # on stdout, not again in the log
