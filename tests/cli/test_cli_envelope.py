@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from hush.cli.main import main
+from hush.crypto.symmetric import SymmetricKey
 from hush.shh.envelope import Envelope
+from hush.shh.message import wrap
 from hush.types import Topic
 
 
-def run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(argv), input=stdin)
+def run(
+    *argv: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(argv), input=stdin, env=env)
     assert isinstance(result.exception, SystemExit | None), result.exception
     return result.exit_code, result.stdout, result.stderr
 
@@ -46,11 +53,13 @@ def test_decode_json_equals_geths_message(geth_vector: dict[str, Any]) -> None:
 
 
 def test_decode_without_key_or_with_wrong_key(geth_vector: dict[str, Any]) -> None:
+    """No key: the envelope, exit 0. A key that doesn't open it: the envelope, then exit 1."""
     raw = geth_vector["envelope_rlp"]
     for options in ([], ["--sym-key", "0x" + "07" * 32], ["--private-key", "07" * 32]):
-        code, out, _ = run("envelope", "decode", raw, *options, "--json")
+        code, out, err = run("envelope", "decode", raw, *options, "--json")
         info = json.loads(out)
-        assert code == 0
+        assert code == (1 if options else 0)
+        assert err == ("hush: error: the key does not open this envelope\n" if options else "")
         assert info["opened"] is False
         assert "payload" not in info
         assert info["hash"] == geth_vector["expected"]["hash"]
@@ -146,3 +155,21 @@ def test_help_lists_groups() -> None:
     assert code == 0
     assert "envelope" in out
     assert "bench" in out
+
+
+def test_decode_shows_utf8_text_and_validity_now_by_default(tmp_path: Path) -> None:
+    room = SymmetricKey.from_password("room")
+    sealed = wrap(b"hello \xe2\x9c\x93", Topic(b"\x01\x02\x03\x04"), int(time.time()), os.urandom,
+                  ttl=60, sym_key=room)  # fmt: skip
+    raw = sealed.encode().hex()
+    key_file = tmp_path / "room.key"
+    key_file.write_text("0x" + room.secret.hex() + "\n")
+    code, out, err = run("envelope", "decode", raw, "--sym-key-file", str(key_file), "--json")
+    assert (code, err) == (0, "")
+    info = json.loads(out)
+    assert info["text"] == "hello ✓" and info["status"] == "valid"
+    assert abs(info["now"] - time.time()) < 60
+    code, out, _ = run("envelope", "decode", raw, "--password", env={"HUSH_PASSWORD": "room"})
+    assert code == 0 and "hello ✓" in out and "valid" in out
+    code, out, err = run("envelope", "decode", raw, "--password", env={"HUSH_PASSWORD": "other"})
+    assert code == 1 and "does not open" in err

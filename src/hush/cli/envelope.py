@@ -1,8 +1,11 @@
 """`hush envelope …`: inspect raw envelopes (whisper-v6.md §1, §2, §3.6).
 
-`decode` shows what geth would see: the envelope's fields, hash, nominal size and PoW (with
-`--now`, geth's future-dated divisor `ttl + sent − now + 1` and the verdict of its time checks),
-and, when a key opens it, the message under geth's RPC `Message` field names, 0x-hex encoded.
+`decode` shows what geth would see: the envelope's fields, hash, nominal size and PoW, judged
+against the current time (or `--now UNIX`: geth's future-dated divisor `ttl + sent − now + 1` and
+the verdict of its time checks), and, when a key opens it, the message under geth's RPC `Message`
+field names, 0x-hex encoded, plus `text` when the payload is UTF-8. A key that does not open the
+envelope is an error (exit 1), after the envelope is shown. Keys and passwords can come from a
+file or an environment variable, or be asked for (hush.cli.common).
 """
 
 from __future__ import annotations
@@ -10,15 +13,18 @@ from __future__ import annotations
 import json
 import string
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from hush.cli.common import resolve_secret, secret_options
 from hush.crypto.keys import PrivateKey
 from hush.crypto.symmetric import SymmetricKey
-from hush.errors import DecodeError, UsageError
+from hush.errors import DecodeError, HushError, UsageError
 from hush.shh.envelope import Envelope
 from hush.shh.message import OpenedMessage, open_asymmetric, open_symmetric
 from hush.shh.topic import topic_to_hex
@@ -50,6 +56,14 @@ def _read_stdin() -> str:
         return sys.stdin.read()
     except UnicodeDecodeError as exc:
         raise DecodeError("envelope: stdin is not hex text") from exc
+
+
+def _utf8(payload: bytes) -> str | None:
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if all(c.isprintable() or c in "\n\t" for c in text) else None
 
 
 def _time_status(envelope: Envelope, now: int) -> tuple[str, str, int]:
@@ -99,6 +113,9 @@ def describe(
     info["opened"] = opened is not None
     if opened is not None:
         info["payload"] = _hex(opened.payload)
+        text = _utf8(opened.payload)
+        if text is not None:
+            info["text"] = text
         info["padding"] = _hex(opened.padding)
         if opened.signer is not None:
             info["sig"] = _hex(opened.signer)
@@ -129,42 +146,71 @@ def group() -> None:
     """Inspect Whisper envelopes."""
 
 
-@group.command(name="decode")
+@group.command(
+    name="decode",
+    epilog="""\b
+Examples:
+  hush envelope decode 0xf8…                      # fields, hash, PoW, validity now
+  hush envelope decode - --password < env.hex     # asked for the password
+  hush envelope decode 0xf8… --sym-key-file room.key --json
+""",
+)
 @click.argument("envelope_hex", metavar="HEX|-")
-@click.option("--sym-key", metavar="0xHEX", help="32-byte symmetric key to open the message.")
-@click.option(
-    "--password", metavar="TEXT", help="Password; key = PBKDF2 as shh_generateSymKeyFromPassword."
+@secret_options("sym-key", "HUSH_SYM_KEY", "symmetric key (hex)", "32-byte symmetric key, hex.")
+@secret_options(
+    "password",
+    "HUSH_PASSWORD",
+    "password",
+    "Password; key = PBKDF2 as shh_generateSymKeyFromPassword.",
+)
+@secret_options(
+    "private-key", "HUSH_PRIVATE_KEY", "private key (hex)", "32-byte secp256k1 key it was sent to."
 )
 @click.option(
-    "--private-key", metavar="0xHEX", help="32-byte secp256k1 key the message was sent to."
-)
-@click.option(
-    "--now", type=int, metavar="UNIX", help="Judge expiry/PoW as geth would at this time."
+    "--now",
+    type=int,
+    metavar="UNIX",
+    help="Judge expiry/PoW as geth would at this time [default: now].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def decode_command(
     envelope_hex: str,
     sym_key: str | None,
+    sym_key_file: Path | None,
     password: str | None,
+    password_file: Path | None,
     private_key: str | None,
+    private_key_file: Path | None,
     now: int | None,
     as_json: bool,
 ) -> None:
     """Decode an RLP envelope given as hex (or `-` to read it from stdin)."""
-    if sum(option is not None for option in (sym_key, password, private_key)) > 1:
+    given = [
+        (sym_key, sym_key_file, "--sym-key", "HUSH_SYM_KEY", "symmetric key (hex)"),
+        (password, password_file, "--password", "HUSH_PASSWORD", "password"),
+        (private_key, private_key_file, "--private-key", "HUSH_PRIVATE_KEY", "private key (hex)"),
+    ]
+    if sum(value is not None or file is not None for value, file, *_ in given) > 1:
         raise UsageError("give at most one of --sym-key, --password, --private-key")
     text = _read_stdin() if envelope_hex == "-" else envelope_hex
     envelope = Envelope.decode(decode_hex(text, "envelope"))
+    secrets = [
+        resolve_secret(value, file, option=option, env=env, what=what)
+        for value, file, option, env, what in given
+    ]
     symmetric: SymmetricKey | None = None
     asymmetric: PrivateKey | None = None
-    if sym_key is not None:
-        symmetric = SymmetricKey(decode_hex(sym_key, "--sym-key"))
-    elif password is not None:
-        symmetric = SymmetricKey.from_password(password)
-    elif private_key is not None:
-        asymmetric = PrivateKey(decode_hex(private_key, "--private-key"))
-    info = describe(envelope, now=now, sym_key=symmetric, private_key=asymmetric)
+    if secrets[0] is not None:
+        symmetric = SymmetricKey(decode_hex(secrets[0], "--sym-key"))
+    elif secrets[1] is not None:
+        symmetric = SymmetricKey.from_password(secrets[1])
+    elif secrets[2] is not None:
+        asymmetric = PrivateKey(decode_hex(secrets[2], "--private-key"))
+    when = int(time.time()) if now is None else now
+    info = describe(envelope, now=when, sym_key=symmetric, private_key=asymmetric)
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:
         _render(info)
+    if (symmetric is not None or asymmetric is not None) and not info["opened"]:
+        raise HushError("the key does not open this envelope")
