@@ -56,3 +56,34 @@ def test_readme_toml_sample_starts_a_node_and_facts_are_said_once(tmp_path: Path
     assert facts["ws"].startswith("ws://") and facts["http"].startswith("http://")
     for value in facts.values():
         assert value not in err, err  # on stdout, not again in the log
+
+
+def _enode_of(*flags: str, tmp_path: Path) -> tuple[str, str]:
+    process = subprocess.Popen(
+        [*HUSH, "node", "--datadir", str(tmp_path / "data"), "--verbosity", "2", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=15)
+    return line.strip(), err
+
+
+def test_nat_extip_is_advertised_and_other_forms_refused(tmp_path: Path) -> None:
+    line, err = _enode_of("--listen", "127.0.0.1:0", "--nat", "extip:192.0.2.7", tmp_path=tmp_path)
+    assert line.startswith("enode: enode://") and "@192.0.2.7:" in line, (line, err)
+    line, _ = _enode_of("--listen", "127.0.0.2:0", "--nat", "none", tmp_path=tmp_path)
+    assert "@127.0.0.2:" in line  # a specific listen address is what peers dial
+    for bad, says in (("upnp", "supports 'none' and 'extip:IP'"), ("extip:host", "not an IP")):
+        result = subprocess.run(
+            [*HUSH, "node", "--datadir", str(tmp_path / "d"), "--nat", bad],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 1 and says in result.stderr, result.stderr
+        assert len(result.stderr.splitlines()) == 1

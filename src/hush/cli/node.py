@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import sys
@@ -99,6 +100,8 @@ class NodeSettings:
     keystore: bool = False
     passphrase_file: Path | None = None
     verbosity: int = 3
+    nat: str | None = None
+    """The IP to advertise (`--nat extip:IP`); None for `--nat none` (the listen address)."""
 
 
 def _split(value: Any) -> tuple[str, ...]:
@@ -195,12 +198,26 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             keystore=bool(pick("keystore", False)),
             passphrase_file=Path(passphrase_file).expanduser() if passphrase_file else None,
             verbosity=int(pick("verbosity", 3)),
+            nat=_nat(pick("nat", "none")),
         )
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid setting: {exc}") from exc
     rpc_settings(settings)  # JSON-RPC settings: refused here, before anything starts
     api_limits(settings)
     return settings
+
+
+def _nat(text: str) -> str | None:
+    """geth's `--nat` forms that need no network service: `none` and `extip:IP`."""
+    kind, _, value = str(text).strip().partition(":")
+    if kind.lower() == "none" and not value:
+        return None
+    if kind.lower() == "extip":
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise UsageError(f"--nat extip:IP: {value!r} is not an IP address") from None
+    raise UsageError(f"--nat {text!r}: hush supports 'none' and 'extip:IP' (no UPnP/NAT-PMP)")
 
 
 def _passphrase(settings: NodeSettings) -> str:
@@ -238,6 +255,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
         listen_host=settings.listen[0] if settings.listen else "127.0.0.1",
         listen_port=settings.listen[1] if settings.listen else 0,
         listen=settings.listen is not None,
+        advertise_host=settings.nat,
         static_peers=settings.peers,
         trusted_peers=settings.trusted,
         max_peers=settings.max_peers,
@@ -267,6 +285,12 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
     servers: list[RpcServer] = []
     async with node:
         click.echo(f"enode: {node.enode}", err=False)
+        if settings.listen and settings.listen[0] in ("0.0.0.0", "::") and settings.nat is None:
+            click.echo(
+                "note: listening on all interfaces; peers on other machines should use this "
+                "machine's address in place of 127.0.0.1 (or start with --nat extip:IP)",
+                err=True,
+            )
         api = ShhApi(node, limits=api_limits(settings))
         endpoints: list[tuple[tuple[str, int], RpcConfig]] = []
         if settings.http and settings.http == settings.ws and settings.http[1] != 0:
@@ -322,6 +346,11 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
 @click.option("--min-pow", type=float, help="Minimum PoW accepted [default: 0.2].")
 @click.option("--max-message-size", type=int, help="Largest envelope, bytes [default: 1 MiB].")
 @click.option("--light/--no-light", default=None, help="Run as a light client.")
+@click.option(
+    "--nat",
+    metavar="none|extip:IP",
+    help="Address put in our enode: extip:IP advertises IP [default: none, the listen address].",
+)
 @click.option(
     "--send-interval",
     type=click.FloatRange(0),

@@ -28,6 +28,9 @@ class NodeConfig:
     """TCP port for incoming devp2p connections; 0 picks a free one."""
     listen: bool = True
     """Accept incoming connections at all."""
+    advertise_host: str | None = None
+    """IP put in our enode (geth's `--nat extip:IP`); None: the listen address when it is
+    specific, else 127.0.0.1."""
     static_peers: tuple[str, ...] = ()
     """enode URLs dialled at start and redialled with backoff when they drop."""
     trusted_peers: tuple[str, ...] = ()

@@ -286,7 +286,7 @@ class Node:
 
     @property
     def enode(self) -> str:
-        host = self.config.listen_host
+        host = self.config.advertise_host or self.config.listen_host
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
         return str(Enode(self.node_key.node_id, host, self.listen_port or 0))
