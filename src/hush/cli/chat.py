@@ -156,7 +156,7 @@ class _Chat:
                     await self._connect(first)
                     first = False
                 for message in await self.room.poll():
-                    self.show(human(message))
+                    self.show(human(message, topic=False))
                 await asyncio.sleep(self.interval)
             except _LOST as exc:
                 if first:

@@ -262,14 +262,12 @@ def sender_name(message: dict[str, Any]) -> str:
         return "invalid-signer"
 
 
-def human(message: dict[str, Any]) -> str:
+def human(message: dict[str, Any], *, topic: bool = True) -> str:
     """One line: time, topic, sender's short id, payload as text when it is UTF-8."""
     stamp = message.get("timestamp")
     when = time.strftime("%H:%M:%S", time.localtime(stamp if isinstance(stamp, int) else 0))
-    return (
-        f"[{when}] {message.get('topic')} {sender_name(message)}: "
-        f"{_payload_text(message.get('payload'))}"
-    )
+    where = f" {message.get('topic')}" if topic else ""
+    return f"[{when}]{where} {sender_name(message)}: {_payload_text(message.get('payload'))}"
 
 
 async def messages(
