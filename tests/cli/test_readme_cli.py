@@ -87,3 +87,25 @@ def test_nat_extip_is_advertised_and_other_forms_refused(tmp_path: Path) -> None
         )
         assert result.returncode == 1 and says in result.stderr, result.stderr
         assert len(result.stderr.splitlines()) == 1
+
+
+CLIENT_COMMANDS = [
+    ["post"], ["watch"], ["chat"], ["info"], ["keys", "create"], ["keys", "import"],
+    ["keys", "list"], ["keys", "export"], ["keys", "delete"], ["keys", "generate"],
+    ["peers", "list"], ["peers", "add"], ["peers", "remove"], ["envelope", "decode"],
+]  # fmt: skip
+
+
+def test_every_client_command_has_help_with_examples() -> None:
+    from click.testing import CliRunner
+
+    from hush.cli.main import main
+
+    for argv in CLIENT_COMMANDS:
+        result = CliRunner().invoke(main, [*argv, "--help"])
+        assert result.exit_code == 0, (argv, result.output)
+        assert "Example" in result.output, argv
+        for line in result.output.splitlines():  # every option says what it does
+            parts = re.split(r"\s{2,}", line.strip(), maxsplit=1)
+            if line.startswith("  --") and (len(parts) == 1 or parts[1].startswith("[default")):
+                raise AssertionError(f"{argv}: option without help: {line}")

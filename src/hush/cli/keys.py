@@ -49,7 +49,10 @@ def group() -> None:
     """Create, import, list, export and delete identities (over RPC, or on a keystore file)."""
 
 
-@group.command(name="generate")
+@group.command(
+    name="generate",
+    epilog="\b\nExample:\n  hush keys generate > me.key   # then: hush keys import --secret-file me.key\n",
+)
 def keys_generate() -> None:
     """Print a new secp256k1 key pair: secret, then public key (no node or keystore needed)."""
     key = PrivateKey.generate(os.urandom)
@@ -126,7 +129,9 @@ def keys_import(rpc_url: str, sym: bool, secret: str | None, secret_file: Path |
     click.echo(run(go()))
 
 
-@group.command(name="list")
+@group.command(
+    name="list", epilog="\b\nExample:\n  hush keys list --keystore ~/.hush/keystore.json\n"
+)
 @keystore_option
 @passphrase_option
 def keys_list(keystore_path: Path | None, passphrase_file: Path | None) -> None:
@@ -140,7 +145,10 @@ def keys_list(keystore_path: Path | None, passphrase_file: Path | None) -> None:
         click.echo(f"sym  {key_id}")
 
 
-@group.command(name="export")
+@group.command(
+    name="export",
+    epilog="\b\nExamples:\n  hush keys export KEYID\n  hush keys export KEYID --keystore ~/.hush/keystore.json\n",
+)
 @rpc_option
 @keystore_option
 @passphrase_option
@@ -166,7 +174,7 @@ def keys_export(
     click.echo(run(go()))
 
 
-@group.command(name="delete")
+@group.command(name="delete", epilog="\b\nExample:\n  hush keys delete KEYID --rpc 8555\n")
 @rpc_option
 @keystore_option
 @passphrase_option

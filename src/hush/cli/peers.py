@@ -70,7 +70,9 @@ def peers_add(rpc_url: str, trusted: bool, enode: str) -> None:
     run(go())
 
 
-@group.command(name="remove")
+@group.command(
+    name="remove", epilog="\b\nExample:\n  hush peers remove enode://<128 hex>@127.0.0.1:30304\n"
+)
 @rpc_option
 @click.argument("enode", callback=_enode)
 def peers_remove(rpc_url: str, enode: str) -> None:
