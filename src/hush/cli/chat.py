@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import stat
 import sys
 from collections import deque
 from collections.abc import Callable
@@ -215,16 +216,21 @@ async def _terminal(chat: _Chat, banner: list[str]) -> None:
                 chat.submit(text)
 
 
+def _streamable(stream: object) -> bool:
+    """A pipe, socket or character device: something the event loop can read as it comes."""
+    try:
+        mode = os.fstat(stream.fileno()).st_mode  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+
+
 async def _pipe(chat: _Chat, banner: list[str]) -> None:
     for line in banner:
         chat.show(line)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 20)
-    try:
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
-        )
-    except (ValueError, OSError):  # a regular file: read it whole
+    if not _streamable(sys.stdin):  # a regular file (or no descriptor): read it whole
         lines = sys.stdin.read().splitlines()
         for text in lines:
             if text.strip() in _QUIT:
@@ -233,6 +239,9 @@ async def _pipe(chat: _Chat, banner: list[str]) -> None:
                 chat.submit(text.strip())
         await _drain(chat)
         return
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+    )
     try:
         while True:
             raw = await reader.readline()
