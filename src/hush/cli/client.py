@@ -149,8 +149,9 @@ async def _with_spinner(work: Awaitable[_T], label: str, quiet: bool) -> _T:
 
 
 _POST_INTERRUPTED = (
-    "interrupted: the post was withdrawn before the node answered (the connection is closed, "
-    "so a hush node stops sealing it); a node that had already sealed it may still publish it"
+    "interrupted: the post was withdrawn before the node answered (its connection is closed); "
+    "a node that does not stop sealing on disconnect, or had sealed it already, may still "
+    "publish it"
 )
 
 
