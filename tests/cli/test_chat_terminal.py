@@ -71,6 +71,14 @@ class Terminal:
     def wait_text(self, text: str, timeout: float = 20) -> list[str]:
         return self.wait_for(lambda s: any(text in line for line in s), f"no {text!r}", timeout)
 
+    def wait_prompt(self) -> list[str]:
+        """The banner is out and the input line is drawn: the terminal is in prompt_toolkit's
+        raw mode, so keys sent now are read as keys."""
+        self.wait_text("chatting on topic")
+        return self.wait_for(
+            lambda s: [line for line in s if line.strip()][-1].startswith(">"), "no prompt"
+        )
+
     def exit_status(self, timeout: float = 5) -> int:
         deadline = time.monotonic() + timeout
         while not self.status.exists() or not self.status.read_text().strip():
@@ -106,7 +114,7 @@ def _post(live: LiveNode, text: str) -> None:
 
 
 def test_input_line_stays_put_and_ctrl_c_quits_at_once(chat: Terminal, live: LiveNode) -> None:
-    chat.wait_text("chatting on topic")
+    chat.wait_prompt()
     chat.type("hello wor")
     chat.wait_text("> hello wor")
     _post(live, "a line from outside")
@@ -127,13 +135,13 @@ def test_input_line_stays_put_and_ctrl_c_quits_at_once(chat: Terminal, live: Liv
 
 
 def test_ctrl_d_quits(chat: Terminal) -> None:
-    chat.wait_text("chatting on topic")
+    chat.wait_prompt()
     chat.keys("C-d")
     assert chat.exit_status() == 0
 
 
 def test_node_going_away_is_shown_and_typed_lines_are_kept(chat: Terminal, live: LiveNode) -> None:
-    you = chat.wait_text("chatting on topic")
+    you = chat.wait_prompt()
     me = next(line for line in you if line.startswith("you are ")).split()[2].rstrip(";")
     live.stop()
     chat.wait_text("lost the connection to hush node")

@@ -169,7 +169,10 @@ def test_decode_shows_utf8_text_and_validity_now_by_default(tmp_path: Path) -> N
     info = json.loads(out)
     assert info["text"] == "hello ✓" and info["status"] == "valid"
     assert abs(info["now"] - time.time()) < 60
-    code, out, _ = run("envelope", "decode", raw, "--password", env={"HUSH_PASSWORD": "room"})
+    password = tmp_path / "password"
+    password.write_text("room\n")
+    code, out, _ = run("envelope", "decode", raw, "--password-file", str(password))
     assert code == 0 and "hello ✓" in out and "valid" in out
-    code, out, err = run("envelope", "decode", raw, "--password", env={"HUSH_PASSWORD": "other"})
+    password.write_text("other\n")
+    code, out, err = run("envelope", "decode", raw, "--password-file", str(password))
     assert code == 1 and "does not open" in err

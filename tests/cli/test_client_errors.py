@@ -199,7 +199,7 @@ def test_passwords_from_file_and_environment(live: LiveNode, tmp_path: Path) -> 
     room.write_text("swordfish\n")
     env = {"HUSH_PASSWORD": "swordfish"}
     results: list[Result] = []
-    watch = ["watch", "--rpc", live.url, "--password", "--count", "1", "--timeout", "20"]
+    watch = ["watch", "--rpc", live.url, "--count", "1", "--timeout", "20"]  # key: $HUSH_PASSWORD
     worker = threading.Thread(target=lambda: results.append(invoke(*watch, "--json", env=env)))
     worker.start()
     deadline = time.monotonic() + 15
@@ -216,9 +216,9 @@ def test_passwords_from_file_and_environment(live: LiveNode, tmp_path: Path) -> 
     assert bytes.fromhex(message["payload"][2:]) == b"hello by file"
 
 
-def test_password_without_value_and_no_terminal_says_how() -> None:
-    result = invoke("post", "--password", env={"HUSH_PASSWORD": None})  # type: ignore[dict-item]
-    assert_one_line_error(result, "$HUSH_PASSWORD", "--password-file")
+def test_no_key_and_no_terminal_says_where_a_password_can_come_from() -> None:
+    result = invoke("post", "hi", env={"HUSH_PASSWORD": None})  # type: ignore[dict-item]
+    assert_one_line_error(result, "exactly one of", "--password-file", "$HUSH_PASSWORD")
 
 
 def test_keys_import_reads_the_secret_from_a_file(live: LiveNode, tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def test_chat_without_a_terminal_sends_stdin_lines(tmp_path: object) -> None:
     try:
         result = CliRunner().invoke(
             main,
-            ["chat", "--rpc", live.url, "--password", "--interval", "0.05"],
+            ["chat", "--rpc", live.url, "--interval", "0.05"],
             input="first line\n\nsecond line\n/quit\nnever sent\n",
             env={"HUSH_PASSWORD": "piped room"},
         )

@@ -29,6 +29,7 @@ from prompt_toolkit.patch_stdout import patch_stdout
 
 from hush.cli.client import (
     DEFAULT_TTL,
+    NO_KEY,
     get_password,
     hex_arg,
     human,
@@ -272,7 +273,7 @@ def _echo(text: str) -> None:
     name="chat",
     epilog="""\b
 Examples:
-  hush chat --password                      # a room; asked for its password
+  hush chat                                 # a room; asked for its password
   hush chat --password-file room.txt --rpc 8555
   hush chat --pubkey 0x04…                  # private, to one public key
 Type a line and press Enter to send it; /quit, Ctrl-D or Ctrl-C quit.
@@ -319,9 +320,9 @@ def command(
     interval: float,
 ) -> None:
     """Interactive chat: a room by password (wnode-compatible) or a private conversation."""
-    secret = get_password(password, password_file)
+    secret = get_password(password, password_file, fallback=pubkey is None)
     if (secret is None) == (pubkey is None):
-        raise UsageError("give exactly one of --password, --pubkey")
+        raise UsageError("give exactly one of --password, --pubkey" + NO_KEY)
     if secret is not None:
         topic_hex = topic_arg(topic) if topic else wnode_topic(secret)
     else:

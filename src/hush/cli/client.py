@@ -14,7 +14,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,7 +30,10 @@ from hush.errors import UsageError
 
 __all__ = [
     "DEFAULT_TTL",
+    "NO_KEY",
     "Key",
+    "follow",
+    "follow_options",
     "forget",
     "hex_arg",
     "room_key",
@@ -43,6 +46,7 @@ __all__ = [
     "post",
     "topic_arg",
     "watch",
+    "with_spinner",
     "wnode_topic",
 ]
 
@@ -53,15 +57,27 @@ DEFAULT_TTL = 50
 
 password_option = secret_options(
     "password",
-    "HUSH_PASSWORD",
     "password",
-    "Derive the symmetric key and topic from a password (wnode-compatible).",
+    "Password: derives the symmetric key and topic (wnode-compatible). With no key option: "
+    "$HUSH_PASSWORD, else asked on a terminal.",
+)
+NO_KEY = (
+    " (a password can also come from --password-file or $HUSH_PASSWORD, or be asked for when "
+    "run on a terminal)"
 )
 
 
-def get_password(password: str | None, password_file: Path | None) -> str | None:
+def get_password(
+    password: str | None, password_file: Path | None, *, fallback: bool = False
+) -> str | None:
+    """The password given; with `fallback` (no other key given), from $HUSH_PASSWORD or asked."""
     return resolve_secret(
-        password, password_file, option="--password", env="HUSH_PASSWORD", what="password"
+        password,
+        password_file,
+        option="--password",
+        what="password",
+        env="HUSH_PASSWORD" if fallback else None,
+        ask=fallback,
     )
 
 
@@ -124,7 +140,7 @@ async def forget(rpc: RpcClient, key: Key) -> None:
 # -- post ----------------------------------------------------------------------------------------
 
 
-async def _with_spinner(work: Awaitable[_T], label: str, quiet: bool) -> _T:
+async def with_spinner(work: Awaitable[_T], label: str, quiet: bool) -> _T:
     """Await `work`; after one second show a live spinner on stderr until it is done.
 
     Cancelling this cancels `work` and waits for it, so nothing is left running unobserved.
@@ -159,7 +175,7 @@ _POST_INTERRUPTED = (
     name="post",
     epilog="""\b
 Examples:
-  echo hello | hush post --password        # asked for the room password
+  hush post "hello room"                    # asked for the room password
   hush post --password-file room.txt "hi all"
   hush post --pubkey 0x04… --rpc 8555 "hi bob"   # asymmetric, to bob's key
 """,
@@ -200,9 +216,9 @@ def post(
     payload: str | None,
 ) -> None:
     """Post a message; prints the envelope hash. PAYLOAD defaults to standard input."""
-    secret = get_password(password, password_file)
+    secret = get_password(password, password_file, fallback=sym_key is None and pubkey is None)
     if sum(x is not None for x in (sym_key, secret, pubkey)) != 1:
-        raise UsageError("give exactly one of --sym-key, --password, --pubkey")
+        raise UsageError("give exactly one of --sym-key, --password, --pubkey" + NO_KEY)
     text = sys.stdin.read() if payload is None else payload
     data = hex_arg(text, "payload") if as_hex else "0x" + text.encode().hex()
     message: dict[str, Any] = {
@@ -229,7 +245,7 @@ def post(
                 message["symKeyID"] = key.sym_key_id
             try:
                 label = f"sealing: PoW {pow_target} within {pow_time} s"
-                return await _with_spinner(rpc.call("shh_post", message, expect=str), label, quiet)
+                return await with_spinner(rpc.call("shh_post", message, expect=str), label, quiet)
             finally:
                 await forget(rpc, key)
 
@@ -301,27 +317,36 @@ async def messages(
             await asyncio.shield(rpc.call("shh_deleteMessageFilter", filter_id))
 
 
-@click.command(
-    name="watch",
-    epilog="""\b
-Examples:
-  hush watch --password --count 1 --timeout 60     # asked for the room password
-  hush watch --key KEYID --ws 8546 --json          # asymmetric, pushed over WebSocket
-""",
-)
-@rpc_option
-@ws_option
-@click.option("--sym-key", metavar="KEYID", help="Id of a symmetric key on the node.")
-@password_option
-@click.option("--key", "private_key_id", help="Id of a key pair on the node (asymmetric).")
-@click.option("--topic", "topics", multiple=True, help="Topic (repeatable).")
-@click.option("--min-pow", type=float, default=0.0, help="Ignore messages with less PoW.")
-@click.option("--from", "sender", help="Only messages signed by this public key (hex).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON message object per line.")
-@click.option("--count", type=int, help="Exit after this many messages.")
-@click.option("--timeout", type=float, help="Exit after this many seconds.")
-@click.option("--interval", type=float, default=0.2, show_default=True, help="Poll interval, s.")
-def watch(
+def follow_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of a command that follows incoming messages (`watch`, `receive`)."""
+    for option in reversed(
+        [
+            rpc_option,
+            ws_option,
+            click.option("--sym-key", metavar="KEYID", help="Id of a symmetric key on the node."),
+            password_option,
+            click.option(
+                "--key", "private_key_id", help="Id of a key pair on the node (asymmetric)."
+            ),
+            click.option("--topic", "topics", multiple=True, help="Topic (repeatable)."),
+            click.option(
+                "--min-pow", type=float, default=0.0, help="Ignore messages with less PoW."
+            ),
+            click.option("--from", "sender", help="Only messages signed by this public key (hex)."),
+            click.option("--count", type=int, help="Exit after this many messages."),
+            click.option("--timeout", type=float, help="Exit after this many seconds."),
+            click.option(
+                "--interval", type=float, default=0.2, show_default=True, help="Poll interval, s."
+            ),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+def follow(
+    handle: Callable[[dict[str, Any]], None],
+    *,
     rpc_url: str,
     ws_url: str | None,
     sym_key: str | None,
@@ -331,15 +356,15 @@ def watch(
     topics: tuple[str, ...],
     min_pow: float,
     sender: str | None,
-    as_json: bool,
     count: int | None,
     timeout: float | None,
     interval: float,
 ) -> None:
-    """Print messages for a topic and key as they arrive."""
-    secret = get_password(password, password_file)
+    """`handle` each message for the key and topics as it arrives, until count or timeout."""
+    fallback = sym_key is None and private_key_id is None
+    secret = get_password(password, password_file, fallback=fallback)
     if sum(x is not None for x in (sym_key, secret, private_key_id)) != 1:
-        raise UsageError("give exactly one of --sym-key, --password, --key")
+        raise UsageError("give exactly one of --sym-key, --password, --key" + NO_KEY)
     topic_list = [topic_arg(t) for t in topics]
     if secret is not None and not topic_list:
         topic_list = [wnode_topic(secret)]
@@ -358,8 +383,7 @@ def watch(
             try:
                 async with asyncio.timeout(timeout):
                     async for message in messages(rpc, criteria, ws_url, interval):
-                        click.echo(json.dumps(message) if as_json else human(message))
-                        sys.stdout.flush()
+                        handle(message)
                         seen += 1
                         if count is not None and seen >= count:
                             break
@@ -369,6 +393,26 @@ def watch(
                 await forget(rpc, key)
 
     run(go())
+
+
+@click.command(
+    name="watch",
+    epilog="""\b
+Examples:
+  hush watch --count 1 --timeout 60               # asked for the room password
+  hush watch --key KEYID --ws 8546 --json          # asymmetric, pushed over WebSocket
+""",
+)
+@follow_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON message object per line.")
+def watch(as_json: bool, **options: Any) -> None:
+    """Print messages for a topic and key as they arrive."""
+
+    def show(message: dict[str, Any]) -> None:
+        click.echo(json.dumps(message) if as_json else human(message))
+        sys.stdout.flush()
+
+    follow(show, **options)
 
 
 # -- info ----------------------------------------------------------------------------------------

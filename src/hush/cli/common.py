@@ -1,10 +1,10 @@
 """What the client commands share: the `--rpc` option, secrets, running a coroutine, short ids.
 
-Secrets (passwords, key material, keystore passphrases) are never only on the command line: a
-`--password` given without a value is read from its environment variable (`HUSH_PASSWORD`) or
-asked for on the terminal, `--password-file FILE` reads the first line of a file, and a value typed
-on an interactive command line still works but is warned about (it is visible in `ps` and kept in
-shell history), as wnode refuses it there.
+Secrets (passwords, key material, keystore passphrases) are never only on the command line:
+`--password-file FILE` reads the first line of a file; a command that needs a key and was given
+none takes the password from `$HUSH_PASSWORD`, or asks for it on a terminal (as wnode does); a value
+typed on an interactive command line still works but is warned about (it is visible in `ps` and
+kept in shell history).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from hush.enode import short_id
 from hush.errors import UsageError
 
 __all__ = [
-    "ASK",
     "read_secret_file",
     "resolve_secret",
     "rpc_option",
@@ -35,9 +34,6 @@ __all__ = [
 
 _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-ASK = "\x00ask"
-"""The value of a secret option given without a value: take it from the env var or ask."""
 
 
 def _url_callback(scheme: str, what: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
@@ -90,8 +86,8 @@ def read_secret_file(path: Path, what: str) -> str:
     return line.rstrip("\r\n")
 
 
-def secret_options(name: str, env: str, what: str, help_text: str) -> Callable[[_F], _F]:
-    """`--NAME [VALUE]` (alone: from $ENV or asked) and `--NAME-file FILE`."""
+def secret_options(name: str, what: str, help_text: str) -> Callable[[_F], _F]:
+    """`--NAME VALUE` and `--NAME-file FILE` (its first line)."""
 
     def decorate(function: _F) -> _F:
         function = click.option(
@@ -100,46 +96,40 @@ def secret_options(name: str, env: str, what: str, help_text: str) -> Callable[[
             type=click.Path(dir_okay=False, path_type=Path),
             help=f"Read the {what} from the first line of this file.",
         )(function)
-        return click.option(
-            f"--{name}",
-            name.replace("-", "_"),
-            is_flag=False,
-            flag_value=ASK,
-            metavar="[VALUE]",
-            help=f"{help_text} Alone: from ${env}, else asked.",
-        )(function)
+        return click.option(f"--{name}", name.replace("-", "_"), help=help_text)(function)
 
     return decorate
 
 
 def resolve_secret(
-    value: str | None, file: Path | None, *, option: str, env: str, what: str
+    value: str | None,
+    file: Path | None,
+    *,
+    option: str,
+    what: str,
+    env: str | None = None,
+    ask: bool = False,
 ) -> str | None:
-    """The secret from the file, the env var, the terminal or the command line; None if not given."""
+    """The secret from `--X-file`, `--X`, then $ENV, then asked on a terminal; else None."""
     if file is not None:
         if value is not None:
             raise UsageError(f"give {option} or {option}-file, not both")
         return read_secret_file(file, what)
-    if value is None:
-        return None
-    if value == ASK:
-        from_env = os.environ.get(env)
-        if from_env is not None:
-            return from_env
-        if not sys.stdin.isatty():
-            raise UsageError(
-                f"{option} without a value needs ${env}, or a terminal to ask on; "
-                f"or use {option}-file FILE"
+    if value is not None:
+        if sys.stdin.isatty():
+            click.echo(
+                f"hush: warning: a {what} on the command line is visible in `ps` and shell "
+                f"history; use {option}-file FILE"
+                + (f" or ${env}, or leave it out to be asked" if env else ""),
+                err=True,
             )
+        return value
+    if env is not None and env in os.environ:
+        return os.environ[env]
+    if ask and sys.stdin.isatty():
         secret: str = click.prompt(what, hide_input=True, err=True)
         return secret
-    if sys.stdin.isatty():
-        click.echo(
-            f"hush: warning: a {what} on the command line is visible in `ps` and shell history; "
-            f"give {option} alone to be asked, {option}-file FILE or ${env}",
-            err=True,
-        )
-    return value
+    return None
 
 
 def passphrase(file: Path | None) -> str:

@@ -5,7 +5,7 @@ against the current time (or `--now UNIX`: geth's future-dated divisor `ttl + se
 the verdict of its time checks), and, when a key opens it, the message under geth's RPC `Message`
 field names, 0x-hex encoded, plus `text` when the payload is UTF-8. A key that does not open the
 envelope is an error (exit 1), after the envelope is shown. Keys and passwords can come from a
-file or an environment variable, or be asked for (hush.cli.common).
+file (`--sym-key-file`, `--password-file`, `--private-key-file`).
 """
 
 from __future__ import annotations
@@ -151,21 +151,14 @@ def group() -> None:
     epilog="""\b
 Examples:
   hush envelope decode 0xf8…                      # fields, hash, PoW, validity now
-  hush envelope decode - --password < env.hex     # asked for the password
+  hush envelope decode - --password-file room.txt < env.hex
   hush envelope decode 0xf8… --sym-key-file room.key --json
 """,
 )
 @click.argument("envelope_hex", metavar="HEX|-")
-@secret_options("sym-key", "HUSH_SYM_KEY", "symmetric key (hex)", "32-byte symmetric key, hex.")
-@secret_options(
-    "password",
-    "HUSH_PASSWORD",
-    "password",
-    "Password; key = PBKDF2 as shh_generateSymKeyFromPassword.",
-)
-@secret_options(
-    "private-key", "HUSH_PRIVATE_KEY", "private key (hex)", "32-byte secp256k1 key it was sent to."
-)
+@secret_options("sym-key", "symmetric key (hex)", "32-byte symmetric key, hex.")
+@secret_options("password", "password", "Password; key = PBKDF2 as shh_generateSymKeyFromPassword.")
+@secret_options("private-key", "private key (hex)", "32-byte secp256k1 key it was sent to.")
 @click.option(
     "--now",
     type=int,
@@ -186,17 +179,16 @@ def decode_command(
 ) -> None:
     """Decode an RLP envelope given as hex (or `-` to read it from stdin)."""
     given = [
-        (sym_key, sym_key_file, "--sym-key", "HUSH_SYM_KEY", "symmetric key (hex)"),
-        (password, password_file, "--password", "HUSH_PASSWORD", "password"),
-        (private_key, private_key_file, "--private-key", "HUSH_PRIVATE_KEY", "private key (hex)"),
+        (sym_key, sym_key_file, "--sym-key", "symmetric key (hex)"),
+        (password, password_file, "--password", "password"),
+        (private_key, private_key_file, "--private-key", "private key (hex)"),
     ]
     if sum(value is not None or file is not None for value, file, *_ in given) > 1:
         raise UsageError("give at most one of --sym-key, --password, --private-key")
     text = _read_stdin() if envelope_hex == "-" else envelope_hex
     envelope = Envelope.decode(decode_hex(text, "envelope"))
     secrets = [
-        resolve_secret(value, file, option=option, env=env, what=what)
-        for value, file, option, env, what in given
+        resolve_secret(value, file, option=option, what=what) for value, file, option, what in given
     ]
     symmetric: SymmetricKey | None = None
     asymmetric: PrivateKey | None = None

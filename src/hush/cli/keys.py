@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from hush.cli.client import get_password, hex_arg, password_option
-from hush.cli.common import ASK, passphrase, resolve_secret, rpc_option, run, secret_options
+from hush.cli.common import passphrase, resolve_secret, rpc_option, run, secret_options
 from hush.cli.rpcclient import RpcClient
 from hush.crypto.keys import PrivateKey
 from hush.errors import UsageError
@@ -62,7 +62,7 @@ def keys_generate() -> None:
 
 @group.command(
     name="create",
-    epilog="\b\nExamples:\n  hush keys create\n  hush keys create --sym --password   # asked\n",
+    epilog="\b\nExamples:\n  hush keys create\n  hush keys create --password-file room.txt   # the room's key\n",
 )
 @rpc_option
 @keystore_option
@@ -105,21 +105,21 @@ def keys_create(
 @group.command(
     name="import",
     epilog="\b\nExamples:\n  hush keys import --secret-file bob.key\n"
-    "  HUSH_SECRET=0x… hush keys import --sym --secret\n",
+    "  HUSH_SECRET=0x… hush keys import --sym\n",
 )
 @rpc_option
 @click.option("--sym", is_flag=True, help="The secret is a 32-byte symmetric key.")
-@secret_options("secret", "HUSH_SECRET", "key secret (hex)", "The 32-byte secret, hex.")
+@secret_options(
+    "secret", "key secret (hex)", "The 32-byte secret, hex [default: $HUSH_SECRET, else asked]."
+)
 def keys_import(rpc_url: str, sym: bool, secret: str | None, secret_file: Path | None) -> None:
     """Add a private key (or with --sym a symmetric key) to the node; prints its id."""
     value = resolve_secret(
-        ASK if secret is None and secret_file is None else secret,
-        secret_file,
-        option="--secret",
-        env="HUSH_SECRET",
-        what="key secret (hex)",
+        secret, secret_file, option="--secret", what="key secret (hex)", env="HUSH_SECRET", ask=True
     )
-    material = hex_arg(value or "", "key secret")
+    if value is None:
+        raise UsageError("the key: give --secret-file FILE or $HUSH_SECRET, or run on a terminal")
+    material = hex_arg(value, "key secret")
 
     async def go() -> str:
         async with RpcClient(rpc_url) as rpc:

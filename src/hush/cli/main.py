@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from hush import __version__
-from hush.cli import bench, bench_rpc, chat, client, envelope, keys, node, peers
+from hush.cli import bench, bench_rpc, chat, client, envelope, files, keys, node, peers
 from hush.errors import HushError
 
 __all__ = ["EXIT_HUSH_ERROR", "EXIT_USAGE", "main"]
@@ -73,7 +73,15 @@ _GROUPS: tuple[click.Group, ...] = (envelope.group, keys.group, peers.group, ben
 
 for _group in _GROUPS:
     main.add_command(_group)
-for _command in (node.command, client.post, client.watch, chat.command, client.info):
+for _command in (
+    node.command,
+    client.post,
+    client.watch,
+    chat.command,
+    files.send_file,
+    files.receive,
+    client.info,
+):
     main.add_command(_command)
 bench.group.add_command(bench_rpc.command)
 

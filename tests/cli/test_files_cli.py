@@ -1,0 +1,104 @@
+"""`hush send-file` / `hush receive --save-dir` (wnode's file exchange) against a real node."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_servers import LiveNode
+from click.testing import CliRunner, Result
+
+from hush.cli.files import envelope_size, largest_payload
+from hush.cli.main import main
+from hush.crypto import PrivateKey, SymmetricKey
+from hush.shh.message import wrap
+from hush.types import Topic
+
+ROOM = "file room"
+
+
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("asymmetric", [False, True])
+@pytest.mark.parametrize("size", [0, 1, 200, 255, 256, 300, 65535, 65536, 70000])
+def test_envelope_size_is_exact(size: int, signed: bool, asymmetric: bool) -> None:
+    key = PrivateKey.generate(os.urandom)
+    envelope = wrap(
+        bytes(size),
+        Topic(b"\x01\x02\x03\x04"),
+        1000,
+        os.urandom,
+        sym_key=None if asymmetric else SymmetricKey(os.urandom(32)),
+        public_key=key.public_key if asymmetric else None,
+        signer=key if signed else None,
+    )
+    assert envelope.size() == envelope_size(size, signed=signed, asymmetric=asymmetric)
+
+
+def test_largest_payload_fits_and_one_more_does_not() -> None:
+    assert largest_payload(300, signed=False, asymmetric=False) == -1  # 304 bytes when empty
+    for limit in (304, 1024, 1 << 20):
+        largest = largest_payload(limit, signed=False, asymmetric=False)
+        assert envelope_size(largest, signed=False, asymmetric=False) <= limit
+        assert envelope_size(largest + 1, signed=False, asymmetric=False) > limit
+
+
+@pytest.fixture
+def live() -> Iterator[LiveNode]:
+    node = LiveNode()
+    yield node
+    node.close()
+
+
+def invoke(*argv: str) -> Result:
+    result = CliRunner().invoke(main, list(argv), env={"HUSH_PASSWORD": ROOM})
+    assert isinstance(result.exception, SystemExit | None), repr(result.exception)
+    return result
+
+
+def test_send_and_receive_a_file(live: LiveNode, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    sent = tmp_path / "photo.bin"
+    sent.write_bytes(os.urandom(5000))
+    results: list[Result] = []
+    argv = ["receive", "--rpc", live.url, "--save-dir", str(inbox), "--count", "1"]
+    worker = threading.Thread(target=lambda: results.append(invoke(*argv, "--timeout", "20")))
+    worker.start()
+    deadline = time.monotonic() + 15
+    while live.filters() == 0:
+        assert worker.is_alive() and time.monotonic() < deadline
+        time.sleep(0.02)
+    posted = invoke("send-file", "--rpc", live.url, "--quiet", str(sent))
+    assert posted.exit_code == 0, posted.output
+    worker.join(20)
+    [received] = results
+    assert received.exit_code == 0, received.output
+    saved = inbox / posted.stdout.strip().removeprefix("0x")
+    assert saved.read_bytes() == sent.read_bytes()
+    assert received.stdout.startswith(f"{saved} 5000 bytes from anonymous")
+    assert (saved.stat().st_mode & 0o777) == 0o600
+    assert [p.name for p in inbox.iterdir()] == [saved.name]  # no partial file left
+
+
+def test_oversized_file_is_refused_before_sealing(live: LiveNode, tmp_path: Path) -> None:
+    async def shrink() -> None:
+        assert live.node is not None
+        live.node.set_max_message_size(2048)
+
+    live.run(shrink())
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(4000))
+    result = invoke("send-file", "--rpc", live.url, str(big))
+    assert result.exit_code == 1
+    largest = largest_payload(2048, signed=False, asymmetric=False)
+    assert result.stderr == (
+        f"hush: error: {big} is 4000 bytes; the node takes messages up to 2048 bytes, "
+        f"which holds a file of at most {largest} bytes\n"
+    )
+    fits = tmp_path / "fits.bin"
+    fits.write_bytes(bytes(largest))
+    assert invoke("send-file", "--rpc", live.url, "--quiet", str(fits)).exit_code == 0
