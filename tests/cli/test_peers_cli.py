@@ -66,3 +66,36 @@ def test_chat_without_a_terminal_sends_stdin_lines(tmp_path: object) -> None:
         assert len({signer for signer in caught.values()}) == 1  # one identity for the session
     finally:
         live.close()
+
+
+def test_private_chat_without_a_terminal() -> None:
+    from cli_servers import LiveNode
+
+    from hush.shh.filters import Filter
+
+    live = LiveNode()
+    try:
+
+        async def bob() -> tuple[str, str]:
+            assert live.node is not None
+            key_id = live.node.keys.new_key_pair()
+            private = live.node.keys.private_key(key_id)
+            filter_id = live.node.install_filter(Filter(private_key=private))
+            return "0x" + private.public_key.hex(), filter_id
+
+        public, filter_id = live.run(bob())
+        result = CliRunner().invoke(
+            main,
+            ["chat", "--rpc", live.url, "--pubkey", public, "--interval", "0.05"],
+            input="psst, bob\n",
+        )
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith("your public key: 0x04")
+
+        async def inbox() -> list[bytes]:
+            assert live.node is not None
+            return [m.payload for m in live.node.filter_messages(filter_id)]
+
+        assert live.run(inbox()) == [b"psst, bob"]
+    finally:
+        live.close()

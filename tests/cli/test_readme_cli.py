@@ -5,6 +5,7 @@ fact once (issue 14, defect 11).
 
 from __future__ import annotations
 
+import itertools
 import re
 import signal
 import subprocess
@@ -109,3 +110,43 @@ def test_every_client_command_has_help_with_examples() -> None:
             parts = re.split(r"\s{2,}", line.strip(), maxsplit=1)
             if line.startswith("  --") and (len(parts) == 1 or parts[1].startswith("[default")):
                 raise AssertionError(f"{argv}: option without help: {line}")
+
+
+def _readme_command_lines() -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = []
+    for raw in readme.splitlines():
+        code = raw.split(" #")[0].strip().removeprefix(".venv/bin/")
+        if raw.startswith("    ") and code.startswith("hush "):
+            lines.extend(part.strip() for part in code.split(" / "))
+    return lines
+
+
+def _commands_in(line: str) -> list[tuple[list[str], list[str]]]:
+    """(subcommand path, options used) for each alternative of a README line (`a | b ARG`)."""
+    first, *alternatives = line.split(" | ")
+    words = first.split()[1:]
+    path = list(itertools.takewhile(lambda w: re.fullmatch(r"[a-z][a-z-]*", w), words))
+    found = [(path, [w.split("=")[0] for w in words if w.startswith("--")])]
+    for alternative in alternatives:
+        words = alternative.split()
+        found.append(([*path[:-1], words[0]], [w for w in words if w.startswith("--")]))
+    return found
+
+
+def test_readme_commands_and_their_options_exist() -> None:
+    from click.testing import CliRunner
+
+    from hush.cli.main import main
+
+    lines = _readme_command_lines()
+    assert len(lines) >= 10, lines
+    for line in lines:
+        for path, options in _commands_in(line):
+            result = CliRunner().invoke(main, [*path, "--help"])
+            assert result.exit_code == 0, (line, path, result.output)
+            for option in options:
+                assert f"{option} " in result.output or f"{option}," in result.output, (
+                    line,
+                    option,
+                )
