@@ -94,6 +94,19 @@ class LiveNode(LoopThread):
 
         self.run(go())
 
+    def pause_rpc(self) -> None:
+        """The RPC server goes away; the node (keys, filters) stays, until `resume_rpc`."""
+        assert self.server is not None
+        self.run(self.server.stop())
+
+    def resume_rpc(self) -> None:
+        async def go() -> None:
+            assert self.node is not None
+            self.server = RpcServer(self.node, RpcConfig())
+            await self.server.start("127.0.0.1", self.port)
+
+        self.run(go())
+
     def room_messages(self) -> dict[bytes, bytes | None]:
         """Every payload the room filter has caught so far, with its signer's public key."""
 

@@ -161,3 +161,16 @@ def test_node_going_away_is_shown_and_typed_lines_are_kept(chat: Terminal, live:
     chat.wait_text("anonymous: after restart")
     chat.keys("C-c")
     assert chat.exit_status() == 0
+
+
+def test_reconnecting_to_the_same_node_leaves_one_filter(chat: Terminal, live: LiveNode) -> None:
+    chat.wait_prompt()
+    assert live.filters() == 2  # the test's room filter and the chat's
+    live.pause_rpc()
+    chat.wait_text("lost the connection")
+    live.resume_rpc()
+    chat.wait_text("node is back")
+    assert live.filters() == 2  # the old one was removed, not left behind
+    chat.keys("C-c")
+    assert chat.exit_status() == 0
+    assert live.filters() == 1  # and the chat's own on quitting

@@ -4,8 +4,9 @@ On a terminal it is a small full-line UI (prompt_toolkit): the input line stays 
 messages and notices are printed above it, Ctrl-C or Ctrl-D quit at once, `/quit` too. Without a
 terminal (a pipe) it reads lines from stdin and prints messages to stdout, EOF quits.
 
-The session's identity is a key pair made here and imported into the node, so the sender name
-(its short id, the form hush's logs and `hush info` use) stays the same when the node restarts.
+The session's identity is a key pair made here and imported into the node (`shh_addPrivateKey`,
+over the same connection that carries the room password), so the sender name (its short id, the
+form hush's logs and `hush info` use) stays the same when the node restarts.
 When the node goes away, chat says so, keeps what was typed (up to `MAX_PENDING` lines), and
 re-creates its keys and filter and sends the kept lines once the node answers again.
 """
@@ -73,7 +74,10 @@ class _Room:
         return "0x" + self.signer.public_key.hex()
 
     async def connect(self) -> None:
-        """Keys and filter on the node (again)."""
+        """Keys and filter on the node (again: what an earlier connection made is removed first,
+        in case the node only blinked, so reconnecting does not pile up filters there)."""
+        if self.made:
+            await self.cleanup()
         self.made.clear()
         rpc = self.rpc
         self.signer_id = await rpc.call(
@@ -114,10 +118,11 @@ class _Room:
 
     async def cleanup(self) -> None:
         """Remove what we made on the node, within a second whatever the node does."""
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1.0):
                 for method, key_id in reversed(self.made):
-                    await self.rpc.call(method, key_id)
+                    with contextlib.suppress(HushError):
+                        await self.rpc.call(method, key_id)
 
 
 _LOST = (Unreachable, BadReply)
