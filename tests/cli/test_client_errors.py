@@ -214,6 +214,7 @@ def test_passwords_from_file_and_environment(live: LiveNode, tmp_path: Path) -> 
     message = json.loads(watched.stdout)
     assert message["hash"] == posted.stdout.strip()
     assert bytes.fromhex(message["payload"][2:]) == b"hello by file"
+    assert live.filters() == 0  # the watch removed its filter on the way out
 
 
 def test_no_key_and_no_terminal_says_where_a_password_can_come_from() -> None:

@@ -14,7 +14,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -292,7 +292,7 @@ async def messages(
     criteria: dict[str, Any],
     ws_url: str | None,
     interval: float,
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """Incoming messages: a WebSocket subscription if `ws_url`, else a polled filter.
 
     A node that goes away raises `lost(...)` either way (same message, exit status 1).
@@ -382,11 +382,13 @@ def follow(
             seen = 0
             try:
                 async with asyncio.timeout(timeout):
-                    async for message in messages(rpc, criteria, ws_url, interval):
-                        handle(message)
-                        seen += 1
-                        if count is not None and seen >= count:
-                            break
+                    stream = messages(rpc, criteria, ws_url, interval)
+                    async with contextlib.aclosing(stream):  # its filter goes while rpc is open
+                        async for message in stream:
+                            handle(message)
+                            seen += 1
+                            if count is not None and seen >= count:
+                                break
             except TimeoutError:
                 pass
             finally:

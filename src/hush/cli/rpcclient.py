@@ -178,10 +178,13 @@ class RpcClient:
                 if response.status != 200:
                     text = _clip(data[:_MAX_SHOWN].decode("utf-8", "replace"))
                     reason = f"HTTP {response.status} {response.reason or ''}".strip()
+                    hint = (
+                        "; --rpc takes the address `hush node --http` serves on"
+                        if response.status in (404, 405)
+                        else ""
+                    )
                     raise BadReply(
-                        f"{self.url} answered {reason}"
-                        + (f": {text}" if text else "")
-                        + " (is it the node's --http address?)"
+                        f"{self.url} answered {reason}" + (f": {text}" if text else "") + hint
                     )
         except (aiohttp.ClientError, TimeoutError) as exc:
             reason = _clip(str(exc)) or type(exc).__name__
