@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -102,3 +103,51 @@ def test_oversized_file_is_refused_before_sealing(live: LiveNode, tmp_path: Path
     fits = tmp_path / "fits.bin"
     fits.write_bytes(bytes(largest))
     assert invoke("send-file", "--rpc", live.url, "--quiet", str(fits)).exit_code == 0
+
+
+def test_watch_raw_prints_envelopes_that_envelope_decode_opens(tmp_path: Path) -> None:
+    live = LiveNode(room=ROOM)  # the room filter proves the post went through the pool
+    try:
+        results: list[Result] = []
+        argv = ["watch", "--rpc", live.url, "--raw", "--count", "1", "--timeout", "20"]
+        worker = threading.Thread(target=lambda: results.append(invoke(*argv)))
+        worker.start()
+        deadline = time.monotonic() + 15
+        while live.filters() < 2:
+            assert worker.is_alive() and time.monotonic() < deadline
+            time.sleep(0.02)
+        posted = invoke("post", "--rpc", live.url, "--quiet", "raw and real")
+        assert posted.exit_code == 0, posted.output
+        worker.join(20)
+        [watched] = results
+        assert watched.exit_code == 0, watched.output
+        room = tmp_path / "room"
+        room.write_text(ROOM + "\n")
+        raw = watched.stdout.strip()
+        decoded = invoke("envelope", "decode", raw, "--password-file", str(room), "--json")
+        assert decoded.exit_code == 0, decoded.output
+        info = json.loads(decoded.stdout)
+        assert info["hash"] == posted.stdout.strip() and info["text"] == "raw and real"
+    finally:
+        live.close()
+
+
+async def test_get_envelope_is_null_for_an_unknown_hash() -> None:
+    from hush.node import Node, NodeConfig
+    from hush.rpc import RpcServer
+    from hush.rpc.jsonrpc import CallContext
+
+    async with Node(NodeConfig(listen=False, datadir=None, pow_processes=1)) as node:
+        server = RpcServer(node)
+        reply = await server.dispatcher.handle_body(
+            json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "hush_getEnvelope",
+                    "params": ["0x" + "00" * 32],
+                }
+            ),
+            CallContext(),
+        )
+    assert reply == {"jsonrpc": "2.0", "id": 1, "result": None}

@@ -359,8 +359,13 @@ def follow(
     count: int | None,
     timeout: float | None,
     interval: float,
+    raw: bool = False,
 ) -> None:
-    """`handle` each message for the key and topics as it arrives, until count or timeout."""
+    """`handle` each message for the key and topics as it arrives, until count or timeout.
+
+    With `raw`, each message gets `envelope`: its envelope's RLP hex from the node's pool
+    (`hush_getEnvelope`, hush nodes only), or None when it has already left the pool.
+    """
     fallback = sym_key is None and private_key_id is None
     secret = get_password(password, password_file, fallback=fallback)
     if sum(x is not None for x in (sym_key, secret, private_key_id)) != 1:
@@ -385,6 +390,10 @@ def follow(
                     stream = messages(rpc, criteria, ws_url, interval)
                     async with contextlib.aclosing(stream):  # its filter goes while rpc is open
                         async for message in stream:
+                            if raw:
+                                message["envelope"] = await rpc.call(
+                                    "hush_getEnvelope", message.get("hash")
+                                )
                             handle(message)
                             seen += 1
                             if count is not None and seen >= count:
@@ -403,18 +412,33 @@ def follow(
 Examples:
   hush watch --count 1 --timeout 60               # asked for the room password
   hush watch --key KEYID --ws 8546 --json          # asymmetric, pushed over WebSocket
+  hush watch --raw --count 1 | hush envelope decode - --password-file room.txt
 """,
 )
 @follow_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON message object per line.")
-def watch(as_json: bool, **options: Any) -> None:
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Print each message's envelope as RLP hex, for `hush envelope decode` (hush nodes).",
+)
+def watch(as_json: bool, raw: bool, **options: Any) -> None:
     """Print messages for a topic and key as they arrive."""
 
     def show(message: dict[str, Any]) -> None:
-        click.echo(json.dumps(message) if as_json else human(message))
+        if as_json:
+            click.echo(json.dumps(message))
+        elif raw:
+            envelope = message.get("envelope")
+            if isinstance(envelope, str):
+                click.echo(envelope)
+            else:
+                click.echo(f"hush: {message.get('hash')} has already left the pool", err=True)
+        else:
+            click.echo(human(message))
         sys.stdout.flush()
 
-    follow(show, **options)
+    follow(show, raw=raw, **options)
 
 
 # -- info ----------------------------------------------------------------------------------------

@@ -393,6 +393,11 @@ class Node:
     def uninstall_filter(self, filter_id: str) -> bool:
         return self.filters.uninstall(KeyID(filter_id))
 
+    def envelope(self, envelope_hash: bytes) -> Envelope | None:
+        """The pooled envelope with this hash, while it lives (raw traffic for inspection)."""
+        entry = self.pool.get(EnvelopeHash(envelope_hash))
+        return None if entry is None else entry.envelope
+
     def filter_messages(
         self,
         filter_id: str,

@@ -457,6 +457,11 @@ class ShhApi:
     async def sha3(self, _: CallContext, data: bytes) -> str:
         return _hex(keccak256(data))
 
+    async def get_envelope(self, _: CallContext, envelope_hash: bytes) -> str | None:
+        """hush only: the pooled envelope's RLP (`hush watch --raw`), null once it is gone."""
+        envelope = self.node.envelope(envelope_hash)
+        return None if envelope is None else _hex(envelope.encode())
+
     async def net_version(self, _: CallContext) -> str:
         return self._net_version
 
@@ -562,6 +567,7 @@ class ShhApi:
             Method("shh_unsubscribe", self.unsubscribe, key_id),
             Method("web3_clientVersion", self.client_version),
             Method("web3_sha3", self.sha3, (Param("data", as_hex),)),
+            Method("hush_getEnvelope", self.get_envelope, (Param("hash", as_hex),)),
             Method("net_version", self.net_version),
             Method("net_peerCount", self.peer_count),
             Method("net_listening", self.listening),
