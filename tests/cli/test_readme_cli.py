@@ -129,6 +129,9 @@ def _commands_in(line: str) -> list[tuple[list[str], list[str]]]:
     path = list(itertools.takewhile(lambda w: re.fullmatch(r"[a-z][a-z-]*", w), words))
     found = [(path, [w.split("=")[0] for w in words if w.startswith("--")])]
     for alternative in alternatives:
+        if alternative.startswith("hush "):  # a pipe into another command
+            found.extend(_commands_in(alternative))
+            continue
         words = alternative.split()
         found.append(([*path[:-1], words[0]], [w for w in words if w.startswith("--")]))
     return found
