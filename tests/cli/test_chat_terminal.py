@@ -174,3 +174,25 @@ def test_reconnecting_to_the_same_node_leaves_one_filter(chat: Terminal, live: L
     chat.keys("C-c")
     assert chat.exit_status() == 0
     assert live.filters() == 1  # and the chat's own on quitting
+
+
+def test_a_refusal_after_a_restart_is_shown_not_swallowed(tmp_path: Path, live: LiveNode) -> None:
+    async def own_key() -> tuple[str, str]:
+        assert live.node is not None
+        key_id = live.node.keys.new_key_pair()
+        return key_id, "0x" + live.node.keys.private_key(key_id).public_key.hex()
+
+    key_id, public = live.run(own_key())
+    argv = [sys.executable, "-c", "from hush.cli.main import main; main()", "chat"]
+    argv += ["--rpc", live.url, "--pubkey", public, "--key", key_id, "--interval", "0.05"]
+    chat = Terminal(tmp_path, argv)
+    try:
+        chat.wait_prompt()
+        live.stop()
+        chat.wait_text("lost the connection")
+        live.start()  # a fresh node: our --key is not there any more
+        chat.wait_text("the node refused:")
+        chat.keys("C-c")
+        assert chat.exit_status() == 0
+    finally:
+        chat.close()

@@ -156,26 +156,38 @@ class _Chat:
         self.wake.set()
 
     async def receive(self, first_error: Callable[[Exception], None]) -> None:
+        """Poll for messages; reconnect (re-creating keys and filter) whenever that fails.
+
+        Only a failure before the first connection ends it (through `first_error`); later ones
+        are shown once each and retried every `RETRY_SECONDS`.
+        """
         first = True
+        refused = ""
         while True:
             try:
                 if not self.connected:
                     await self._connect(first)
-                    first = False
+                    first, refused = False, ""
                 for message in await self.room.poll():
                     self.show(human(message, topic=False))
                 await asyncio.sleep(self.interval)
-            except _LOST as exc:
+            except HushError as exc:
                 if first:
                     first_error(exc)
                     return
-                self._lost(exc)
+                if isinstance(exc, NodeError) and "filter not found" in str(exc):
+                    self._lost(BadReply("the node restarted (our filter is gone)"))
+                    continue  # reconnect at once
+                if isinstance(exc, NodeError):
+                    if str(exc) != refused:
+                        refused = str(exc)
+                        self.show(
+                            f"* the node refused: {exc}; retrying every {RETRY_SECONDS:.0f} s"
+                        )
+                    self.connected = False
+                else:
+                    self._lost(exc)
                 await asyncio.sleep(RETRY_SECONDS)
-            except NodeError as exc:
-                if "filter not found" not in str(exc):  # else: the node restarted
-                    first_error(exc)
-                    return
-                self._lost(BadReply("the node restarted (our filter is gone)"))
 
     def submit(self, text: str) -> None:
         if len(self.pending) >= MAX_PENDING:
