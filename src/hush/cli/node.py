@@ -323,7 +323,15 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
             loop.remove_signal_handler(signum)
 
 
-@click.command(name="node")
+@click.command(
+    name="node",
+    epilog="""\b
+Examples:
+  hush node --http 8545 --ws 8546                  # JSON-RPC on loopback
+  hush node --datadir /tmp/b --listen 127.0.0.1:30304 --peer enode://…@127.0.0.1:30303
+  hush node --config hush.toml --keystore --passphrase-file pass.txt
+""",
+)
 @click.option(
     "--config",
     "config_file",
