@@ -23,6 +23,7 @@ from hush.enode import short_id
 from hush.errors import UsageError
 
 __all__ = [
+    "passphrase",
     "read_secret_file",
     "resolve_secret",
     "rpc_option",
