@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from hush.errors import UsageError
+from hush.net.limits import AcceptErrorLog, raise_open_file_limit
 from hush.node import Node, NodeConfig
 from hush.node.keyfile import KEYSTORE_FILE, PersistentKeyStore
 from hush.node.ratelimit import (
@@ -279,6 +280,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
         )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    AcceptErrorLog().install(loop)  # one line a minute, not a traceback per failed accept()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
@@ -449,4 +451,7 @@ def command(config_file: Path | None, **flags: Any) -> None:
     """Run a Whisper v6 node."""
     settings = settings_from(flags, config_file)
     _configure_logging(settings.verbosity)
+    raised = raise_open_file_limit()  # as geth does; the p2p connection budget follows from it
+    if raised is not None:
+        log.info("raised the open-file limit from %d to %d", *raised)
     asyncio.run(run_node(settings))

@@ -1,12 +1,16 @@
-"""Configuration of the devp2p shell (devp2p.md §3, §4)."""
+"""Configuration of the devp2p shell (devp2p.md §3, §4) and its connection limits."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from hush.errors import UsageError
+from hush.rlpx.base import MAX_SNAPPY_SIZE
+from hush.validation import check_bool, check_int, check_number, check_text
 
 __all__ = ["P2PConfig"]
+
+_MAX_TIMEOUT = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +40,43 @@ class P2PConfig:
     ping_interval: float = 15.0
     """Seconds between our Pings, which keep the remote's read deadline satisfied (§4.5)."""
 
+    max_pending_inbound: int = 50
+    """Inbound connections allowed in the handshake at once; more are closed at accept (geth's
+    maxPendingPeers, 50)."""
+
+    max_inbound_per_ip: int = 8
+    """Inbound connections, pending or established, from one IP address (an IPv6 /64)."""
+
+    inbound_throttle: float = 30.0
+    """Seconds after an accepted connection during which the same IP is refused (geth's
+    inboundThrottleTime, 30 s); 0 turns it off."""
+
+    exempt_lan: bool = True
+    """Loopback and private addresses skip the per-IP cap and the throttle (geth's LAN rule)."""
+
+    max_connections: int | None = None
+    """p2p connections in all, pending or established, in or out; None: derived from the
+    open-file limit when the listener starts (`hush.net.limits.connection_budget`)."""
+
     def __post_init__(self) -> None:
-        if not self.capabilities:
-            raise UsageError("P2PConfig needs at least one capability")
-        for value in (
-            self.handshake_timeout,
-            self.read_timeout,
-            self.write_timeout,
-            self.ping_interval,
-        ):
-            if value <= 0:
-                raise UsageError("P2PConfig timeouts and intervals must be positive")
-        if self.max_message_size <= 0:
-            raise UsageError("P2PConfig.max_message_size must be positive")
+        check_text("client_id", self.client_id, 512)
+        if not isinstance(self.capabilities, tuple) or not self.capabilities:
+            raise UsageError("invalid capabilities: P2PConfig needs at least one capability")
+        for capability in self.capabilities:
+            if not isinstance(capability, tuple) or len(capability) != 3:
+                raise UsageError(
+                    f"invalid capability {capability!r}: expected (name, version, length)"
+                )
+            name, version, length = capability
+            check_text("capability name", name, 8)
+            check_int("capability version", version, 0, 0xFFFF)
+            check_int("capability length", length, 1, 0xFFFF)
+        check_int("max_message_size", self.max_message_size, 1, MAX_SNAPPY_SIZE)
+        for field_name in ("handshake_timeout", "read_timeout", "write_timeout", "ping_interval"):
+            check_number(field_name, getattr(self, field_name), 0, _MAX_TIMEOUT, positive=True)
+        check_int("max_pending_inbound", self.max_pending_inbound, 1)
+        check_int("max_inbound_per_ip", self.max_inbound_per_ip, 1)
+        check_number("inbound_throttle", self.inbound_throttle, 0, _MAX_TIMEOUT)
+        check_bool("exempt_lan", self.exempt_lan)
+        if self.max_connections is not None:
+            check_int("max_connections", self.max_connections, 1)

@@ -12,7 +12,11 @@ sans-IO core. Per connection (devp2p.md §3, §4):
 * all writes go through one lock-serialised flush of the core's output, each with
   `write_timeout`;
 * on our Disconnect we half-close and give the peer a moment to read it before closing, so that
-  unread input of ours does not turn the close into a reset that destroys the message.
+  unread input of ours does not turn the close into a reset that destroys the message;
+* inbound connections pass a `ConnectionGate` (`hush.net.limits`) the moment they are accepted:
+  over a limit they are closed at once, before any reader task exists; a slot is held for exactly
+  the socket's lifetime, and a connection still in the handshake at its deadline is aborted, so
+  nothing of it outlives the deadline. Dials take a slot of the same gate when given one.
 
 Every way a connection ends surfaces as `PeerDisconnected(reason, by_remote)`.
 """
@@ -23,12 +27,20 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Awaitable, Callable
 
 from hush.crypto import PrivateKey
 from hush.enode import Enode, short_id
 from hush.errors import DisconnectReason, HushError, PeerError
 from hush.net.config import P2PConfig
+from hush.net.limits import (
+    ConnectionGate,
+    Refusal,
+    Slot,
+    connection_budget,
+    open_file_limit,
+)
 from hush.rlpx import (
     Authenticated,
     Capability,
@@ -41,7 +53,7 @@ from hush.rlpx import (
 )
 from hush.types import NodeID
 
-__all__ = ["Admit", "PeerConnection", "PeerDisconnected", "dial", "serve"]
+__all__ = ["Admit", "Listener", "PeerConnection", "PeerDisconnected", "dial", "gate_for", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +66,8 @@ _DISCONNECT_LINGER = 1.0  # geth's write deadline for a Disconnect (devp2p.md §
 # in bytes, so a peer can't park 64 maximum-size messages in our memory.
 _QUEUE_SIZE = 64
 _QUEUE_BYTES = 4 * 1024 * 1024
+_BACKLOG = 128  # the kernel's queue of completed connections not yet accepted
+_REPORT_INTERVAL = 60.0  # seconds between two summaries of refused and failed handshakes
 
 
 class PeerDisconnected(HushError):
@@ -92,7 +106,16 @@ async def _linger_close(
                 writer.write_eof()
             while await reader.read(_READ_CHUNK):
                 pass
-    writer.close()
+    _drop(writer)
+
+
+def _drop(writer: asyncio.StreamWriter) -> None:
+    """Close now; data a peer isn't reading is discarded rather than keeping the socket open."""
+    transport = writer.transport
+    if transport.get_write_buffer_size():
+        transport.abort()
+    else:
+        transport.close()
 
 
 _lingering: set[asyncio.Task[None]] = set()
@@ -196,7 +219,7 @@ class PeerConnection:
         for task in (self._read_task, self._ping_task):
             if task is not asyncio.current_task():
                 task.cancel()
-        self._writer.close()
+        _drop(self._writer)
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -233,7 +256,7 @@ class PeerConnection:
         for task in (self._read_task, self._ping_task):
             if task is not asyncio.current_task():
                 task.cancel()
-        self._writer.close()
+        _drop(self._writer)
 
     def _send_disconnect(self, reason: DisconnectReason) -> None:
         # Written at once, before any await, so that nothing (a concurrent close() included) can
@@ -401,17 +424,82 @@ async def _guarded_establish(
         raise
 
 
+class _Stream(asyncio.StreamReaderProtocol):
+    """A stream protocol holding a gate slot for exactly the socket's lifetime."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        gate: ConnectionGate,
+        slot: Slot,
+        on_accept: Callable[[asyncio.StreamReader, asyncio.StreamWriter, Slot], None] | None = None,
+    ) -> None:
+        super().__init__(reader)
+        self._reader = reader  # the base class keeps only a weak reference without a callback
+        self._gate = gate
+        self._slot = slot
+        self._on_accept = on_accept
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._on_accept is not None:
+            assert isinstance(transport, asyncio.Transport)
+            loop = asyncio.get_running_loop()
+            writer = asyncio.StreamWriter(transport, self, self._reader, loop)
+            self._on_accept(self._reader, writer, self._slot)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._gate.release(self._slot)
+
+
+def gate_for(config: P2PConfig) -> ConnectionGate:
+    """The connection gate `config` asks for; the budget comes from the open-file limit now."""
+    budget = config.max_connections
+    if budget is None:
+        budget = connection_budget(open_file_limit())
+    return ConnectionGate(
+        max_pending_inbound=config.max_pending_inbound,
+        max_inbound_per_ip=config.max_inbound_per_ip,
+        inbound_throttle=config.inbound_throttle,
+        exempt_lan=config.exempt_lan,
+        max_connections=budget,
+    )
+
+
+async def _open(
+    host: str, port: int, gate: ConnectionGate | None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if gate is None:
+        return await asyncio.open_connection(host, port)
+    slot = gate.outbound()
+    if slot is None:
+        raise OSError(f"connection budget reached ({gate.max_connections}, open-file limit)")
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(loop=loop)
+    protocol = _Stream(reader, gate, slot)
+    try:
+        transport, _ = await loop.create_connection(lambda: protocol, host, port)
+    except BaseException:
+        gate.release(slot)  # never connected: the protocol will not see connection_lost
+        raise
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
 async def dial(
     node_key: PrivateKey,
     enode: Enode,
     config: P2PConfig,
     admit: Admit | None = None,
+    gate: ConnectionGate | None = None,
 ) -> PeerConnection:
-    """Connect to `enode`; returns once both Hellos are exchanged. Raises PeerDisconnected."""
+    """Connect to `enode`; returns once both Hellos are exchanged. Raises PeerDisconnected.
+
+    With a `gate`, the connection holds one of its slots (refused when the budget is spent)."""
     try:
         async with asyncio.timeout(config.handshake_timeout):
             try:
-                reader, writer = await asyncio.open_connection(enode.ip, enode.tcp_port)
+                reader, writer = await _open(enode.ip, enode.tcp_port, gate)
             except OSError as exc:
                 raise PeerDisconnected(
                     DisconnectReason.NETWORK_ERROR, False, f"connect: {exc}"
@@ -423,6 +511,126 @@ async def dial(
     return peer
 
 
+class _Report:
+    """Refused and failed inbound handshakes, summarised in one line per interval at most."""
+
+    def __init__(self, gate: ConnectionGate) -> None:
+        self._gate = gate
+        self.failed = 0
+        self.accept_errors = 0
+        self._next = float("-inf")
+
+    def note(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now < self._next:
+            return
+        self._next = now + _REPORT_INTERVAL
+        refused = self._gate.take_refusals()
+        failed, self.failed = self.failed, 0
+        errors, self.accept_errors = self.accept_errors, 0
+        parts = [f"{count} refused: {why.value}" for why, count in refused.items()]
+        if failed:
+            parts.append(f"{failed} failed or timed out in the handshake")
+        if errors:
+            parts.append(f"{errors} accept() failed (open-file limit?)")
+        gate = self._gate
+        log.log(
+            logging.WARNING if refused or errors else logging.INFO,
+            "inbound connections: %s (now %d pending, %d open of %d)",
+            "; ".join(parts),
+            gate.pending,
+            gate.total,
+            gate.max_connections,
+        )
+
+
+def _listen_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bound, listening, non-blocking sockets for every address `host` resolves to (as asyncio's
+    create_server does); with port 0 they share the port the first one got."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, str]] = set()
+    try:
+        for family, _, _, _, address in infos:
+            if (family, str(address[0])) in seen:
+                continue
+            seen.add((family, str(address[0])))
+            bind_port = sockets[0].getsockname()[1] if sockets and port == 0 else port
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind((address[0], bind_port, *address[2:]))
+            except OSError as exc:
+                raise OSError(
+                    exc.errno, f"cannot bind {address[0]}:{bind_port}: {exc.strerror}"
+                ) from exc
+            sock.listen(_BACKLOG)
+            sock.setblocking(False)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+class Listener:
+    """The devp2p listener, with its own accept loop: a connection over a limit is accepted and
+    closed in the same step, so refused descriptors never pile up (asyncio's loop accepts up to
+    100 at once and closes them only later) and the kernel's queue drains at once."""
+
+    def __init__(
+        self,
+        sockets: list[socket.socket],
+        gate: ConnectionGate,
+        accept: Callable[[asyncio.StreamReader, asyncio.StreamWriter, Slot], None],
+    ) -> None:
+        self.sockets = sockets
+        self.gate = gate
+        self._accept = accept
+        self._report = _Report(gate)
+        self._tasks = [asyncio.create_task(self._accept_loop(sock)) for sock in sockets]
+
+    def close(self) -> None:
+        """Stop accepting; live connections are their owners' to close."""
+        for task in self._tasks:
+            task.cancel()
+        for sock in self.sockets:
+            sock.close()
+
+    async def wait_closed(self) -> None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _accept_loop(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        gate = self.gate
+        while True:
+            try:
+                conn, address = await loop.sock_accept(listener)
+            except OSError:
+                self._report.accept_errors += 1
+                self._report.note()
+                await asyncio.sleep(1.0)  # asyncio's own retry delay for EMFILE and the like
+                continue
+            verdict = gate.inbound(str(address[0]), loop.time())
+            if isinstance(verdict, Refusal):
+                conn.close()
+                self._report.note()
+                continue
+            reader = asyncio.StreamReader(loop=loop)
+            protocol = _Stream(reader, gate, verdict, self._accept)
+            try:
+                await loop.connect_accepted_socket(lambda p=protocol: p, conn)  # type: ignore[misc]
+            except OSError:
+                conn.close()
+                gate.release(verdict)
+
+
+_handlers: set[asyncio.Task[None]] = set()
+
+
 async def serve(
     node_key: PrivateKey,
     host: str,
@@ -430,24 +638,34 @@ async def serve(
     config: P2PConfig,
     on_connection: Callable[[PeerConnection], Awaitable[None]],
     admit: Admit | None = None,
-) -> asyncio.Server:
+    gate: ConnectionGate | None = None,
+) -> Listener:
     """Listen on host:port (0 picks a free port); each admitted peer goes to `on_connection`.
 
-    The connection is closed when `on_connection` returns.
+    Connections pass `gate` (by default one made from `config`) at accept. The connection is
+    closed when `on_connection` returns. Bind errors raise OSError.
     """
+    gate = gate if gate is not None else gate_for(config)
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, slot: Slot
+    ) -> None:
         address = writer.get_extra_info("peername")
         try:
             async with asyncio.timeout(config.handshake_timeout):
                 peer = await _guarded_establish(node_key, reader, writer, config, admit, None)
         except PeerDisconnected as exc:
-            log.info("inbound connection from %s failed: %s", address, exc)
+            log.debug("inbound connection from %s failed: %s", address, exc)
+            listener._report.failed += 1
+            listener._report.note()
             return
         except TimeoutError:
-            writer.close()
-            log.info("inbound connection from %s: handshake timed out", address)
+            writer.transport.abort()  # nothing of a connection outlives its handshake deadline
+            log.debug("inbound connection from %s: handshake timed out", address)
+            listener._report.failed += 1
+            listener._report.note()
             return
+        gate.established(slot)
         log.info("accepted peer %s from %s (%s)", _short(peer.node_id), address, peer.client_id)
         try:
             await on_connection(peer)
@@ -456,4 +674,11 @@ async def serve(
         finally:
             peer.close()
 
-    return await asyncio.start_server(handle, host, port)
+    def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, slot: Slot) -> None:
+        task = asyncio.create_task(handle(reader, writer, slot))
+        _handlers.add(task)
+        task.add_done_callback(_handlers.discard)
+
+    sockets = await asyncio.get_running_loop().run_in_executor(None, _listen_sockets, host, port)
+    listener = Listener(sockets, gate, accept)
+    return listener

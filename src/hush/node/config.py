@@ -37,6 +37,12 @@ class NodeConfig:
     """enode URLs whose direct (p2p) messages are accepted; they bypass the peer limit."""
     max_peers: int = 25
     """Connections accepted or dialled, static and trusted peers not counted."""
+    max_pending_peers: int = 50
+    """Inbound connections in the handshake at once; more are closed at accept (geth's
+    --maxpendpeers, 50)."""
+    max_peers_per_ip: int = 8
+    """Inbound connections, pending or established, from one IP (an IPv6 /64); loopback and
+    private addresses are exempt."""
     min_pow: float = DEFAULT_MIN_POW
     """Minimum PoW of envelopes accepted; advertised to peers."""
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE

@@ -21,6 +21,8 @@ from hush.crypto.keys import PrivateKey, public_key_from_bytes
 from hush.enode import Enode, load_or_create_node_key, short_id
 from hush.errors import DisconnectReason, HushError, InvalidKeyError, PeerError, UsageError
 from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial, serve
+from hush.net.limits import ConnectionGate
+from hush.net.peer import Listener, gate_for
 from hush.node.config import NodeConfig
 from hush.node.keystore import KeyStore, new_id
 from hush.node.ratelimit import Action, RateLimiter, RateLimitStats
@@ -207,7 +209,8 @@ class Node:
         self._trusted: set[NodeID] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._dialers: dict[NodeID, asyncio.Task[None]] = {}
-        self._server: asyncio.Server | None = None
+        self._server: Listener | None = None
+        self._gate: ConnectionGate | None = None
         self._sealer = Sealer(self.config.pow_processes, random_bytes=random_bytes)
         self.listen_port: int | None = None
         self._running = False
@@ -222,21 +225,29 @@ class Node:
             # The shh layer checks packets against the node's current limit (geth drops an
             # oversized packet as a subprotocol error); the transport only enforces the hard cap.
             max_message_size=MAX_MESSAGE_SIZE + 1024,
+            max_pending_inbound=self.config.max_pending_peers,
+            max_inbound_per_ip=self.config.max_peers_per_ip,
         )
 
     async def start(self) -> None:
         if self._running:
             return
         self._running = True
+        self._gate = gate_for(self.p2p_config)  # budgeted from the open-file limit now
         if self.config.listen:
-            self._server = await serve(
-                self.node_key,
-                self.config.listen_host,
-                self.config.listen_port,
-                self.p2p_config,
-                self._on_connection,
-                admit=self._admit,
-            )
+            try:
+                self._server = await serve(
+                    self.node_key,
+                    self.config.listen_host,
+                    self.config.listen_port,
+                    self.p2p_config,
+                    self._on_connection,
+                    admit=self._admit,
+                    gate=self._gate,
+                )
+            except BaseException:
+                self._running = False
+                raise
             self.listen_port = self._server.sockets[0].getsockname()[1]
         self._spawn(self._expiry_loop())
         for url in self.config.trusted_peers:
@@ -591,7 +602,9 @@ class Node:
         while self._running and enode.node_id in self._static:
             if enode.node_id not in self._peers:
                 try:
-                    connection = await dial(self.node_key, enode, self.p2p_config, self._admit)
+                    connection = await dial(
+                        self.node_key, enode, self.p2p_config, self._admit, self._gate
+                    )
                 except (HushError, OSError, TimeoutError) as exc:
                     log.info(
                         "dial %s failed: %s; retry in %.0f s", _short(enode.node_id), exc, backoff
@@ -605,14 +618,11 @@ class Node:
 
     async def _on_connection(self, connection: PeerConnection) -> None:
         node_id = connection.node_id
-        if not self._running or node_id in self._peers:
-            reason = (
-                DisconnectReason.QUITTING
-                if not self._running
-                else DisconnectReason.ALREADY_CONNECTED
-            )
+        # Admitted after the RLPx handshake, but others may have joined during the Hello exchange.
+        reason = self._admit(node_id, connection.inbound) if self._running else None
+        if not self._running or reason is not None:
             with contextlib.suppress(HushError, OSError):
-                await connection.disconnect(reason)
+                await connection.disconnect(reason or DisconnectReason.QUITTING)
             return
         peer = _Peer(
             connection,
