@@ -110,7 +110,7 @@ class ConnectionGate:
         """Every connection holding a slot: a socket of ours that is open."""
         self.per_ip: dict[str, int] = {}
         self.refused: Counter[Refusal] = Counter()
-        """Refusals since the caller last took them (`take_refusals`)."""
+        """Refusals so far, by reason."""
         self._recent: dict[str, float] = {}  # IP key -> when the throttle lets it in again
 
     @property
@@ -168,10 +168,6 @@ class ConnectionGate:
                 self.per_ip[slot.key] = left
             else:
                 del self.per_ip[slot.key]
-
-    def take_refusals(self) -> Counter[Refusal]:
-        refused, self.refused = self.refused, Counter()
-        return refused
 
     def _throttled(self, key: str, now: float) -> bool:
         # The throttle time is constant, so insertion order is expiry order.

@@ -28,6 +28,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from hush.crypto import PrivateKey
@@ -519,13 +520,15 @@ class _Report:
         self.failed = 0
         self.accept_errors = 0
         self._next = float("-inf")
+        self._seen: Counter[Refusal] = Counter()
 
     def note(self) -> None:
         now = asyncio.get_running_loop().time()
         if now < self._next:
             return
         self._next = now + _REPORT_INTERVAL
-        refused = self._gate.take_refusals()
+        refused = self._gate.refused - self._seen
+        self._seen = self._gate.refused.copy()
         failed, self.failed = self.failed, 0
         errors, self.accept_errors = self.accept_errors, 0
         parts = [f"{count} refused: {why.value}" for why, count in refused.items()]
