@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hush.enode import Enode
+from hush.errors import HushError, UsageError
 from hush.node.ratelimit import (
     DEFAULT_BYTES,
     DEFAULT_PACKETS,
@@ -13,9 +15,17 @@ from hush.node.ratelimit import (
     RateLimitMode,
     rate_limit_config,
 )
-from hush.shh.pool import DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MIN_POW, DEFAULT_POOL_BYTES
+from hush.shh.pool import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MIN_POW,
+    DEFAULT_POOL_BYTES,
+    MAX_MESSAGE_SIZE,
+)
+from hush.validation import check_bool, check_host, check_int, check_number, check_text
 
 __all__ = ["NodeConfig"]
+
+_MAX_COUNT = 1_000_000  # beyond any machine's descriptors: surely a typo
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +94,8 @@ class NodeConfig:
     trusted peers."""
 
     def __post_init__(self) -> None:
+        """Refuse a bad setting at once, in one line naming it (flags, TOML and library alike)."""
+        self._check()
         self.rate_limit_config()
 
     def rate_limit_config(self) -> RateLimitConfig:
@@ -96,3 +108,30 @@ class NodeConfig:
             exempt_loopback=self.ratelimit_exempt_loopback,
             exempt=self.ratelimit_exempt,
         )
+
+    def _check(self) -> None:
+        if self.datadir is not None and not isinstance(self.datadir, Path):
+            raise UsageError(f"invalid datadir: must be a path, got {self.datadir!r}")
+        check_host("listen_host", self.listen_host)
+        check_int("listen_port", self.listen_port, 0, 0xFFFF)
+        for name in ("listen", "light", "restrict_light"):
+            check_bool(name, getattr(self, name))
+        for name in ("static_peers", "trusted_peers"):
+            urls = getattr(self, name)
+            if not isinstance(urls, tuple):
+                raise UsageError(f"invalid {name}: must be a tuple of enode URLs")
+            for url in urls:
+                try:
+                    Enode.parse(url)
+                except (HushError, TypeError, ValueError, AttributeError) as exc:
+                    raise UsageError(f"invalid {name} entry {str(url)[:80]!r}: {exc}") from None
+        check_int("max_peers", self.max_peers, 0, _MAX_COUNT)
+        check_int("max_pending_peers", self.max_pending_peers, 1, _MAX_COUNT)
+        check_int("max_peers_per_ip", self.max_peers_per_ip, 1, _MAX_COUNT)
+        check_number("min_pow", self.min_pow, 0)
+        check_int("max_message_size", self.max_message_size, 1, MAX_MESSAGE_SIZE)
+        check_int("pool_bytes", self.pool_bytes, 1)
+        check_number("send_interval", self.send_interval, 0, 3600)
+        if self.pow_processes is not None:
+            check_int("pow_processes", self.pow_processes, 1, 1024)
+        check_text("client_id", self.client_id, 256)
