@@ -124,11 +124,17 @@ def load_or_create_node_key(datadir: Path, random_bytes: RandomBytes) -> Private
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         key = PrivateKey.generate(random_bytes)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # O_EXCL + 0600 at creation: the secret is never world-readable, not even briefly.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(key.secret.hex())
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # O_EXCL + 0600 at creation: the secret is never world-readable, not even briefly.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(key.secret.hex())
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create node key {path} (data directory {path.parent}): "
+                f"{exc.strerror or exc}"
+            ) from exc
         return key
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read node key {path}: {exc}") from exc

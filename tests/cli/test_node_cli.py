@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hush.cli.main import main
 from hush.cli.node import parse_address, settings_from
@@ -265,3 +270,157 @@ def test_chat_between_two_nodes(tmp_path: Path, nodes: list[NodeProcess]) -> Non
         for chat in (alice, bob):
             chat.communicate(timeout=15)  # closes stdin: EOF ends a chat
     assert alice.returncode == 0 and bob.returncode == 0
+
+
+# -- `hush node` refuses bad settings and reports startup failures in one line ---------------------
+
+
+@pytest.fixture
+def hush_node(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """`main(["node", ...])` in this process; the node's logging setup is undone afterwards, and
+    a node that starts despite the bad input is stopped by SIGINT rather than hanging the test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    timer = threading.Timer(20, os.kill, (os.getpid(), signal.SIGINT))
+
+    def run(*args: str, datadir: Path | None = None) -> Any:
+        argv = ["node", "--datadir", str(datadir or tmp_path / "node"), "--verbosity", "0", *args]
+        if "--listen" not in args:
+            argv += ["--listen", "off"]
+        if not timer.is_alive():
+            timer.start()
+        return CliRunner().invoke(main, argv)
+
+    yield run
+    timer.cancel()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def one_line_error(result: Any, *fragments: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("hush: error: ")]
+    assert len(lines) == 1, result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("flags", "setting"),
+    [
+        (("--min-pow", "nan"), "min_pow"),
+        (("--min-pow", "inf"), "min_pow"),
+        (("--min-pow", "-1"), "min_pow"),
+        (("--max-message-size", "-5"), "max_message_size"),
+        (("--max-message-size", "20000000"), "max_message_size"),
+        (("--max-peers", "-1"), "max_peers"),
+        (("--max-pending-peers", "0"), "max_pending_peers"),
+    ],
+)
+def test_bad_settings_refused_at_start(
+    hush_node: Callable[..., Any], flags: tuple[str, ...], setting: str
+) -> None:
+    one_line_error(hush_node(*flags), f"invalid {setting}: must be")
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('max-peers = "ten"', "max_peers: expected an integer, got 'ten'"),
+        ("max_peers = 2.5", "max_peers: expected an integer, got 2.5"),
+        ('light = "false"', "light: expected true or false, got 'false'"),
+        ("min-pow = true", "min_pow: expected a number, got True"),
+        ("peer = [1, 2]", "peers: expected a string or a list of strings"),
+        ("min-pow = nan", "invalid min_pow: must be a finite number"),
+        ("maxpeers = 3", "unknown setting(s): maxpeers"),
+    ],
+)
+def test_bad_toml_values_name_the_key(
+    hush_node: Callable[..., Any], tmp_path: Path, toml: str, message: str
+) -> None:
+    config = tmp_path / "hush.toml"
+    config.write_text(toml + "\n")
+    one_line_error(hush_node("--config", str(config)), message)
+
+
+def test_busy_p2p_port_names_the_port_and_the_flag(hush_node: Callable[..., Any]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = hush_node("--listen", f"127.0.0.1:{port}")
+    one_line_error(result, f"127.0.0.1:{port}", f"port {port} is already in use", "--listen")
+
+
+def test_listen_on_a_foreign_address(hush_node: Callable[..., Any]) -> None:
+    result = hush_node("--listen", "192.0.2.1:30303")  # TEST-NET-1: never this machine's
+    one_line_error(result, "192.0.2.1 is not an address of this machine", "--listen")
+
+
+@pytest.mark.parametrize("flag", ["--http", "--ws"])
+def test_busy_rpc_port_names_the_port_and_the_flag(
+    hush_node: Callable[..., Any], flag: str
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = hush_node("--listen", "127.0.0.1:0", flag, f"127.0.0.1:{port}")
+    one_line_error(result, f"port {port} is already in use", flag)
+
+
+def test_datadir_that_cannot_be_created(hush_node: Callable[..., Any]) -> None:
+    one_line_error(hush_node(datadir=Path("/proc/x")), "cannot create node key", "/proc/x")
+
+
+def _sealed_keystore(path: Path, passphrase: str, inner: bytes, **outer: Any) -> None:
+    """A keystore file as hush writes it (scrypt + AES-256-GCM), with `inner` as the content."""
+    salt, nonce, n = os.urandom(16), os.urandom(12), 1 << 4
+    key = hashlib.scrypt(passphrase.encode(), salt=salt, n=n, r=8, p=1, dklen=32)
+    ciphertext = AESGCM(key).encrypt(nonce, inner, b"hush-keystore")
+    document = {
+        "version": 1,
+        "kdf": "scrypt",
+        "n": n,
+        "r": 8,
+        "p": 1,
+        "salt": salt.hex(),
+        "cipher": "aes-256-gcm",
+        "nonce": nonce.hex(),
+        "ciphertext": ciphertext.hex(),
+        **outer,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document))
+
+
+@pytest.mark.parametrize(
+    ("inner", "outer", "message"),
+    [
+        (b"{}", {"nonce": ""}, "damaged (salt 16 bytes, nonce 0 bytes"),
+        (b"[1, 2]", {}, "the decrypted content is not a list of keys"),
+        (b'{"keyPairs": [1]}', {}, "the decrypted content is not a list of keys"),
+        (b"\xff\xfe", {}, "the decrypted content is not a list of keys"),
+        (b"{}", {"n": 1 << 40}, "unsupported scrypt parameters"),
+        (b"{}", {"salt": "zz"}, "cannot read keystore"),
+    ],
+)
+def test_broken_keystore_is_one_line(
+    hush_node: Callable[..., Any],
+    tmp_path: Path,
+    inner: bytes,
+    outer: dict[str, Any],
+    message: str,
+) -> None:
+    passphrase = tmp_path / "pass"
+    passphrase.write_text("pw\n")
+    _sealed_keystore(tmp_path / "node" / "keystore.json", "pw", inner, **outer)
+    result = hush_node("--keystore", "--passphrase-file", str(passphrase))
+    one_line_error(result, message)
+
+
+def test_non_utf8_passphrase_file(hush_node: Callable[..., Any], tmp_path: Path) -> None:
+    passphrase = tmp_path / "pass"
+    passphrase.write_bytes(b"\xff\xfe secret")
+    result = hush_node("--keystore", "--passphrase-file", str(passphrase))
+    one_line_error(result, "is not UTF-8 text")

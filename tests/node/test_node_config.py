@@ -83,5 +83,5 @@ BAD_P2P_SETTINGS: list[tuple[str, Any]] = [
 
 @pytest.mark.parametrize(("name", "value"), BAD_P2P_SETTINGS, ids=repr)
 def test_bad_p2p_setting_is_refused(name: str, value: Any) -> None:
-    with pytest.raises(UsageError, match="^invalid "):
+    with pytest.raises(UsageError, match=r"^invalid "):
         P2PConfig(**{name: value})

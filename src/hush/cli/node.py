@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 import signal
+import socket
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -76,6 +78,8 @@ class NodeSettings:
     peers: tuple[str, ...] = ()
     trusted: tuple[str, ...] = ()
     max_peers: int = 25
+    max_pending_peers: int = 50
+    max_peers_per_ip: int = 8
     min_pow: float = 0.2
     max_message_size: int = 1024 * 1024
     light: bool = False
@@ -103,6 +107,31 @@ class NodeSettings:
     verbosity: int = 3
     nat: str | None = None
     """The IP to advertise (`--nat extip:IP`); None for `--nat none` (the listen address)."""
+
+
+_TOML_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "int": ((int,), "an integer"),
+    "float": ((int, float), "a number"),
+    "bool": ((bool,), "true or false"),
+    "Path": ((str,), "a path"),
+    "Path | None": ((str,), "a path"),
+    "tuple[str, ...]": ((str, list), "a string or a list of strings"),
+    "tuple[str, int] | None": ((str, int), "HOST:PORT or a port"),
+}
+
+
+def _check_file_value(config_file: Path, key: str, value: Any) -> None:
+    """A TOML value of the type its setting takes (the setting's annotation says which)."""
+    kind = _TOML_KINDS.get(str(NodeSettings.__dataclass_fields__[key].type))
+    if kind is None:
+        return
+    types, what = kind
+    ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
+    if ok and isinstance(value, list):
+        ok = all(isinstance(item, str) for item in value)
+    if not ok:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
+        raise UsageError(f"config {config_file}: {key}: expected {what}, got {shown}")
 
 
 def _split(value: Any) -> tuple[str, ...]:
@@ -156,6 +185,8 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             raise UsageError(f"config {config_file}: unknown setting(s): {', '.join(unknown)}")
         if "peer" in file_values:
             file_values["peers"] = file_values.pop("peer")
+        for key, value in file_values.items():
+            _check_file_value(config_file, key, value)
 
     def pick(name: str, default: Any) -> Any:
         value = flags.get(name)
@@ -175,6 +206,8 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             peers=_split(pick("peers", ())),
             trusted=_split(pick("trusted", ())),
             max_peers=int(pick("max_peers", 25)),
+            max_pending_peers=int(pick("max_pending_peers", 50)),
+            max_peers_per_ip=int(pick("max_peers_per_ip", 8)),
             min_pow=float(pick("min_pow", 0.2)),
             max_message_size=int(pick("max_message_size", 1024 * 1024)),
             light=bool(pick("light", False)),
@@ -227,6 +260,10 @@ def _passphrase(settings: NodeSettings) -> str:
             return settings.passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
             raise UsageError(f"cannot read passphrase file: {exc}") from exc
+        except UnicodeDecodeError:
+            raise UsageError(
+                f"passphrase file {settings.passphrase_file} is not UTF-8 text"
+            ) from None
     if not sys.stdin.isatty():
         raise UsageError("--keystore needs --passphrase-file when stdin is not a terminal")
     passphrase: str = click.prompt("keystore passphrase", hide_input=True, err=True)
@@ -249,6 +286,22 @@ def _configure_logging(verbosity: int) -> None:
     root.setLevel(level)
 
 
+def _listen_error(what: str, flag: str, address: tuple[str, int], exc: OSError) -> UsageError:
+    """One line for a failed bind that says what to change (issue 14 item 4)."""
+    host, port = address
+    if exc.errno == errno.EADDRINUSE:
+        why = f"port {port} is already in use (another hush node?); choose another with {flag}"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        why = f"{host} is not an address of this machine; use {flag} 0.0.0.0:{port} for all"
+    elif exc.errno == errno.EACCES:
+        why = f"permission denied (ports below 1024 need privileges); choose another with {flag}"
+    elif isinstance(exc, socket.gaierror):
+        why = f"cannot resolve {host!r}; give an IP address to {flag}"
+    else:
+        why = exc.strerror or str(exc)
+    return UsageError(f"cannot listen for {what} on {host}:{port}: {why}")
+
+
 async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set, or SIGINT/SIGTERM."""
     config = NodeConfig(
@@ -260,6 +313,8 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
         static_peers=settings.peers,
         trusted_peers=settings.trusted,
         max_peers=settings.max_peers,
+        max_pending_peers=settings.max_pending_peers,
+        max_peers_per_ip=settings.max_peers_per_ip,
         min_pow=settings.min_pow,
         max_message_size=settings.max_message_size,
         light=settings.light,
@@ -285,7 +340,12 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
     servers: list[RpcServer] = []
-    async with node:
+    try:
+        await node.start()
+    except OSError as exc:
+        flag = "--listen HOST:PORT (or --listen off)"
+        raise _listen_error("devp2p", flag, settings.listen or ("", 0), exc) from None
+    async with node:  # started: this stops it
         click.echo(f"enode: {node.enode}", err=False)
         if settings.listen and settings.listen[0] in ("0.0.0.0", "::") and settings.nat is None:
             click.echo(
@@ -308,7 +368,8 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
                 try:
                     await server.start(host, port)
                 except OSError as exc:
-                    raise UsageError(f"cannot listen for JSON-RPC on {host}:{port}: {exc}") from exc
+                    flag = "--http HOST:PORT" if rpc_config.http else "--ws HOST:PORT"
+                    raise _listen_error("JSON-RPC", flag, (host, port), exc) from None
                 servers.append(server)
                 if rpc_config.http:
                     click.echo(f"http: {server.url}")
@@ -353,6 +414,16 @@ Examples:
 @click.option("--peer", "peers", multiple=True, metavar="ENODE", help="Static peer (repeatable).")
 @click.option("--trusted", multiple=True, metavar="ENODE", help="Trusted peer (repeatable).")
 @click.option("--max-peers", type=int, help="Most regular peers [default: 25].")
+@click.option(
+    "--max-pending-peers",
+    type=int,
+    help="Most inbound handshakes at once; more are closed at accept [default: 50].",
+)
+@click.option(
+    "--max-peers-per-ip",
+    type=int,
+    help="Most inbound connections from one IP (loopback/LAN exempt) [default: 8].",
+)
 @click.option("--min-pow", type=float, help="Minimum PoW accepted [default: 0.2].")
 @click.option("--max-message-size", type=int, help="Largest envelope, bytes [default: 1 MiB].")
 @click.option("--light/--no-light", default=None, help="Run as a light client.")

@@ -31,6 +31,9 @@ _VERSION = 1
 _SCRYPT_N = 1 << 15
 _SCRYPT_R = 8
 _SCRYPT_P = 1
+_MAX_SCRYPT_N = 1 << 20
+_NONCE_SIZE = 12
+_TAG_SIZE = 16
 
 
 def _derive(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -48,25 +51,51 @@ class _Sealer:
 def _load(path: Path, passphrase: str) -> tuple[dict[str, Any], _Sealer]:
     try:
         outer = json.loads(path.read_text(encoding="utf-8"))
-        if outer.get("version") != _VERSION or outer.get("kdf") != "scrypt":
+        if (
+            not isinstance(outer, dict)
+            or outer.get("version") != _VERSION
+            or outer.get("kdf") != "scrypt"
+        ):
             raise UsageError(f"keystore {path}: unsupported format")
-        sealer = _Sealer(
-            passphrase,
-            bytes.fromhex(outer["salt"]),
-            int(outer["n"]),
-            int(outer["r"]),
-            int(outer["p"]),
-        )
+        n, r, p = int(outer["n"]), int(outer["r"]), int(outer["p"])
+        salt = bytes.fromhex(outer["salt"])
         nonce = bytes.fromhex(outer["nonce"])
         ciphertext = bytes.fromhex(outer["ciphertext"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(f"cannot read keystore {path}: {exc}") from exc
+    # Checked before scrypt runs: absurd costs would take the machine's memory or hours.
+    if not (1 < n <= _MAX_SCRYPT_N and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
+        raise UsageError(f"keystore {path}: unsupported scrypt parameters n={n} r={r} p={p}")
+    if not salt or len(nonce) != _NONCE_SIZE or len(ciphertext) < _TAG_SIZE:
+        raise UsageError(
+            f"keystore {path}: damaged (salt {len(salt)} bytes, nonce {len(nonce)} bytes, "
+            f"ciphertext {len(ciphertext)} bytes)"
+        )
+    sealer = _Sealer(passphrase, salt, n, r, p)
     try:
         plain = sealer.aead.decrypt(nonce, ciphertext, b"hush-keystore")
     except InvalidTag:
         raise UsageError(f"wrong passphrase for keystore {path}") from None
-    inner: dict[str, Any] = json.loads(plain)
+    try:
+        inner = json.loads(plain)
+    except ValueError:
+        inner = None
+    if not _is_key_list(inner):
+        raise UsageError(f"keystore {path}: the decrypted content is not a list of keys")
     return inner, sealer
+
+
+def _is_key_list(inner: Any) -> bool:
+    """`{"keyPairs": {id: hex}, "symKeys": {id: hex}}`, either part optional."""
+    if not isinstance(inner, dict):
+        return False
+    for kind in ("keyPairs", "symKeys"):
+        keys = inner.get(kind, {})
+        if not isinstance(keys, dict) or not all(
+            isinstance(key_id, str) and isinstance(secret, str) for key_id, secret in keys.items()
+        ):
+            return False
+    return True
 
 
 def read_keyfile(path: Path, passphrase: str) -> dict[str, dict[str, bytes]]:
