@@ -4,6 +4,17 @@ Sockets, deadlines and the OS random source live here; the protocol is `hush.rlp
 """
 
 from hush.net.config import P2PConfig
-from hush.net.peer import Admit, PeerConnection, PeerDisconnected, dial, serve
+from hush.net.limits import ConnectionGate
+from hush.net.peer import Admit, Listener, PeerConnection, PeerDisconnected, dial, gate_for, serve
 
-__all__ = ["Admit", "P2PConfig", "PeerConnection", "PeerDisconnected", "dial", "serve"]
+__all__ = [
+    "Admit",
+    "ConnectionGate",
+    "Listener",
+    "P2PConfig",
+    "PeerConnection",
+    "PeerDisconnected",
+    "dial",
+    "gate_for",
+    "serve",
+]

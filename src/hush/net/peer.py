@@ -597,16 +597,21 @@ class Listener:
         self._tasks = [asyncio.create_task(self._accept_loop(sock)) for sock in sockets]
 
     def close(self) -> None:
-        """Stop accepting; live connections are their owners' to close."""
+        """Stop accepting (the sockets close as the accept loops end, after their readers are
+        unregistered); live connections are their owners' to close."""
         for task in self._tasks:
             task.cancel()
-        for sock in self.sockets:
-            sock.close()
 
     async def wait_closed(self) -> None:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _accept_loop(self, listener: socket.socket) -> None:
+        try:
+            await self._accept_all(listener)
+        finally:
+            listener.close()
+
+    async def _accept_all(self, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         gate = self.gate
         while True:
@@ -621,6 +626,9 @@ class Listener:
             if isinstance(verdict, Refusal):
                 conn.close()
                 self._report.note()
+                # sock_accept returns at once while the kernel's queue is not empty: let the
+                # rest of the node run between two refusals.
+                await asyncio.sleep(0)
                 continue
             reader = asyncio.StreamReader(loop=loop)
             protocol = _Stream(reader, gate, verdict, self._accept)
@@ -629,6 +637,10 @@ class Listener:
             except OSError:
                 conn.close()
                 gate.release(verdict)
+            except BaseException:  # cancelled: stopping
+                conn.close()
+                gate.release(verdict)
+                raise
 
 
 _handlers: set[asyncio.Task[None]] = set()
