@@ -74,8 +74,20 @@ def main() -> None:
     args = parser.parse_args()
     datadir = tempfile.mkdtemp(prefix="hush-flood-")
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD.format(limit=args.fd_limit), "node", "--datadir", datadir]
-        + ["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--verbosity", "3"],
+        [
+            sys.executable,
+            "-c",
+            CHILD.format(limit=args.fd_limit),
+            "node",
+            "--datadir",
+            datadir,
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--verbosity",
+            "3",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -126,6 +138,7 @@ def main() -> None:
                 "accept_errors_logged": err.count("out of system resource"),
                 "tracebacks": err.count("Traceback"),
                 "exit_code": child.returncode,
+                "stderr_tail": err.splitlines()[-6:],
             },
             indent=2,
         )

@@ -47,6 +47,24 @@ def test_pending_cap_counts_every_address_and_frees_on_established() -> None:
     assert g.refused == {Refusal.PENDING: 1}
 
 
+def test_a_stale_pending_handshake_makes_room_for_a_newcomer() -> None:
+    g = gate(max_pending_inbound=2, inbound_throttle=0, evict_pending_after=1.0)
+    aborted: list[str] = []
+    old = g.inbound("127.0.0.1", 10.0)
+    young = g.inbound("127.0.0.2", 10.5)
+    assert isinstance(old, Slot) and isinstance(young, Slot)
+    old.abort = lambda: aborted.append("old")
+    young.abort = lambda: aborted.append("young")
+    assert g.inbound("127.0.0.3", 10.9) is Refusal.PENDING  # nobody pending for 1 s yet
+    newcomer = g.inbound("127.0.0.3", 11.0)
+    assert isinstance(newcomer, Slot)
+    assert aborted == ["old"] and old.released and g.pending == 2 and g.total == 2
+    g.release(old)  # the aborted socket's own close later changes nothing
+    assert g.total == 2
+    g.established(young)
+    assert g.refused == {Refusal.PENDING: 1, Refusal.EVICTED: 1}
+
+
 def test_per_ip_cap_counts_pending_and_established() -> None:
     g = gate(inbound_throttle=0, max_pending_inbound=10)
     first, second = g.inbound("1.2.3.4", 0), g.inbound("1.2.3.4", 0)
@@ -184,7 +202,9 @@ async def closed_by_server(reader: asyncio.StreamReader) -> bool:
 
 async def test_connections_beyond_the_pending_cap_are_closed_at_once(listen: Start) -> None:
     # A handshake deadline far beyond the test's waits: any close seen is the cap's doing.
-    config = P2PConfig(handshake_timeout=60, max_pending_inbound=2, inbound_throttle=0)
+    config = P2PConfig(
+        handshake_timeout=60, max_pending_inbound=2, inbound_throttle=0, evict_pending_after=None
+    )
     _, g, enode = await listen(config)
     held = [await idle_connection(enode) for _ in range(2)]
     await wait_until(lambda: g.pending == 2)
@@ -198,6 +218,22 @@ async def test_connections_beyond_the_pending_cap_are_closed_at_once(listen: Sta
     peer = await dial(PrivateKey.generate(os.urandom), enode, config)
     await wait_until(lambda: g.total == 1 and g.pending == 0)
     peer.close()
+
+
+async def test_idle_squatters_are_evicted_for_an_honest_peer(listen: Start) -> None:
+    config = P2PConfig(
+        handshake_timeout=60, max_pending_inbound=2, inbound_throttle=0, evict_pending_after=0.2
+    )
+    _, g, enode = await listen(config)
+    held = [await idle_connection(enode) for _ in range(2)]
+    await wait_until(lambda: g.pending == 2)
+    await asyncio.sleep(0.3)  # both squatters are now past evict_pending_after
+    peer = await dial(PrivateKey.generate(os.urandom), enode, config)
+    assert await closed_by_server(held[0][0])  # the oldest made room
+    assert g.refused[Refusal.EVICTED] == 1
+    peer.close()
+    for _, writer in held:
+        writer.close()
 
 
 async def test_per_ip_cap_and_throttle_on_loopback_when_not_exempt(listen: Start) -> None:

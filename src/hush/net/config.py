@@ -44,6 +44,10 @@ class P2PConfig:
     """Inbound connections allowed in the handshake at once; more are closed at accept (geth's
     maxPendingPeers, 50)."""
 
+    evict_pending_after: float | None = 1.0
+    """When the pending cap is reached, a handshake pending this many seconds is closed to make
+    room for the newcomer (honest handshakes take milliseconds); None: refuse the newcomer."""
+
     max_inbound_per_ip: int = 8
     """Inbound connections, pending or established, from one IP address (an IPv6 /64)."""
 
@@ -75,6 +79,8 @@ class P2PConfig:
         for field_name in ("handshake_timeout", "read_timeout", "write_timeout", "ping_interval"):
             check_number(field_name, getattr(self, field_name), 0, _MAX_TIMEOUT, positive=True)
         check_int("max_pending_inbound", self.max_pending_inbound, 1)
+        if self.evict_pending_after is not None:
+            check_number("evict_pending_after", self.evict_pending_after, 0, _MAX_TIMEOUT)
         check_int("max_inbound_per_ip", self.max_inbound_per_ip, 1)
         check_number("inbound_throttle", self.inbound_throttle, 0, _MAX_TIMEOUT)
         check_bool("exempt_lan", self.exempt_lan)

@@ -6,7 +6,10 @@ listener the moment a connection is accepted, before any reader, writer or task 
 
 * **pending handshakes** are capped (geth's `maxPendingPeers`, 50); a connection stays pending
   from accept until its Hello exchange is done or it is closed, at the latest at the handshake
-  deadline;
+  deadline. When the cap (or the budget below) is reached, the oldest pending connection is
+  closed to make room if it has been pending for `evict_pending_after` seconds (an honest
+  handshake takes milliseconds), so idle squatters cannot keep honest peers out for a whole
+  deadline; otherwise the newcomer is;
 * **per IP** (an IPv6 address counts by its /64), inbound connections pending or established are
   capped, and an IP that connected less than `inbound_throttle` seconds ago is refused (geth's
   `inboundThrottleTime`, 30 s); loopback and private (LAN) addresses are exempt by default, as
@@ -30,6 +33,7 @@ import enum
 import ipaddress
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +64,7 @@ class Refusal(enum.Enum):
     PENDING = "pending handshakes at the cap"
     PER_IP = "per-IP connection cap reached"
     THROTTLED = "reconnected too soon"
+    EVICTED = "closed after pending too long while the pending cap was full"
 
 
 @dataclass(eq=False, slots=True)
@@ -71,6 +76,10 @@ class Slot:
     inbound: bool
     pending: bool = True
     released: bool = False
+    since: float = 0.0
+    """When the connection was accepted."""
+    abort: Callable[[], None] | None = None
+    """Closes the connection at once; set by the shell when its transport exists."""
 
 
 def _ip_key(host: str) -> tuple[str, bool]:
@@ -98,12 +107,14 @@ class ConnectionGate:
         inbound_throttle: float,
         exempt_lan: bool,
         max_connections: int,
+        evict_pending_after: float | None = None,
     ) -> None:
         self.max_pending_inbound = max_pending_inbound
         self.max_inbound_per_ip = max_inbound_per_ip
         self.inbound_throttle = inbound_throttle
         self.exempt_lan = exempt_lan
         self.max_connections = max_connections
+        self.evict_pending_after = evict_pending_after
         self.pending = 0
         """Inbound connections accepted whose Hello exchange is not done."""
         self.total = 0
@@ -112,6 +123,7 @@ class ConnectionGate:
         self.refused: Counter[Refusal] = Counter()
         """Refusals so far, by reason."""
         self._recent: dict[str, float] = {}  # IP key -> when the throttle lets it in again
+        self._pending: dict[Slot, None] = {}  # pending inbound slots, oldest first
 
     @property
     def inbound_room(self) -> int:
@@ -122,20 +134,23 @@ class ConnectionGate:
         key, lan = _ip_key(host)
         limited = not (lan and self.exempt_lan)
         refusal: Refusal | None = None
-        if self.total >= self.inbound_room:
-            refusal = Refusal.BUDGET
-        elif self.pending >= self.max_pending_inbound:
-            refusal = Refusal.PENDING
-        elif limited and self.per_ip.get(key, 0) >= self.max_inbound_per_ip:
+        throttled = limited and self.inbound_throttle > 0
+        full = self.total >= self.inbound_room
+        if limited and self.per_ip.get(key, 0) >= self.max_inbound_per_ip:
             refusal = Refusal.PER_IP
-        elif limited and self.inbound_throttle > 0 and self._throttled(key, now):
+        elif throttled and self._recently_seen(key, now):
             refusal = Refusal.THROTTLED
+        elif (full or self.pending >= self.max_pending_inbound) and not self._evict_stale(now):
+            refusal = Refusal.BUDGET if full else Refusal.PENDING
         if refusal is not None:
             self.refused[refusal] += 1
             return refusal
+        if throttled:
+            self._recent[key] = now + self.inbound_throttle
         self.pending += 1
         self.total += 1
-        slot = Slot(key if limited else None, inbound=True)
+        slot = Slot(key if limited else None, inbound=True, since=now)
+        self._pending[slot] = None
         if slot.key is not None:
             self.per_ip[slot.key] = self.per_ip.get(slot.key, 0) + 1
         return slot
@@ -152,6 +167,7 @@ class ConnectionGate:
         if slot.pending and not slot.released:
             slot.pending = False
             self.pending -= 1
+            self._pending.pop(slot, None)
 
     def release(self, slot: Slot) -> None:
         """The connection's socket is closed."""
@@ -162,6 +178,7 @@ class ConnectionGate:
         if slot.pending:
             slot.pending = False
             self.pending -= 1
+            self._pending.pop(slot, None)
         if slot.key is not None:
             left = self.per_ip[slot.key] - 1
             if left:
@@ -169,7 +186,7 @@ class ConnectionGate:
             else:
                 del self.per_ip[slot.key]
 
-    def _throttled(self, key: str, now: float) -> bool:
+    def _recently_seen(self, key: str, now: float) -> bool:
         # The throttle time is constant, so insertion order is expiry order.
         recent = self._recent
         while recent:
@@ -177,10 +194,20 @@ class ConnectionGate:
             if until > now and len(recent) < _THROTTLE_ENTRIES:
                 break
             del recent[oldest]
-        if key in recent:
-            return True
-        recent[key] = now + self.inbound_throttle
-        return False
+        return key in recent
+
+    def _evict_stale(self, now: float) -> bool:
+        """Close the oldest pending connection if it has had `evict_pending_after` seconds."""
+        oldest = next(iter(self._pending), None)
+        after = self.evict_pending_after
+        if oldest is None or after is None or now - oldest.since < after:
+            return False
+        self.refused[Refusal.EVICTED] += 1
+        abort = oldest.abort
+        self.release(oldest)
+        if abort is not None:
+            abort()
+        return True
 
 
 # -- the open-file limit (shell) ---------------------------------------------------------------

@@ -443,6 +443,7 @@ class _Stream(asyncio.StreamReaderProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        self._slot.abort = transport.abort  # type: ignore[attr-defined]
         if self._on_accept is not None:
             assert isinstance(transport, asyncio.Transport)
             loop = asyncio.get_running_loop()
@@ -465,6 +466,7 @@ def gate_for(config: P2PConfig) -> ConnectionGate:
         inbound_throttle=config.inbound_throttle,
         exempt_lan=config.exempt_lan,
         max_connections=budget,
+        evict_pending_after=config.evict_pending_after,
     )
 
 
