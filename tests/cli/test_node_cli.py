@@ -281,7 +281,7 @@ def hush_node(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     a node that starts despite the bad input is stopped by SIGINT rather than hanging the test."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    timer = threading.Timer(20, os.kill, (os.getpid(), signal.SIGINT))
+    timer = threading.Timer(60, os.kill, (os.getpid(), signal.SIGINT))
 
     def run(*args: str, datadir: Path | None = None) -> Any:
         argv = ["node", "--datadir", str(datadir or tmp_path / "node"), "--verbosity", "0", *args]
