@@ -22,6 +22,7 @@ __all__ = [
     "encode_bytes",
     "encode_list_payload",
     "encode_uint",
+    "split_list",
     "uint_bytes",
 ]
 
@@ -117,6 +118,25 @@ def _decode_at(data: bytes, pos: int, end: int, depth: int) -> tuple[Item, int]:
 def decode_prefix(data: bytes) -> tuple[Item, int]:
     """Decode the first item of `data`; returns it and the offset just past it (trailing bytes allowed)."""
     return _decode_at(bytes(data), 0, len(data), 0)
+
+
+def split_list(data: bytes) -> list[bytes]:
+    """The encoded items of the list at the start of `data`, undecoded (trailing bytes allowed).
+
+    Each item's header is checked canonical and within the list; what an item holds is left to
+    whoever decodes it, so a long list can be decoded piecemeal.
+    """
+    data = bytes(data)
+    is_list, start, stop = _header(data, 0, len(data))
+    if not is_list:
+        raise DecodeError("RLP: expected a list, got a byte string")
+    items: list[bytes] = []
+    cursor = start
+    while cursor < stop:
+        _, _, end = _header(data, cursor, stop)
+        items.append(data[cursor:end])
+        cursor = end
+    return items
 
 
 def decode(data: bytes) -> Item:

@@ -131,8 +131,13 @@ def test_after_handshake() -> None:
 def test_malformed_packets_disconnect(code: int, payload: bytes) -> None:
     peer = handshaken()
     with pytest.raises(PeerError) as caught:
-        peer.receive(code, payload)
+        event = peer.receive(code, payload)
+        if isinstance(event, Envelopes):  # split on receipt, each envelope decoded on its own
+            for raw in event.encoded:
+                peer.decode_envelope(raw)
     assert caught.value.reason is DisconnectReason.SUBPROTOCOL_ERROR
+    with pytest.raises(PeerError, match="already failed"):
+        peer.receive(PacketCode.MESSAGES, packets.encode_messages([]))
 
 
 def test_oversized_packet_disconnects() -> None:
@@ -142,9 +147,10 @@ def test_oversized_packet_disconnects() -> None:
         peer.receive(PacketCode.MESSAGES, packets.encode_messages([b"\x80" * 200]))
 
 
-def test_known_set_pruned_at_expiry() -> None:
+def test_known_set_forgets_what_the_pool_drops() -> None:
     peer = handshaken()
-    peer.mark_known(b"a" * 32, 100)  # type: ignore[arg-type]
-    peer.mark_known(b"b" * 32, 200)  # type: ignore[arg-type]
-    peer.prune_known(150)
-    assert set(peer.known) == {b"b" * 32}
+    assert peer.mark_known(b"a" * 32)  # type: ignore[arg-type]
+    assert peer.mark_known(b"b" * 32)  # type: ignore[arg-type]
+    assert not peer.mark_known(b"a" * 32)  # type: ignore[arg-type]
+    peer.forget([b"a" * 32, b"c" * 32])  # type: ignore[list-item]
+    assert list(peer.known) == [b"b" * 32]

@@ -62,7 +62,12 @@ class NodeConfig:
     restrict_light: bool = True
     """Refuse a light peer when this node is light too (geth's default)."""
     pool_bytes: int = DEFAULT_POOL_BYTES
-    """Most bytes of envelopes the pool holds; further envelopes are refused until some expire."""
+    """Most bytes the pool holds, as accounted memory (each envelope's size plus a measured
+    per-entry overhead); when full, cheaper envelopes (lower PoW) make room for costlier ones."""
+    pool_peer_share: float = 0.25
+    """Share of `pool_bytes` one peer's envelopes (or this node's own posts) may take; beyond it
+    a peer's envelopes are not pooled (nor is it disconnected). Large enough for a geth peer's
+    whole pool after a restart; small enough that one peer can't fill the pool."""
     send_interval: float = 0.02
     """Least seconds between two batches to the same peer (bursts coalesce; an idle link sends
     at once). Used by the default relay policy."""

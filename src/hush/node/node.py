@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
@@ -59,6 +59,13 @@ _SUBSCRIPTION_QUEUE = 1024  # geth's messageQueueLimit
 _MAX_BACKOFF = 30.0
 _ZERO_TOPIC = Topic(bytes(4))
 _SMALL_SEAL_BITS = 16  # ~65,000 hashes, tens of ms: not worth spreading over processes
+# Fair event loop: a peer's big packet, a rescan of the pool or an expiry sweep gives the loop
+# back after this many envelopes (each slice is a few milliseconds at most).
+_INGEST_SLICE = 256
+_SCAN_SLICE = 2048
+_EXPIRE_SLICE = 4096
+_RELEASE_SLICE = 8192
+_FRESH_LIMIT = 16384  # envelopes queued for one peer's next turn; beyond, it rescans the pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,14 +155,18 @@ class _Peer:
     shh: ShhPeer
     static: bool
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    fresh: dict[EnvelopeHash, PooledEnvelope] = field(default_factory=dict)
-    """Envelopes pooled since this peer's last turn: what the relay policy considers next."""
+    fresh: list[EnvelopeHash] = field(default_factory=list)
+    """Envelopes pooled since this peer's last turn: what the relay policy considers next.
+    Bounded: a peer that falls this far behind gets a rescan of the pool instead."""
     rescan: bool = True
     """Consider the whole pool next turn: the peer is new or changed its PoW or bloom."""
 
     def offer(self, entry: PooledEnvelope) -> None:
         if not self.rescan:
-            self.fresh[entry.hash] = entry
+            if len(self.fresh) >= _FRESH_LIMIT:
+                self.rescan_pool()
+            else:
+                self.fresh.append(entry.hash)
         self.wake.set()
 
     def rescan_pool(self) -> None:
@@ -198,11 +209,11 @@ class Node:
             min_pow=self.config.min_pow,
             max_message_size=self.config.max_message_size,
             max_bytes=self.config.pool_bytes,
+            source_budget=int(self.config.pool_bytes * self.config.pool_peer_share),
         )
         self.filters = FilterSet()
         self.light = self.config.light
         self._limiter = RateLimiter(self.config.rate_limit_config())
-        self._local: set[EnvelopeHash] = set()
         self._subscriptions: dict[KeyID, Subscription] = {}
         self._peers: dict[NodeID, _Peer] = {}
         self._static: dict[NodeID, Enode] = {}
@@ -513,16 +524,40 @@ class Node:
         """Add an already-sealed envelope as if posted here (benchmarks, archive replays)."""
         return self._add(envelope, local=True).status
 
-    def _add(self, envelope: Envelope, local: bool = False) -> AddOutcome:
-        outcome = self.pool.add(envelope, self._now())
+    def _add(
+        self, envelope: Envelope, local: bool = False, source: NodeID | None = None
+    ) -> AddOutcome:
+        outcome = self.pool.add(envelope, self._now(), source=source, local=local)
+        if outcome.evicted:
+            self._forget(outcome.evicted)
         if outcome.status is AddStatus.ACCEPTED and outcome.entry is not None:
             entry = outcome.entry
-            if local:
-                self._local.add(entry.hash)
-            self._deliver(entry.envelope, entry.pow, entry.hash)
+            self._deliver(envelope, entry.pow, entry.hash)
             for peer in self._peers.values():
                 peer.offer(entry)
         return outcome
+
+    def _forget(self, hashes: list[EnvelopeHash] | tuple[EnvelopeHash, ...]) -> None:
+        """The pool dropped these: no peer's known set keeps them (known ⊆ pool)."""
+        for peer in self._peers.values():
+            peer.shh.forget(hashes)
+
+    def _note_known(self, peer: _Peer, envelope_hash: EnvelopeHash) -> None:
+        """The peer has a pooled envelope; its known-set slot is accounted to the pool."""
+        if envelope_hash in self.pool and peer.shh.mark_known(envelope_hash):
+            self.pool.mark_known(envelope_hash)
+
+    def _settle(self) -> None:
+        """Known marks can take the pool past its cap: evict the cheapest to get back within."""
+        if self.pool.bytes_used > self.pool.max_bytes:
+            self._forget(self.pool.shrink())
+
+    async def _release_known(self, known: dict[EnvelopeHash, None]) -> None:
+        """A peer left: its known marks no longer cost anything (in slices: it may be large)."""
+        for index, envelope_hash in enumerate(list(known)):
+            self.pool.unmark_known(envelope_hash)
+            if index % _RELEASE_SLICE == _RELEASE_SLICE - 1:
+                await asyncio.sleep(0)
 
     # -- peers -----------------------------------------------------------------------------------
 
@@ -657,6 +692,7 @@ class Node:
             why = "internal error"
         finally:
             self._peers.pop(node_id, None)
+            self._spawn(self._release_known(peer.shh.known))
             log.info("peer left: %s: %s", _short(node_id), why)
             if refusal is not None:
                 with contextlib.suppress(HushError, OSError):
@@ -691,8 +727,8 @@ class Node:
             return  # enforce mode: an excess `messages` packet is dropped unread
         event = peer.shh.receive(code, payload)
         match event:
-            case Envelopes(envelopes):
-                self._receive_envelopes(peer, envelopes)
+            case Envelopes(encoded):
+                await self._receive_envelopes(peer, encoded)
             case DirectMessage(envelope):
                 self._deliver(envelope, envelope.pow(), envelope.hash, p2p=True)
             case MailRequest(envelope):
@@ -703,15 +739,36 @@ class Node:
             case _:
                 pass
 
-    def _receive_envelopes(self, peer: _Peer, envelopes: list[Envelope]) -> None:
-        """geth: add every envelope of the batch, then drop the peer if any was bad."""
+    async def _receive_envelopes(self, peer: _Peer, encoded: list[bytes]) -> None:
+        """geth: decode the whole batch (any malformed envelope drops the peer before any is
+        added), add every envelope, then drop the peer if any was bad. Both passes go in slices
+        that give the event loop back, so one peer's 40,000-envelope packet doesn't stall the
+        others, nor RPC. Envelopes over the peer's share of the pool or refused for lack of
+        room are not marked known: the peer can't grow its known set with them."""
+        shh = peer.shh
+        slices = range(0, len(encoded), _INGEST_SLICE)
+        decoded: list[Envelope] = []
+        for start in slices:
+            decoded = [shh.decode_envelope(raw) for raw in encoded[start : start + _INGEST_SLICE]]
+            if len(slices) > 1:
+                await asyncio.sleep(0)
         failure = ""
-        for envelope in envelopes:
-            outcome = self._add(envelope)
-            if outcome.known and outcome.entry is not None:
-                peer.shh.mark_known(outcome.entry.hash, envelope.expiry)
-            elif outcome.status is AddStatus.REJECTED and not failure:
-                failure = outcome.reason
+        source = peer.node_id
+        for start in slices:
+            chunk = (
+                decoded
+                if len(slices) == 1
+                else map(Envelope.decode, encoded[start : start + _INGEST_SLICE])
+            )
+            for envelope in chunk:
+                outcome = self._add(envelope, source=source)
+                if outcome.known and outcome.entry is not None:
+                    self._note_known(peer, outcome.entry.hash)
+                elif outcome.status is AddStatus.REJECTED and not failure:
+                    failure = outcome.reason
+            self._settle()
+            if len(slices) > 1:
+                await asyncio.sleep(0)
         if failure:
             raise PeerError(f"invalid envelope: {failure}", DisconnectReason.SUBPROTOCOL_ERROR)
 
@@ -724,31 +781,50 @@ class Node:
             else:
                 await asyncio.sleep(policy.interval)
             peer.wake.clear()
+            pool = self.pool
+            candidates: list[PooledEnvelope]
             if peer.rescan:
-                candidates: Iterable[PooledEnvelope] = self.pool
+                candidates = list(pool)
                 peer.rescan = False
             else:
-                candidates = [e for e in peer.fresh.values() if e.hash in self.pool]
-            peer.fresh = {}
-            for batch in policy.batches(peer.shh, candidates, self._local, self.light, max_batch):
-                await self._send_batch(peer, batch)
+                candidates = [e for h in peer.fresh if (e := pool.get(h)) is not None]
+            peer.fresh = []
+            # The policy sees the candidates a slice at a time (the loop is given back between
+            # slices); consecutive small batches are joined so packets stay full.
+            pending: list[PooledEnvelope] = []
+            pending_size = 0
+            for start in range(0, len(candidates), _SCAN_SLICE):
+                chunk = [e for e in candidates[start : start + _SCAN_SLICE] if e.hash in pool]
+                for batch in policy.batches(peer.shh, chunk, pool.local, self.light, max_batch):
+                    size = sum(entry.wire_size for entry in batch)
+                    if pending and pending_size + size > max_batch:
+                        await self._send_batch(peer, pending)
+                        pending, pending_size = [], 0
+                    pending.extend(batch)
+                    pending_size += size
+                if start + _SCAN_SLICE < len(candidates):
+                    await asyncio.sleep(0)
+            if pending:
+                await self._send_batch(peer, pending)
             if policy.on_arrival:
                 await asyncio.sleep(policy.interval)
 
     async def _send_batch(self, peer: _Peer, batch: list[PooledEnvelope]) -> None:
         for entry in batch:
-            peer.shh.mark_known(entry.hash, entry.envelope.expiry)
-        payload = packets.encode_messages([entry.envelope.encode() for entry in batch])
+            self._note_known(peer, entry.hash)
+        self._settle()
+        payload = packets.encode_messages([entry.raw for entry in batch])
         await peer.connection.send_message(PROTOCOL_NAME, PacketCode.MESSAGES, payload)
 
     async def _expiry_loop(self) -> None:
         while True:
             await asyncio.sleep(_EXPIRY_CYCLE)
             now = self._now()
-            for gone in self.pool.expire(now):
-                self._local.discard(gone)
-            for peer in self._peers.values():
-                peer.shh.prune_known(now)
+            while gone := self.pool.expire(now, _EXPIRE_SLICE):
+                self._forget(gone)  # O(expired × peers), never O(pool)
+                if len(gone) < _EXPIRE_SLICE:
+                    break
+                await asyncio.sleep(0)
 
 
 def _short(node_id: bytes) -> str:

@@ -36,6 +36,7 @@ __all__ = [
     "encode_status",
     "float_from_bits",
     "float_to_bits",
+    "split_messages",
 ]
 
 PROTOCOL_NAME = "shh"
@@ -133,6 +134,18 @@ def _first_list(payload: bytes, what: str) -> list[rlp.Item]:
 
 def decode_messages(payload: bytes) -> list[Envelope]:
     return [Envelope.from_item(item) for item in _first_list(payload, "messages")]
+
+
+def split_messages(payload: bytes) -> list[bytes]:
+    """The envelopes' encodings in a `messages` packet, each to be decoded by `Envelope.decode`.
+
+    Only the list structure is checked here (cheap, no per-field work): a big packet can then be
+    decoded in slices. Decoding all of them gives exactly what `decode_messages` gives.
+    """
+    try:
+        return rlp.split_list(payload)
+    except DecodeError as exc:
+        raise DecodeError(f"messages: {exc}") from exc
 
 
 def encode_envelope_packet(envelope: Envelope) -> bytes:

@@ -4,11 +4,18 @@ It checks the status handshake and every later packet, and remembers what the pe
 requirement, bloom, light flag) and which envelopes it already knows. Errors are `PeerError`s
 with the disconnect reason geth would use (a protocol's error → subprotocol error, 0x10).
 The pool is the node's: `receive` returns what arrived, the node validates envelopes.
+
+A `messages` packet is only split into its envelopes' encodings on receipt; `decode_envelope`
+decodes one, so the node can decode a 40,000-envelope packet in slices and stay responsive
+(geth's rule holds: any malformed envelope fails the packet before any is added).
+The known set is kept a subset of the pool by the node (`forget` what the pool drops), so it is
+bounded by the pool and never needs a sweep.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hush.errors import DecodeError, DisconnectReason, PeerError
@@ -44,7 +51,13 @@ class StatusReceived:
 
 @dataclass(frozen=True, slots=True)
 class Envelopes:
-    envelopes: list[Envelope]
+    encoded: list[bytes]
+    """Each envelope's encoding, not yet decoded: see `ShhPeer.decode_envelope`."""
+
+    @property
+    def envelopes(self) -> list[Envelope]:
+        """All of them decoded at once (raises DecodeError)."""
+        return [Envelope.decode(raw) for raw in self.encoded]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +120,8 @@ class ShhPeer:
         self.bloom: Bloom | None = None
         """None: a full node, which takes every topic."""
         self.light = False
-        self.known: dict[EnvelopeHash, int] = {}
-        """Envelope hash → expiry, for envelopes the peer has or was sent; pruned at expiry."""
+        self.known: dict[EnvelopeHash, None] = {}
+        """Pooled envelopes the peer has or was sent; the node forgets what the pool drops."""
         self._state = _State.AWAITING_STATUS
 
     @property
@@ -148,7 +161,7 @@ class ShhPeer:
             case PacketCode.STATUS:
                 return Ignored(code, "status after handshake")
             case PacketCode.MESSAGES:
-                return Envelopes(packets.decode_messages(payload))
+                return Envelopes(packets.split_messages(payload))
             case PacketCode.POW_REQUIREMENT:
                 self.pow_requirement = packets.decode_pow_requirement(payload)
                 return PowRequirementChanged(self.pow_requirement)
@@ -167,9 +180,23 @@ class ShhPeer:
             case _:
                 return Ignored(code, "unknown packet code")
 
-    def mark_known(self, envelope_hash: EnvelopeHash, expiry: int) -> None:
-        self.known[envelope_hash] = expiry
+    def decode_envelope(self, raw: bytes) -> Envelope:
+        """Decode one envelope of a `messages` packet; a malformed one fails the peer."""
+        try:
+            return Envelope.decode(raw)
+        except DecodeError as exc:
+            self._state = _State.CLOSED
+            raise _fail(f"invalid packet {PacketCode.MESSAGES}: {exc}") from exc
 
-    def prune_known(self, now: int) -> None:
-        """Forget envelopes that have expired: the pool drops them too, so none is resent."""
-        self.known = {h: expiry for h, expiry in self.known.items() if expiry >= now}
+    def mark_known(self, envelope_hash: EnvelopeHash) -> bool:
+        """Remember that the peer has this envelope; True if it wasn't known yet."""
+        if envelope_hash in self.known:
+            return False
+        self.known[envelope_hash] = None  # a dict: smaller than a set at its worst fill
+        return True
+
+    def forget(self, hashes: Iterable[EnvelopeHash]) -> None:
+        """Drop envelopes the pool no longer holds (expired or evicted)."""
+        known = self.known
+        for envelope_hash in hashes:
+            known.pop(envelope_hash, None)

@@ -1,27 +1,43 @@
 """The envelope pool: geth's acceptance rules, expiry and the queries relaying needs (§3.6, §3.7).
 
 Pure: every call that depends on time takes `now` (unix seconds). `add` returns a typed outcome:
-accepted (new), duplicate, dropped (expired within tolerance), refused because the pool is full
-(not the sender's fault), or rejected with geth's own error string — the caller disconnects the
-peer that sent a rejected envelope. The pool is bounded by bytes as well as by TTL.
+accepted (new), duplicate, dropped (expired within tolerance), refused because the pool or the
+sender's share of it is full (not the sender's fault), or rejected with geth's own error string —
+the caller disconnects the peer that sent a rejected envelope.
+
+Memory is accounted, not assumed. An entry costs `ENTRY_OVERHEAD` + its encoded size, and each
+peer that knows it another `KNOWN_MARK_COST` (the node's per-peer "known" sets); both constants were
+measured with tracemalloc (`benchmarks/hostile_pool_memory.py`, figures in BENCHMARKS.md) and
+rounded up. The cap, `max_bytes`, bounds that total. An entry keeps only the encoded envelope,
+its hash and PoW; the Envelope, topic and bloom are derived from the bytes when asked for.
+
+When the pool is full, PoW is the price of a place: the cheapest entries (lowest PoW, compared in
+steps of 1/8 bit, soonest expiry first) make room for a costlier one, and an envelope no costlier
+than everything evictable is refused. Envelopes posted here (`local`) are never evicted. Each
+source (peer, or this node) may hold at most `source_budget` bytes, so one peer can't fill the pool.
+Entries live in buckets keyed by (PoW rank, expiry): eviction and expiry are O(log buckets) per
+bucket plus O(1) per entry, and never scan the pool.
 """
 
 from __future__ import annotations
 
 import enum
 import heapq
-from collections.abc import Container, Iterator
+import math
+from collections.abc import Container, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from hush.shh.envelope import Envelope
-from hush.shh.topic import bloom_matches
-from hush.types import Bloom, EnvelopeHash
+from hush.shh.topic import bloom_matches, topic_to_bloom
+from hush.types import Bloom, EnvelopeHash, Topic
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_MIN_POW",
     "DEFAULT_POOL_BYTES",
+    "ENTRY_OVERHEAD",
+    "KNOWN_MARK_COST",
     "MAX_MESSAGE_SIZE",
     "SYNC_ALLOWANCE",
     "AddOutcome",
@@ -36,6 +52,19 @@ DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 MAX_MESSAGE_SIZE = 10 * 1024 * 1024  # hard cap for set_max_message_size
 DEFAULT_POOL_BYTES = 256 * 1024 * 1024
 
+ENTRY_OVERHEAD = 320
+"""Bytes one pooled entry costs beyond its encoded size: the entry object, the encoding's bytes
+header, its hash and PoW, its slots in the index and in its bucket. Measured at 279-308 B
+(tracemalloc, 33k-100k inserts per size class, dicts just before and after a resize, CPython
+3.11; geth-era hush took 608-725 B, and 1,650 B at 1 KB payloads, storing the data twice)."""
+KNOWN_MARK_COST = 64
+"""Bytes one "peer knows this envelope" mark costs (a slot in that peer's known dict), measured
+at 31-60 B across resize points, rounded up."""
+
+_RANK_STEPS = 8  # PoW ranks per doubling: entries within 9 % of each other's PoW rank the same
+_PINNED = 1 << 40  # the rank of local entries: above every PoW, never evicted
+_MIN_RANK = -(1 << 20)  # PoW 0 (accepted when the minimum PoW is 0)
+
 
 class AddStatus(enum.Enum):
     ACCEPTED = "accepted"
@@ -43,17 +72,87 @@ class AddStatus(enum.Enum):
     EXPIRED = "expired"
     """Expired, but within the 20 s tolerance: dropped silently, not the sender's fault."""
     POOL_FULL = "pool full"
+    """Full of envelopes at least as costly (or posted here): not the sender's fault."""
+    OVER_BUDGET = "over budget"
+    """The sender's share of the pool is full: not pooled, nobody is disconnected."""
     REJECTED = "rejected"
     """geth would disconnect the sender; `reason` is geth's error string."""
 
 
-@dataclass(frozen=True, slots=True)
+def _rank(pow_value: float) -> int:
+    if pow_value <= 0:
+        return _MIN_RANK
+    if math.isinf(pow_value):
+        return _PINNED - 1
+    return math.floor(math.log2(pow_value) * _RANK_STEPS)
+
+
+class _Bucket:
+    """The entries sharing one (rank, expiry): the unit that expiry and eviction take from."""
+
+    __slots__ = ("entries", "expiry", "rank")
+
+    def __init__(self, rank: int, expiry: int):
+        self.rank = rank
+        self.expiry = expiry
+        self.entries: dict[EnvelopeHash, PooledEnvelope] = {}
+
+
 class PooledEnvelope:
-    envelope: Envelope
-    hash: EnvelopeHash
-    pow: float
-    bloom: Bloom
-    wire_size: int
+    """One pooled envelope, stored compactly: its encoding, hash and PoW.
+
+    Six slots and no per-entry copies of expiry, topic or bloom (the bucket holds the expiry, the
+    topic is read from the encoding); `envelope` decodes afresh each time it is asked for.
+    """
+
+    __slots__ = ("_bucket", "hash", "knowers", "pow", "raw", "source")
+
+    def __init__(self, raw: bytes, envelope_hash: EnvelopeHash, pow_value: float, source: Hashable):
+        self.raw = raw
+        self.hash = envelope_hash
+        self.pow = pow_value
+        self.source = source
+        self.knowers = 0
+        self._bucket: _Bucket | None = None
+
+    @property
+    def expiry(self) -> int:
+        assert self._bucket is not None
+        return self._bucket.expiry
+
+    @property
+    def local(self) -> bool:
+        """Posted on this node: never evicted before it expires."""
+        return self._bucket is not None and self._bucket.rank == _PINNED
+
+    @property
+    def cost(self) -> int:
+        """Bytes this entry is accounted for."""
+        return ENTRY_OVERHEAD + len(self.raw) + self.knowers * KNOWN_MARK_COST
+
+    @property
+    def wire_size(self) -> int:
+        return len(self.raw)
+
+    @property
+    def envelope(self) -> Envelope:
+        return Envelope.decode(self.raw)
+
+    @property
+    def topic(self) -> Topic:
+        raw = self.raw  # canonical (it was decoded): list header, expiry, ttl, then 84 + topic
+        pos = 1 if raw[0] <= 0xF7 else raw[0] - 0xF6
+        for _ in range(2):
+            marker = raw[pos]
+            pos += 1 if marker < 0x80 else 1 + marker - 0x80
+        return Topic(raw[pos + 1 : pos + 5])
+
+    @property
+    def bloom(self) -> Bloom:
+        return topic_to_bloom(self.topic)
+
+    def __repr__(self) -> str:
+        return f"PooledEnvelope({self.hash.hex()[:16]}…, pow={self.pow}, {len(self.raw)} B)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +160,8 @@ class AddOutcome:
     status: AddStatus
     reason: str = ""
     entry: PooledEnvelope | None = None
+    evicted: tuple[EnvelopeHash, ...] = ()
+    """Hashes evicted to make room for this one (forget them wherever they are remembered)."""
 
     @property
     def known(self) -> bool:
@@ -97,6 +198,22 @@ class _Tolerant(Generic[_T]):
         return self.tolerance
 
 
+_LOCAL = "local"  # the accounting source of envelopes posted here
+
+
+class _LocalView:
+    """`hash in pool.local`: whether a pooled envelope was posted here."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: dict[EnvelopeHash, PooledEnvelope]):
+        self._entries = entries
+
+    def __contains__(self, envelope_hash: object) -> bool:
+        entry = self._entries.get(envelope_hash)  # type: ignore[call-overload]
+        return entry is not None and entry.local
+
+
 class EnvelopePool:
     def __init__(
         self,
@@ -104,14 +221,24 @@ class EnvelopePool:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         max_bytes: int = DEFAULT_POOL_BYTES,
         bloom: Bloom | None = None,
+        source_budget: int | None = None,
     ):
         self._min_pow = _Tolerant(min_pow)
         self._bloom: _Tolerant[Bloom | None] = _Tolerant(bloom)
         self.max_message_size = max_message_size
         self.max_bytes = max_bytes
+        self.source_budget = source_budget
+        """Most bytes one source (a peer, or this node's own posts) may hold; None: no limit."""
         self.bytes_used = 0
+        """Accounted memory of everything pooled (see ENTRY_OVERHEAD), at most max_bytes."""
         self._entries: dict[EnvelopeHash, PooledEnvelope] = {}
-        self._expiry_heap: list[tuple[int, EnvelopeHash]] = []
+        self._buckets: dict[tuple[int, int], _Bucket] = {}
+        self._expiry_heap: list[tuple[int, int]] = []  # (expiry, rank); stale keys skipped
+        self._rank_heap: list[tuple[int, int]] = []  # (rank, expiry) of evictable buckets
+        self._rank_bytes: dict[int, int] = {}  # evictable bytes per rank
+        self._usage: dict[Hashable, int] = {}  # bytes per source
+        self.local: Container[EnvelopeHash] = _LocalView(self._entries)
+        """The hashes of pooled envelopes posted here."""
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -144,8 +271,14 @@ class EnvelopePool:
     def get(self, envelope_hash: EnvelopeHash) -> PooledEnvelope | None:
         return self._entries.get(envelope_hash)
 
-    def add(self, envelope: Envelope, now: int) -> AddOutcome:
-        """Validate and insert one envelope, received or posted locally (geth's `add`)."""
+    def usage(self, source: Hashable) -> int:
+        """Accounted bytes pooled from `source`."""
+        return self._usage.get(source, 0)
+
+    def add(
+        self, envelope: Envelope, now: int, *, source: Hashable = None, local: bool = False
+    ) -> AddOutcome:
+        """Validate and insert one envelope, received (from `source`) or posted here (`local`)."""
         sent = envelope.sent
         diff = 0
         if sent > now:
@@ -170,30 +303,137 @@ class EnvelopePool:
         existing = self._entries.get(envelope_hash)
         if existing is not None:
             return AddOutcome(AddStatus.DUPLICATE, entry=existing)
-        wire_size = len(envelope.encode())
-        if self.bytes_used + wire_size > self.max_bytes:
+        raw = envelope.encode()
+        cost = ENTRY_OVERHEAD + len(raw)
+        if local:
+            source = _LOCAL
+        budget = self.source_budget
+        if budget is not None and self._usage.get(source, 0) + cost > budget:
+            return AddOutcome(AddStatus.OVER_BUDGET, "this peer's share of the pool is full")
+        evicted: list[EnvelopeHash] = []
+        if self.bytes_used + cost > self.max_bytes and not self._make_room(
+            self.bytes_used + cost - self.max_bytes, _rank(pow_value), evicted
+        ):
             return AddOutcome(AddStatus.POOL_FULL, "envelope pool is full")
-        entry = PooledEnvelope(envelope, envelope_hash, pow_value, bloom, wire_size)
-        self._entries[envelope_hash] = entry
-        self.bytes_used += wire_size
-        heapq.heappush(self._expiry_heap, (envelope.expiry, envelope_hash))
-        return AddOutcome(AddStatus.ACCEPTED, entry=entry)
+        entry = PooledEnvelope(raw, envelope_hash, pow_value, source)
+        self._insert(entry, _PINNED if local else _rank(pow_value), envelope.expiry)
+        return AddOutcome(AddStatus.ACCEPTED, entry=entry, evicted=tuple(evicted))
 
-    def expire(self, now: int) -> list[EnvelopeHash]:
-        """Drop every envelope with expiry < now; returns their hashes."""
+    # -- accounting ----------------------------------------------------------------------------
+
+    def _insert(self, entry: PooledEnvelope, rank: int, expiry: int) -> None:
+        key = (rank, expiry)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(rank, expiry)
+            heapq.heappush(self._expiry_heap, (expiry, rank))
+            if rank != _PINNED:
+                heapq.heappush(self._rank_heap, key)
+            if len(self._expiry_heap) > 2 * len(self._buckets) + 64:
+                self._compact_heaps()
+        entry._bucket = bucket
+        bucket.entries[entry.hash] = entry
+        self._entries[entry.hash] = entry
+        self._charge(entry, entry.cost)
+
+    def _charge(self, entry: PooledEnvelope, amount: int) -> None:
+        self.bytes_used += amount
+        usage = self._usage.get(entry.source, 0) + amount
+        if usage:
+            self._usage[entry.source] = usage
+        else:
+            del self._usage[entry.source]
+        bucket = entry._bucket
+        assert bucket is not None
+        if bucket.rank != _PINNED:
+            rank_bytes = self._rank_bytes.get(bucket.rank, 0) + amount
+            if rank_bytes:
+                self._rank_bytes[bucket.rank] = rank_bytes
+            else:
+                del self._rank_bytes[bucket.rank]
+
+    def _remove(self, entry: PooledEnvelope) -> None:
+        del self._entries[entry.hash]
+        bucket = entry._bucket
+        assert bucket is not None
+        bucket.entries.pop(entry.hash, None)
+        if not bucket.entries:
+            del self._buckets[(bucket.rank, bucket.expiry)]
+        self._charge(entry, -entry.cost)
+
+    def _compact_heaps(self) -> None:
+        self._expiry_heap = [(b.expiry, b.rank) for b in self._buckets.values()]
+        heapq.heapify(self._expiry_heap)
+        self._rank_heap = [(b.rank, b.expiry) for b in self._buckets.values() if b.rank != _PINNED]
+        heapq.heapify(self._rank_heap)
+
+    def _make_room(self, excess: int, rank: int, evicted: list[EnvelopeHash]) -> bool:
+        """Evict entries ranked below `rank` until `excess` bytes are free; False if they can't."""
+        if sum(size for r, size in self._rank_bytes.items() if r < rank) < excess:
+            return False
+        heap = self._rank_heap
+        while excess > 0:
+            bucket = self._buckets.get(heap[0])
+            if bucket is None:
+                heapq.heappop(heap)
+                continue
+            _, entry = bucket.entries.popitem()  # the newest of the bucket
+            excess -= entry.cost
+            self._remove(entry)
+            evicted.append(entry.hash)
+        return True
+
+    def shrink(self) -> list[EnvelopeHash]:
+        """Evict the cheapest entries until the pool is within its cap again (after marks)."""
+        evicted: list[EnvelopeHash] = []
+        excess = self.bytes_used - self.max_bytes
+        if excess > 0:
+            available = sum(self._rank_bytes.values())
+            self._make_room(min(excess, available), _PINNED, evicted)
+        return evicted
+
+    def mark_known(self, envelope_hash: EnvelopeHash) -> bool:
+        """Account one more peer knowing a pooled envelope; False if it isn't pooled."""
+        entry = self._entries.get(envelope_hash)
+        if entry is None:
+            return False
+        entry.knowers += 1
+        self._charge(entry, KNOWN_MARK_COST)
+        return True
+
+    def unmark_known(self, envelope_hash: EnvelopeHash) -> None:
+        """A peer that knew the envelope is gone."""
+        entry = self._entries.get(envelope_hash)
+        if entry is not None and entry.knowers:
+            entry.knowers -= 1
+            self._charge(entry, -KNOWN_MARK_COST)
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def expire(self, now: int, limit: int | None = None) -> list[EnvelopeHash]:
+        """Drop envelopes with expiry < now, at most `limit` of them; returns their hashes."""
         gone: list[EnvelopeHash] = []
         heap = self._expiry_heap
         while heap and heap[0][0] < now:
-            _, envelope_hash = heapq.heappop(heap)
-            entry = self._entries.pop(envelope_hash, None)
-            if entry is not None:
-                self.bytes_used -= entry.wire_size
-                gone.append(envelope_hash)
+            expiry, rank = heap[0]
+            bucket = self._buckets.get((rank, expiry))
+            if bucket is None:
+                heapq.heappop(heap)
+                continue
+            while bucket.entries:
+                if limit is not None and len(gone) >= limit:
+                    return gone
+                _, entry = bucket.entries.popitem()
+                self._remove(entry)
+                gone.append(entry.hash)
         return gone
 
     def next_expiry(self) -> int | None:
         """When `expire` next has work: the smallest expiry + 1, or None when empty."""
-        return self._expiry_heap[0][0] + 1 if self._expiry_heap else None
+        heap = self._expiry_heap
+        while heap and (heap[0][1], heap[0][0]) not in self._buckets:
+            heapq.heappop(heap)
+        return heap[0][0] + 1 if heap else None
 
     def select_for(
         self,
