@@ -692,7 +692,8 @@ class Node:
             why = "internal error"
         finally:
             self._peers.pop(node_id, None)
-            self._spawn(self._release_known(peer.shh.known))
+            if self._running:  # (at shutdown the pool's accounting no longer matters)
+                self._spawn(self._release_known(peer.shh.known))
             log.info("peer left: %s: %s", _short(node_id), why)
             if refusal is not None:
                 with contextlib.suppress(HushError, OSError):

@@ -309,7 +309,8 @@ class EnvelopePool:
             source = _LOCAL
         budget = self.source_budget
         if budget is not None and self._usage.get(source, 0) + cost > budget:
-            return AddOutcome(AddStatus.OVER_BUDGET, "this peer's share of the pool is full")
+            whose = "this node's own" if local else "this peer's"
+            return AddOutcome(AddStatus.OVER_BUDGET, f"{whose} share of the pool is full")
         evicted: list[EnvelopeHash] = []
         if self.bytes_used + cost > self.max_bytes and not self._make_room(
             self.bytes_used + cost - self.max_bytes, _rank(pow_value), evicted
