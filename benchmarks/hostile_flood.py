@@ -53,6 +53,7 @@ POOL_BYTES = 32 * 1024 * 1024
 MIN_POW = 0.01
 PER_PACKET = 20_000
 HONEST_POSTS = 200
+_MARK = 7.0  # the flooder's PoW requirement once its flood is sent
 
 
 def _config(**changes: Any) -> NodeConfig:
@@ -95,13 +96,21 @@ async def _serve() -> None:
             worst = max(worst, loop.time() - start - 0.005)
 
     def report() -> None:
-        nonlocal worst
-        stats = {"max_stall_ms": worst * 1000, "rss_mib": _rss_mib(), "pooled": len(node.pool)}
+        stats = {
+            "max_stall_ms": worst * 1000,
+            "rss_mib": _rss_mib(),
+            "pooled": len(node.pool),
+            "flood_processed": any(p.pow_requirement == _MARK for p in node.peers()),
+        }
         print(json.dumps(stats), flush=True)
+
+    def reset() -> None:
+        nonlocal worst
         worst = 0.0
 
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGUSR1, report)
+    loop.add_signal_handler(signal.SIGUSR2, reset)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     watcher = asyncio.ensure_future(monitor())
     print(json.dumps({"enode": node.enode, "rpc": rpc.url}), flush=True)
@@ -144,6 +153,10 @@ async def _flood(enode: str, count: int) -> None:
     start = time.perf_counter()
     for payload in payloads:
         await connection.send_message("shh", PacketCode.MESSAGES, payload)
+    # Processed in order after the flood: when the node has it, it has worked through the flood.
+    await connection.send_message(
+        "shh", PacketCode.POW_REQUIREMENT, packets.encode_pow_requirement(_MARK)
+    )
     print(json.dumps({"sent": count, "send_s": time.perf_counter() - start}), flush=True)
     sys.stdin.readline()  # done
     connection.close()
@@ -208,6 +221,7 @@ async def _measure(count: int) -> dict[str, Any]:
             assert (await _line(flooder)).strip() == "ready"
             server.send_signal(signal.SIGUSR1)
             idle = json.loads(await _line(server))
+            server.send_signal(signal.SIGUSR2)
             latencies: list[float] = []
             flooding = True
 
@@ -230,13 +244,15 @@ async def _measure(count: int) -> dict[str, Any]:
             prober = asyncio.ensure_future(probe())
             await post()
             sent = json.loads(await _line(flooder))
-            # The flood is on the wire; let the node work through what it has buffered.
-            info_now = await _rpc(session, url, "shh_info")
+            # The flood is on the wire: wait until the node has worked through all of it.
             settle = time.perf_counter()
             delivered = 0
-            while time.perf_counter() - settle < 20:
+            processed = False
+            while time.perf_counter() - settle < 60:
                 delivered += len(await _rpc(session, url, "shh_getFilterMessages", filter_id))
-                if delivered >= HONEST_POSTS:
+                server.send_signal(signal.SIGUSR1)
+                processed = json.loads(await _line(server))["flood_processed"]
+                if processed and delivered >= HONEST_POSTS:
                     break
                 await asyncio.sleep(0.2)
             elapsed = time.perf_counter() - start
@@ -252,6 +268,7 @@ async def _measure(count: int) -> dict[str, Any]:
             "flood_envelopes": count,
             "flood_send_s": sent["send_s"],
             "elapsed_s": elapsed,
+            "flood_processed": processed,
             "rpc_calls": len(latencies),
             "rpc_p50_ms": statistics.median(latencies),
             "rpc_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],

@@ -9,6 +9,8 @@ every item within its parent; nesting at most `MAX_DEPTH` deep. Integers are byt
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from hush.errors import DecodeError, UsageError
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "encode_bytes",
     "encode_list_payload",
     "encode_uint",
+    "iter_list",
     "split_list",
     "uint_bytes",
 ]
@@ -120,23 +123,31 @@ def decode_prefix(data: bytes) -> tuple[Item, int]:
     return _decode_at(bytes(data), 0, len(data), 0)
 
 
-def split_list(data: bytes) -> list[bytes]:
-    """The encoded items of the list at the start of `data`, undecoded (trailing bytes allowed).
+def iter_list(data: bytes) -> Iterator[bytes]:
+    """The encoded items of the list at the start of `data`, undecoded, one at a time (trailing
+    bytes after the list allowed).
 
-    Each item's header is checked canonical and within the list; what an item holds is left to
-    whoever decodes it, so a long list can be decoded piecemeal.
+    The list's own header is checked at once; each item's header (canonical, within the list) as
+    it is reached. What an item holds is left to whoever decodes it, so a long list can be
+    decoded piecemeal.
     """
     data = bytes(data)
     is_list, start, stop = _header(data, 0, len(data))
     if not is_list:
         raise DecodeError("RLP: expected a list, got a byte string")
-    items: list[bytes] = []
-    cursor = start
+    return _items(data, start, stop)
+
+
+def _items(data: bytes, cursor: int, stop: int) -> Iterator[bytes]:
     while cursor < stop:
         _, _, end = _header(data, cursor, stop)
-        items.append(data[cursor:end])
+        yield data[cursor:end]
         cursor = end
-    return items
+
+
+def split_list(data: bytes) -> list[bytes]:
+    """All of `iter_list` at once."""
+    return list(iter_list(data))
 
 
 def decode(data: bytes) -> Item:

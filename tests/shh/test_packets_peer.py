@@ -133,7 +133,7 @@ def test_malformed_packets_disconnect(code: int, payload: bytes) -> None:
     with pytest.raises(PeerError) as caught:
         event = peer.receive(code, payload)
         if isinstance(event, Envelopes):  # split on receipt, each envelope decoded on its own
-            for raw in event.encoded:
+            for raw in peer.encoded_envelopes(event):
                 peer.decode_envelope(raw)
     assert caught.value.reason is DisconnectReason.SUBPROTOCOL_ERROR
     with pytest.raises(PeerError, match="already failed"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import time
@@ -728,8 +729,8 @@ class Node:
             return  # enforce mode: an excess `messages` packet is dropped unread
         event = peer.shh.receive(code, payload)
         match event:
-            case Envelopes(encoded):
-                await self._receive_envelopes(peer, encoded)
+            case Envelopes() as batch:
+                await self._receive_envelopes(peer, batch)
             case DirectMessage(envelope):
                 self._deliver(envelope, envelope.pow(), envelope.hash, p2p=True)
             case MailRequest(envelope):
@@ -740,35 +741,35 @@ class Node:
             case _:
                 pass
 
-    async def _receive_envelopes(self, peer: _Peer, encoded: list[bytes]) -> None:
+    async def _receive_envelopes(self, peer: _Peer, batch: Envelopes) -> None:
         """geth: decode the whole batch (any malformed envelope drops the peer before any is
         added), add every envelope, then drop the peer if any was bad. Both passes go in slices
         that give the event loop back, so one peer's 40,000-envelope packet doesn't stall the
         others, nor RPC. Envelopes over the peer's share of the pool or refused for lack of
         room are not marked known: the peer can't grow its known set with them."""
         shh = peer.shh
-        slices = range(0, len(encoded), _INGEST_SLICE)
-        decoded: list[Envelope] = []
-        for start in slices:
-            decoded = [shh.decode_envelope(raw) for raw in encoded[start : start + _INGEST_SLICE]]
-            if len(slices) > 1:
+        encoded = shh.encoded_envelopes(batch)
+        first: list[Envelope] = []
+        count = 0
+        while chunk := list(itertools.islice(encoded, _INGEST_SLICE)):
+            decoded = [shh.decode_envelope(raw) for raw in chunk]
+            first = first or decoded
+            count += len(chunk)
+            if len(chunk) == _INGEST_SLICE:
                 await asyncio.sleep(0)
+        whole = count <= _INGEST_SLICE  # one slice: added as decoded, else decoded again
+        envelopes = iter(first) if whole else map(Envelope.decode, shh.encoded_envelopes(batch))
         failure = ""
         source = peer.node_id
-        for start in slices:
-            chunk = (
-                decoded
-                if len(slices) == 1
-                else map(Envelope.decode, encoded[start : start + _INGEST_SLICE])
-            )
-            for envelope in chunk:
+        while chunk_of := list(itertools.islice(envelopes, _INGEST_SLICE)):
+            for envelope in chunk_of:
                 outcome = self._add(envelope, source=source)
                 if outcome.known and outcome.entry is not None:
                     self._note_known(peer, outcome.entry.hash)
                 elif outcome.status is AddStatus.REJECTED and not failure:
                     failure = outcome.reason
             self._settle()
-            if len(slices) > 1:
+            if not whole:
                 await asyncio.sleep(0)
         if failure:
             raise PeerError(f"invalid envelope: {failure}", DisconnectReason.SUBPROTOCOL_ERROR)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import math
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hush import rlp
@@ -36,6 +37,7 @@ __all__ = [
     "encode_status",
     "float_from_bits",
     "float_to_bits",
+    "iter_messages",
     "split_messages",
 ]
 
@@ -136,16 +138,29 @@ def decode_messages(payload: bytes) -> list[Envelope]:
     return [Envelope.from_item(item) for item in _first_list(payload, "messages")]
 
 
-def split_messages(payload: bytes) -> list[bytes]:
-    """The envelopes' encodings in a `messages` packet, each to be decoded by `Envelope.decode`.
+def iter_messages(payload: bytes) -> Iterator[bytes]:
+    """The envelopes' encodings in a `messages` packet, one at a time, each for `Envelope.decode`.
 
-    Only the list structure is checked here (cheap, no per-field work): a big packet can then be
-    decoded in slices. Decoding all of them gives exactly what `decode_messages` gives.
+    Only the list structure is checked (the packet's list header at once, each item's as it is
+    reached): a big packet can then be decoded in slices. Decoding all of them gives exactly what
+    `decode_messages` gives, and fails where it fails.
     """
     try:
-        return rlp.split_list(payload)
+        items = rlp.iter_list(payload)
     except DecodeError as exc:
         raise DecodeError(f"messages: {exc}") from exc
+    return _prefixed(items)
+
+
+def _prefixed(items: Iterator[bytes]) -> Iterator[bytes]:
+    try:
+        yield from items
+    except DecodeError as exc:
+        raise DecodeError(f"messages: {exc}") from exc
+
+
+def split_messages(payload: bytes) -> list[bytes]:
+    return list(iter_messages(payload))
 
 
 def encode_envelope_packet(envelope: Envelope) -> bytes:

@@ -15,7 +15,7 @@ bounded by the pool and never needs a sweep.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from hush.errors import DecodeError, DisconnectReason, PeerError
@@ -51,8 +51,14 @@ class StatusReceived:
 
 @dataclass(frozen=True, slots=True)
 class Envelopes:
-    encoded: list[bytes]
-    """Each envelope's encoding, not yet decoded: see `ShhPeer.decode_envelope`."""
+    payload: bytes
+    """The `messages` packet, its list header checked, its envelopes not yet split nor decoded:
+    see `ShhPeer.encoded_envelopes` and `ShhPeer.decode_envelope`."""
+
+    @property
+    def encoded(self) -> list[bytes]:
+        """Each envelope's encoding, all at once (raises DecodeError)."""
+        return packets.split_messages(self.payload)
 
     @property
     def envelopes(self) -> list[Envelope]:
@@ -161,7 +167,8 @@ class ShhPeer:
             case PacketCode.STATUS:
                 return Ignored(code, "status after handshake")
             case PacketCode.MESSAGES:
-                return Envelopes(packets.split_messages(payload))
+                packets.iter_messages(payload)  # the list header now; the envelopes piecemeal
+                return Envelopes(payload)
             case PacketCode.POW_REQUIREMENT:
                 self.pow_requirement = packets.decode_pow_requirement(payload)
                 return PowRequirementChanged(self.pow_requirement)
@@ -179,6 +186,15 @@ class ShhPeer:
                 return MailRequest(packets.decode_envelope(payload))
             case _:
                 return Ignored(code, "unknown packet code")
+
+    def encoded_envelopes(self, event: Envelopes) -> Iterator[bytes]:
+        """The encodings of a `messages` packet's envelopes, one at a time; a malformed list
+        fails the peer when it is reached."""
+        try:
+            yield from packets.iter_messages(event.payload)
+        except DecodeError as exc:
+            self._state = _State.CLOSED
+            raise _fail(f"invalid packet {PacketCode.MESSAGES}: {exc}") from exc
 
     def decode_envelope(self, raw: bytes) -> Envelope:
         """Decode one envelope of a `messages` packet; a malformed one fails the peer."""
