@@ -269,3 +269,14 @@ def test_select_for_peer(sealer: Sealer) -> None:
     assert {e.hash for e in pool.select_for(1.0, FULL_BLOOM, set())} == {high.hash}
     assert [e.hash for e in pool.select_for(0.0, topic_to_bloom(TOPIC), set())] == [low.hash]
     assert pool.select_for(0.0, None, {low.hash, high.hash}) == []
+
+
+def test_heaps_stay_bounded_under_churn() -> None:
+    """Buckets come and go (each second a new expiry); their stale heap keys don't pile up."""
+    pool = EnvelopePool(min_pow=0.0)
+    for second in range(2000):
+        pool.add(tiny(second, expiry=NOW + 1 + second), NOW + second, source="a")
+        pool.expire(NOW + second + 1)
+    assert len(pool) <= 1
+    assert len(pool._rank_heap) <= 2 * len(pool._buckets) + 65
+    assert len(pool._expiry_heap) <= 2 * len(pool._buckets) + 65

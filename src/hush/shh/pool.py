@@ -330,7 +330,8 @@ class EnvelopePool:
             heapq.heappush(self._expiry_heap, (expiry, rank))
             if rank != _PINNED:
                 heapq.heappush(self._rank_heap, key)
-            if len(self._expiry_heap) > 2 * len(self._buckets) + 64:
+            limit = 2 * len(self._buckets) + 64  # stale keys of emptied buckets: bounded
+            if len(self._expiry_heap) > limit or len(self._rank_heap) > limit:
                 self._compact_heaps()
         entry._bucket = bucket
         bucket.entries[entry.hash] = entry
