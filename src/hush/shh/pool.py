@@ -312,12 +312,13 @@ class EnvelopePool:
             whose = "this node's own" if local else "this peer's"
             return AddOutcome(AddStatus.OVER_BUDGET, f"{whose} share of the pool is full")
         evicted: list[EnvelopeHash] = []
+        rank = _rank(pow_value)
         if self.bytes_used + cost > self.max_bytes and not self._make_room(
-            self.bytes_used + cost - self.max_bytes, _rank(pow_value), evicted
+            self.bytes_used + cost - self.max_bytes, rank, evicted
         ):
             return AddOutcome(AddStatus.POOL_FULL, "envelope pool is full")
         entry = PooledEnvelope(raw, envelope_hash, pow_value, source)
-        self._insert(entry, _PINNED if local else _rank(pow_value), envelope.expiry)
+        self._insert(entry, _PINNED if local else rank, envelope.expiry)
         return AddOutcome(AddStatus.ACCEPTED, entry=entry, evicted=tuple(evicted))
 
     # -- accounting ----------------------------------------------------------------------------
