@@ -13,10 +13,12 @@ import asyncio
 import os
 import time
 
+import pytest
+
 from hush.crypto import SymmetricKey
-from hush.errors import DisconnectReason
+from hush.errors import DisconnectReason, UsageError
 from hush.net import PeerConnection
-from hush.node import Node, PostRequest
+from hush.node import Node, NodeConfig, PostRequest
 from hush.shh import packets
 from hush.shh.envelope import Envelope
 from hush.shh.filters import Filter
@@ -220,3 +222,9 @@ async def test_post_after_flood_is_never_evicted(make_node: NodeFactory) -> None
     inbox = node.subscribe(Filter(sym_key=KEY, topics=frozenset({TOPIC})))
     assert inbox is not None
     flooder.close()
+
+
+@pytest.mark.parametrize("share", [0, -0.1, 1.5, float("nan")])
+def test_pool_peer_share_validated(share: float) -> None:
+    with pytest.raises(UsageError, match="pool_peer_share"):
+        NodeConfig(datadir=None, pool_peer_share=share)

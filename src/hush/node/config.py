@@ -136,6 +136,7 @@ class NodeConfig:
         check_number("min_pow", self.min_pow, 0)
         check_int("max_message_size", self.max_message_size, 1, MAX_MESSAGE_SIZE)
         check_int("pool_bytes", self.pool_bytes, 1)
+        check_number("pool_peer_share", self.pool_peer_share, 0, 1, positive=True)
         check_number("send_interval", self.send_interval, 0, 3600)
         if self.pow_processes is not None:
             check_int("pow_processes", self.pow_processes, 1, 1024)
