@@ -31,8 +31,14 @@ _MASK64 = (1 << 64) - 1
 
 
 def target_bits(pow_target: float, data_length: int, ttl: int) -> int:
-    """geth's Seal target: ceil(log2(pow × size() × ttl)), at least 1, with size() = 20 + len(data)."""
-    product = pow_target * (ENVELOPE_HEADER_LENGTH + data_length) * ttl
+    """geth's Seal target: ceil(log2(pow × size() × ttl)), at least 1, with size() = 20 + len(data).
+
+    Where the product overflows a double (geth's int(+Inf) then makes the target 1 bit), the sum of
+    the logarithms gives the far-too-many bits such a target really needs."""
+    size = ENVELOPE_HEADER_LENGTH + data_length
+    product = pow_target * size * ttl
+    if product == math.inf:
+        return math.ceil(math.log2(pow_target) + math.log2(size) + math.log2(ttl))
     return max(1, math.ceil(math.log2(product))) if product > 0 else 1
 
 
