@@ -41,7 +41,7 @@ from hush.shh.envelope import Envelope
 from hush.shh.pow import ACCELERATED, NonceSearch, SearchResult, target_bits
 from hush.types import RandomBytes
 
-__all__ = ["DEFAULT_MAX_WORK_TIME", "DEFAULT_QUEUE_LIMIT", "Sealer", "SealerBusy"]
+__all__ = ["DEFAULT_MAX_WORK_TIME", "DEFAULT_QUEUE_LIMIT", "FairQueue", "Sealer", "SealerBusy"]
 
 DEFAULT_MAX_WORK_TIME = 60.0
 """Seconds one seal may take at most (geth takes any uint32: 136 years)."""
@@ -172,6 +172,7 @@ class _Job:
         "requester",
         "running",
         "search",
+        "settled",
         "work_time",
     )
 
@@ -194,7 +195,8 @@ class _Job:
         self.deadline: float | None = None  # set when its first slice starts
         self.running = 0  # workers hashing it now
         self.best: SearchResult | None = None
-        self.finished = False
+        self.finished = False  # no more slices handed out: found, cancelled, timed out, closed
+        self.settled = False  # its outcome decided (once the slices still running are in)
         self.future: concurrent.futures.Future[Envelope] = concurrent.futures.Future()
 
     def outcome(self) -> Envelope | BaseException:
@@ -202,7 +204,7 @@ class _Job:
             return self.envelope.with_nonce(self.best.nonce) if self.best else self.envelope
         return PowError(
             "failed to reach the PoW target, specified pow time "
-            f"({self.work_time:g} seconds) was insufficient"
+            f"({self.work_time:.15g} seconds) was insufficient"
         )
 
 
@@ -218,6 +220,53 @@ def _resolve(
         pass  # cancelled meanwhile: nobody waits for it
 
 
+class FairQueue:
+    """The sealer's queue, pure: jobs grouped in lanes by requester, handed out round-robin over
+    the lanes and, within a lane, over its jobs. A job stays until `retire` (finished and no
+    worker on it); `take` skips finished jobs and those with all the workers they may use."""
+
+    def __init__(self) -> None:
+        self._lanes: dict[Hashable, deque[_Job]] = {}  # insertion order is the round-robin order
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, job: _Job) -> None:
+        self._lanes.setdefault(job.requester, deque()).append(job)
+        self._count += 1
+
+    def take(self) -> _Job | None:
+        """The next job with room for one more worker, turning the round-robin past it."""
+        for _ in range(len(self._lanes)):
+            requester, lane = next(iter(self._lanes.items()))
+            del self._lanes[requester]
+            self._lanes[requester] = lane
+            for _ in range(len(lane)):
+                job = lane[0]
+                lane.rotate(-1)
+                if not job.finished and job.running < job.parallel:
+                    return job
+        return None
+
+    def retire(self, job: _Job) -> bool:
+        """Drop a finished job no worker is on; True if it was queued."""
+        lane = self._lanes.get(job.requester)
+        if not job.finished or job.running or lane is None or job not in lane:
+            return False
+        lane.remove(job)
+        self._count -= 1
+        if not lane:
+            del self._lanes[job.requester]
+        return True
+
+    def clear(self) -> list[_Job]:
+        jobs = [job for lane in self._lanes.values() for job in lane]
+        self._lanes.clear()
+        self._count = 0
+        return jobs
+
+
 class _Workers:
     """The worker threads and the fair queue of one sealer, from its first seal to `close`."""
 
@@ -229,8 +278,7 @@ class _Workers:
         self._slice = slice_size
         self._processes = processes
         self._cond = threading.Condition()
-        self._lanes: dict[Hashable, deque[_Job]] = {}  # insertion order is the round-robin order
-        self.jobs = 0  # queued or being hashed
+        self._queue = FairQueue()  # jobs queued or being hashed
         self.busy = 0  # workers inside a slice
         self._closed = False
         self._alive = count
@@ -246,60 +294,52 @@ class _Workers:
         with self._cond:
             if self._closed:
                 raise PowError("sealing stopped: the sealer is closed")
-            if self.jobs >= self._queue_limit:
+            if len(self._queue) >= self._queue_limit:
                 raise SealerBusy(
                     f"too many messages being sealed ({self._queue_limit}), try again later"
                 )
-            self._lanes.setdefault(job.requester, deque()).append(job)
-            self.jobs += 1
+            self._queue.add(job)
             self._cond.notify(min(job.parallel, self.count))
         job.future.add_done_callback(lambda _: self._on_done(job))
 
     def _on_done(self, job: _Job) -> None:
         with self._cond:  # cancelled by its caller, or resolved: stop handing out its slices
-            job.finished = True
+            job.finished = job.settled = True
             self._retire(job)
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
-            jobs = [job for lane in self._lanes.values() for job in lane]
-            self._lanes.clear()
-            self.jobs = 0
+            jobs = self._queue.clear()
+            for job in jobs:
+                job.finished = job.settled = True
             self._cond.notify_all()
         for job in jobs:
-            job.finished = True
             _resolve(job.future, PowError("sealing stopped: the sealer is closed"))
 
     def wait_idle(self, timeout: float | None) -> bool:
         with self._cond:
-            return self._cond.wait_for(lambda: self.jobs == 0 and self.busy == 0, timeout)
+            return self._cond.wait_for(lambda: not self._queue and self.busy == 0, timeout)
 
     # -- the workers' side (the caller holds the lock) --
 
+    @property
+    def jobs(self) -> int:
+        return len(self._queue)
+
     def _retire(self, job: _Job) -> None:
-        if not job.finished or job.running:
-            return
-        lane = self._lanes.get(job.requester)
-        if lane is not None and job in lane:
-            lane.remove(job)
-            self.jobs -= 1
-            if not lane:
-                del self._lanes[job.requester]
+        if self._queue.retire(job):
             self._cond.notify_all()  # wait_idle
 
     def _take(self) -> _Job | None:
-        """The next job with room for a worker: round-robin over requesters, then their jobs."""
-        for _ in range(len(self._lanes)):
-            requester, lane = next(iter(self._lanes.items()))
-            del self._lanes[requester]
-            self._lanes[requester] = lane
-            for _ in range(len(lane)):
-                job = lane[0]
-                lane.rotate(-1)
-                if not job.finished and job.running < job.parallel:
-                    return job
-        return None
+        return self._queue.take()
+
+    @staticmethod
+    def _settle(job: _Job, outcome: Envelope | BaseException) -> Envelope | BaseException | None:
+        if job.settled:
+            return None
+        job.finished = job.settled = True
+        return outcome
 
     def _run(self) -> None:
         runner: _Runner = _ThreadRunner()
@@ -334,7 +374,7 @@ class _Workers:
     def _next_slice(self) -> tuple[_Job, int] | None:
         """Wait for the next slice to hash (a job and its start nonce); None once closed."""
         while True:
-            expired: list[_Job] = []
+            expired: list[tuple[_Job, Envelope | BaseException]] = []
             task: tuple[_Job, int] | None = None
             with self._cond:
                 while not self._closed and task is None and not expired:
@@ -346,8 +386,9 @@ class _Workers:
                     if job.deadline is None:  # the time counts from the first slice, not the queue
                         job.deadline = now + job.work_time
                     if now >= job.deadline:
-                        job.finished = True
-                        expired.append(job)
+                        job.finished = True  # settled by the last of its slices still running
+                        if not job.running and (outcome := self._settle(job, job.outcome())):
+                            expired.append((job, outcome))
                         self._retire(job)
                     else:
                         task = (job, job.next_nonce)
@@ -355,8 +396,8 @@ class _Workers:
                         job.running += 1
                         self.busy += 1
                 closed = self._closed
-            for job in expired:
-                _resolve(job.future, job.outcome())
+            for job, outcome in expired:
+                _resolve(job.future, outcome)
             if task is not None or closed:
                 return task
 
@@ -365,19 +406,21 @@ class _Workers:
         with self._cond:
             job.running -= 1
             self.busy -= 1
-            if not job.finished:
+            if not job.settled:
                 best = job.best
                 if job.bits is None and found and (best is None or found.bits > best.bits):
                     job.best = found
                 if error is not None:
-                    outcome = error
+                    outcome = self._settle(job, error)
                 elif job.bits is not None and found is not None:
-                    outcome = job.envelope.with_nonce(found.nonce)
-                elif job.deadline is not None and self._clock() >= job.deadline:
-                    outcome = job.outcome()
-                job.finished = outcome is not None
+                    outcome = self._settle(job, job.envelope.with_nonce(found.nonce))
+                else:
+                    if job.deadline is not None and self._clock() >= job.deadline:
+                        job.finished = True
+                    if job.finished and not job.running:
+                        outcome = self._settle(job, job.outcome())
             self._retire(job)
-            if self.jobs == 0 and self.busy == 0:
+            if not self._queue and self.busy == 0:
                 self._cond.notify_all()  # wait_idle
         if outcome is not None:
             _resolve(job.future, outcome)
@@ -488,7 +531,7 @@ class Sealer:
             raise UsageError(f"invalid PoW time {work_time}: must be a number of seconds ≥ 0")
         if work_time > self.max_work_time:
             raise UsageError(
-                f"PoW time {work_time:g} s is over this node's limit of {self.max_work_time:g} s"
+                f"PoW time {work_time:.15g} s is over this node's limit of {self.max_work_time:.15g} s"
             )
 
     def seal(self, envelope: Envelope, pow_target: float, work_time: float) -> Envelope:
@@ -546,5 +589,5 @@ class Sealer:
             )
             raise PowError(
                 "failed to reach the PoW target, specified pow time "
-                f"({work_time:g} seconds) was insufficient{detail}"
+                f"({work_time:.15g} seconds) was insufficient{detail}"
             )

@@ -473,7 +473,9 @@ class Node:
                 raise UsageError("invalid public key")
         self._sealer.check(request.pow_target, request.pow_time)
         to_pool = not request.target_peer
-        if to_pool and request.pow_target < self.pool.min_pow:
+        if request.target_peer:
+            self._direct_peer(request.target_peer)  # its errors before the work, not after
+        elif request.pow_target < self.pool.min_pow:
             raise UsageError("message rejected, PoW too low")  # geth says so after mining
         plain_size = len(request.payload) + len(request.padding or b"")
         if plain_size > (self.pool.max_message_size if to_pool else MAX_MESSAGE_SIZE):
@@ -511,6 +513,11 @@ class Node:
 
     async def send_direct(self, target_peer: str, envelope: Envelope) -> None:
         """Send an envelope to one connected peer as a direct message (code 127)."""
+        await self._direct_peer(target_peer).connection.send_message(
+            PROTOCOL_NAME, PacketCode.P2P_MESSAGE, packets.encode_envelope_packet(envelope)
+        )
+
+    def _direct_peer(self, target_peer: str) -> _Peer:
         try:
             node_id = Enode.parse(target_peer).node_id
         except HushError as exc:
@@ -518,9 +525,7 @@ class Node:
         peer = self._peers.get(node_id)
         if peer is None:
             raise UsageError(f"could not find peer with ID: {node_id.hex()}")
-        await peer.connection.send_message(
-            PROTOCOL_NAME, PacketCode.P2P_MESSAGE, packets.encode_envelope_packet(envelope)
-        )
+        return peer
 
     async def inject(self, envelope: Envelope) -> AddStatus:
         """Add an already-sealed envelope as if posted here (benchmarks, archive replays)."""
