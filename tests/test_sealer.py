@@ -486,8 +486,8 @@ from hush.types import Topic
 async def main():
     async with Node(NodeConfig(listen=False, datadir=None)) as node:  # every core
         key = node.keys.new_sym_key()
-        for target in (0.2, 50.0):  # a small seal (one worker) and a large one (all of them)
-            await node.post(PostRequest(b"hi", Topic(b"\\0\\0\\0\\1"), sym_key_id=key, pow_target=target))
+        for target in (0.2, 8.0):  # a small seal (one worker) and a large one (all of them)
+            await node.post(PostRequest(b"hi", Topic(b"\\0\\0\\0\\1"), sym_key_id=key, pow_target=target, pow_time=30))
     print("posted")
 
 asyncio.run(main())  # no `if __name__ == "__main__":` guard

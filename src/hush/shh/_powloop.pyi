@@ -1,3 +1,3 @@
 def find(
-    absorbed: bytes, tail: bytes, start: int, count: int, limit: bytes
+    absorbed: bytes | memoryview, tail: bytes, start: int, count: int, limit: bytes
 ) -> tuple[int, bytes] | None: ...

@@ -56,8 +56,8 @@ class NonceSearch:
     def __init__(self, short: bytes):
         self.short = bytes(short)
         full = len(short) // KECCAK_RATE * KECCAK_RATE
-        self._absorbed = short[:full]
-        self._tail = short[full:]
+        self._absorbed = memoryview(self.short)[:full]  # no second copy of a large envelope
+        self._tail = self.short[full:]
 
     def __getstate__(self) -> bytes:
         return self.short
