@@ -105,6 +105,12 @@ def test_bad_parameters_refused_before_hashing(
     assert sealer._pool is None
 
 
+def test_zero_target_ignores_the_time_limit() -> None:
+    sealer = Sealer(processes=1)  # geth: no mining, so powTime doesn't matter
+    assert sealer.submit(ENVELOPE, 0, 4294967295).result(timeout=0) == ENVELOPE
+    assert sealer._pool is None
+
+
 @pytest.mark.parametrize(
     "settings",
     [
