@@ -65,8 +65,11 @@ class SealerBusy(UsageError):
     """The sealer's queue is full: the post is refused before any work, try again later."""
 
 
+_Slice = tuple[NonceSearch, int, int, int | None]  # search, start, count, bits (None: best)
+
+
 class _Runner(Protocol):
-    """Runs one slice: `find` when `bits` ≥ 1, `best` when `bits` is None."""
+    """Runs slices: `find` when `bits` ≥ 1, `best` when `bits` is None."""
 
     def __call__(
         self, search: NonceSearch, start: int, count: int, bits: int | None
@@ -82,6 +85,11 @@ class _ThreadRunner:
         self, search: NonceSearch, start: int, count: int, bits: int | None
     ) -> SearchResult | None:
         return search.best(start, count) if bits is None else search.find(start, count, bits)
+
+    def many(self, slices: list[tuple[NonceSearch, int, int, int]]) -> list[SearchResult | None]:
+        # One release of the GIL for a batch of small seals: a worker thread that needs the GIL
+        # less often waits less for it while the event loop is busy (and slows it less).
+        return NonceSearch.find_many(slices)
 
     def close(self) -> None:
         pass
@@ -236,8 +244,9 @@ class FairQueue:
         self._lanes.setdefault(job.requester, deque()).append(job)
         self._count += 1
 
-    def take(self) -> _Job | None:
-        """The next job with room for one more worker, turning the round-robin past it."""
+    def take(self, small_only: bool = False) -> _Job | None:
+        """The next job with room for one more worker, turning the round-robin past it
+        (`small_only`: only a small seal, which one worker at a time works on)."""
         for _ in range(len(self._lanes)):
             requester, lane = next(iter(self._lanes.items()))
             del self._lanes[requester]
@@ -245,7 +254,9 @@ class FairQueue:
             for _ in range(len(lane)):
                 job = lane[0]
                 lane.rotate(-1)
-                if not job.finished and job.running < job.parallel:
+                if job.finished or job.running >= job.parallel:
+                    continue
+                if not small_only or (job.bits is not None and job.bits <= SMALL_SEAL_BITS):
                     return job
         return None
 
@@ -331,8 +342,8 @@ class _Workers:
         if self._queue.retire(job):
             self._cond.notify_all()  # wait_idle
 
-    def _take(self) -> _Job | None:
-        return self._queue.take()
+    def _take(self, small_only: bool = False) -> _Job | None:
+        return self._queue.take(small_only)
 
     @staticmethod
     def _settle(job: _Job, outcome: Envelope | BaseException) -> Envelope | BaseException | None:
@@ -349,20 +360,30 @@ class _Workers:
                     runner = _ChildRunner()
                 except OSError as exc:
                     log.warning("PoW worker process failed to start (%s); hashing in a thread", exc)
-            while (task := self._next_slice()) is not None:
-                job, start = task
+            while tasks := self._next_slices(batch=isinstance(runner, _ThreadRunner)):
                 try:
-                    found = runner(job.search, start, self._slice, job.bits)
+                    if len(tasks) > 1 and isinstance(runner, _ThreadRunner):
+                        found = runner.many(
+                            [
+                                (job.search, start, count, job.bits or 1)
+                                for job, start, count in tasks
+                            ]
+                        )
+                    else:
+                        found = [
+                            runner(job.search, start, count, job.bits)
+                            for job, start, count in tasks
+                        ]
                 except (OSError, EOFError) as exc:  # the child process died: go on here
                     log.warning("PoW worker process failed (%s); hashing in a thread", exc)
                     runner.close()
                     runner = _ThreadRunner()
-                    self._slice_done(job, None, None)
+                    self._slices_done(tasks, [None] * len(tasks), None)
                 except Exception as exc:  # pragma: no cover - a bug: fail the seal, not the worker
                     log.exception("sealing failed")
-                    self._slice_done(job, None, exc)
+                    self._slices_done(tasks, [None] * len(tasks), exc)
                 else:
-                    self._slice_done(job, found, None)
+                    self._slices_done(tasks, found, None)
         finally:
             runner.close()
             with self._cond:
@@ -371,15 +392,19 @@ class _Workers:
             if last:
                 self.stopped.set_result(None)
 
-    def _next_slice(self) -> tuple[_Job, int] | None:
-        """Wait for the next slice to hash (a job and its start nonce); None once closed."""
+    def _next_slices(self, batch: bool) -> list[tuple[_Job, int, int]]:
+        """Wait for the next slice to hash: [(job, start nonce, count)]; [] once closed. With
+        `batch`, small seals come several at once, up to one slice's worth of expected work."""
         while True:
             expired: list[tuple[_Job, Envelope | BaseException]] = []
-            task: tuple[_Job, int] | None = None
+            tasks: list[tuple[_Job, int, int]] = []
             with self._cond:
-                while not self._closed and task is None and not expired:
-                    job = self._take()
+                budget = self._slice
+                while not self._closed and budget > 0 and not expired:
+                    job = self._take(small_only=bool(tasks))
                     if job is None:
+                        if tasks:
+                            break
                         self._cond.wait()
                         continue
                     now = self._clock()
@@ -390,40 +415,57 @@ class _Workers:
                         if not job.running and (outcome := self._settle(job, job.outcome())):
                             expired.append((job, outcome))
                         self._retire(job)
-                    else:
-                        task = (job, job.next_nonce)
-                        job.next_nonce = (job.next_nonce + self._slice) & _MASK64
-                        job.running += 1
-                        self.busy += 1
+                        continue
+                    small = batch and job.bits is not None and job.bits <= SMALL_SEAL_BITS
+                    count = min(self._slice, 4 << (job.bits or 0)) if small else self._slice
+                    tasks.append((job, job.next_nonce, count))
+                    job.next_nonce = (job.next_nonce + count) & _MASK64
+                    job.running += 1
+                    self.busy += 1
+                    budget = budget - count if small else 0
                 closed = self._closed
             for job, outcome in expired:
                 _resolve(job.future, outcome)
-            if task is not None or closed:
-                return task
+            if tasks or closed:
+                return tasks
 
-    def _slice_done(self, job: _Job, found: SearchResult | None, error: Exception | None) -> None:
-        outcome: Envelope | BaseException | None = None
+    def _slices_done(
+        self,
+        tasks: list[tuple[_Job, int, int]],
+        results: list[SearchResult | None],
+        error: Exception | None,
+    ) -> None:
+        outcomes: list[tuple[_Job, Envelope | BaseException]] = []
         with self._cond:
-            job.running -= 1
-            self.busy -= 1
-            if not job.settled:
-                best = job.best
-                if job.bits is None and found and (best is None or found.bits > best.bits):
-                    job.best = found
-                if error is not None:
-                    outcome = self._settle(job, error)
-                elif job.bits is not None and found is not None:
-                    outcome = self._settle(job, job.envelope.with_nonce(found.nonce))
-                else:
-                    if job.deadline is not None and self._clock() >= job.deadline:
-                        job.finished = True
-                    if job.finished and not job.running:
-                        outcome = self._settle(job, job.outcome())
-            self._retire(job)
+            for (job, _, _), found in zip(tasks, results, strict=True):
+                job.running -= 1
+                self.busy -= 1
+                outcome = self._slice_outcome(job, found, error)
+                if outcome is not None:
+                    outcomes.append((job, outcome))
+                self._retire(job)
             if not self._queue and self.busy == 0:
                 self._cond.notify_all()  # wait_idle
-        if outcome is not None:
+        for job, outcome in outcomes:
             _resolve(job.future, outcome)
+
+    def _slice_outcome(
+        self, job: _Job, found: SearchResult | None, error: Exception | None
+    ) -> Envelope | BaseException | None:
+        if job.settled:
+            return None
+        best = job.best
+        if job.bits is None and found and (best is None or found.bits > best.bits):
+            job.best = found
+        if error is not None:
+            return self._settle(job, error)
+        if job.bits is not None and found is not None:
+            return self._settle(job, job.envelope.with_nonce(found.nonce))
+        if job.deadline is not None and self._clock() >= job.deadline:
+            job.finished = True
+        if job.finished and not job.running:
+            return self._settle(job, job.outcome())
+        return None
 
 
 class Sealer:

@@ -75,6 +75,27 @@ class NonceSearch:
         found = _powloop.find(self._absorbed, self._tail, start & _MASK64, count, limit)
         return SearchResult(found[0], leading_zero_bits(found[1])) if found else None
 
+    @staticmethod
+    def find_many(
+        searches: list[tuple[NonceSearch, int, int, int]],
+    ) -> list[SearchResult | None]:
+        """`find(start, count, bits)` of each search, in order; in C, in one release of the GIL."""
+        if _powloop is None or any(not 0 < bits <= 256 for _, _, _, bits in searches):
+            return [search.find(start, count, bits) for search, start, count, bits in searches]
+        found = _powloop.find_many(
+            [
+                (
+                    search._absorbed,
+                    search._tail,
+                    start & _MASK64,
+                    count,
+                    (1 << (256 - bits)).to_bytes(32, "big"),
+                )
+                for search, start, count, bits in searches
+            ]
+        )
+        return [SearchResult(f[0], leading_zero_bits(f[1])) if f else None for f in found]
+
     def find_python(self, start: int, count: int, bits: int) -> SearchResult | None:
         """`find` in pure Python: the fallback where the C loop wasn't built, and its reference."""
         limit = (1 << (256 - bits)).to_bytes(33, "big")[1:] if bits > 0 else b"\xff" * 33
