@@ -519,3 +519,15 @@ def test_script_without_main_guard_seals_without_noise(tmp_path: Any, processes:
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
     )
     assert (result.returncode, result.stderr, result.stdout) == (0, "", "posted\n")
+
+
+def test_many_small_seals_at_once_all_meet_geths_formula() -> None:
+    # Workers batch small seals into one C call: each still gets its own geth-valid nonce.
+    envelopes = [
+        Envelope(1_600_000_050 + i, 50, ENVELOPE.topic, os.urandom(100)) for i in range(24)
+    ]
+    with Sealer(workers=2) as sealer:
+        futures = [sealer.submit(e, 0.5, 10, requester=i % 3) for i, e in enumerate(envelopes)]
+        sealed = [future.result(timeout=30) for future in futures]
+    assert [s.data for s in sealed] == [e.data for e in envelopes]
+    assert all(geth_pow(s) >= 0.5 for s in sealed)
