@@ -9,7 +9,8 @@ The pure search lives in `hush.shh.pow`; this module owns the clock, the workers
 - Work is handed out in slices of ~50 ms of hashing. Between slices a worker checks the clock, the
   job's cancellation and shutdown, so a cancelled seal or a closed sealer stops hashing within a
   slice. Cancel a seal by cancelling the future `submit` returns (asyncio's `wrap_future` does it
-  when the awaiting task is cancelled).
+  when the awaiting task is cancelled). Small seals are batched, up to a slice of expected work,
+  into one C call, so a worker needs the GIL once per batch rather than once per seal.
 - Fair: seals are grouped by requester; a free worker takes its next slice round-robin over the
   requesters, then round-robin over that requester's seals. A small seal (≤ 16 bits) is worked by
   one worker at a time, so concurrent small seals spread over the cores; a large one takes every
@@ -63,9 +64,6 @@ Clock = Callable[[], float]
 
 class SealerBusy(UsageError):
     """The sealer's queue is full: the post is refused before any work, try again later."""
-
-
-_Slice = tuple[NonceSearch, int, int, int | None]  # search, start, count, bits (None: best)
 
 
 class _Runner(Protocol):

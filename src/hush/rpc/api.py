@@ -402,7 +402,9 @@ class ShhApi:
         )
         # One WebSocket connection is one requester in the sealer's round-robin; HTTP requests
         # share one (the node's limits still apply per post).
-        return _hex(await self.node.post(request, requester=context.connection))
+        connection = context.connection
+        requester = None if connection is None else id(connection)  # any object, hashable or not
+        return _hex(await self.node.post(request, requester=requester))
 
     async def new_message_filter(self, _: CallContext, criteria: Criteria) -> str:
         if len(self._polled) >= self.limits.max_filters:
