@@ -439,7 +439,7 @@ async def test_issue7_pow_abuse_from_clients_that_hang_up() -> None:
                 ] * 6
                 within = await _rpc(session, server.url, "shh_post", {**abuse, "powTime": 5})
                 assert within["error"]["message"] == "message rejected, PoW too low"
-                for target in ("1e400", "Infinity", "NaN"):
+                for target in ("1e400", "-1e400"):  # (Infinity, NaN: not JSON, a parse error)
                     body = (
                         '{"jsonrpc":"2.0","id":1,"method":"shh_post","params":[{"symKeyID":"'
                         + key
