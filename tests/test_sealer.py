@@ -318,14 +318,20 @@ def _node(**settings: Any) -> Node:
     return Node(NodeConfig(listen=False, datadir=None, **settings))
 
 
+async def until_sealing(node: Node) -> None:
+    """Until a sealing worker is hashing (the state polled, with a safety net)."""
+    async with asyncio.timeout(10):
+        while node._sealer.busy == 0:
+            await asyncio.sleep(0.01)
+
+
 async def test_cancelling_a_post_stops_its_seal() -> None:
     async with _node(min_pow=0.0) as node:
         key = node.keys.new_sym_key()
         # 30 bits: ~2^30 hashes, minutes here; allowed within 60 s.
         request = PostRequest(b"x", TOPIC, sym_key_id=key, pow_target=2**30 / 300 / 50, pow_time=60)
         post = asyncio.ensure_future(node.post(request, requester="client"))
-        while node._sealer.busy == 0:
-            await asyncio.sleep(0.01)
+        await until_sealing(node)
         post.cancel()
         with pytest.raises(asyncio.CancelledError):
             await post
@@ -339,8 +345,7 @@ async def test_node_stop_during_a_long_seal_returns_promptly() -> None:
     key = node.keys.new_sym_key()
     request = PostRequest(b"x", TOPIC, sym_key_id=key, pow_target=2**30 / 300 / 50, pow_time=60)
     posts = [asyncio.ensure_future(node.post(request)) for _ in range(3)]
-    while node._sealer.busy == 0:
-        await asyncio.sleep(0.01)
+    await until_sealing(node)
     pool = node._sealer._pool
     assert pool is not None
     async with asyncio.timeout(5):  # a safety net: the assertion is the workers' exit below
@@ -466,8 +471,7 @@ async def test_sealing_does_not_starve_the_default_executor() -> None:
         key = node.keys.new_sym_key()
         request = PostRequest(b"x", TOPIC, sym_key_id=key, pow_target=2**30 / 300 / 50, pow_time=60)
         posts = [asyncio.ensure_future(node.post(request, requester=i)) for i in range(8)]
-        while node._sealer.busy == 0:
-            await asyncio.sleep(0.01)
+        await until_sealing(node)
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(30):
             derived = await asyncio.gather(
@@ -531,3 +535,46 @@ def test_many_small_seals_at_once_all_meet_geths_formula() -> None:
         sealed = [future.result(timeout=30) for future in futures]
     assert [s.data for s in sealed] == [e.data for e in envelopes]
     assert all(geth_pow(s) >= 0.5 for s in sealed)
+
+
+@pytest.mark.parametrize("transport", ["http", "ws"])
+async def test_client_hanging_up_mid_seal_stops_the_hashing(transport: str) -> None:
+    # issue 7, item 2: "work continues after the client disconnects". A post that may seal for
+    # 60 s (30 bits, allowed); the client hangs up once the sealer is busy with it.
+    async with _node(min_pow=0.0) as node:
+        server = RpcServer(node)
+        await server.start("127.0.0.1", 0)
+        try:
+            async with aiohttp.ClientSession() as session:
+                key = (await _rpc(session, server.url, "shh_newSymKey"))["result"]
+                post = {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "shh_post",
+                    "params": [
+                        {
+                            "symKeyID": key,
+                            "topic": "0x00000001",
+                            "payload": "0x01",
+                            "powTarget": 2**30 / 300 / 50,
+                            "powTime": 60,
+                        }
+                    ],
+                }
+
+                if transport == "http":
+                    request = asyncio.ensure_future(session.post(server.url, json=post))
+                    await until_sealing(node)
+                    request.cancel()  # closes the connection
+                    with pytest.raises(asyncio.CancelledError):
+                        await request
+                else:
+                    ws = await session.ws_connect(server.url.replace("http://", "ws://"))
+                    await ws.send_json(post)
+                    await until_sealing(node)
+                    await ws.close()
+            # Without cancellation the seal would go on for the full minute.
+            assert await asyncio.to_thread(node._sealer.wait_idle, 10)
+            assert (node._sealer.pending, node._sealer.busy) == (0, 0)
+        finally:
+            await server.stop()
