@@ -140,4 +140,6 @@ class NodeConfig:
         check_number("send_interval", self.send_interval, 0, 3600)
         if self.pow_processes is not None:
             check_int("pow_processes", self.pow_processes, 1, 1024)
+        check_number("max_pow_time", self.max_pow_time, 0, positive=True)
+        check_int("seal_queue", self.seal_queue, 1, 1_000_000)
         check_text("client_id", self.client_id, 256)
