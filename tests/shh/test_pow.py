@@ -111,3 +111,22 @@ def test_c_loop_agrees_with_python(short: bytes, start: int, bits: int) -> None:
 
 def test_impossible_target_finds_nothing() -> None:
     assert NonceSearch(b"\xc0").find(0, 10, 257) is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    searches=st.lists(
+        st.tuples(
+            st.binary(min_size=0, max_size=400),
+            st.integers(0, 2**64 - 1),
+            st.integers(0, 3000),
+            st.integers(1, 10),
+        ),
+        max_size=6,
+    )
+)
+def test_find_many_agrees_with_find_one_by_one(searches: list[tuple[bytes, int, int, int]]) -> None:
+    batch = [(NonceSearch(short), start, count, bits) for short, start, count, bits in searches]
+    assert NonceSearch.find_many(batch) == [
+        search.find_python(start, count, bits) for search, start, count, bits in batch
+    ]

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import multiprocessing
 import os
@@ -113,10 +114,14 @@ def geth_shaped_rate(short: bytes, seconds: float) -> float:
     return nonces / (time.perf_counter() - start)
 
 
-def bench_pow(size: int, seconds: float, processes: int) -> dict[str, Any]:
+def bench_pow(size: int, seconds: float, processes: int, threads: bool = False) -> dict[str, Any]:
+    """With `threads`, the workers are threads of this process, as the sealer's are."""
     short = envelope_for_short_size(size).short_rlp()
     if processes == 1:
         results = [_pow_worker(short, seconds)]
+    elif threads:
+        with concurrent.futures.ThreadPoolExecutor(processes) as executor:
+            results = list(executor.map(_pow_worker, [short] * processes, [seconds] * processes))
     else:
         context = multiprocessing.get_context("spawn")
         with context.Pool(processes) as pool:
@@ -132,6 +137,7 @@ def bench_pow(size: int, seconds: float, processes: int) -> dict[str, Any]:
         "size": size,
         "seconds": seconds,
         "processes": processes,
+        "workers": "threads" if threads else "processes",
         "nonces_per_s": total,
         "nonces_per_s_per_process": per_process,
         "geth_shaped_nonces_per_s": reference,
@@ -279,10 +285,15 @@ def group() -> None:
     default=None,
     help="Worker processes [default: all cores].",
 )
+@click.option(
+    "--threads", is_flag=True, help="Threads instead of processes (the sealer's default)."
+)
 @click.option("--json", "as_json", is_flag=True)
-def pow_command(size: int, seconds: float, processes: int | None, as_json: bool) -> None:
+def pow_command(
+    size: int, seconds: float, processes: int | None, threads: bool, as_json: bool
+) -> None:
     """Nonces/s of the PoW search vs geth's loop shape."""
-    _emit(bench_pow(size, seconds, processes or os.cpu_count() or 1), as_json)
+    _emit(bench_pow(size, seconds, processes or os.cpu_count() or 1, threads), as_json)
 
 
 @group.command(name="validate")

@@ -29,7 +29,7 @@ from hush.sealer import Sealer
 from hush.shh.message import wrap
 from hush.types import Topic
 
-__all__ = ["GETH_POSTS_PER_SECOND", "bench_latency", "bench_posts", "command"]
+__all__ = ["GETH_POSTS_PER_SECOND", "bench_latency", "bench_posts", "bench_posts_cpu", "command"]
 
 GETH_POSTS_PER_SECOND = 368.0
 TOPIC = "0x0b0e0c0d"
@@ -89,16 +89,42 @@ async def _load(url: str, clients: int, seconds: float, pow_target: float) -> tu
             await session.close()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a process, its threads and (recursively) its live children, from /proc;
+    0 where /proc isn't there."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                total += sum(_cpu_seconds(int(child)) for child in children.read().split())
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return total
+
+
 def bench_posts(clients: int = 8, seconds: float = 5.0, pow_target: float = 0.2) -> float:
     """shh_post calls per second against a node in a child process."""
+    return bench_posts_cpu(clients, seconds, pow_target)[0]
+
+
+def bench_posts_cpu(
+    clients: int = 8, seconds: float = 5.0, pow_target: float = 0.2
+) -> tuple[float, float]:
+    """shh_post calls per second, and the node's CPU milliseconds per call (its sealing
+    processes, if any, included): the second varies less with the machine's other load."""
     context = multiprocessing.get_context("spawn")
     ready, stop = context.Queue(), context.Event()
     child = context.Process(target=_serve, args=(ready, stop, min(pow_target, 0.2)))
     child.start()
     try:
         url = ready.get(timeout=30)
+        assert child.pid is not None
+        before = _cpu_seconds(child.pid)
         done, elapsed = asyncio.run(_load(url, clients, seconds, pow_target))
-        return done / elapsed
+        used = _cpu_seconds(child.pid) - before  # includes the warm-up's few posts
+        return done / elapsed, used * 1e3 / max(1, done)
     finally:
         stop.set()
         child.join(10)
@@ -203,10 +229,11 @@ def command(
     as_json: bool,
 ) -> None:
     """shh_post/s with concurrent HTTP clients; subscription and polled delivery latency."""
-    rate = bench_posts(clients, seconds, pow_target)
+    rate, cpu_ms = bench_posts_cpu(clients, seconds, pow_target)
     latency = bench_latency(messages, poll_interval)
     result = {
         "posts_per_second": rate,
+        "node_cpu_ms_per_post": cpu_ms,
         "clients": clients,
         "pow_target": pow_target,
         "geth_posts_per_second": GETH_POSTS_PER_SECOND,
@@ -217,7 +244,8 @@ def command(
         click.echo(json.dumps(result))
         return
     click.echo(
-        f"shh_post: {rate:.0f}/s with {clients} clients (geth 1.9.7: {GETH_POSTS_PER_SECOND:.0f}/s)"
+        f"shh_post: {rate:.0f}/s with {clients} clients (geth 1.9.7: {GETH_POSTS_PER_SECOND:.0f}/s),"
+        f" {cpu_ms:.2f} ms of node CPU per post"
     )
     for mode, numbers in latency.items():
         click.echo(

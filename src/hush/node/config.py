@@ -15,6 +15,7 @@ from hush.node.ratelimit import (
     RateLimitMode,
     rate_limit_config,
 )
+from hush.sealer import DEFAULT_MAX_WORK_TIME, DEFAULT_QUEUE_LIMIT
 from hush.shh.pool import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MIN_POW,
@@ -72,7 +73,12 @@ class NodeConfig:
     """Least seconds between two batches to the same peer (bursts coalesce; an idle link sends
     at once). Used by the default relay policy."""
     pow_processes: int | None = None
-    """Worker processes for sealing; None uses every core."""
+    """Sealing workers (threads; processes only where the C nonce loop wasn't built); None: one
+    per core."""
+    max_pow_time: float = DEFAULT_MAX_WORK_TIME
+    """Most seconds of PoW one post may ask for (shh_post's powTime); more is refused."""
+    seal_queue: int = DEFAULT_QUEUE_LIMIT
+    """Most posts being sealed or waiting for the sealer at once; more are refused."""
     client_id: str = "hush/v0.1.0"
     """The devp2p client id sent in Hello."""
 
@@ -140,4 +146,6 @@ class NodeConfig:
         check_number("send_interval", self.send_interval, 0, 3600)
         if self.pow_processes is not None:
             check_int("pow_processes", self.pow_processes, 1, 1024)
+        check_number("max_pow_time", self.max_pow_time, 0, positive=True)
+        check_int("seal_queue", self.seal_queue, 1, 1_000_000)
         check_text("client_id", self.client_id, 256)

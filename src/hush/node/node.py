@@ -1,7 +1,7 @@
 """The hush node: a Whisper v6 node on devp2p, and the facade applications use.
 
 This is the asyncio shell around the pure cores: it owns the clock, the randomness, the sockets
-(through `hush.net`), the sealer's processes and the timers. The shh protocol state per peer is
+(through `hush.net`), the sealer's workers and the timers. The shh protocol state per peer is
 `hush.shh.peer.ShhPeer`; which envelope goes to which peer is the relay policy's decision
 (`hush.node.relay`). Applications (JSON-RPC, CLI, archive) use the public methods only.
 """
@@ -14,8 +14,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
 from hush.crypto.keys import PrivateKey, public_key_from_bytes
@@ -43,7 +42,6 @@ from hush.shh.peer import (
     ShhPeer,
 )
 from hush.shh.pool import MAX_MESSAGE_SIZE, AddOutcome, AddStatus, EnvelopePool, PooledEnvelope
-from hush.shh.pow import target_bits
 from hush.shh.topic import BLOOM_SIZE, aggregate_blooms, bloom_matches, topic_to_bloom
 from hush.types import Bloom, EnvelopeHash, KeyID, NodeID, RandomBytes, Topic
 
@@ -59,7 +57,6 @@ _STATUS_TIMEOUT = 5.0
 _SUBSCRIPTION_QUEUE = 1024  # geth's messageQueueLimit
 _MAX_BACKOFF = 30.0
 _ZERO_TOPIC = Topic(bytes(4))
-_SMALL_SEAL_BITS = 16  # ~65,000 hashes, tens of ms: not worth spreading over processes
 # Fair event loop: a peer's big packet, a rescan of the pool or an expiry sweep gives the loop
 # back after this many envelopes (each slice is a few milliseconds at most).
 _INGEST_SLICE = 256
@@ -223,7 +220,12 @@ class Node:
         self._dialers: dict[NodeID, asyncio.Task[None]] = {}
         self._server: Listener | None = None
         self._gate: ConnectionGate | None = None
-        self._sealer = Sealer(self.config.pow_processes, random_bytes=random_bytes)
+        self._sealer = Sealer(
+            self.config.pow_processes,
+            random_bytes=random_bytes,
+            max_work_time=self.config.max_pow_time,
+            queue_limit=self.config.seal_queue,
+        )
         self.listen_port: int | None = None
         self._running = False
 
@@ -272,6 +274,7 @@ class Node:
         if not self._running:
             return
         self._running = False
+        sealer_stopped = self._sealer.shutdown()  # seals fail now; workers leave within a slice
         if self._server is not None:
             self._server.close()
         await asyncio.gather(
@@ -288,7 +291,10 @@ class Node:
             subscription.close()
         if self._server is not None:
             await self._server.wait_closed()
-        await asyncio.get_running_loop().run_in_executor(None, self._sealer.close)
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(sealer_stopped), 1.0)
+        except TimeoutError:  # daemon threads: they can't keep the process alive
+            log.warning("PoW workers still busy; not waiting for them")
         log.info("node stopped")
 
     async def __aenter__(self) -> Node:
@@ -453,8 +459,15 @@ class Node:
 
     # -- posting ---------------------------------------------------------------------------------
 
-    async def post(self, request: PostRequest) -> EnvelopeHash:
-        """Encrypt, sign, seal and send a message; returns the envelope hash (geth's shh_post)."""
+    async def post(self, request: PostRequest, *, requester: Hashable = None) -> EnvelopeHash:
+        """Encrypt, sign, seal and send a message; returns the envelope hash (geth's shh_post).
+
+        geth's checks and errors, in its order, except that what geth would refuse only after
+        mining is refused before: a pool post below the node's min PoW (negative targets included),
+        a message over the max message size, and a target that can't be reached in `pow_time`;
+        `pow_time` itself is capped by `NodeConfig.max_pow_time`. Posts of one `requester` (an RPC
+        connection, say) share one turn of the sealer's round-robin. Cancelling stops the sealing.
+        """
         if (request.sym_key_id is None) == (request.public_key is None):
             raise UsageError("specify either a symmetric or an asymmetric key")
         signer = self.keys.private_key(request.signer_id) if request.signer_id else None
@@ -470,6 +483,15 @@ class Node:
                 raise UsageError("invalid public key") from exc
             if len(request.public_key or b"") != 65:
                 raise UsageError("invalid public key")
+        self._sealer.check(request.pow_target, request.pow_time)
+        to_pool = not request.target_peer
+        if request.target_peer:
+            self._direct_peer(request.target_peer)  # its errors before the work, not after
+        elif request.pow_target < self.pool.min_pow:
+            raise UsageError("message rejected, PoW too low")  # geth says so after mining
+        plain_size = len(request.payload) + len(request.padding or b"")
+        if plain_size > (self.pool.max_message_size if to_pool else MAX_MESSAGE_SIZE):
+            raise UsageError("huge messages are not allowed")
         envelope = wrap(
             request.payload,
             request.topic,
@@ -481,12 +503,12 @@ class Node:
             padding=request.padding or None,
             signer=signer,
         )
-        sealed = await self._seal(envelope, request.pow_target, request.pow_time)
+        if to_pool and envelope.size() > self.pool.max_message_size:
+            raise UsageError("huge messages are not allowed")
+        sealed = await self._seal(envelope, request.pow_target, request.pow_time, requester)
         if request.target_peer:
             await self.send_direct(request.target_peer, sealed)
             return sealed.hash
-        if request.pow_target < self.pool.min_pow:
-            raise UsageError("message rejected, PoW too low")
         outcome = self._add(sealed, local=True)
         if outcome.status is AddStatus.EXPIRED:
             raise UsageError("failed to add envelope")
@@ -494,22 +516,20 @@ class Node:
             raise UsageError(outcome.reason)
         return sealed.hash
 
-    async def _seal(self, envelope: Envelope, pow_target: float, work_time: float) -> Envelope:
-        """Small seals go whole to one worker process each, so concurrent posts use every core
-        and none hashes on the event loop's core; large ones spread over all the workers."""
-        small = pow_target > 0 and target_bits(pow_target, len(envelope.data), envelope.ttl) <= (
-            _SMALL_SEAL_BITS
-        )
-        if small and self._sealer.processes > 1:
-            with contextlib.suppress(BrokenProcessPool):
-                future = self._sealer.submit(envelope, pow_target, work_time)
-                return await asyncio.wrap_future(future)
-        return await asyncio.get_running_loop().run_in_executor(
-            None, self._sealer.seal, envelope, pow_target, work_time
-        )
+    async def _seal(
+        self, envelope: Envelope, pow_target: float, work_time: float, requester: Hashable
+    ) -> Envelope:
+        """Seal on the sealer's workers (never the default executor); cancelling stops it."""
+        future = self._sealer.submit(envelope, pow_target, work_time, requester)
+        return await asyncio.wrap_future(future)
 
     async def send_direct(self, target_peer: str, envelope: Envelope) -> None:
         """Send an envelope to one connected peer as a direct message (code 127)."""
+        await self._direct_peer(target_peer).connection.send_message(
+            PROTOCOL_NAME, PacketCode.P2P_MESSAGE, packets.encode_envelope_packet(envelope)
+        )
+
+    def _direct_peer(self, target_peer: str) -> _Peer:
         try:
             node_id = Enode.parse(target_peer).node_id
         except HushError as exc:
@@ -517,9 +537,7 @@ class Node:
         peer = self._peers.get(node_id)
         if peer is None:
             raise UsageError(f"could not find peer with ID: {node_id.hex()}")
-        await peer.connection.send_message(
-            PROTOCOL_NAME, PacketCode.P2P_MESSAGE, packets.encode_envelope_packet(envelope)
-        )
+        return peer
 
     async def inject(self, envelope: Envelope) -> AddStatus:
         """Add an already-sealed envelope as if posted here (benchmarks, archive replays)."""

@@ -385,7 +385,7 @@ class ShhApi:
 
     # -- shh: messages ---------------------------------------------------------------------------
 
-    async def post(self, _: CallContext, message: NewMessage) -> str:
+    async def post(self, context: CallContext, message: NewMessage) -> str:
         if bool(message.sym_key_id) == bool(message.pub_key):
             raise RpcError(ERR_SYM_ASYM)
         request = PostRequest(
@@ -400,7 +400,11 @@ class ShhApi:
             pow_target=message.pow_target,
             target_peer=message.target_peer or None,
         )
-        return _hex(await self.node.post(request))
+        # One WebSocket connection is one requester in the sealer's round-robin; HTTP requests
+        # share one (the node's limits still apply per post).
+        connection = context.connection
+        requester = None if connection is None else id(connection)  # any object, hashable or not
+        return _hex(await self.node.post(request, requester=requester))
 
     async def new_message_filter(self, _: CallContext, criteria: Criteria) -> str:
         if len(self._polled) >= self.limits.max_filters:

@@ -244,7 +244,10 @@ _NEW_MESSAGE_FIELDS: dict[str, _Field[Any]] = {
 
 
 def as_new_message(value: Any, field: str | None = None) -> NewMessage:
-    return NewMessage(**_decode_struct(value, "NewMessage", _NEW_MESSAGE_FIELDS, field))
+    message = NewMessage(**_decode_struct(value, "NewMessage", _NEW_MESSAGE_FIELDS, field))
+    if not math.isfinite(message.pow_target):  # 1e400: Go's decoder refuses it as out of range
+        raise _type_error(f"number {message.pow_target}", "float64", "NewMessage.powTarget")
+    return message
 
 
 def _as_topics(value: Any, field: str | None = None) -> tuple[Topic, ...]:

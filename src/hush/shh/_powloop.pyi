@@ -1,3 +1,6 @@
 def find(
-    absorbed: bytes, tail: bytes, start: int, count: int, limit: bytes
+    absorbed: bytes | memoryview, tail: bytes, start: int, count: int, limit: bytes
 ) -> tuple[int, bytes] | None: ...
+def find_many(
+    searches: list[tuple[bytes | memoryview, bytes, int, int, bytes]],
+) -> list[tuple[int, bytes] | None]: ...

@@ -31,8 +31,14 @@ _MASK64 = (1 << 64) - 1
 
 
 def target_bits(pow_target: float, data_length: int, ttl: int) -> int:
-    """geth's Seal target: ceil(log2(pow × size() × ttl)), at least 1, with size() = 20 + len(data)."""
-    product = pow_target * (ENVELOPE_HEADER_LENGTH + data_length) * ttl
+    """geth's Seal target: ceil(log2(pow × size() × ttl)), at least 1, with size() = 20 + len(data).
+
+    Where the product overflows a double (geth's int(+Inf) then makes the target 1 bit), the sum of
+    the logarithms gives the far-too-many bits such a target really needs."""
+    size = ENVELOPE_HEADER_LENGTH + data_length
+    product = pow_target * size * ttl
+    if product == math.inf:
+        return math.ceil(math.log2(pow_target) + math.log2(size) + math.log2(ttl))
     return max(1, math.ceil(math.log2(product))) if product > 0 else 1
 
 
@@ -50,8 +56,8 @@ class NonceSearch:
     def __init__(self, short: bytes):
         self.short = bytes(short)
         full = len(short) // KECCAK_RATE * KECCAK_RATE
-        self._absorbed = short[:full]
-        self._tail = short[full:]
+        self._absorbed = memoryview(self.short)[:full]  # no second copy of a large envelope
+        self._tail = self.short[full:]
 
     def __getstate__(self) -> bytes:
         return self.short
@@ -68,6 +74,27 @@ class NonceSearch:
         limit = (1 << (256 - bits)).to_bytes(32, "big")
         found = _powloop.find(self._absorbed, self._tail, start & _MASK64, count, limit)
         return SearchResult(found[0], leading_zero_bits(found[1])) if found else None
+
+    @staticmethod
+    def find_many(
+        searches: list[tuple[NonceSearch, int, int, int]],
+    ) -> list[SearchResult | None]:
+        """`find(start, count, bits)` of each search, in order; in C, in one release of the GIL."""
+        if _powloop is None or any(not 0 < bits <= 256 for _, _, _, bits in searches):
+            return [search.find(start, count, bits) for search, start, count, bits in searches]
+        found = _powloop.find_many(
+            [
+                (
+                    search._absorbed,
+                    search._tail,
+                    start & _MASK64,
+                    count,
+                    (1 << (256 - bits)).to_bytes(32, "big"),
+                )
+                for search, start, count, bits in searches
+            ]
+        )
+        return [SearchResult(f[0], leading_zero_bits(f[1])) if f else None for f in found]
 
     def find_python(self, start: int, count: int, bits: int) -> SearchResult | None:
         """`find` in pure Python: the fallback where the C loop wasn't built, and its reference."""
