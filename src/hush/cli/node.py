@@ -71,6 +71,9 @@ def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]
     return host, int(port)
 
 
+_NODE_DEFAULTS = NodeConfig(datadir=None)
+
+
 @dataclass(frozen=True, slots=True)
 class NodeSettings:
     datadir: Path
@@ -84,6 +87,10 @@ class NodeSettings:
     max_message_size: int = 1024 * 1024
     light: bool = False
     send_interval: float = 0.02
+    pool_size: int = _NODE_DEFAULTS.pool_bytes
+    pool_peer_share: float = _NODE_DEFAULTS.pool_peer_share
+    max_pow_time: float = _NODE_DEFAULTS.max_pow_time
+    seal_queue: int = _NODE_DEFAULTS.seal_queue
     ratelimit: RateLimitMode = RateLimitMode.OBSERVE
     ratelimit_packets: Rate = DEFAULT_PACKETS
     ratelimit_bytes: Rate = DEFAULT_BYTES
@@ -118,11 +125,14 @@ _TOML_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
     "tuple[str, ...]": ((str, list), "a string or a list of strings"),
     "tuple[str, int] | None": ((str, int), "HOST:PORT or a port"),
 }
+_TOML_SIZES: dict[str, tuple[tuple[type, ...], str]] = {
+    "pool_size": ((int, str), 'bytes, or a size such as "256MiB"'),
+}
 
 
 def _check_file_value(config_file: Path, key: str, value: Any) -> None:
     """A TOML value of the type its setting takes (the setting's annotation says which)."""
-    kind = _TOML_KINDS.get(str(NodeSettings.__dataclass_fields__[key].type))
+    kind = _TOML_SIZES.get(key) or _TOML_KINDS.get(str(NodeSettings.__dataclass_fields__[key].type))
     if kind is None:
         return
     types, what = kind
@@ -132,6 +142,29 @@ def _check_file_value(config_file: Path, key: str, value: Any) -> None:
     if not ok:
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
         raise UsageError(f"config {config_file}: {key}: expected {what}, got {shown}")
+
+
+_SIZE_SUFFIXES: tuple[tuple[str, int], ...] = (
+    *(("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30)),
+    *(("kb", 10**3), ("mb", 10**6), ("gb", 10**9), ("k", 10**3), ("m", 10**6), ("g", 10**9)),
+)
+
+
+def parse_size(value: Any) -> int:
+    """A byte count: an integer, or a number with a suffix (`256MiB`, `1.5GiB`, `500k`)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    body, factor = str(value).strip().lower(), 1
+    for suffix, size in _SIZE_SUFFIXES:
+        if body.endswith(suffix):
+            body, factor = body[: -len(suffix)], size
+            break
+    try:
+        return int(float(body) * factor)
+    except (ValueError, OverflowError):
+        raise UsageError(
+            f"invalid size {value!r}: expected bytes, e.g. 268435456 or 256MiB"
+        ) from None
 
 
 def _split(value: Any) -> tuple[str, ...]:
@@ -212,6 +245,10 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             max_message_size=int(pick("max_message_size", 1024 * 1024)),
             light=bool(pick("light", False)),
             send_interval=float(pick("send_interval", 0.02)),
+            pool_size=parse_size(pick("pool_size", _NODE_DEFAULTS.pool_bytes)),
+            pool_peer_share=float(pick("pool_peer_share", _NODE_DEFAULTS.pool_peer_share)),
+            max_pow_time=float(pick("max_pow_time", _NODE_DEFAULTS.max_pow_time)),
+            seal_queue=_int(pick("seal_queue", _NODE_DEFAULTS.seal_queue)),
             ratelimit=parse_mode(pick("ratelimit", RateLimitMode.OBSERVE)),
             ratelimit_packets=parse_rate(pick("ratelimit_packets", DEFAULT_PACKETS), 3),
             ratelimit_bytes=parse_rate(pick("ratelimit_bytes", DEFAULT_BYTES), 4),
@@ -319,6 +356,10 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
         max_message_size=settings.max_message_size,
         light=settings.light,
         send_interval=settings.send_interval,
+        pool_bytes=settings.pool_size,
+        pool_peer_share=settings.pool_peer_share,
+        max_pow_time=settings.max_pow_time,
+        seal_queue=settings.seal_queue,
         ratelimit=settings.ratelimit,
         ratelimit_packets=(settings.ratelimit_packets.rate, settings.ratelimit_packets.burst),
         ratelimit_bytes=(settings.ratelimit_bytes.rate, settings.ratelimit_bytes.burst),
@@ -436,6 +477,27 @@ Examples:
     "--send-interval",
     type=click.FloatRange(0),
     help="Least seconds between two batches to one peer [default: 0.02].",
+)
+@click.option(
+    "--pool-size",
+    metavar="BYTES",
+    help="Most memory the envelope pool takes, as accounted per envelope (suffixes KiB, MiB, "
+    "GiB) [default: 256MiB].",
+)
+@click.option(
+    "--pool-peer-share",
+    type=float,
+    help="Share of the pool one peer's envelopes may take, 0 < share ≤ 1 [default: 0.25].",
+)
+@click.option(
+    "--max-pow-time",
+    type=float,
+    help="Most seconds of proof of work one shh_post may ask for [default: 60].",
+)
+@click.option(
+    "--seal-queue",
+    type=int,
+    help="Most posts being sealed or waiting to be, at once [default: 64].",
 )
 @click.option(
     "--ratelimit",
