@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hush import CLIENT_ID
+from hush.crypto import PrivateKey
 from hush.errors import UsageError
 from hush.net import P2PConfig
-from hush.node import NodeConfig
+from hush.net.config import TIMEOUT_FIELDS
+from hush.node import Node, NodeConfig
 
 BAD_NODE_SETTINGS: list[tuple[str, Any]] = [
     ("min_pow", float("nan")),
@@ -36,6 +40,10 @@ BAD_NODE_SETTINGS: list[tuple[str, Any]] = [
     ("light", 1),
     ("pow_processes", 0),
     ("client_id", ""),
+    ("handshake_timeout", 0),
+    ("read_timeout", float("nan")),
+    ("write_timeout", -1.0),
+    ("ping_interval", 25 * 3600.0),
     ("static_peers", ("enode://a",)),
     ("trusted_peers", "enode://a"),
     ("datadir", "/tmp/x"),
@@ -60,6 +68,25 @@ def test_good_node_settings_pass() -> None:
         send_interval=0,
         pow_processes=2,
     )
+
+
+def test_p2p_settings_come_from_the_node_config() -> None:
+    """NodeConfig carries the devp2p timeouts and the client id; the node hands them on."""
+    defaults = NodeConfig(datadir=None)
+    assert defaults.client_id == P2PConfig().client_id == CLIENT_ID
+    for name in TIMEOUT_FIELDS:
+        assert getattr(defaults, name) == getattr(P2PConfig(), name)
+    config = NodeConfig(
+        datadir=None,
+        client_id="x/1",
+        handshake_timeout=1.5,
+        read_timeout=7.0,
+        write_timeout=3.0,
+        ping_interval=2.0,
+    )
+    p2p = Node(config, node_key=PrivateKey.generate(os.urandom)).p2p_config
+    assert p2p.client_id == "x/1"
+    assert [getattr(p2p, name) for name in TIMEOUT_FIELDS] == [1.5, 7.0, 3.0, 2.0]
 
 
 BAD_P2P_SETTINGS: list[tuple[str, Any]] = [

@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from hush.node.keyfile import KEYSTORE_FILE, PersistentKeyStore
 from hush.node.ratelimit import (
     DEFAULT_BYTES,
     DEFAULT_PACKETS,
-    DEFAULT_TOLERANCE,
     Rate,
     RateLimitMode,
     parse_mode,
@@ -72,6 +71,9 @@ def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]
 
 
 _NODE_DEFAULTS = NodeConfig(datadir=None)
+_RPC_DEFAULTS = RpcConfig()
+_API_DEFAULTS = ApiLimits()
+_DEFAULT_LISTEN = f"{_NODE_DEFAULTS.listen_host}:{_NODE_DEFAULTS.listen_port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,40 +82,52 @@ class NodeSettings:
     listen: tuple[str, int] | None
     peers: tuple[str, ...] = ()
     trusted: tuple[str, ...] = ()
-    max_peers: int = 25
-    max_pending_peers: int = 50
-    max_peers_per_ip: int = 8
-    min_pow: float = 0.2
-    max_message_size: int = 1024 * 1024
-    light: bool = False
-    send_interval: float = 0.02
+    max_peers: int = _NODE_DEFAULTS.max_peers
+    max_pending_peers: int = _NODE_DEFAULTS.max_pending_peers
+    max_peers_per_ip: int = _NODE_DEFAULTS.max_peers_per_ip
+    min_pow: float = _NODE_DEFAULTS.min_pow
+    max_message_size: int = _NODE_DEFAULTS.max_message_size
+    light: bool = _NODE_DEFAULTS.light
+    send_interval: float = _NODE_DEFAULTS.send_interval
     pool_size: int = _NODE_DEFAULTS.pool_bytes
     pool_peer_share: float = _NODE_DEFAULTS.pool_peer_share
     max_pow_time: float = _NODE_DEFAULTS.max_pow_time
     seal_queue: int = _NODE_DEFAULTS.seal_queue
-    ratelimit: RateLimitMode = RateLimitMode.OBSERVE
+    ratelimit: RateLimitMode = _NODE_DEFAULTS.ratelimit
     ratelimit_packets: Rate = DEFAULT_PACKETS
     ratelimit_bytes: Rate = DEFAULT_BYTES
-    ratelimit_tolerance: int = DEFAULT_TOLERANCE
+    ratelimit_tolerance: int = _NODE_DEFAULTS.ratelimit_tolerance
     ratelimit_exempt: tuple[str, ...] = ()
-    ratelimit_exempt_loopback: bool = True
+    ratelimit_exempt_loopback: bool = _NODE_DEFAULTS.ratelimit_exempt_loopback
     http: tuple[str, int] | None = None
     ws: tuple[str, int] | None = None
     http_corsdomain: tuple[str, ...] = ()
     ws_origins: tuple[str, ...] = ()
     # JSON-RPC exposure and limits (hush.rpc.server.RpcConfig, hush.rpc.api.ApiLimits)
-    http_vhosts: tuple[str, ...] = ("localhost",)
+    http_vhosts: tuple[str, ...] = _RPC_DEFAULTS.vhosts
     http_api: tuple[str, ...] | None = None
     ws_api: tuple[str, ...] | None = None
-    rpc_batch_limit: int = 1000
-    rpc_max_connections: int = 100
-    rpc_max_keys: int = 10_000
-    rpc_max_filters: int = 1_000
+    rpc_batch_limit: int = _RPC_DEFAULTS.max_batch
+    rpc_max_connections: int = _RPC_DEFAULTS.max_connections
+    rpc_max_keys: int = _API_DEFAULTS.max_keys
+    rpc_max_filters: int = _API_DEFAULTS.max_filters
     keystore: bool = False
     passphrase_file: Path | None = None
     verbosity: int = 3
     nat: str | None = None
     """The IP to advertise (`--nat extip:IP`); None for `--nat none` (the listen address)."""
+
+
+_SETTING_DEFAULTS: dict[str, Any] = {
+    field.name: field.default for field in fields(NodeSettings) if field.default is not MISSING
+}
+
+
+def _default(name: str) -> str:
+    """`[default: X]` for a flag's help, from the setting's default (written once, in NodeConfig
+    or the RPC configs)."""
+    value = _SETTING_DEFAULTS[name]
+    return f"[default: {value:g}]" if isinstance(value, float) else f"[default: {value}]"
 
 
 _TOML_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
@@ -221,54 +235,57 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
         for key, value in file_values.items():
             _check_file_value(config_file, key, value)
 
-    def pick(name: str, default: Any) -> Any:
+    def pick(name: str, default: Any = None) -> Any:
+        """The flag, else the file's value, else `default` (if given) or the setting's default."""
         value = flags.get(name)
         if value is not None and value != ():
             return value
+        if default is None:
+            default = _SETTING_DEFAULTS.get(name)
         return file_values.get(name, default)
 
     try:
-        listen_text = pick("listen", "0.0.0.0:30303")
-        http, ws = pick("http", None), pick("ws", None)
-        passphrase_file = pick("passphrase_file", None)
+        listen_text = pick("listen", _DEFAULT_LISTEN)
+        http, ws = pick("http"), pick("ws")
+        passphrase_file = pick("passphrase_file")
         settings = NodeSettings(
-            datadir=Path(pick("datadir", Path.home() / ".hush")).expanduser(),
+            datadir=Path(pick("datadir") or _default_datadir()).expanduser(),
             listen=None
             if str(listen_text) in ("", "off", "none")
             else parse_address(listen_text, "0.0.0.0"),
-            peers=_split(pick("peers", ())),
-            trusted=_split(pick("trusted", ())),
-            max_peers=int(pick("max_peers", 25)),
-            max_pending_peers=int(pick("max_pending_peers", 50)),
-            max_peers_per_ip=int(pick("max_peers_per_ip", 8)),
-            min_pow=float(pick("min_pow", 0.2)),
-            max_message_size=int(pick("max_message_size", 1024 * 1024)),
-            light=bool(pick("light", False)),
-            send_interval=float(pick("send_interval", 0.02)),
-            pool_size=parse_size(pick("pool_size", _NODE_DEFAULTS.pool_bytes)),
-            pool_peer_share=float(pick("pool_peer_share", _NODE_DEFAULTS.pool_peer_share)),
-            max_pow_time=float(pick("max_pow_time", _NODE_DEFAULTS.max_pow_time)),
-            seal_queue=_int(pick("seal_queue", _NODE_DEFAULTS.seal_queue)),
-            ratelimit=parse_mode(pick("ratelimit", RateLimitMode.OBSERVE)),
-            ratelimit_packets=parse_rate(pick("ratelimit_packets", DEFAULT_PACKETS), 3),
-            ratelimit_bytes=parse_rate(pick("ratelimit_bytes", DEFAULT_BYTES), 4),
-            ratelimit_tolerance=int(pick("ratelimit_tolerance", DEFAULT_TOLERANCE)),
-            ratelimit_exempt=_split(pick("ratelimit_exempt", ())),
-            ratelimit_exempt_loopback=pick("ratelimit_exempt_loopback", True),
+            peers=_split(pick("peers")),
+            trusted=_split(pick("trusted")),
+            max_peers=int(pick("max_peers")),
+            max_pending_peers=int(pick("max_pending_peers")),
+            max_peers_per_ip=int(pick("max_peers_per_ip")),
+            min_pow=float(pick("min_pow")),
+            max_message_size=int(pick("max_message_size")),
+            light=bool(pick("light")),
+            send_interval=float(pick("send_interval")),
+            pool_size=parse_size(pick("pool_size")),
+            pool_peer_share=float(pick("pool_peer_share")),
+            max_pow_time=float(pick("max_pow_time")),
+            seal_queue=_int(pick("seal_queue")),
+            ratelimit=parse_mode(pick("ratelimit")),
+            ratelimit_packets=parse_rate(pick("ratelimit_packets"), 3),
+            ratelimit_bytes=parse_rate(pick("ratelimit_bytes"), 4),
+            ratelimit_tolerance=int(pick("ratelimit_tolerance")),
+            ratelimit_exempt=_split(pick("ratelimit_exempt")),
+            ratelimit_exempt_loopback=pick("ratelimit_exempt_loopback"),
             http=parse_address(http) if http else None,
             ws=parse_address(ws) if ws else None,
-            http_corsdomain=_split(pick("http_corsdomain", ())),
-            ws_origins=_split(pick("ws_origins", ())),
-            http_vhosts=_split(pick("http_vhosts", ())) or ("localhost",),
-            http_api=_split(pick("http_api", ())) or None,
-            ws_api=_split(pick("ws_api", ())) or None,
-            rpc_batch_limit=_int(pick("rpc_batch_limit", 1000)),
-            rpc_max_connections=_int(pick("rpc_max_connections", 100)),
-            rpc_max_keys=_int(pick("rpc_max_keys", 10_000)),
-            rpc_max_filters=_int(pick("rpc_max_filters", 1_000)),
-            keystore=bool(pick("keystore", False)),
+            http_corsdomain=_split(pick("http_corsdomain")),
+            ws_origins=_split(pick("ws_origins")),
+            http_vhosts=_split(pick("http_vhosts")) or _RPC_DEFAULTS.vhosts,
+            http_api=_split(pick("http_api")) or None,
+            ws_api=_split(pick("ws_api")) or None,
+            rpc_batch_limit=_int(pick("rpc_batch_limit")),
+            rpc_max_connections=_int(pick("rpc_max_connections")),
+            rpc_max_keys=_int(pick("rpc_max_keys")),
+            rpc_max_filters=_int(pick("rpc_max_filters")),
+            keystore=bool(pick("keystore")),
             passphrase_file=Path(passphrase_file).expanduser() if passphrase_file else None,
-            verbosity=int(pick("verbosity", 3)),
+            verbosity=int(pick("verbosity")),
             nat=_nat(pick("nat", "none")),
         )
     except (TypeError, ValueError) as exc:
@@ -276,6 +293,13 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
     rpc_settings(settings)  # JSON-RPC settings: refused here, before anything starts
     api_limits(settings)
     return settings
+
+
+def _default_datadir() -> Path:
+    """NodeConfig's datadir, read when settings are made (HOME may differ from import time)."""
+    datadir = NodeConfig().datadir
+    assert datadir is not None  # NodeConfig's default is a path
+    return datadir
 
 
 def _nat(text: str) -> str | None:
@@ -450,23 +474,27 @@ Examples:
 @click.option(
     "--listen",
     metavar="HOST:PORT",
-    help="devp2p listen address [default: 0.0.0.0:30303]; 'off' to not listen.",
+    help=f"devp2p listen address [default: {_DEFAULT_LISTEN}]; 'off' to not listen.",
 )
 @click.option("--peer", "peers", multiple=True, metavar="ENODE", help="Static peer (repeatable).")
 @click.option("--trusted", multiple=True, metavar="ENODE", help="Trusted peer (repeatable).")
-@click.option("--max-peers", type=int, help="Most regular peers [default: 25].")
+@click.option("--max-peers", type=int, help=f"Most regular peers {_default('max_peers')}.")
 @click.option(
     "--max-pending-peers",
     type=int,
-    help="Most inbound handshakes at once; more are closed at accept [default: 50].",
+    help="Most inbound handshakes at once; more are closed at accept "
+    f"{_default('max_pending_peers')}.",
 )
 @click.option(
     "--max-peers-per-ip",
     type=int,
-    help="Most inbound connections from one IP (loopback/LAN exempt) [default: 8].",
+    help="Most inbound connections from one IP (loopback/LAN exempt) "
+    f"{_default('max_peers_per_ip')}.",
 )
-@click.option("--min-pow", type=float, help="Minimum PoW accepted [default: 0.2].")
-@click.option("--max-message-size", type=int, help="Largest envelope, bytes [default: 1 MiB].")
+@click.option("--min-pow", type=float, help=f"Minimum PoW accepted {_default('min_pow')}.")
+@click.option(
+    "--max-message-size", type=int, help=f"Largest envelope, bytes {_default('max_message_size')}."
+)
 @click.option("--light/--no-light", default=None, help="Run as a light client.")
 @click.option(
     "--nat",
@@ -476,7 +504,7 @@ Examples:
 @click.option(
     "--send-interval",
     type=click.FloatRange(0),
-    help="Least seconds between two batches to one peer [default: 0.02].",
+    help=f"Least seconds between two batches to one peer {_default('send_interval')}.",
 )
 @click.option(
     "--pool-size",
@@ -487,17 +515,18 @@ Examples:
 @click.option(
     "--pool-peer-share",
     type=float,
-    help="Share of the pool one peer's envelopes may take, 0 < share ≤ 1 [default: 0.25].",
+    help="Share of the pool one peer's envelopes may take, 0 < share ≤ 1 "
+    f"{_default('pool_peer_share')}.",
 )
 @click.option(
     "--max-pow-time",
     type=float,
-    help="Most seconds of proof of work one shh_post may ask for [default: 60].",
+    help=f"Most seconds of proof of work one shh_post may ask for {_default('max_pow_time')}.",
 )
 @click.option(
     "--seal-queue",
     type=int,
-    help="Most posts being sealed or waiting to be, at once [default: 64].",
+    help=f"Most posts being sealed or waiting to be, at once {_default('seal_queue')}.",
 )
 @click.option(
     "--ratelimit",
@@ -518,7 +547,8 @@ Examples:
 @click.option(
     "--ratelimit-tolerance",
     type=click.IntRange(0),
-    help="Exceedances within 60 s before enforce mode disconnects; 0: never [default: 20].",
+    help="Exceedances within 60 s before enforce mode disconnects; 0: never "
+    f"{_default('ratelimit_tolerance')}.",
 )
 @click.option(
     "--ratelimit-exempt",
@@ -555,17 +585,23 @@ Examples:
     "else shh,net,web3 without key export].",
 )
 @click.option("--ws-api", multiple=True, help="The same for WebSocket.")
-@click.option("--rpc-batch-limit", type=int, help="Most calls in one batch [default: 1000].")
 @click.option(
-    "--rpc-max-connections", type=int, help="Open JSON-RPC connections at most [default: 100]."
+    "--rpc-batch-limit", type=int, help=f"Most calls in one batch {_default('rpc_batch_limit')}."
 )
 @click.option(
-    "--rpc-max-keys", type=int, help="Keys RPC clients may create, in all [default: 10000]."
+    "--rpc-max-connections",
+    type=int,
+    help=f"Open JSON-RPC connections at most {_default('rpc_max_connections')}.",
+)
+@click.option(
+    "--rpc-max-keys",
+    type=int,
+    help=f"Keys RPC clients may create, in all {_default('rpc_max_keys')}.",
 )
 @click.option(
     "--rpc-max-filters",
     type=int,
-    help="Polled filters, and subscriptions, at most each [default: 1000].",
+    help=f"Polled filters, and subscriptions, at most each {_default('rpc_max_filters')}.",
 )
 @click.option(
     "--keystore/--no-keystore",
@@ -578,7 +614,9 @@ Examples:
     help="File holding the keystore passphrase (else prompted).",
 )
 @click.option(
-    "--verbosity", type=click.IntRange(0, 5), help="0 silent … 3 info … 5 debug [default: 3]."
+    "--verbosity",
+    type=click.IntRange(0, 5),
+    help=f"0 silent … 3 info … 5 debug {_default('verbosity')}.",
 )
 def command(config_file: Path | None, **flags: Any) -> None:
     """Run a Whisper v6 node."""

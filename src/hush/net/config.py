@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hush import CLIENT_ID
 from hush.errors import UsageError
 from hush.rlpx.base import MAX_SNAPPY_SIZE
 from hush.validation import check_bool, check_int, check_number, check_text
 
-__all__ = ["P2PConfig"]
+__all__ = ["MAX_TIMEOUT", "TIMEOUT_FIELDS", "P2PConfig"]
 
-_MAX_TIMEOUT = 24 * 3600.0
+MAX_TIMEOUT = 24 * 3600.0
+"""Longest timeout a setting may take, in seconds: a day (longer is surely a typo)."""
+TIMEOUT_FIELDS = ("handshake_timeout", "read_timeout", "write_timeout", "ping_interval")
+"""The connection timeouts, which `NodeConfig` carries too and hands to `P2PConfig`."""
 
 
 @dataclass(frozen=True, slots=True)
 class P2PConfig:
     """How this node speaks devp2p; one per node, shared by every connection."""
 
-    client_id: str = "hush/v0.1.0/python3.11"
+    client_id: str = CLIENT_ID
     """The clientId we announce in Hello (devp2p.md §4.2)."""
 
     capabilities: tuple[tuple[str, int, int], ...] = (("shh", 6, 128),)
@@ -76,13 +80,13 @@ class P2PConfig:
             check_int("capability version", version, 0, 0xFFFF)
             check_int("capability length", length, 1, 0xFFFF)
         check_int("max_message_size", self.max_message_size, 1, MAX_SNAPPY_SIZE)
-        for field_name in ("handshake_timeout", "read_timeout", "write_timeout", "ping_interval"):
-            check_number(field_name, getattr(self, field_name), 0, _MAX_TIMEOUT, positive=True)
+        for field_name in TIMEOUT_FIELDS:
+            check_number(field_name, getattr(self, field_name), 0, MAX_TIMEOUT, positive=True)
         check_int("max_pending_inbound", self.max_pending_inbound, 1)
         if self.evict_pending_after is not None:
-            check_number("evict_pending_after", self.evict_pending_after, 0, _MAX_TIMEOUT)
+            check_number("evict_pending_after", self.evict_pending_after, 0, MAX_TIMEOUT)
         check_int("max_inbound_per_ip", self.max_inbound_per_ip, 1)
-        check_number("inbound_throttle", self.inbound_throttle, 0, _MAX_TIMEOUT)
+        check_number("inbound_throttle", self.inbound_throttle, 0, MAX_TIMEOUT)
         check_bool("exempt_lan", self.exempt_lan)
         if self.max_connections is not None:
             check_int("max_connections", self.max_connections, 1)

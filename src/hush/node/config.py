@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hush import CLIENT_ID
 from hush.enode import Enode
 from hush.errors import HushError, UsageError
+from hush.net.config import MAX_TIMEOUT, TIMEOUT_FIELDS, P2PConfig
 from hush.node.ratelimit import (
     DEFAULT_BYTES,
     DEFAULT_PACKETS,
@@ -27,6 +29,7 @@ from hush.validation import check_bool, check_host, check_int, check_number, che
 __all__ = ["NodeConfig"]
 
 _MAX_COUNT = 1_000_000  # beyond any machine's descriptors: surely a typo
+_P2P_DEFAULTS = P2PConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +82,16 @@ class NodeConfig:
     """Most seconds of PoW one post may ask for (shh_post's powTime); more is refused."""
     seal_queue: int = DEFAULT_QUEUE_LIMIT
     """Most posts being sealed or waiting for the sealer at once; more are refused."""
-    client_id: str = "hush/v0.1.0"
+    client_id: str = CLIENT_ID
     """The devp2p client id sent in Hello."""
+    handshake_timeout: float = _P2P_DEFAULTS.handshake_timeout
+    """Seconds for the TCP connect, RLPx handshake and Hello exchange together (geth's 5 s)."""
+    read_timeout: float = _P2P_DEFAULTS.read_timeout
+    """Seconds of silence after which a peer is dropped with READ_TIMEOUT (geth's 30 s)."""
+    write_timeout: float = _P2P_DEFAULTS.write_timeout
+    """Seconds a single write may take to drain before the peer is dropped (geth's 20 s)."""
+    ping_interval: float = _P2P_DEFAULTS.ping_interval
+    """Seconds between our devp2p Pings, which keep the remote's read deadline satisfied."""
 
     # Ingress rate limits (hardening.md §2.3; hush.node.ratelimit). Validated by
     # `rate_limit_config()`, which __post_init__ and Node both call.
@@ -149,3 +160,5 @@ class NodeConfig:
         check_number("max_pow_time", self.max_pow_time, 0, positive=True)
         check_int("seal_queue", self.seal_queue, 1, 1_000_000)
         check_text("client_id", self.client_id, 256)
+        for name in TIMEOUT_FIELDS:
+            check_number(name, getattr(self, name), 0, MAX_TIMEOUT, positive=True)

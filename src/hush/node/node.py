@@ -241,6 +241,10 @@ class Node:
             max_message_size=MAX_MESSAGE_SIZE + 1024,
             max_pending_inbound=self.config.max_pending_peers,
             max_inbound_per_ip=self.config.max_peers_per_ip,
+            handshake_timeout=self.config.handshake_timeout,
+            read_timeout=self.config.read_timeout,
+            write_timeout=self.config.write_timeout,
+            ping_interval=self.config.ping_interval,
         )
 
     async def start(self) -> None:
