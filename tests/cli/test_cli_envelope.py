@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from hush.cli.envelope import describe
 from hush.cli.main import main
 from hush.crypto.symmetric import SymmetricKey
 from hush.shh.envelope import Envelope
 from hush.shh.message import wrap
+from hush.shh.pool import AddStatus, EnvelopePool
 from hush.types import Topic
 
 
@@ -176,3 +178,18 @@ def test_decode_shows_utf8_text_and_validity_now_by_default(tmp_path: Path) -> N
     password.write_text("other\n")
     code, out, err = run("envelope", "decode", raw, "--password-file", str(password))
     assert code == 1 and "does not open" in err
+
+
+@pytest.mark.parametrize("now", [*range(938, 942), *range(948, 952), *range(999, 1003), 1020, 1021])
+def test_decode_verdict_is_the_pools_at_every_edge(now: int) -> None:
+    """`envelope decode --now` and the pool share one time window: same verdict, same reason."""
+    envelope = Envelope.decode(bytes.fromhex(VECTOR_HEX))
+    verdict = describe(envelope, now=now)["verdict"]
+    outcome = EnvelopePool(min_pow=0).add(envelope, now)
+    if outcome.status is AddStatus.REJECTED:
+        assert verdict == f"rejected: {outcome.reason}"
+    elif outcome.status is AddStatus.EXPIRED:
+        assert verdict == "dropped silently (expired)"
+    else:
+        assert outcome.status is AddStatus.ACCEPTED
+        assert verdict.startswith("accepted")

@@ -26,12 +26,13 @@ from hush.crypto.keys import PrivateKey
 from hush.crypto.symmetric import SymmetricKey
 from hush.errors import DecodeError, HushError, UsageError
 from hush.shh.envelope import Envelope
+from hush.shh.errors import ERR_FUTURE, ERR_TOO_OLD
 from hush.shh.message import OpenedMessage, open_asymmetric, open_symmetric
+from hush.shh.pool import Timing, envelope_timing
 from hush.shh.topic import topic_to_hex
 
 __all__ = ["decode_hex", "describe", "group"]
 
-SYNC_ALLOWANCE = 10  # geth DefaultSyncAllowance (whisper-v6.md §3.6)
 _HEX_DIGITS = frozenset(string.hexdigits)
 
 
@@ -66,18 +67,21 @@ def _utf8(payload: bytes) -> str | None:
     return text if all(c.isprintable() or c in "\n\t" for c in text) else None
 
 
+_VERDICTS = {
+    Timing.CURRENT: "accepted",
+    Timing.AHEAD: "accepted (future-dated within the allowance)",
+    Timing.TOO_FAR_AHEAD: f"rejected: {ERR_FUTURE}",
+    Timing.EXPIRED: "dropped silently (expired)",
+    Timing.TOO_OLD: f"rejected: {ERR_TOO_OLD}",
+}
+_STATUS = {Timing.TOO_FAR_AHEAD: "future", Timing.TOO_OLD: "expired"}
+
+
 def _time_status(envelope: Envelope, now: int) -> tuple[str, str, int]:
-    """(status, geth's verdict, diff) for an envelope arriving at `now` (geth `add`, §3.6)."""
-    sent = envelope.sent
-    if sent > now:
-        if sent - SYNC_ALLOWANCE > now:
-            return "future", "rejected: envelope created in the future", sent - now + 1
-        return "future", "accepted (future-dated within the allowance)", sent - now + 1
-    if envelope.expiry < now:
-        if envelope.expiry + 2 * SYNC_ALLOWANCE < now:
-            return "expired", "rejected: very old message", 0
-        return "expired", "dropped silently (expired)", 0
-    return "valid", "accepted", 0
+    """(status, geth's verdict, diff) for an envelope arriving at `now`: the pool's time window
+    (`hush.shh.pool.envelope_timing`, geth `add`, §3.6)."""
+    timing, diff = envelope_timing(envelope, now)
+    return _STATUS.get(timing, timing.value), _VERDICTS[timing], diff
 
 
 def describe(

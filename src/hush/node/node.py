@@ -30,6 +30,13 @@ from hush.node.relay import BroadcastPolicy, RelayPolicy
 from hush.sealer import Sealer
 from hush.shh import packets
 from hush.shh.envelope import Envelope
+from hush.shh.errors import (
+    ERR_HUGE,
+    ERR_INVALID_PUBLIC_KEY,
+    ERR_MISSING_TOPIC,
+    ERR_POST_LOW_POW,
+    ERR_SYM_ASYM,
+)
 from hush.shh.filters import DEFAULT_FILTER_BYTES, Filter, FilterSet, message_cost
 from hush.shh.message import DEFAULT_TTL, OpenedMessage, wrap
 from hush.shh.packets import PROTOCOL_LENGTH, PROTOCOL_NAME, PROTOCOL_VERSION, PacketCode
@@ -473,29 +480,29 @@ class Node:
         connection, say) share one turn of the sealer's round-robin. Cancelling stops the sealing.
         """
         if (request.sym_key_id is None) == (request.public_key is None):
-            raise UsageError("specify either a symmetric or an asymmetric key")
+            raise UsageError(ERR_SYM_ASYM)
         signer = self.keys.private_key(request.signer_id) if request.signer_id else None
         sym_key = None
         if request.sym_key_id is not None:
             if not any(request.topic):
-                raise UsageError("missing topic(s)")
+                raise UsageError(ERR_MISSING_TOPIC)
             sym_key = self.keys.sym_key(request.sym_key_id)
         else:
             try:
                 public_key_from_bytes(request.public_key or b"")
             except InvalidKeyError as exc:
-                raise UsageError("invalid public key") from exc
+                raise UsageError(ERR_INVALID_PUBLIC_KEY) from exc
             if len(request.public_key or b"") != 65:
-                raise UsageError("invalid public key")
+                raise UsageError(ERR_INVALID_PUBLIC_KEY)
         self._sealer.check(request.pow_target, request.pow_time)
         to_pool = not request.target_peer
         if request.target_peer:
             self._direct_peer(request.target_peer)  # its errors before the work, not after
         elif request.pow_target < self.pool.min_pow:
-            raise UsageError("message rejected, PoW too low")  # geth says so after mining
+            raise UsageError(ERR_POST_LOW_POW)  # geth says so after mining
         plain_size = len(request.payload) + len(request.padding or b"")
         if plain_size > (self.pool.max_message_size if to_pool else MAX_MESSAGE_SIZE):
-            raise UsageError("huge messages are not allowed")
+            raise UsageError(ERR_HUGE)
         envelope = wrap(
             request.payload,
             request.topic,
@@ -508,7 +515,7 @@ class Node:
             signer=signer,
         )
         if to_pool and envelope.size() > self.pool.max_message_size:
-            raise UsageError("huge messages are not allowed")
+            raise UsageError(ERR_HUGE)
         sealed = await self._seal(envelope, request.pow_target, request.pow_time, requester)
         if request.target_peer:
             await self.send_direct(request.target_peer, sealed)

@@ -28,6 +28,7 @@ from hush.crypto.keys import PrivateKey
 from hush.crypto.symmetric import SymmetricKey
 from hush.errors import UsageError
 from hush.shh.envelope import Envelope
+from hush.shh.errors import ERR_SYM_ASYM
 from hush.shh.message import OpenedMessage, open_asymmetric, open_symmetric
 from hush.shh.topic import EMPTY_BLOOM, aggregate_blooms, topic_to_bloom
 from hush.types import Bloom, EnvelopeHash, KeyID, PublicKeyBytes, Topic
@@ -78,7 +79,7 @@ class Filter:
 
     def __post_init__(self) -> None:
         if (self.sym_key is None) == (self.private_key is None):
-            raise UsageError("specify either a symmetric or an asymmetric key")
+            raise UsageError(ERR_SYM_ASYM)
 
     def pow_passes(self, pow_value: float) -> bool:
         return self.min_pow <= 0 or pow_value >= self.min_pow

@@ -16,6 +16,7 @@ from hush.crypto.keys import SIGNATURE_LENGTH, PrivateKey, recover_public_key
 from hush.crypto.symmetric import AES_NONCE_LENGTH, SymmetricKey
 from hush.errors import UsageError
 from hush.shh.envelope import Envelope
+from hush.shh.errors import ERR_SYM_ASYM
 from hush.types import EnvelopeHash, PublicKeyBytes, RandomBytes, Topic
 
 __all__ = [
@@ -134,7 +135,7 @@ def wrap(
 ) -> Envelope:
     """Build, sign and encrypt a message into an unsealed envelope (nonce 0), like geth's Wrap."""
     if (sym_key is None) == (public_key is None):
-        raise UsageError("specify either a symmetric or an asymmetric key")
+        raise UsageError(ERR_SYM_ASYM)
     ttl = ttl or DEFAULT_TTL
     plain = build_plaintext(payload, random_bytes, padding, signer)
     if public_key is not None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from hush.shh.envelope import Envelope
+from hush.shh.errors import ERR_BLOOM_MISMATCH, ERR_FUTURE, ERR_HUGE, ERR_LOW_POW, ERR_TOO_OLD
 from hush.shh.topic import bloom_matches, topic_to_bloom
 from hush.types import Bloom, EnvelopeHash, Topic
 
@@ -44,6 +45,8 @@ __all__ = [
     "AddStatus",
     "EnvelopePool",
     "PooledEnvelope",
+    "Timing",
+    "envelope_timing",
 ]
 
 SYNC_ALLOWANCE = 10  # seconds of clock skew tolerated; 2× for old envelopes (DefaultSyncAllowance)
@@ -64,6 +67,35 @@ at 31-60 B across resize points, rounded up."""
 _RANK_STEPS = 8  # PoW ranks per doubling: entries within 9 % of each other's PoW rank the same
 _PINNED = 1 << 40  # the rank of local entries: above every PoW, never evicted
 _MIN_RANK = -(1 << 20)  # PoW 0 (accepted when the minimum PoW is 0)
+
+
+class Timing(enum.Enum):
+    """Where an envelope stands in geth's time window on arrival (whisper.go add, §3.6)."""
+
+    CURRENT = "valid"
+    """Sent at or before now, not expired: accepted."""
+    AHEAD = "future"
+    """Sent up to SYNC_ALLOWANCE seconds ahead: accepted, its PoW judged with the extra seconds."""
+    TOO_FAR_AHEAD = "too far ahead"
+    """Sent more than SYNC_ALLOWANCE seconds ahead: rejected (ERR_FUTURE)."""
+    EXPIRED = "expired"
+    """Expired up to 2 × SYNC_ALLOWANCE seconds ago: dropped silently."""
+    TOO_OLD = "too old"
+    """Expired longer ago: rejected (ERR_TOO_OLD)."""
+
+
+def envelope_timing(envelope: Envelope, now: int) -> tuple[Timing, int]:
+    """The envelope's place in the time window at `now`, and the seconds geth adds to the PoW
+    divisor for a future-dated envelope (`sent − now + 1`; 0 otherwise)."""
+    sent = envelope.sent
+    if sent > now:
+        diff = sent - now + 1
+        return (Timing.TOO_FAR_AHEAD if sent - SYNC_ALLOWANCE > now else Timing.AHEAD), diff
+    if envelope.expiry < now:
+        if envelope.expiry + 2 * SYNC_ALLOWANCE < now:
+            return Timing.TOO_OLD, 0
+        return Timing.EXPIRED, 0
+    return Timing.CURRENT, 0
 
 
 class AddStatus(enum.Enum):
@@ -279,26 +311,23 @@ class EnvelopePool:
         self, envelope: Envelope, now: int, *, source: Hashable = None, local: bool = False
     ) -> AddOutcome:
         """Validate and insert one envelope, received (from `source`) or posted here (`local`)."""
-        sent = envelope.sent
-        diff = 0
-        if sent > now:
-            if sent - SYNC_ALLOWANCE > now:
-                return AddOutcome(AddStatus.REJECTED, "envelope created in the future")
-            diff = sent - now + 1
-        if envelope.expiry < now:
-            if envelope.expiry + 2 * SYNC_ALLOWANCE < now:
-                return AddOutcome(AddStatus.REJECTED, "very old message")
+        timing, diff = envelope_timing(envelope, now)
+        if timing is Timing.TOO_FAR_AHEAD:
+            return AddOutcome(AddStatus.REJECTED, ERR_FUTURE)
+        if timing is Timing.TOO_OLD:
+            return AddOutcome(AddStatus.REJECTED, ERR_TOO_OLD)
+        if timing is Timing.EXPIRED:
             return AddOutcome(AddStatus.EXPIRED)
         if envelope.size() > self.max_message_size:
-            return AddOutcome(AddStatus.REJECTED, "huge messages are not allowed")
+            return AddOutcome(AddStatus.REJECTED, ERR_HUGE)
         pow_value = envelope.pow(diff)
         if pow_value < self._min_pow.current and pow_value < self._min_pow.tolerance_at(now):
-            return AddOutcome(AddStatus.REJECTED, "envelope with low PoW received")
+            return AddOutcome(AddStatus.REJECTED, ERR_LOW_POW)
         bloom = envelope.bloom()
         if not bloom_matches(self._bloom.current, bloom) and not bloom_matches(
             self._bloom.tolerance_at(now), bloom
         ):
-            return AddOutcome(AddStatus.REJECTED, "envelope does not match bloom filter")
+            return AddOutcome(AddStatus.REJECTED, ERR_BLOOM_MISMATCH)
         envelope_hash = envelope.hash
         existing = self._entries.get(envelope_hash)
         if existing is not None:
