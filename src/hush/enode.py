@@ -20,7 +20,7 @@ from hush.crypto.keccak import keccak256
 from hush.errors import DecodeError, InvalidKeyError, UsageError
 from hush.types import NodeID, RandomBytes
 
-__all__ = ["NODE_KEY_FILE", "Enode", "load_or_create_node_key", "short_id"]
+__all__ = ["NODE_KEY_FILE", "Enode", "host_port", "load_or_create_node_key", "short_id"]
 
 NODE_KEY_FILE = "nodekey"
 
@@ -32,6 +32,12 @@ def short_id(node_id: bytes) -> str:
     first 8 bytes of that as hex. hush does the same, so a log line and `hush info` agree.
     """
     return keccak256(node_id)[:8].hex()
+
+
+def host_port(host: str, port: int) -> str:
+    """`host:port`, with an IPv6 host in brackets (`[::1]:30303`): the one form in logs, URLs
+    and enodes."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _port(text: str, what: str) -> int:
@@ -109,9 +115,8 @@ class Enode:
         return cls(NodeID(node_id), str(ip), tcp_port, udp_port)
 
     def __str__(self) -> str:
-        ip = ipaddress.ip_address(self.ip)
-        host = f"[{ip}]" if ip.version == 6 else str(ip)
-        url = f"enode://{self.node_id.hex()}@{host}:{self.tcp_port}"
+        address = host_port(str(ipaddress.ip_address(self.ip)), self.tcp_port)
+        url = f"enode://{self.node_id.hex()}@{address}"
         if self.udp_port is not None and self.udp_port != self.tcp_port:
             url += f"?discport={self.udp_port}"
         return url

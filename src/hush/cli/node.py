@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from hush.enode import host_port
 from hush.errors import UsageError
 from hush.net.limits import AcceptErrorLog, raise_open_file_limit
 from hush.node import Node, NodeConfig
@@ -73,7 +74,7 @@ def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]
 _NODE_DEFAULTS = NodeConfig(datadir=None)
 _RPC_DEFAULTS = RpcConfig()
 _API_DEFAULTS = ApiLimits()
-_DEFAULT_LISTEN = f"{_NODE_DEFAULTS.listen_host}:{_NODE_DEFAULTS.listen_port}"
+_DEFAULT_LISTEN = host_port(_NODE_DEFAULTS.listen_host, _NODE_DEFAULTS.listen_port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,7 +361,7 @@ def _listen_error(what: str, flag: str, address: tuple[str, int], exc: OSError) 
         why = f"cannot resolve {host!r}; give an IP address to {flag}"
     else:
         why = exc.strerror or str(exc)
-    return UsageError(f"cannot listen for {what} on {host}:{port}: {why}")
+    return UsageError(f"cannot listen for {what} on {host_port(host, port)}: {why}")
 
 
 async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) -> None:

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from hush.crypto import PrivateKey
-from hush.enode import Enode, short_id
+from hush.enode import Enode, host_port, short_id
 from hush.errors import DisconnectReason, HushError, PeerError
 from hush.net.config import P2PConfig
 from hush.net.limits import (
@@ -86,10 +86,6 @@ class PeerDisconnected(HushError):
 
     def copy(self) -> PeerDisconnected:
         return PeerDisconnected(self.reason, self.by_remote, self.detail)
-
-
-def _short(node_id: bytes) -> str:
-    return short_id(node_id)  # one format everywhere (hush.enode)
 
 
 def _capabilities(config: P2PConfig) -> tuple[Capability, ...]:
@@ -170,7 +166,7 @@ class PeerConnection:
 
     def __repr__(self) -> str:
         direction = "in" if self.inbound else "out"
-        return f"PeerConnection({_short(self.node_id)} {direction} {self.remote_address})"
+        return f"PeerConnection({short_id(self.node_id)} {direction} {self.remote_address})"
 
     @property
     def shared_capabilities(self) -> tuple[tuple[str, int], ...]:
@@ -228,7 +224,7 @@ class PeerConnection:
         if self._closed is not None:
             return
         self._closed = outcome
-        log.info("peer %s gone: %s", _short(self.node_id), outcome)
+        log.info("peer %s gone: %s", short_id(self.node_id), outcome)
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
 
@@ -269,7 +265,7 @@ class PeerConnection:
 
     async def _fail(self, error: PeerError) -> None:
         """A protocol violation: tell the peer why (our egress still works), then close."""
-        log.info("peer %s violated the protocol: %s", _short(self.node_id), error)
+        log.info("peer %s violated the protocol: %s", short_id(self.node_id), error)
         self._send_disconnect(error.reason)
         self._finish(PeerDisconnected(error.reason, by_remote=False, detail=str(error)))
         ping = self._ping_task
@@ -510,7 +506,7 @@ async def dial(
             peer = await _guarded_establish(node_key, reader, writer, config, admit, enode.node_id)
     except TimeoutError as exc:
         raise PeerDisconnected(DisconnectReason.READ_TIMEOUT, False, "handshake timed out") from exc
-    log.info("dialed peer %s at %s (%s)", _short(peer.node_id), enode.ip, peer.client_id)
+    log.info("dialed peer %s at %s (%s)", short_id(peer.node_id), enode.ip, peer.client_id)
     return peer
 
 
@@ -570,7 +566,8 @@ def _listen_sockets(host: str, port: int) -> list[socket.socket]:
                 sock.bind((address[0], bind_port, *address[2:]))
             except OSError as exc:
                 raise OSError(
-                    exc.errno, f"cannot bind {address[0]}:{bind_port}: {exc.strerror}"
+                    exc.errno,
+                    f"cannot bind {host_port(str(address[0]), bind_port)}: {exc.strerror}",
                 ) from exc
             sock.listen(_BACKLOG)
             sock.setblocking(False)
@@ -683,11 +680,11 @@ async def serve(
             listener._report.note()
             return
         gate.established(slot)
-        log.info("accepted peer %s from %s (%s)", _short(peer.node_id), address, peer.client_id)
+        log.info("accepted peer %s from %s (%s)", short_id(peer.node_id), address, peer.client_id)
         try:
             await on_connection(peer)
         except Exception:
-            log.exception("connection handler for peer %s failed", _short(peer.node_id))
+            log.exception("connection handler for peer %s failed", short_id(peer.node_id))
         finally:
             peer.close()
 

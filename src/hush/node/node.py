@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
 from hush.crypto.keys import PrivateKey, public_key_from_bytes
-from hush.enode import Enode, load_or_create_node_key, short_id
+from hush.enode import Enode, host_port, load_or_create_node_key, short_id
 from hush.errors import DisconnectReason, HushError, InvalidKeyError, PeerError, UsageError
 from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial, serve
 from hush.net.limits import ConnectionGate
@@ -400,7 +400,7 @@ class Node:
                 "from %s at %s over %s",
                 self._limiter.config.mode.value,
                 verdict.report,
-                _short(peer.node_id),
+                short_id(peer.node_id),
                 peer.connection.remote_address[0],
                 ", ".join(f"{scope.value} {unit.value}/s" for scope, unit in verdict.exceeded),
             )
@@ -672,7 +672,7 @@ class Node:
                     )
                 except (HushError, OSError, TimeoutError) as exc:
                     log.info(
-                        "dial %s failed: %s; retry in %.0f s", _short(enode.node_id), exc, backoff
+                        "dial %s failed: %s; retry in %.0f s", short_id(enode.node_id), exc, backoff
                     )
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, _MAX_BACKOFF)
@@ -703,7 +703,7 @@ class Node:
         self._peers[node_id] = peer
         log.info(
             "peer joined: %s %s (%s)",
-            _short(node_id),
+            short_id(node_id),
             connection.client_id,
             "inbound" if connection.inbound else "outbound",
         )
@@ -718,13 +718,13 @@ class Node:
         except (OSError, HushError) as exc:
             why = str(exc)
         except Exception:  # a bug here, or in a mail handler, must not take the node down
-            log.exception("peer %s: unexpected error", _short(node_id))
+            log.exception("peer %s: unexpected error", short_id(node_id))
             why = "internal error"
         finally:
             self._peers.pop(node_id, None)
             if self._running:  # (at shutdown the pool's accounting no longer matters)
                 self._spawn(self._release_known(peer.shh.known))
-            log.info("peer left: %s: %s", _short(node_id), why)
+            log.info("peer left: %s: %s", short_id(node_id), why)
             if refusal is not None:
                 with contextlib.suppress(HushError, OSError):
                     await connection.disconnect(refusal)
@@ -858,12 +858,7 @@ class Node:
                 await asyncio.sleep(0)
 
 
-def _short(node_id: bytes) -> str:
-    return short_id(node_id)  # one format everywhere (hush.enode)
-
-
 def _address(address: tuple[str, int] | tuple[str, int, int, int] | None) -> str:
     if not address:
         return ""
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(address[0], address[1])
