@@ -68,10 +68,8 @@ class PeerError(HushError):
 
 
 class EnvelopeRejected(PeerError):
-    """An envelope that geth would refuse and disconnect its sender for (whisper-v6.md §3.6).
-
-    The message is geth's own error string, which shh_post also returns verbatim.
-    """
+    """A peer sent an envelope that geth would refuse and disconnect its sender for
+    (whisper-v6.md §3.6): "invalid envelope: " and geth's own reason (`hush.shh.errors`)."""
 
     def __init__(self, message: str):
         super().__init__(message, DisconnectReason.SUBPROTOCOL_ERROR)

@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 
 from hush.crypto.keys import PrivateKey, public_key_from_bytes
 from hush.enode import Enode, host_port, load_or_create_node_key, short_id
-from hush.errors import DisconnectReason, HushError, InvalidKeyError, PeerError, UsageError
+from hush.errors import (
+    DisconnectReason,
+    EnvelopeRejected,
+    HushError,
+    InvalidKeyError,
+    PeerError,
+    UsageError,
+)
 from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial, serve
 from hush.net.limits import ConnectionGate
 from hush.net.peer import Listener, gate_for
@@ -801,7 +808,7 @@ class Node:
             if not whole:
                 await asyncio.sleep(0)
         if failure:
-            raise PeerError(f"invalid envelope: {failure}", DisconnectReason.SUBPROTOCOL_ERROR)
+            raise EnvelopeRejected(f"invalid envelope: {failure}")
 
     async def _write_loop(self, peer: _Peer) -> None:
         max_batch = self.pool.max_message_size

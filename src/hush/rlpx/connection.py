@@ -158,7 +158,6 @@ class Connection:
         self._max_message_size = max_message_size
         self._in = bytearray()
         self._out = bytearray()
-        self._pending: list[Event] = []
         self._codec: FrameCodec | None = None
         self._state = State.HANDSHAKE
         self._error: PeerError | None = None
@@ -209,8 +208,6 @@ class Connection:
         """The next event, or None until more data arrives. Raises PeerError on a violation."""
         if self._error is not None:
             raise self._error
-        if self._pending:
-            return self._pending.pop(0)
         try:
             return self._next()
         except DecodeError as exc:
