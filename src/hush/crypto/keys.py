@@ -12,6 +12,7 @@ from hush.errors import InvalidKeyError, UsageError
 from hush.types import NodeID, PublicKeyBytes, RandomBytes
 
 __all__ = [
+    "CURVE_ORDER",
     "SIGNATURE_LENGTH",
     "PrivateKey",
     "ecdh_x",
@@ -21,7 +22,8 @@ __all__ = [
 ]
 
 SIGNATURE_LENGTH = 65
-_CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+"""n, the order of secp256k1's group (SEC 2 §2.4.1): a secret key is a scalar in [1, n)."""
 
 
 class PrivateKey:
@@ -32,7 +34,7 @@ class PrivateKey:
     def __init__(self, secret: bytes):
         if len(secret) != 32:
             raise InvalidKeyError(f"private key must be 32 bytes, got {len(secret)}")
-        if not 0 < int.from_bytes(secret, "big") < _CURVE_ORDER:
+        if not 0 < int.from_bytes(secret, "big") < CURVE_ORDER:
             raise InvalidKeyError("private key is not a valid secp256k1 scalar")
         self._key = coincurve.PrivateKey(bytes(secret))
         self.public_key = PublicKeyBytes(self._key.public_key.format(compressed=False))
@@ -41,7 +43,7 @@ class PrivateKey:
     def generate(cls, random_bytes: RandomBytes) -> PrivateKey:
         while True:
             secret = random_bytes(32)
-            if 0 < int.from_bytes(secret, "big") < _CURVE_ORDER:
+            if 0 < int.from_bytes(secret, "big") < CURVE_ORDER:
                 return cls(secret)
 
     @property
