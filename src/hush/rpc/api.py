@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hush.crypto.keccak import keccak256
-from hush.crypto.keys import public_key_from_bytes
-from hush.enode import Enode
+from hush.crypto.keys import CURVE_ORDER, public_key_from_bytes
+from hush.enode import Enode, host_port
 from hush.errors import DecodeError, InvalidKeyError, UsageError
 from hush.node import Node, PeerInfo, PostRequest, Subscription
 from hush.rpc.jsonrpc import CallContext, Method, Param, RpcError
@@ -41,6 +41,7 @@ from hush.rpc.params import (
     as_new_message,
     as_str,
 )
+from hush.shh.errors import ERR_INVALID_PUBLIC_KEY, ERR_MISSING_TOPIC, ERR_SYM_ASYM
 from hush.shh.filters import Filter
 from hush.shh.message import OpenedMessage
 from hush.types import PublicKeyBytes, RandomBytes
@@ -63,8 +64,6 @@ DEFAULT_FILTER_TIMEOUT = 300.0
 
 KEY_EXPORT_METHODS = frozenset({"shh_getPrivateKey", "shh_getSymKey"})
 """Methods that hand out key material: off by default on an endpoint beyond loopback."""
-
-ERR_SYM_ASYM = "specify either a symmetric or an asymmetric key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +103,6 @@ def message_json_size(message: OpenedMessage) -> int:
     return 2 * hexed + _MESSAGE_JSON_FIXED
 
 
-_CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-
-
 def _hex(data: bytes) -> str:
     return "0x" + data.hex()
 
@@ -126,10 +122,6 @@ def message_json(message: OpenedMessage) -> dict[str, Any]:
     if message.recipient_public_key:
         out["recipientPublicKey"] = _hex(message.recipient_public_key)
     return out
-
-
-def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _peer_json(peer: PeerInfo) -> dict[str, Any]:
@@ -271,14 +263,14 @@ class ShhApi:
         sym_key = private_key = None
         if sym_given:
             if subscribe and not criteria.topics:
-                raise RpcError("missing topic(s)")
+                raise RpcError(ERR_MISSING_TOPIC)
             sym_key = self.node.keys.sym_key(criteria.sym_key_id)
         else:
             try:
                 private_key = self.node.keys.private_key(criteria.private_key_id)
             except UsageError:
                 if subscribe:
-                    raise RpcError("invalid public key") from None
+                    raise RpcError(ERR_INVALID_PUBLIC_KEY) from None
                 raise
         return Filter(
             sym_key=sym_key,
@@ -338,7 +330,7 @@ class ShhApi:
         if len(secret) != 32:
             raise RpcError("invalid length, need 256 bits")
         scalar = int.from_bytes(secret, "big")
-        if scalar >= _CURVE_ORDER:
+        if scalar >= CURVE_ORDER:
             raise RpcError("invalid private key, >=N")
         if scalar == 0:
             raise RpcError("invalid private key, zero or negative")
@@ -485,7 +477,7 @@ class ShhApi:
             "enode": node.enode,
             "ip": enode.ip,
             "ports": {"discovery": port, "listener": port},
-            "listenAddr": _host_port(node.config.listen_host, port),
+            "listenAddr": host_port(node.config.listen_host, port),
             "protocols": {
                 "shh": {
                     "version": SHH_VERSION,

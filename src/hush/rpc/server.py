@@ -46,6 +46,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
+from hush.enode import host_port
 from hush.errors import UsageError
 from hush.node import Node
 from hush.rpc.api import KEY_EXPORT_METHODS, ShhApi, WsSubscriptions
@@ -292,7 +293,7 @@ def _peer(transport: asyncio.BaseTransport | None) -> str:
     if transport is None:
         return "?"
     name = transport.get_extra_info("peername")
-    return f"{name[0]}:{name[1]}" if isinstance(name, tuple) and len(name) >= 2 else "?"
+    return host_port(str(name[0]), name[1]) if isinstance(name, tuple) and len(name) >= 2 else "?"
 
 
 class _Guard:
@@ -346,7 +347,7 @@ class _Site(web.BaseSite):
 
     @property
     def name(self) -> str:
-        return f"http://{self._host}:{self._port}"
+        return f"http://{host_port(self._host, self._port)}"
 
     async def start(self) -> None:
         await super().start()
@@ -401,8 +402,7 @@ class RpcServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{host_port(self.host, self.port)}"
 
     @property
     def connections(self) -> int:
