@@ -21,8 +21,8 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 
 from hush.errors import UsageError
-from hush.rpc.api import KEY_EXPORT_METHODS
 from hush.rpc.config import DEFAULT_API
+from hush.rpc.keys import KEY_EXPORT_METHODS
 
 __all__ = ["enabled_methods", "host_allowed", "is_loopback", "origin_allowed"]
 

@@ -1,5 +1,10 @@
 """The JSON-RPC layer's settings: `RpcConfig` for the endpoints, `ApiLimits` for the methods.
 
+`ApiLimits` bounds what RPC clients may make the node hold, which geth doesn't: keys (pairs and
+symmetric together), polled filters and subscriptions, each refused past its cap with
+`too many keys|filters|subscriptions (limit N)` before any work is done (`hush.rpc.keys`,
+`hush.rpc.filters`, `hush.rpc.subscriptions`), and how long a polled filter lives unpolled.
+
 Public-facing limits (issue 7), enforced by the modules named:
 - Host allow-list (`vhosts`) and method allow-lists (`http_api`/`ws_api`): `hush.rpc.access`.
 - Connection cap and header deadline (`max_connections`, `header_timeout`):
@@ -21,7 +26,14 @@ from dataclasses import dataclass
 from hush.errors import UsageError
 from hush.rpc.jsonrpc import DEFAULT_MAX_BATCH, DEFAULT_MAX_RESPONSE
 
-__all__ = ["DEFAULT_API", "DEFAULT_MAX_BODY", "DEFAULT_VHOSTS", "RpcConfig"]
+__all__ = [
+    "DEFAULT_API",
+    "DEFAULT_FILTER_TIMEOUT",
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_VHOSTS",
+    "ApiLimits",
+    "RpcConfig",
+]
 
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
 """geth 1.9's maxRequestContentLength."""
@@ -29,6 +41,8 @@ DEFAULT_VHOSTS = ("localhost",)
 """geth's --rpcvhosts default."""
 DEFAULT_API = ("shh", "net", "web3")
 """Namespaces served beyond loopback when none are named (`rpc` is always served, as in geth)."""
+DEFAULT_FILTER_TIMEOUT = 300.0
+"""Seconds a polled filter lives without a poll (geth's eth filter timeout, 5 minutes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +108,25 @@ class RpcConfig:
             entries = getattr(self, name)
             if entries is not None and not entries:
                 raise UsageError(f"RPC setting {name} names no namespace")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiLimits:
+    """What RPC clients may make the node hold; geth has no such caps."""
+
+    max_keys: int = 10_000
+    """Key pairs and symmetric keys together (~3 KB each with their crypto state)."""
+    max_filters: int = 1_000
+    """Polled filters (shh_newMessageFilter); each may keep up to 32 MiB until polled."""
+    max_subscriptions: int = 1_000
+    """Live shh_subscribe subscriptions, over every WebSocket connection."""
+    filter_timeout: float = DEFAULT_FILTER_TIMEOUT
+    """Seconds a polled filter lives without a poll."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_keys", "max_filters", "max_subscriptions"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name} must be a positive integer, not {value!r}")
+        if not (math.isfinite(self.filter_timeout) and self.filter_timeout > 0):
+            raise UsageError(f"filter_timeout must be positive, not {self.filter_timeout!r}")

@@ -21,9 +21,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from hush.rpc.access import origin_allowed
-from hush.rpc.api import WsSubscriptions
 from hush.rpc.config import RpcConfig
 from hush.rpc.jsonrpc import CallContext, Dispatcher, encode
+from hush.rpc.subscriptions import WsSubscriptions
 
 __all__ = ["WebSocketEndpoint"]
 
