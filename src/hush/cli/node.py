@@ -104,7 +104,7 @@ class NodeSettings:
     ws: tuple[str, int] | None = None
     http_corsdomain: tuple[str, ...] = ()
     ws_origins: tuple[str, ...] = ()
-    # JSON-RPC exposure and limits (hush.rpc.server.RpcConfig, hush.rpc.api.ApiLimits)
+    # JSON-RPC exposure and limits (hush.rpc.config: RpcConfig, ApiLimits)
     http_vhosts: tuple[str, ...] = _RPC_DEFAULTS.vhosts
     http_api: tuple[str, ...] | None = None
     ws_api: tuple[str, ...] | None = None

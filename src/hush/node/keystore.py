@@ -4,7 +4,7 @@ Ids are 32 random bytes as 64 lowercase hex characters, no 0x. Error strings are
 JSON-RPC clients match on them. Optional persistence lives in `hush.node.keyfile`. A new id costs
 O(1): it is checked against both tables by lookup, never by building the set of every id (which
 made each key dearer than the last: 40,000 keys in one batch took 37 s). Limits on how many keys
-a client may create live with the RPC (`hush.rpc.api.ApiLimits`), which checks `len(store)`.
+a client may create live with the RPC (`hush.rpc.config.ApiLimits`), which checks `len(store)`.
 """
 
 from __future__ import annotations
