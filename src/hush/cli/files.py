@@ -19,21 +19,15 @@ from typing import Any
 import click
 
 from hush.cli.client import (
-    DEFAULT_TTL,
-    NO_KEY,
     follow,
     follow_options,
     forget,
-    get_password,
-    hex_arg,
-    password_option,
     room_key,
     sender_name,
-    topic_arg,
     with_spinner,
-    wnode_topic,
 )
-from hush.cli.common import rpc_option, run
+from hush.cli.common import run
+from hush.cli.room import address, send_options, sending_secret
 from hush.cli.rpcclient import RpcClient
 from hush.crypto.ecies import ECIES_OVERHEAD
 from hush.crypto.keys import SIGNATURE_LENGTH
@@ -74,20 +68,7 @@ Examples:
   hush send-file key.asc --pubkey 0x04… --rpc 8555
 """,
 )
-@rpc_option
-@click.option("--sym-key", metavar="KEYID", help="Id of a symmetric key on the node.")
-@password_option
-@click.option("--pubkey", help="Recipient's public key (hex, 65 bytes): asymmetric encryption.")
-@click.option("--topic", help="4-byte topic, hex (needed with a symmetric key).")
-@click.option(
-    "--ttl",
-    type=click.IntRange(1),
-    default=DEFAULT_TTL,
-    show_default=True,
-    help="Seconds it lives.",
-)
-@click.option("--pow", "pow_target", type=float, default=0.2, show_default=True, help="PoW target.")
-@click.option("--pow-time", type=int, default=5, show_default=True, help="Seconds allowed for PoW.")
+@send_options
 @click.option("--sign", "signer", metavar="KEYID", help="Sign with this key pair (id on the node).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -106,16 +87,9 @@ def send_file(
     path: Path,
 ) -> None:
     """Send a file as one message; prints the envelope hash."""
-    secret = get_password(password, password_file, fallback=sym_key is None and pubkey is None)
-    if sum(x is not None for x in (sym_key, secret, pubkey)) != 1:
-        raise UsageError("give exactly one of --sym-key, --password, --pubkey" + NO_KEY)
+    secret = sending_secret(sym_key, password, password_file, pubkey)
     message: dict[str, Any] = {"ttl": ttl, "powTarget": pow_target, "powTime": pow_time}
-    if topic is not None:
-        message["topic"] = topic_arg(topic)
-    elif secret is not None:
-        message["topic"] = wnode_topic(secret)
-    if pubkey is not None:
-        message["pubKey"] = hex_arg(pubkey, "public key")
+    address(message, secret, topic, pubkey)
     if signer is not None:
         message["sig"] = signer
     shape = {"signed": signer is not None, "asymmetric": pubkey is not None}

@@ -19,20 +19,9 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from hush.cli.common import rpc_option, run
-from hush.cli.room import (
-    DEFAULT_TTL,
-    NO_KEY,
-    forget,
-    get_password,
-    hex_arg,
-    password_option,
-    room_key,
-    topic_arg,
-    wnode_topic,
-)
+from hush.cli.common import run
+from hush.cli.room import address, forget, hex_arg, room_key, send_options, sending_secret
 from hush.cli.rpcclient import RpcClient
-from hush.errors import UsageError
 
 __all__ = ["post", "with_spinner"]
 
@@ -79,20 +68,7 @@ Examples:
   hush post --pubkey 0x04… --rpc 8555 "hi bob"   # asymmetric, to bob's key
 """,
 )
-@rpc_option
-@click.option("--sym-key", metavar="KEYID", help="Id of a symmetric key on the node.")
-@password_option
-@click.option("--pubkey", help="Recipient's public key (hex, 65 bytes): asymmetric encryption.")
-@click.option("--topic", help="4-byte topic, hex (needed with a symmetric key).")
-@click.option(
-    "--ttl",
-    type=click.IntRange(1),
-    default=DEFAULT_TTL,
-    show_default=True,
-    help="Seconds it lives.",
-)
-@click.option("--pow", "pow_target", type=float, default=0.2, show_default=True, help="PoW target.")
-@click.option("--pow-time", type=int, default=5, show_default=True, help="Seconds allowed for PoW.")
+@send_options
 @click.option("--padding", help="Explicit padding (hex); default random to 256 bytes.")
 @click.option("--sign", "signer", metavar="KEYID", help="Sign with this key pair (id on the node).")
 @click.option("--hex", "as_hex", is_flag=True, help="PAYLOAD is hex, not text.")
@@ -115,9 +91,7 @@ def post(
     payload: str | None,
 ) -> None:
     """Post a message; prints the envelope hash. PAYLOAD defaults to standard input."""
-    secret = get_password(password, password_file, fallback=sym_key is None and pubkey is None)
-    if sum(x is not None for x in (sym_key, secret, pubkey)) != 1:
-        raise UsageError("give exactly one of --sym-key, --password, --pubkey" + NO_KEY)
+    secret = sending_secret(sym_key, password, password_file, pubkey)
     text = sys.stdin.read() if payload is None else payload
     data = hex_arg(text, "payload") if as_hex else "0x" + text.encode().hex()
     message: dict[str, Any] = {
@@ -126,12 +100,7 @@ def post(
         "powTarget": pow_target,
         "powTime": pow_time,
     }
-    if topic is not None:
-        message["topic"] = topic_arg(topic)
-    elif secret is not None:
-        message["topic"] = wnode_topic(secret)
-    if pubkey is not None:
-        message["pubKey"] = hex_arg(pubkey, "public key")
+    address(message, secret, topic, pubkey)
     if padding is not None:
         message["padding"] = hex_arg(padding, "padding")
     if signer is not None:

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from hush.cli.common import resolve_secret, secret_options
+import click
+
+from hush.cli.common import resolve_secret, rpc_option, secret_options
 from hush.cli.rpcclient import RpcClient
 from hush.errors import UsageError
 
@@ -22,11 +26,14 @@ __all__ = [
     "DEFAULT_TTL",
     "NO_KEY",
     "Key",
+    "address",
     "forget",
     "get_password",
     "hex_arg",
     "password_option",
     "room_key",
+    "send_options",
+    "sending_secret",
     "topic_arg",
     "wnode_topic",
 ]
@@ -114,3 +121,65 @@ async def forget(rpc: RpcClient, key: Key) -> None:
     if key.temporary:
         with contextlib.suppress(Exception):
             await rpc.call("shh_deleteSymKey", key.temporary)
+
+
+def send_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every command that posts shares (`post`, `send-file`): node, key, topic, TTL,
+    PoW."""
+    for option in reversed(
+        [
+            rpc_option,
+            click.option("--sym-key", metavar="KEYID", help="Id of a symmetric key on the node."),
+            password_option,
+            click.option(
+                "--pubkey", help="Recipient's public key (hex, 65 bytes): asymmetric encryption."
+            ),
+            click.option("--topic", help="4-byte topic, hex (needed with a symmetric key)."),
+            click.option(
+                "--ttl",
+                type=click.IntRange(1),
+                default=DEFAULT_TTL,
+                show_default=True,
+                help="Seconds it lives.",
+            ),
+            click.option(
+                "--pow",
+                "pow_target",
+                type=float,
+                default=0.2,
+                show_default=True,
+                help="PoW target.",
+            ),
+            click.option(
+                "--pow-time",
+                type=int,
+                default=5,
+                show_default=True,
+                help="Seconds allowed for PoW.",
+            ),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+def sending_secret(
+    sym_key: str | None, password: str | None, password_file: Path | None, pubkey: str | None
+) -> str | None:
+    """The password of a post's room, if that is its key; UsageError unless exactly one key."""
+    secret = get_password(password, password_file, fallback=sym_key is None and pubkey is None)
+    if sum(x is not None for x in (sym_key, secret, pubkey)) != 1:
+        raise UsageError("give exactly one of --sym-key, --password, --pubkey" + NO_KEY)
+    return secret
+
+
+def address(
+    message: dict[str, Any], secret: str | None, topic: str | None, pubkey: str | None
+) -> None:
+    """Set a NewMessage's `topic` (given, else the password's) and `pubKey` (when given)."""
+    if topic is not None:
+        message["topic"] = topic_arg(topic)
+    elif secret is not None:
+        message["topic"] = wnode_topic(secret)
+    if pubkey is not None:
+        message["pubKey"] = hex_arg(pubkey, "public key")
