@@ -10,6 +10,8 @@ geth's three fields (for `hush info`). An enode URL that doesn't parse answers
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from hush.crypto.keccak import keccak256
@@ -45,6 +47,15 @@ def _peer_json(peer: PeerInfo) -> dict[str, Any]:
             }
         },
     }
+
+
+@contextlib.contextmanager
+def _enode_errors() -> Iterator[None]:
+    """An enode URL that doesn't parse is the caller's mistake: `invalid enode: …`."""
+    try:
+        yield
+    except DecodeError as exc:
+        raise RpcError(f"invalid enode: {exc}") from None
 
 
 class AdminMethods:
@@ -100,24 +111,18 @@ class AdminMethods:
         return [_peer_json(peer) for peer in self.node.peers()]
 
     async def add_peer(self, _: CallContext, url: str) -> bool:
-        try:
+        with _enode_errors():
             self.node.add_peer(url)
-        except DecodeError as exc:
-            raise RpcError(f"invalid enode: {exc}") from None
         return True
 
     async def remove_peer(self, _: CallContext, url: str) -> bool:
-        try:
+        with _enode_errors():
             await self.node.remove_peer(url)
-        except DecodeError as exc:
-            raise RpcError(f"invalid enode: {exc}") from None
         return True
 
     async def add_trusted_peer(self, _: CallContext, url: str) -> bool:
-        try:
+        with _enode_errors():
             self.node.add_trusted_peer(url)
-        except DecodeError as exc:
-            raise RpcError(f"invalid enode: {exc}") from None
         return True
 
     async def modules(self, _: CallContext) -> dict[str, str]:
