@@ -28,18 +28,18 @@ import click
 from prompt_toolkit import PromptSession, print_formatted_text
 from prompt_toolkit.patch_stdout import patch_stdout
 
-from hush.cli.client import (
+from hush.cli.common import rpc_option, run, short_name
+from hush.cli.room import (
     DEFAULT_TTL,
     NO_KEY,
     get_password,
     hex_arg,
-    human,
     password_option,
     topic_arg,
     wnode_topic,
 )
-from hush.cli.common import rpc_option, run, short_name
 from hush.cli.rpcclient import BadReply, NodeError, RpcClient, Unreachable, lost
+from hush.cli.watch import human
 from hush.crypto.keys import PrivateKey
 from hush.errors import HushError, UsageError
 

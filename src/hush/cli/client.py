@@ -5,7 +5,8 @@ password becomes a symmetric key on the node for the duration of the command and
 afterwards. Errors are one line (`hush: error: …`), never a traceback, whatever the server answers
 (hush.cli.rpcclient). Each command lives in its own module (`hush.cli.post`, `hush.cli.watch`,
 `hush.cli.info`), what they share about keys and topics in `hush.cli.room`; this module gathers
-them for `hush.cli.main`. `hush keys` lives in hush.cli.keys, `hush chat` in hush.cli.chat.
+them for `hush.cli.main` (the names stay importable from here). `hush keys` lives in
+hush.cli.keys, `hush chat` in hush.cli.chat.
 """
 
 from __future__ import annotations

@@ -18,17 +18,11 @@ from typing import Any
 
 import click
 
-from hush.cli.client import (
-    follow,
-    follow_options,
-    forget,
-    room_key,
-    sender_name,
-    with_spinner,
-)
 from hush.cli.common import run
-from hush.cli.room import address, send_options, sending_secret
+from hush.cli.post import with_spinner
+from hush.cli.room import address, forget, room_key, send_options, sending_secret
 from hush.cli.rpcclient import RpcClient
+from hush.cli.watch import follow, follow_options, sender_name
 from hush.crypto.ecies import ECIES_OVERHEAD
 from hush.crypto.keys import SIGNATURE_LENGTH
 from hush.crypto.symmetric import AES_NONCE_LENGTH, GCM_TAG_LENGTH

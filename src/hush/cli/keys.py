@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from hush.cli.client import get_password, hex_arg, password_option
 from hush.cli.common import passphrase, resolve_secret, rpc_option, run, secret_options
+from hush.cli.room import get_password, hex_arg, password_option
 from hush.cli.rpcclient import RpcClient
 from hush.crypto.keys import PrivateKey
 from hush.errors import UsageError
