@@ -1,0 +1,57 @@
+"""Facades compose parts; parts never import their facade (style.md "Composing a facade").
+
+`hush.rpc.server` composes the server's parts, `hush.rpc.api` the method tables and
+`hush.cli.client` the client commands. A part importing its facade would tie the split back
+into one circle of files, so every module in the facade's package is read with `ast` and must
+not import it; only the facades themselves, the package's `__init__` (which re-exports) and
+`hush.cli.main` (which sits above) are left out.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import hush
+
+SRC = Path(hush.__file__).parent
+
+FACADES = {"rpc": ("hush.rpc.server", "hush.rpc.api"), "cli": ("hush.cli.client",)}
+ABOVE = frozenset({"hush.cli.main"})
+"""Modules that sit above the facades and use them (`hush` the command)."""
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+PARTS = [
+    (path, facade)
+    for package, facades in FACADES.items()
+    for path in sorted((SRC / package).glob("*.py"))
+    for facade in facades
+    if path.name != "__init__.py"
+    and f"hush.{package}.{path.stem}" not in {*FACADES[package], *ABOVE}
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "facade"), PARTS, ids=[f"{p.parent.name}/{p.name}-{f}" for p, f in PARTS]
+)
+def test_part_does_not_import_its_facade(path: Path, facade: str) -> None:
+    assert facade not in _imports(path), f"{path.name} imports {facade}"
+
+
+def test_the_facades_exist() -> None:
+    for facades in FACADES.values():
+        for facade in facades:
+            assert (SRC / Path(*facade.split(".")[1:])).with_suffix(".py").is_file()
