@@ -1,10 +1,12 @@
-"""A tiny-envelope flood against one node, on loopback (issue 7, defect 1).
+"""A flood of tiny (or, with --size, large) envelopes against one node, on loopback (issue 7).
 
 Three processes, so that each one's CPU and memory are its own:
 - the node under attack (`--serve`): a hush node with JSON-RPC, a 32 MiB pool, minimum PoW 0.01,
   and a monitor task that records the event loop's longest stall;
 - the flooder (`--flood`): a raw shh peer built with hush.net.dial that sends `--count` tiny
   envelopes (4-byte data, TTL 30, PoW just over 0.01: 3 bits) in `messages` packets of 20,000;
+  with `--size N`, envelopes of N bytes of data (as many per packet as fit in 1 MiB), so that
+  `--count` × N can be many times the pool's cap;
 - this process: an honest hush node peered with the attacked one, posting pre-sealed envelopes
   (PoW 0.2) every 25 ms during the flood, and an honest JSON-RPC client calling `shh_info` every
   10 ms and timing each call. The attacked node holds a filter for the honest topic (over RPC);
@@ -12,10 +14,11 @@ Three processes, so that each one's CPU and memory are its own:
 Reported: RPC latency p50/p99/max during the flood, honest delivery, the attacked node's RSS growth
 and accounted pool memory, and its longest event-loop stall.
 
-    .venv/bin/python benchmarks/hostile_flood.py [--count 200000] [--json]
+    .venv/bin/python benchmarks/hostile_flood.py [--count 200000] [--size 4] [--json]
+    .venv/bin/python benchmarks/hostile_flood.py --count 3400 --size 100000   # 10x the cap
 
 Runs against whichever `hush` is importable (PYTHONPATH=/path/to/other/src for a baseline).
-Everything is bounded: the flood's size, the honest posts (200), and a 60 s overall timeout.
+Everything is bounded: the flood's size, the honest posts (200), and a 300 s overall timeout.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from hush.shh import packets
 from hush.shh.envelope import Envelope, leading_zero_bits
 from hush.shh.message import wrap
 from hush.shh.packets import PacketCode, Status
+from hush.shh.pow import NonceSearch, target_bits
 from hush.types import Topic
 
 FLOOD_TOPIC = Topic(b"\xde\xad\x00\x01")
@@ -123,6 +127,20 @@ async def _serve() -> None:
 # -- the flooder ---------------------------------------------------------------------------------
 
 
+def _large_envelopes(first: int, count: int, size: int) -> list[bytes]:
+    """Envelopes of `size` data bytes with just enough PoW, sealed now by the C nonce loop
+    (thousands of hashes each: sealed packet by packet, so none is stale when it is sent)."""
+    now = int(time.time())
+    result = []
+    for i in range(first, first + count):
+        data = i.to_bytes(4, "big") + bytes(size - 4)
+        envelope = Envelope(now + 30, 30, FLOOD_TOPIC, data, 0)
+        found = NonceSearch(envelope.short_rlp()).find(0, 1 << 40, target_bits(MIN_POW, size, 30))
+        assert found is not None
+        result.append(envelope.with_nonce(found.nonce).encode())
+    return result
+
+
 def _flood_envelopes(count: int) -> list[bytes]:
     """Tiny envelopes with just enough PoW (searched here: ~8 hashes each)."""
     now = int(time.time())
@@ -140,10 +158,13 @@ def _flood_envelopes(count: int) -> list[bytes]:
     return result
 
 
-async def _flood(enode: str, count: int) -> None:
-    encoded = _flood_envelopes(count)
+async def _flood(enode: str, count: int, size: int) -> None:
+    large = size > 64
+    per_packet = min(PER_PACKET, (1024 * 1024 - 1024) // (size + 32)) if large else PER_PACKET
+    encoded = [] if large else _flood_envelopes(count)
     payloads = [
-        packets.encode_messages(encoded[i : i + PER_PACKET]) for i in range(0, count, PER_PACKET)
+        packets.encode_messages(encoded[i : i + per_packet])
+        for i in range(0, len(encoded), per_packet)
     ]
     config = P2PConfig(client_id="flooder", capabilities=(("shh", 6, 128),))
     connection = await dial(PrivateKey.generate(os.urandom), Enode.parse(enode), config)
@@ -153,6 +174,9 @@ async def _flood(enode: str, count: int) -> None:
     start = time.perf_counter()
     for payload in payloads:
         await connection.send_message("shh", PacketCode.MESSAGES, payload)
+    for first in range(0, count if large else 0, per_packet):
+        batch = _large_envelopes(first, min(per_packet, count - first), size)
+        await connection.send_message("shh", PacketCode.MESSAGES, packets.encode_messages(batch))
     # Processed in order after the flood: when the node has it, it has worked through the flood.
     await connection.send_message(
         "shh", PacketCode.POW_REQUIREMENT, packets.encode_pow_requirement(_MARK)
@@ -189,14 +213,14 @@ async def _line(process: subprocess.Popen[str]) -> str:
     return await asyncio.get_running_loop().run_in_executor(None, process.stdout.readline)
 
 
-async def _measure(count: int) -> dict[str, Any]:
+async def _measure(count: int, size: int) -> dict[str, Any]:
     server = _spawn("--serve")
     flooder: subprocess.Popen[str] | None = None
     honest = Node(_config(min_pow=0.2))
     await honest.start()
     try:
         info = json.loads(await _line(server))
-        flooder = _spawn("--flood", info["enode"], str(count))
+        flooder = _spawn("--flood", info["enode"], str(count), str(size))
         now = int(time.time())
         with Sealer(processes=1) as sealer:
             posts = [
@@ -266,6 +290,8 @@ async def _measure(count: int) -> dict[str, Any]:
         latencies.sort()
         return {
             "flood_envelopes": count,
+            "flood_envelope_bytes": size,
+            "flood_mib": count * size / 2**20,
             "flood_send_s": sent["send_s"],
             "elapsed_s": elapsed,
             "flood_processed": processed,
@@ -294,15 +320,18 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--flood", nargs=2, metavar=("ENODE", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, default=4, help="data bytes per flood envelope")
+    parser.add_argument(
+        "--flood", nargs=3, metavar=("ENODE", "COUNT", "SIZE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.serve:
         asyncio.run(_serve())
         return
     if args.flood:
-        asyncio.run(_flood(args.flood[0], int(args.flood[1])))
+        asyncio.run(_flood(args.flood[0], int(args.flood[1]), int(args.flood[2])))
         return
-    result = asyncio.run(asyncio.wait_for(_measure(args.count), 120))
+    result = asyncio.run(asyncio.wait_for(_measure(args.count, args.size), 300))
     if args.json:
         print(json.dumps(result, indent=2))
         return
