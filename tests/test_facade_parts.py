@@ -1,8 +1,8 @@
 """Facades compose parts; parts never import their facade (style.md "Composing a facade").
 
-`hush.rpc.server` composes the server's parts, `hush.rpc.api` the method tables and
-`hush.cli.client` the client commands. A part importing its facade would tie the split back
-into one circle of files, so every module in the facade's package is read with `ast` and must
+`hush.rpc.server` composes the server's parts, `hush.rpc.api` the method tables,
+`hush.cli.client` the client commands and `hush.cli.node` the `hush node` command. A part
+importing its facade would tie the split back into one circle of files, so every module in the facade's package is read with `ast` and must
 not import it; only the facades themselves, the package's `__init__` (which re-exports) and
 `hush.cli.main` (which sits above) are left out.
 """
@@ -18,7 +18,10 @@ import hush
 
 SRC = Path(hush.__file__).parent
 
-FACADES = {"rpc": ("hush.rpc.server", "hush.rpc.api"), "cli": ("hush.cli.client",)}
+FACADES = {
+    "rpc": ("hush.rpc.server", "hush.rpc.api"),
+    "cli": ("hush.cli.client", "hush.cli.node"),
+}
 ABOVE = frozenset({"hush.cli.main"})
 """Modules that sit above the facades and use them (`hush` the command)."""
 

@@ -1,0 +1,154 @@
+"""Running a node from NodeSettings: `run_node`, and startup errors that say what to change.
+
+Rules:
+- `run_node` maps NodeSettings onto NodeConfig/RpcConfig, starts the node and the JSON-RPC
+  endpoints, prints `enode:`, `http:` and `ws:` on stdout, and stops everything when `stop` is set
+  or on SIGINT/SIGTERM.
+- A failed bind is one UsageError line naming the flag to change (`--listen`, `--http`, `--ws`),
+  never a traceback; so is an unreadable passphrase file.
+- The keystore passphrase comes from `--passphrase-file`, else a terminal prompt; never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import signal
+import socket
+import sys
+
+import click
+
+from hush.cli.node_settings import NodeSettings, api_limits, rpc_settings
+from hush.enode import host_port
+from hush.errors import UsageError
+from hush.net.limits import AcceptErrorLog
+from hush.node import Node, NodeConfig
+from hush.node.keyfile import KEYSTORE_FILE, PersistentKeyStore
+from hush.rpc import RpcConfig, RpcServer, ShhApi
+
+__all__ = ["run_node"]
+
+log = logging.getLogger("hush.cli.node")  # the command's name in log lines, as before the split
+
+
+def _passphrase(settings: NodeSettings) -> str:
+    if settings.passphrase_file is not None:
+        try:
+            return settings.passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise UsageError(f"cannot read passphrase file: {exc}") from exc
+        except UnicodeDecodeError:
+            raise UsageError(
+                f"passphrase file {settings.passphrase_file} is not UTF-8 text"
+            ) from None
+    if not sys.stdin.isatty():
+        raise UsageError("--keystore needs --passphrase-file when stdin is not a terminal")
+    passphrase: str = click.prompt("keystore passphrase", hide_input=True, err=True)
+    return passphrase
+
+
+def _listen_error(what: str, flag: str, address: tuple[str, int], exc: OSError) -> UsageError:
+    """One line for a failed bind that says what to change (issue 14 item 4)."""
+    host, port = address
+    if exc.errno == errno.EADDRINUSE:
+        why = f"port {port} is already in use (another hush node?); choose another with {flag}"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        why = f"{host} is not an address of this machine; use {flag} 0.0.0.0:{port} for all"
+    elif exc.errno == errno.EACCES:
+        why = f"permission denied (ports below 1024 need privileges); choose another with {flag}"
+    elif isinstance(exc, socket.gaierror):
+        why = f"cannot resolve {host!r}; give an IP address to {flag}"
+    else:
+        why = exc.strerror or str(exc)
+    return UsageError(f"cannot listen for {what} on {host_port(host, port)}: {why}")
+
+
+async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set, or SIGINT/SIGTERM."""
+    config = NodeConfig(
+        datadir=settings.datadir,
+        listen_host=settings.listen[0] if settings.listen else "127.0.0.1",
+        listen_port=settings.listen[1] if settings.listen else 0,
+        listen=settings.listen is not None,
+        advertise_host=settings.nat,
+        static_peers=settings.peers,
+        trusted_peers=settings.trusted,
+        max_peers=settings.max_peers,
+        max_pending_peers=settings.max_pending_peers,
+        max_peers_per_ip=settings.max_peers_per_ip,
+        min_pow=settings.min_pow,
+        max_message_size=settings.max_message_size,
+        light=settings.light,
+        send_interval=settings.send_interval,
+        pool_bytes=settings.pool_size,
+        pool_peer_share=settings.pool_peer_share,
+        max_pow_time=settings.max_pow_time,
+        seal_queue=settings.seal_queue,
+        ratelimit=settings.ratelimit,
+        ratelimit_packets=(settings.ratelimit_packets.rate, settings.ratelimit_packets.burst),
+        ratelimit_bytes=(settings.ratelimit_bytes.rate, settings.ratelimit_bytes.burst),
+        ratelimit_tolerance=settings.ratelimit_tolerance,
+        ratelimit_exempt=settings.ratelimit_exempt,
+        ratelimit_exempt_loopback=settings.ratelimit_exempt_loopback,
+    )
+    node = Node(config)
+    if settings.keystore:
+        passphrase = _passphrase(settings)
+        loop = asyncio.get_running_loop()
+        node.keys = await loop.run_in_executor(
+            None, PersistentKeyStore, settings.datadir / KEYSTORE_FILE, passphrase
+        )
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    AcceptErrorLog().install(loop)  # one line a minute, not a traceback per failed accept()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+    servers: list[RpcServer] = []
+    try:
+        await node.start()
+    except OSError as exc:
+        flag = "--listen HOST:PORT (or --listen off)"
+        raise _listen_error("devp2p", flag, settings.listen or ("", 0), exc) from None
+    async with node:  # started: this stops it
+        click.echo(f"enode: {node.enode}", err=False)
+        if settings.listen and settings.listen[0] in ("0.0.0.0", "::") and settings.nat is None:
+            click.echo(
+                "note: listening on all interfaces; peers on other machines should use this "
+                "machine's address in place of 127.0.0.1 (or start with --nat extip:IP)",
+                err=True,
+            )
+        api = ShhApi(node, limits=api_limits(settings))
+        endpoints: list[tuple[tuple[str, int], RpcConfig]] = []
+        if settings.http and settings.http == settings.ws and settings.http[1] != 0:
+            endpoints.append((settings.http, rpc_settings(settings)))
+        else:
+            if settings.http:
+                endpoints.append((settings.http, rpc_settings(settings, ws=False)))
+            if settings.ws:
+                endpoints.append((settings.ws, rpc_settings(settings, http=False)))
+        try:
+            for (host, port), rpc_config in endpoints:
+                server = RpcServer(node, rpc_config, api=api)
+                try:
+                    await server.start(host, port)
+                except OSError as exc:
+                    flag = "--http HOST:PORT" if rpc_config.http else "--ws HOST:PORT"
+                    raise _listen_error("JSON-RPC", flag, (host, port), exc) from None
+                servers.append(server)
+                if rpc_config.http:
+                    click.echo(f"http: {server.url}")
+                if rpc_config.ws:
+                    click.echo(f"ws: {server.url.replace('http://', 'ws://', 1)}")
+            sys.stdout.flush()
+            await stop.wait()
+            log.info("shutting down")
+        finally:
+            for server in servers:
+                await server.stop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signum)
