@@ -2,9 +2,9 @@
 
 `hush.rpc.server` composes the server's parts, `hush.rpc.api` the method tables,
 `hush.cli.client` the client commands and `hush.cli.node` the `hush node` command. A part
-importing its facade would tie the split back into one circle of files, so every module in the facade's package is read with `ast` and must
-not import it; only the facades themselves, the package's `__init__` (which re-exports) and
-`hush.cli.main` (which sits above) are left out.
+importing its facade would tie the split back into one circle of files, so every module in the
+facade's package is read with `ast` and must not import it; only the facades themselves, the
+package's `__init__` (which re-exports) and `hush.cli.main` (which sits above) are left out.
 """
 
 from __future__ import annotations
