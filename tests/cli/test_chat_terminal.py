@@ -79,7 +79,7 @@ class Terminal:
             lambda s: [line for line in s if line.strip()][-1].startswith(">"), "no prompt"
         )
 
-    def exit_status(self, timeout: float = 5) -> int:
+    def exit_status(self, timeout: float = 20) -> int:
         deadline = time.monotonic() + timeout
         while not self.status.exists() or not self.status.read_text().strip():
             assert time.monotonic() < deadline, "chat did not quit:\n" + "\n".join(self.screen())
