@@ -4,8 +4,12 @@ Sockets, deadlines and the OS random source live here; the protocol is `hush.rlp
 """
 
 from hush.net.config import P2PConfig
+from hush.net.connection import PeerConnection, PeerDisconnected
+from hush.net.dialer import dial
+from hush.net.handshake import Admit
 from hush.net.limits import ConnectionGate
-from hush.net.peer import Admit, Listener, PeerConnection, PeerDisconnected, dial, gate_for, serve
+from hush.net.listener import Listener, serve
+from hush.net.slots import gate_for
 
 __all__ = [
     "Admit",

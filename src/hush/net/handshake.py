@@ -1,0 +1,133 @@
+"""Establishing a peer: RLPx handshake, admission and the Hello exchange (devp2p.md §2, §4.2).
+
+Shared by the dialer and the listener, both of which hold the deadline around it:
+
+* `admit(node_id, inbound)` runs right after the RLPx handshake; a reason it returns is sent as
+  an uncompressed Disconnect instead of Hello. Connecting to ourselves is refused the same way;
+* our Hello goes out before we wait for theirs;
+* a refusal or a protocol error after the RLPx handshake is told to the peer and its transport
+  linger-closed in the background (`PeerDisconnected.lingering`), so that the caller's deadline
+  can neither cancel the Disconnect's delivery nor mask its reason; any other failure closes the
+  transport at once.
+
+Every failure surfaces as `PeerDisconnected`; `os.urandom` is the core's randomness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable
+
+from hush.crypto import PrivateKey
+from hush.errors import DisconnectReason, PeerError
+from hush.net.config import P2PConfig
+from hush.net.connection import READ_CHUNK, PeerConnection, PeerDisconnected, close_later
+from hush.rlpx import (
+    Authenticated,
+    Capability,
+    Connection,
+    DisconnectReceived,
+    Event,
+    HelloReceived,
+)
+from hush.types import NodeID
+
+__all__ = ["Admit", "establish"]
+
+Admit = Callable[[NodeID, bool], DisconnectReason | None]
+"""Called as `admit(node_id, inbound)` after the RLPx handshake; a reason refuses the peer."""
+
+
+def _capabilities(config: P2PConfig) -> tuple[Capability, ...]:
+    return tuple(Capability(name, version, length) for name, version, length in config.capabilities)
+
+
+async def _next_event(connection: Connection, reader: asyncio.StreamReader) -> Event:
+    while True:
+        event = connection.next_event()
+        if event is not None:
+            return event
+        data = await reader.read(READ_CHUNK)
+        if not data:
+            raise PeerDisconnected(DisconnectReason.NETWORK_ERROR, True, "EOF during handshake")
+        connection.receive_data(data)
+
+
+async def _establish(
+    node_key: PrivateKey,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    config: P2PConfig,
+    admit: Admit | None,
+    remote_node_id: NodeID | None,
+) -> PeerConnection:
+    """RLPx handshake, admission and Hello exchange; the caller holds the deadline."""
+    inbound = remote_node_id is None
+    connection = Connection(
+        node_key,
+        os.urandom,
+        remote_node_id=remote_node_id,
+        client_id=config.client_id,
+        capabilities=_capabilities(config),
+        max_message_size=config.max_message_size,
+    )
+    try:
+        writer.write(connection.data_to_send())  # the auth, when we dial
+        event = await _next_event(connection, reader)
+        assert isinstance(event, Authenticated)
+        node_id = event.node_id
+        if node_id == node_key.node_id:
+            refusal: DisconnectReason | None = DisconnectReason.SELF_CONNECTION
+        else:
+            refusal = admit(node_id, inbound) if admit is not None else None
+        if refusal is not None:
+            connection.disconnect(refusal)
+            writer.write(connection.data_to_send())
+            close_later(reader, writer)
+            refused = PeerDisconnected(refusal, by_remote=False, detail="not admitted")
+            refused.lingering = True
+            raise refused
+        # Our Hello goes out before we wait for theirs (devp2p.md §4.2).
+        connection.send_hello()
+        writer.write(connection.data_to_send())
+        await writer.drain()
+        event = await _next_event(connection, reader)
+        if isinstance(event, DisconnectReceived):
+            raise PeerDisconnected(event.reason, by_remote=True)
+        assert isinstance(event, HelloReceived)
+    except PeerError as error:
+        if connection.authenticated:
+            connection.disconnect(error.reason)
+            with contextlib.suppress(OSError, RuntimeError):
+                writer.write(connection.data_to_send())
+            close_later(reader, writer)
+        failed = PeerDisconnected(error.reason, by_remote=False, detail=str(error))
+        failed.lingering = connection.authenticated
+        raise failed from error
+    return PeerConnection(connection, reader, writer, config, inbound)
+
+
+async def establish(
+    node_key: PrivateKey,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    config: P2PConfig,
+    admit: Admit | None,
+    remote_node_id: NodeID | None,
+) -> PeerConnection:
+    """`_establish`, and the transport closed when it fails (unless a background linger-close
+    owns it); an OSError becomes `PeerDisconnected(NETWORK_ERROR)`."""
+    try:
+        return await _establish(node_key, reader, writer, config, admit, remote_node_id)
+    except PeerDisconnected as exc:
+        if not exc.lingering:
+            writer.close()
+        raise
+    except OSError as exc:
+        writer.close()
+        raise PeerDisconnected(DisconnectReason.NETWORK_ERROR, True, repr(exc)) from exc
+    except BaseException:
+        writer.close()
+        raise
