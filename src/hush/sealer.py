@@ -1,20 +1,13 @@
 """Sealing envelopes with proof of work: geth's Seal semantics, far faster (whisper-v6.md §1.6).
 
-The pure search lives in `hush.shh.pow`; this module owns the clock, the workers and their queue.
-- Seals run on the sealer's own bounded set of worker threads (one per core by default), never on
-  asyncio's default executor. The C nonce loop runs without the GIL, so threads use every core and
-  no worker process re-imports the embedding script. Only where the C loop was not built does each
-  worker thread drive a child interpreter instead (hush code only, over its pipes), as the Python
-  loop holds the GIL.
-- Work is handed out in slices of ~50 ms of hashing. Between slices a worker checks the clock, the
-  job's cancellation and shutdown, so a cancelled seal or a closed sealer stops hashing within a
-  slice. Cancel a seal by cancelling the future `submit` returns (asyncio's `wrap_future` does it
-  when the awaiting task is cancelled). Small seals are batched, up to a slice of expected work,
-  into one C call, so a worker needs the GIL once per batch rather than once per seal.
-- Fair: seals are grouped by requester; a free worker takes its next slice round-robin over the
-  requesters, then round-robin over that requester's seals. A small seal (≤ 16 bits) is worked by
-  one worker at a time, so concurrent small seals spread over the cores; a large one takes every
-  free worker, each on the next stride of the nonce space.
+The pure search lives in `hush.shh.pow`; `Sealer` is the facade that composes the parts:
+`hush.seal_queue` (jobs and their fair queue, pure data), `hush.seal_workers` (the worker threads,
+slices, cancellation and the queue bound) and `hush.seal_runners` (hashing in a thread, or in a
+child interpreter where the C loop was not built). The parts never import this module.
+- Cancel a seal by cancelling the future `submit` returns (asyncio's `wrap_future` does it when
+  the awaiting task is cancelled); the worker on it stops within a slice (~50 ms).
+- Fair: seals are grouped by requester and handed out round-robin over requesters, then over
+  that requester's seals.
 - Bounded: at most `queue_limit` seals queued or running (more: `SealerBusy`), `max_work_time` caps
   the time of one seal, and a target no nonce can reach within the time is refused before hashing.
 - The search starts at a random nonce, so the nonce does not reveal how fast the device is.
@@ -28,442 +21,39 @@ import concurrent.futures
 import logging
 import math
 import os
-import struct
-import subprocess
-import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Hashable
-from typing import IO, Protocol
+from collections.abc import Hashable
 
 from hush.errors import PowError, UsageError
+from hush.seal_queue import SMALL_SEAL_BITS, FairQueue
+from hush.seal_queue import Job as _Job
+from hush.seal_workers import Clock, SealerBusy
+from hush.seal_workers import Workers as _Workers
 from hush.shh.envelope import Envelope
-from hush.shh.pow import ACCELERATED, NonceSearch, SearchResult, target_bits
+from hush.shh.pow import ACCELERATED, target_bits
 from hush.types import RandomBytes
 
-__all__ = ["DEFAULT_MAX_WORK_TIME", "DEFAULT_QUEUE_LIMIT", "FairQueue", "Sealer", "SealerBusy"]
+__all__ = [
+    "DEFAULT_MAX_WORK_TIME",
+    "DEFAULT_QUEUE_LIMIT",
+    "SMALL_SEAL_BITS",
+    "FairQueue",
+    "Sealer",
+    "SealerBusy",
+]
 
 DEFAULT_MAX_WORK_TIME = 60.0
 """Seconds one seal may take at most (geth takes any uint32: 136 years)."""
 DEFAULT_QUEUE_LIMIT = 64
 """Seals queued or running at once; each holds its envelope (≤ the max message size) twice."""
-SMALL_SEAL_BITS = 16
-"""Up to this many bits (~65,000 hashes, tens of ms) a seal is not spread over several workers."""
 MAX_HASH_RATE = 1 << 26
 """Hashes/s per worker assumed when judging a target reachable: ~25x the C loop on one core."""
 _REACH_MARGIN = 4  # refuse when even at MAX_HASH_RATE the odds of success are below 1/16
 
 _SLICE_C = 1 << 17  # nonces per slice: ~50 ms in the C loop
 _SLICE_PYTHON = 1 << 16  # the same time in the Python loop
-_MASK64 = (1 << 64) - 1
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], float]
-
-
-class SealerBusy(UsageError):
-    """The sealer's queue is full: the post is refused before any work, try again later."""
-
-
-class _Runner(Protocol):
-    """Runs slices: `find` when `bits` ≥ 1, `best` when `bits` is None."""
-
-    def __call__(
-        self, search: NonceSearch, start: int, count: int, bits: int | None
-    ) -> SearchResult | None: ...
-
-    def close(self) -> None: ...
-
-
-class _ThreadRunner:
-    """Hashes in the worker thread itself: the C loop releases the GIL."""
-
-    def __call__(
-        self, search: NonceSearch, start: int, count: int, bits: int | None
-    ) -> SearchResult | None:
-        return search.best(start, count) if bits is None else search.find(start, count, bits)
-
-    def many(self, slices: list[tuple[NonceSearch, int, int, int]]) -> list[SearchResult | None]:
-        # One release of the GIL for a batch of small seals: a worker thread that needs the GIL
-        # less often waits less for it while the event loop is busy (and slows it less).
-        return NonceSearch.find_many(slices)
-
-    def close(self) -> None:
-        pass
-
-
-# A slice for a child: short's length (0: the same short as the last request), start, count, bits
-# (-1: best); the reply: found, nonce, bits.
-_REQUEST = struct.Struct(">IQQh")
-_REPLY = struct.Struct(">?QH")
-
-
-def _read_exact(stream: IO[bytes], size: int) -> bytes:
-    data = stream.read(size)
-    if len(data) != size:
-        raise EOFError("sealing worker process closed its pipe")
-    return data
-
-
-def _child_main() -> None:  # pragma: no cover - runs in the child interpreter
-    """A fallback worker process: serves slices over stdin/stdout until stdin closes."""
-    import signal  # noqa: PLC0415 - only the child needs it
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    search: NonceSearch | None = None
-    runner = _ThreadRunner()
-    while header := stdin.read(_REQUEST.size):
-        length, start, count, bits = _REQUEST.unpack(header)
-        if length or search is None:
-            search = NonceSearch(_read_exact(stdin, length))
-        found = runner(search, start, count, None if bits < 0 else bits)
-        stdout.write(
-            _REPLY.pack(found is not None, found.nonce if found else 0, found.bits if found else 0)
-        )
-        stdout.flush()
-
-
-class _ChildRunner:
-    """Hashes in a child interpreter that imports hush only (not the embedding script, unlike
-    multiprocessing's spawn and forkserver), for builds without the C loop."""
-
-    def __init__(self) -> None:
-        code = f"import sys; sys.path[:0] = {sys.path!r}; from hush.sealer import _child_main; _child_main()"
-        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and code
-            [sys.executable, "-c", code],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        self._last: NonceSearch | None = None
-
-    def __call__(
-        self, search: NonceSearch, start: int, count: int, bits: int | None
-    ) -> SearchResult | None:
-        stdin, stdout = self._process.stdin, self._process.stdout
-        assert stdin is not None and stdout is not None
-        short = b"" if search is self._last else search.short
-        stdin.write(_REQUEST.pack(len(short), start, count, -1 if bits is None else bits) + short)
-        stdin.flush()
-        self._last = search
-        found, nonce, got = _REPLY.unpack(_read_exact(stdout, _REPLY.size))
-        return SearchResult(nonce, got) if found else None
-
-    def close(self) -> None:
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        try:
-            self._process.wait(1.0)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        if self._process.stdout is not None:
-            self._process.stdout.close()
-
-
-class _Job:
-    """One seal: its search, how far it got, and the future its caller waits on."""
-
-    __slots__ = (
-        "best",
-        "bits",
-        "deadline",
-        "envelope",
-        "finished",
-        "future",
-        "next_nonce",
-        "parallel",
-        "requester",
-        "running",
-        "search",
-        "settled",
-        "work_time",
-    )
-
-    def __init__(
-        self,
-        envelope: Envelope,
-        bits: int | None,
-        work_time: float,
-        parallel: int,
-        start: int,
-        requester: Hashable,
-    ):
-        self.envelope = envelope
-        self.search = NonceSearch(envelope.short_rlp())
-        self.bits = bits
-        self.work_time = work_time
-        self.parallel = parallel
-        self.next_nonce = start
-        self.requester = requester
-        self.deadline: float | None = None  # set when its first slice starts
-        self.running = 0  # workers hashing it now
-        self.best: SearchResult | None = None
-        self.finished = False  # no more slices handed out: found, cancelled, timed out, closed
-        self.settled = False  # its outcome decided (once the slices still running are in)
-        self.future: concurrent.futures.Future[Envelope] = concurrent.futures.Future()
-
-    def outcome(self) -> Envelope | BaseException:
-        if self.bits is None:
-            return self.envelope.with_nonce(self.best.nonce) if self.best else self.envelope
-        return PowError(
-            "failed to reach the PoW target, specified pow time "
-            f"({self.work_time:.15g} seconds) was insufficient"
-        )
-
-
-def _resolve(
-    future: concurrent.futures.Future[Envelope], outcome: Envelope | BaseException
-) -> None:
-    try:
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
-    except concurrent.futures.InvalidStateError:
-        pass  # cancelled meanwhile: nobody waits for it
-
-
-class FairQueue:
-    """The sealer's queue, pure: jobs grouped in lanes by requester, handed out round-robin over
-    the lanes and, within a lane, over its jobs. A job stays until `retire` (finished and no
-    worker on it); `take` skips finished jobs and those with all the workers they may use."""
-
-    def __init__(self) -> None:
-        self._lanes: dict[Hashable, deque[_Job]] = {}  # insertion order is the round-robin order
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
-
-    def add(self, job: _Job) -> None:
-        self._lanes.setdefault(job.requester, deque()).append(job)
-        self._count += 1
-
-    def take(self, small_only: bool = False) -> _Job | None:
-        """The next job with room for one more worker, turning the round-robin past it
-        (`small_only`: only a small seal, which one worker at a time works on)."""
-        for _ in range(len(self._lanes)):
-            requester, lane = next(iter(self._lanes.items()))
-            del self._lanes[requester]
-            self._lanes[requester] = lane
-            for _ in range(len(lane)):
-                job = lane[0]
-                lane.rotate(-1)
-                if job.finished or job.running >= job.parallel:
-                    continue
-                if not small_only or (job.bits is not None and job.bits <= SMALL_SEAL_BITS):
-                    return job
-        return None
-
-    def retire(self, job: _Job) -> bool:
-        """Drop a finished job no worker is on; True if it was queued."""
-        lane = self._lanes.get(job.requester)
-        if not job.finished or job.running or lane is None or job not in lane:
-            return False
-        lane.remove(job)
-        self._count -= 1
-        if not lane:
-            del self._lanes[job.requester]
-        return True
-
-    def clear(self) -> list[_Job]:
-        jobs = [job for lane in self._lanes.values() for job in lane]
-        self._lanes.clear()
-        self._count = 0
-        return jobs
-
-
-class _Workers:
-    """The worker threads and the fair queue of one sealer, from its first seal to `close`."""
-
-    def __init__(
-        self, count: int, processes: bool, clock: Clock, queue_limit: int, slice_size: int
-    ):
-        self._clock = clock
-        self._queue_limit = queue_limit
-        self._slice = slice_size
-        self._processes = processes
-        self._cond = threading.Condition()
-        self._queue = FairQueue()  # jobs queued or being hashed
-        self.busy = 0  # workers inside a slice
-        self._closed = False
-        self._alive = count
-        self.stopped: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self.count = count
-        for index in range(count):
-            name = f"hush-sealer-{index}"
-            threading.Thread(target=self._run, name=name, daemon=True).start()
-
-    # -- the caller's side (any thread) --
-
-    def add(self, job: _Job) -> None:
-        with self._cond:
-            if self._closed:
-                raise PowError("sealing stopped: the sealer is closed")
-            if len(self._queue) >= self._queue_limit:
-                raise SealerBusy(
-                    f"too many messages being sealed ({self._queue_limit}), try again later"
-                )
-            self._queue.add(job)
-            self._cond.notify(min(job.parallel, self.count))
-        job.future.add_done_callback(lambda _: self._on_done(job))
-
-    def _on_done(self, job: _Job) -> None:
-        with self._cond:  # cancelled by its caller, or resolved: stop handing out its slices
-            job.finished = job.settled = True
-            self._retire(job)
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            jobs = self._queue.clear()
-            for job in jobs:
-                job.finished = job.settled = True
-            self._cond.notify_all()
-        for job in jobs:
-            _resolve(job.future, PowError("sealing stopped: the sealer is closed"))
-
-    def wait_idle(self, timeout: float | None) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and self.busy == 0, timeout)
-
-    # -- the workers' side (the caller holds the lock) --
-
-    @property
-    def jobs(self) -> int:
-        return len(self._queue)
-
-    def _retire(self, job: _Job) -> None:
-        if self._queue.retire(job):
-            self._cond.notify_all()  # wait_idle
-
-    def _take(self, small_only: bool = False) -> _Job | None:
-        return self._queue.take(small_only)
-
-    @staticmethod
-    def _settle(job: _Job, outcome: Envelope | BaseException) -> Envelope | BaseException | None:
-        if job.settled:
-            return None
-        job.finished = job.settled = True
-        return outcome
-
-    def _run(self) -> None:
-        runner: _Runner = _ThreadRunner()
-        try:
-            if self._processes:
-                try:
-                    runner = _ChildRunner()
-                except OSError as exc:
-                    log.warning("PoW worker process failed to start (%s); hashing in a thread", exc)
-            while tasks := self._next_slices(batch=isinstance(runner, _ThreadRunner)):
-                try:
-                    if len(tasks) > 1 and isinstance(runner, _ThreadRunner):
-                        found = runner.many(
-                            [
-                                (job.search, start, count, job.bits or 1)
-                                for job, start, count in tasks
-                            ]
-                        )
-                    else:
-                        found = [
-                            runner(job.search, start, count, job.bits)
-                            for job, start, count in tasks
-                        ]
-                except (OSError, EOFError) as exc:  # the child process died: go on here
-                    log.warning("PoW worker process failed (%s); hashing in a thread", exc)
-                    runner.close()
-                    runner = _ThreadRunner()
-                    self._slices_done(tasks, [None] * len(tasks), None)
-                except Exception as exc:  # pragma: no cover - a bug: fail the seal, not the worker
-                    log.exception("sealing failed")
-                    self._slices_done(tasks, [None] * len(tasks), exc)
-                else:
-                    self._slices_done(tasks, found, None)
-        finally:
-            runner.close()
-            with self._cond:
-                self._alive -= 1
-                last = self._alive == 0
-            if last:
-                self.stopped.set_result(None)
-
-    def _next_slices(self, batch: bool) -> list[tuple[_Job, int, int]]:
-        """Wait for the next slice to hash: [(job, start nonce, count)]; [] once closed. With
-        `batch`, small seals come several at once, up to one slice's worth of expected work."""
-        while True:
-            expired: list[tuple[_Job, Envelope | BaseException]] = []
-            tasks: list[tuple[_Job, int, int]] = []
-            with self._cond:
-                budget = self._slice
-                while not self._closed and budget > 0 and not expired:
-                    job = self._take(small_only=bool(tasks))
-                    if job is None:
-                        if tasks:
-                            break
-                        self._cond.wait()
-                        continue
-                    now = self._clock()
-                    if job.deadline is None:  # the time counts from the first slice, not the queue
-                        job.deadline = now + job.work_time
-                    if now >= job.deadline:
-                        job.finished = True  # settled by the last of its slices still running
-                        if not job.running and (outcome := self._settle(job, job.outcome())):
-                            expired.append((job, outcome))
-                        self._retire(job)
-                        continue
-                    small = batch and job.bits is not None and job.bits <= SMALL_SEAL_BITS
-                    count = min(self._slice, 4 << (job.bits or 0)) if small else self._slice
-                    tasks.append((job, job.next_nonce, count))
-                    job.next_nonce = (job.next_nonce + count) & _MASK64
-                    job.running += 1
-                    self.busy += 1
-                    budget = budget - count if small else 0
-                closed = self._closed
-            for job, outcome in expired:
-                _resolve(job.future, outcome)
-            if tasks or closed:
-                return tasks
-
-    def _slices_done(
-        self,
-        tasks: list[tuple[_Job, int, int]],
-        results: list[SearchResult | None],
-        error: Exception | None,
-    ) -> None:
-        outcomes: list[tuple[_Job, Envelope | BaseException]] = []
-        with self._cond:
-            for (job, _, _), found in zip(tasks, results, strict=True):
-                job.running -= 1
-                self.busy -= 1
-                outcome = self._slice_outcome(job, found, error)
-                if outcome is not None:
-                    outcomes.append((job, outcome))
-                self._retire(job)
-            if not self._queue and self.busy == 0:
-                self._cond.notify_all()  # wait_idle
-        for job, outcome in outcomes:
-            _resolve(job.future, outcome)
-
-    def _slice_outcome(
-        self, job: _Job, found: SearchResult | None, error: Exception | None
-    ) -> Envelope | BaseException | None:
-        if job.settled:
-            return None
-        best = job.best
-        if job.bits is None and found and (best is None or found.bits > best.bits):
-            job.best = found
-        if error is not None:
-            return self._settle(job, error)
-        if job.bits is not None and found is not None:
-            return self._settle(job, job.envelope.with_nonce(found.nonce))
-        if job.deadline is not None and self._clock() >= job.deadline:
-            job.finished = True
-        if job.finished and not job.running:
-            return self._settle(job, job.outcome())
-        return None
 
 
 class Sealer:
