@@ -58,3 +58,22 @@ def test_the_facades_exist() -> None:
     for facades in FACADES.values():
         for facade in facades:
             assert (SRC / Path(*facade.split(".")[1:])).with_suffix(".py").is_file()
+
+
+SPLIT_PARTS = {
+    "hush.sealer": ("seal_queue.py", "seal_runners.py", "seal_workers.py"),
+    "hush.net.peer": tuple(
+        f"net/{name}.py" for name in ("connection", "handshake", "dialer", "listener", "slots")
+    ),
+}
+"""Files split out of a module that now composes (`hush.sealer`) or re-exports (`hush.net.peer`)
+them; `hush.net` is the package that re-exports the net parts."""
+
+
+@pytest.mark.parametrize(
+    ("part", "whole"),
+    [(part, whole) for whole, parts in SPLIT_PARTS.items() for part in parts],
+)
+def test_split_part_does_not_import_what_it_was_split_from(part: str, whole: str) -> None:
+    imported = _imports(SRC / part)
+    assert {whole, "hush.net"}.isdisjoint(imported), f"{part} imports {whole} or hush.net"

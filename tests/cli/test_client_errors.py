@@ -316,5 +316,5 @@ async def test_logs_and_info_show_the_same_peer_id(caplog: pytest.LogCaptureFixt
     assert len(peer_id) == 16 and peer_id in info.stdout
     logged = [r.getMessage() for r in caplog.records if "peer" in r.getMessage()]
     assert any(peer_id in line for line in logged if "peer joined" in line), logged
-    assert any(peer_id in line for line in logged if "dialed peer" in line), logged  # net/peer.py
+    assert any(peer_id in line for line in logged if "dialed peer" in line), logged  # net/dialer.py
     assert b.node_key.node_id.hex()[:16] not in " ".join(logged)
