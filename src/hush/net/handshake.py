@@ -55,30 +55,21 @@ async def _next_event(connection: Connection, reader: asyncio.StreamReader) -> E
         connection.receive_data(data)
 
 
-async def _establish(
-    node_key: PrivateKey,
+async def _exchange(
+    connection: Connection,
+    own_id: NodeID,
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
-    config: P2PConfig,
     admit: Admit | None,
-    remote_node_id: NodeID | None,
-) -> PeerConnection:
-    """RLPx handshake, admission and Hello exchange; the caller holds the deadline."""
-    inbound = remote_node_id is None
-    connection = Connection(
-        node_key,
-        os.urandom,
-        remote_node_id=remote_node_id,
-        client_id=config.client_id,
-        capabilities=_capabilities(config),
-        max_message_size=config.max_message_size,
-    )
+    inbound: bool,
+) -> None:
+    """RLPx handshake, admission and Hello exchange on `connection`."""
     try:
         writer.write(connection.data_to_send())  # the auth, when we dial
         event = await _next_event(connection, reader)
         assert isinstance(event, Authenticated)
         node_id = event.node_id
-        if node_id == node_key.node_id:
+        if node_id == own_id:
             refusal: DisconnectReason | None = DisconnectReason.SELF_CONNECTION
         else:
             refusal = admit(node_id, inbound) if admit is not None else None
@@ -106,7 +97,6 @@ async def _establish(
         failed = PeerDisconnected(error.reason, by_remote=False, detail=str(error))
         failed.lingering = connection.authenticated
         raise failed from error
-    return PeerConnection(connection, reader, writer, config, inbound)
 
 
 async def establish(
@@ -117,10 +107,21 @@ async def establish(
     admit: Admit | None,
     remote_node_id: NodeID | None,
 ) -> PeerConnection:
-    """`_establish`, and the transport closed when it fails (unless a background linger-close
-    owns it); an OSError becomes `PeerDisconnected(NETWORK_ERROR)`."""
+    """RLPx handshake, admission and Hello exchange; the caller holds the deadline. When it
+    fails the transport is closed (unless a background linger-close owns it), and an OSError
+    becomes `PeerDisconnected(NETWORK_ERROR)`."""
+    inbound = remote_node_id is None
     try:
-        return await _establish(node_key, reader, writer, config, admit, remote_node_id)
+        connection = Connection(
+            node_key,
+            os.urandom,
+            remote_node_id=remote_node_id,
+            client_id=config.client_id,
+            capabilities=_capabilities(config),
+            max_message_size=config.max_message_size,
+        )
+        await _exchange(connection, node_key.node_id, reader, writer, admit, inbound)
+        return PeerConnection(connection, reader, writer, config, inbound)
     except PeerDisconnected as exc:
         if not exc.lingering:
             writer.close()
