@@ -41,7 +41,8 @@ def host_port(host: str, port: int) -> str:
 
 
 def _port(text: str, what: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 0xFFFF:
+    # ASCII digits only, as Go's strconv: str.isdigit() also takes '²' (int() then fails) and '٣'.
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 0xFFFF:
         raise DecodeError(f"enode: invalid {what} {text!r}")
     return int(text)
 

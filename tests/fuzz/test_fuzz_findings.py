@@ -1,0 +1,66 @@
+"""Regression tests for what fuzzing found (docs/fuzzing.md, "Findings"); each failed before its fix.
+
+The crashing inputs are also kept in the corpus as `fuzz/corpus/<target>/finding-*`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hush.enode import Enode
+from hush.errors import DecodeError
+from hush.node import Node, NodeConfig
+from hush.rpc.api import ShhApi
+from hush.rpc.jsonrpc import CallContext, Dispatcher, encode
+from hush.rpc.params import ParamError, as_float
+
+NODE_ID = "fda1cff674c90c9a197539fe3dfb53086ace64f83ed7c6eabec741f7f381cc803e52ab2cd55d5569bce4347107a310dfd5f88a010cd2ffd1005ca406f1842877"
+
+
+@pytest.mark.parametrize("port", ["30303²", "٣", "３0303", "30303?discport=²"])
+def test_enode_port_takes_ascii_digits_only(port: str) -> None:
+    # '²'.isdigit() is True and int('²') raises ValueError: a traceback from admin_addPeer/CLI.
+    with pytest.raises(DecodeError, match="invalid"):
+        Enode.parse(f"enode://{NODE_ID}@127.0.0.1:{port}")
+
+
+def test_enode_ascii_port_still_parses() -> None:
+    enode = Enode.parse(f"enode://{NODE_ID}@127.0.0.1:30303?discport=30301")
+    assert (enode.tcp_port, enode.udp_port) == (30303, 30301)
+
+
+async def _answer(body: bytes) -> dict[str, object]:
+    node = Node(NodeConfig(listen=False, datadir=None, pow_processes=1))
+    response = await Dispatcher(ShhApi(node).methods()).handle_body(body, CallContext())
+    assert isinstance(response, dict)
+    json.loads(encode(response))  # what the server writes must be writable
+    return response
+
+
+@pytest.mark.parametrize("body", [b"[" * 1001, b'{"a":' * 1001, b"[" * 5000])
+async def test_too_deep_json_is_a_parse_error(body: bytes) -> None:
+    # json.loads raised RecursionError, which escaped handle_body: HTTP 500 with a traceback.
+    response = await _answer(body)
+    assert response["error"]["code"] == -32700  # type: ignore[index]
+
+
+@pytest.mark.parametrize("request_id", [b"1e400", b"-1e400", b"NaN", b"Infinity"])
+async def test_non_finite_id_is_an_invalid_request(request_id: bytes) -> None:
+    # The id was echoed as float inf/nan, which Go's encoder (and ours) cannot write: HTTP 500.
+    response = await _answer(b'{"jsonrpc":"2.0","id":' + request_id + b',"method":"shh_version"}')
+    assert response["id"] is None
+    assert response["error"]["code"] == -32600  # type: ignore[index]
+
+
+async def test_integer_beyond_float64_is_an_invalid_argument() -> None:
+    # float(10**400) raised OverflowError inside the handler's decoding: -32603 internal error.
+    body = b'{"jsonrpc":"2.0","id":1,"method":"shh_setMinPoW","params":[' + b"9" * 400 + b"]}"
+    response = await _answer(body)
+    error = response["error"]
+    assert isinstance(error, dict) and error["code"] == -32602
+    assert str(error["message"]).startswith("invalid argument 0: json: cannot unmarshal number")
+    with pytest.raises(ParamError):
+        as_float(10**400, "NewMessage.powTarget")
+    assert as_float(2**1000) == float(2**1000)
