@@ -4,6 +4,7 @@ Examples:
     python fuzz/run.py rlp -runs=1000000                 # mutate from the kept corpus
     python fuzz/run.py envelope -max_total_time=300
     python fuzz/run.py --list
+    python fuzz/run.py rlp -merge=1                      # keep found inputs that add coverage
 
 The kept corpus `fuzz/corpus/NAME/` is read first; new coverage-increasing inputs go to
 `fuzz/corpus/.work/NAME/` (not kept: merge the interesting ones by hand), crashes to
@@ -57,6 +58,8 @@ def main(argv: list[str]) -> None:
             for path in sorted((HERE / "corpus" / sub).iterdir()):
                 (seeds / f"{sub}-{path.name}").write_bytes(bytes((index,)) + path.read_bytes())
         corpora = [str(work), str(seeds)]
+    elif "-merge=1" in flags:  # keep what adds coverage: found inputs into the kept corpus
+        corpora = [str(HERE / "corpus" / name), str(work)]
     else:
         corpora = [str(work), str(HERE / "corpus" / name)]
     atheris.Setup([argv[0], *flags, *corpora], target.run)

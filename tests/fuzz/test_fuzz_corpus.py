@@ -37,7 +37,7 @@ def _memory_limit(data: bytes) -> int:
     """What one input may allocate at peak: a fixed allowance (a fresh node for the RPC target,
     cipher contexts) plus a small multiple of its size. A decoder that inflates what a peer
     declares instead of what it sent blows through this."""
-    return (2 << 20) + 64 * len(data)
+    return (1 << 20) + 32 * len(data)
 
 
 @pytest.mark.parametrize("name", ALL)
