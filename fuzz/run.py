@@ -33,7 +33,11 @@ def main(argv: list[str]) -> None:
         print(__doc__)
         print("targets:", " ".join(fuzz_targets.TARGETS))
         return
-    name, flags = argv[1], argv[2:]
+    if argv[1].startswith("-"):  # libFuzzer's -merge re-runs this script with flags only
+        name, flags = os.environ["FUZZ_TARGET"], argv[1:]
+    else:
+        name, flags = argv[1], argv[2:]
+    os.environ["FUZZ_TARGET"] = name
     target = fuzz_targets.TARGETS[name]
     work_root = Path(os.environ.get("FUZZ_WORK_DIR", HERE / "corpus" / ".work"))
     work = work_root / name
@@ -62,7 +66,11 @@ def main(argv: list[str]) -> None:
         corpora = [str(HERE / "corpus" / name), str(work)]
     else:
         corpora = [str(work), str(HERE / "corpus" / name)]
-    atheris.Setup([argv[0], *flags, *corpora], target.run)
+    if any(flag.startswith("-merge_inner") for flag in flags):
+        corpora = []  # the inner run of a merge is told its inputs by the control file
+    # libFuzzer runs argv[0] through the shell for -merge: make it this interpreter and script.
+    self_command = f"{sys.executable} {Path(__file__).resolve()}"
+    atheris.Setup([self_command, *flags, *corpora], target.run)
     atheris.Fuzz()
 
 
