@@ -42,6 +42,10 @@ def seeds() -> Iterator[tuple[str, str, bytes]]:
     yield "rlp", "nested", rlp.encode([b"", [b"\x01", [b"\x7f", b"\x80"]], b"x" * 60])
     yield "rlp", "long-list", rlp.encode([b"a" * 56] * 5)
     yield "rlp", "hello", spec.V5_HELLO
+    deep: rlp.Item = []
+    for _ in range(rlp.MAX_DEPTH + 1):
+        deep = [deep]
+    yield "rlp", "too-deep", rlp.encode(deep)
 
     for name, packet in [("auth1-legacy", spec.AUTH1), ("auth2-eip8", spec.AUTH2)]:
         yield "handshake", "spec-" + name, b"\x00" + packet
@@ -95,6 +99,7 @@ def seeds() -> Iterator[tuple[str, str, bytes]]:
 
     yield "hello", "spec-v5-extras", spec.V5_HELLO
     yield "hello", "ours", hello
+    yield "hello", "oversize", hello + b"\x00" * 2048
     for reason in (DisconnectReason.REQUESTED, DisconnectReason.SUBPROTOCOL_ERROR):
         payload = encode_disconnect(reason)
         yield "disconnect", f"list-{reason:#x}", payload
