@@ -75,3 +75,13 @@ async def test_integer_beyond_float64_is_an_invalid_argument() -> None:
     with pytest.raises(ParamError):
         as_float(10**400, "NewMessage.powTarget")
     assert as_float(2**1000) == float(2**1000)
+
+
+async def test_lone_surrogate_in_a_method_name_gets_method_not_found() -> None:
+    # Found by atheris on main's RPC code: "\ud800" decodes to a lone surrogate, the error message
+    # echoing the name could not be UTF-8 encoded, and the answer became -32603 internal error.
+    node = Node(NodeConfig(listen=False, datadir=None, pow_processes=1))
+    body = b'{"jsonrpc":"2.0","id":"x","method":"shh_n\\ud800ewKeyPair"}'
+    response = await Dispatcher(ShhApi(node).methods()).handle_body(body, CallContext())
+    assert response["error"]["code"] == -32601
+    assert "shh_n\ufffdewKeyPair".encode() in encode(response)

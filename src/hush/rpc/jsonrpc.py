@@ -26,6 +26,7 @@ import asyncio
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -317,7 +318,11 @@ def _encoded(response: Any) -> _Reply:
 
 def encode(response: Any) -> bytes:
     """JSON as Go's encoding/json writes it, so answers match geth's byte for byte."""
-    return _go_json(response).encode()
+    text = _go_json(response)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate from a client's "\ud800": Go has U+FFFD there
+        return re.sub("[\ud800-\udfff]", "\ufffd", text).encode()
 
 
 _HTML_ESCAPES = str.maketrans(
