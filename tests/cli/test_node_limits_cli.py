@@ -1,4 +1,5 @@
-"""`hush node`'s pool and sealing limits: flags and TOML keys reach NodeConfig, bad values are one line."""
+"""`hush node`'s pool, sealing and keystore settings: flags, TOML keys and the environment reach the
+node; bad values are one line."""
 
 from __future__ import annotations
 
@@ -69,3 +70,20 @@ def test_bad_flag_is_one_line() -> None:
     result = CliRunner().invoke(main, ["node", "--pool-size", "lots"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.startswith("hush: error: invalid size")
+
+
+def test_keystore_passphrase_file_then_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hush.cli.node_run import _passphrase
+
+    settings = settings_from({"keystore": True, "datadir": str(tmp_path)}, None)
+    monkeypatch.delenv("HUSH_PASSPHRASE", raising=False)
+    with pytest.raises(UsageError, match=r"--passphrase-file or \$HUSH_PASSPHRASE"):
+        _passphrase(settings)  # no terminal under pytest: nothing to ask
+    monkeypatch.setenv("HUSH_PASSPHRASE", "from the environment")
+    assert _passphrase(settings) == "from the environment"
+    secret = tmp_path / "pass"
+    secret.write_text("from the file\n")
+    with_file = settings_from({"passphrase_file": str(secret), "datadir": str(tmp_path)}, None)
+    assert _passphrase(with_file) == "from the file"

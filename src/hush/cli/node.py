@@ -237,7 +237,7 @@ Examples:
 @click.option(
     "--passphrase-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding the keystore passphrase (else prompted).",
+    help="File holding the keystore passphrase (else $HUSH_PASSPHRASE, else prompted).",
 )
 @click.option(
     "--verbosity",

@@ -6,7 +6,8 @@ Rules:
   or on SIGINT/SIGTERM.
 - A failed bind is one UsageError line naming the flag to change (`--listen`, `--http`, `--ws`),
   never a traceback; so is an unreadable passphrase file.
-- The keystore passphrase comes from `--passphrase-file`, else a terminal prompt; never logged.
+- The keystore passphrase comes from `--passphrase-file`, else $HUSH_PASSPHRASE, else a terminal
+  prompt; never logged.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import signal
 import socket
 import sys
@@ -44,8 +46,13 @@ def _passphrase(settings: NodeSettings) -> str:
             raise UsageError(
                 f"passphrase file {settings.passphrase_file} is not UTF-8 text"
             ) from None
+    from_env = os.environ.get("HUSH_PASSPHRASE")
+    if from_env is not None:
+        return from_env
     if not sys.stdin.isatty():
-        raise UsageError("--keystore needs --passphrase-file when stdin is not a terminal")
+        raise UsageError(
+            "--keystore needs --passphrase-file or $HUSH_PASSPHRASE when stdin is not a terminal"
+        )
     passphrase: str = click.prompt("keystore passphrase", hide_input=True, err=True)
     return passphrase
 
