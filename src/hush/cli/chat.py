@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from prompt_toolkit import PromptSession, print_formatted_text
-from prompt_toolkit.patch_stdout import patch_stdout
 
 from hush.cli.common import rpc_option, run, short_name
 from hush.cli.room import (
@@ -214,6 +212,11 @@ class _Chat:
 
 
 async def _terminal(chat: _Chat, banner: list[str]) -> None:
+    # Imported here, not at the top: every `hush` command (`hush node` too) loads this module,
+    # and only chat on a terminal needs prompt_toolkit (~6 MiB of RSS).
+    from prompt_toolkit import PromptSession, print_formatted_text  # noqa: PLC0415
+    from prompt_toolkit.patch_stdout import patch_stdout  # noqa: PLC0415
+
     def show(text: str) -> None:
         print_formatted_text(text)
 
