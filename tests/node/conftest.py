@@ -1,14 +1,21 @@
-"""Helpers for node tests: real nodes on 127.0.0.1 with OS-chosen ports."""
+"""Helpers for node tests: real nodes on 127.0.0.1 with OS-chosen ports, and hand-driven shh peers."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 
 import pytest
 
+from hush.crypto import PrivateKey
+from hush.enode import Enode
+from hush.errors import DisconnectReason
+from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial
 from hush.node import Node, NodeConfig
+from hush.shh import packets
+from hush.shh.packets import PacketCode, Status
 
 
 def config(**overrides: object) -> NodeConfig:
@@ -53,3 +60,23 @@ async def make_node() -> AsyncIterator[NodeFactory]:
             return await stack.enter_async_context(Node(config(**overrides)))
 
         yield factory
+
+
+async def raw_peer(node: Node, status: bool = True) -> PeerConnection:
+    """A devp2p connection to `node` whose shh packets the test writes by hand."""
+    config = P2PConfig(client_id="hostile", capabilities=(("shh", 6, 128),))
+    enode = Enode.parse(node.enode)
+    connection = await dial(PrivateKey.generate(os.urandom), enode, config)
+    if status:
+        await connection.send_message("shh", PacketCode.STATUS, packets.encode_status(Status()))
+    return connection
+
+
+async def disconnect_reason(connection: PeerConnection) -> DisconnectReason:
+    async with asyncio.timeout(5):
+        try:
+            while True:
+                await connection.read_message()
+        except PeerDisconnected as exc:
+            assert exc.by_remote
+            return exc.reason

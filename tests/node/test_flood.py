@@ -26,8 +26,7 @@ from hush.shh.message import wrap
 from hush.shh.packets import PacketCode
 from hush.types import EnvelopeHash, Topic
 
-from .conftest import NodeFactory, connect, wait_for
-from .test_hostile_peers import disconnect_reason, raw_peer
+from .conftest import NodeFactory, connect, disconnect_reason, raw_peer, wait_for
 
 TOPIC = Topic(b"\x0f\x10\x0d\x00")
 KEY = SymmetricKey(bytes(range(40, 72)))

@@ -10,9 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from hush.crypto import PrivateKey, SymmetricKey
-from hush.enode import Enode
 from hush.errors import DisconnectReason
-from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial
 from hush.node import Node, PostRequest
 from hush.rlpx import (
     Authenticated,
@@ -29,30 +27,10 @@ from hush.shh.message import wrap
 from hush.shh.packets import PacketCode, Status
 from hush.types import Topic
 
-from .conftest import NodeFactory, connect
+from .conftest import NodeFactory, connect, disconnect_reason, raw_peer
 
 TOPIC = Topic(b"\x0a\x0b\x0c\x0d")
 KEY = SymmetricKey(bytes(range(7, 39)))
-
-
-async def raw_peer(node: Node, status: bool = True) -> PeerConnection:
-    """A devp2p connection to `node` whose shh packets the test writes by hand."""
-    config = P2PConfig(client_id="hostile", capabilities=(("shh", 6, 128),))
-    enode = Enode.parse(node.enode)
-    connection = await dial(PrivateKey.generate(os.urandom), enode, config)
-    if status:
-        await connection.send_message("shh", PacketCode.STATUS, packets.encode_status(Status()))
-    return connection
-
-
-async def disconnect_reason(connection: PeerConnection) -> DisconnectReason:
-    async with asyncio.timeout(5):
-        try:
-            while True:
-                await connection.read_message()
-        except PeerDisconnected as exc:
-            assert exc.by_remote
-            return exc.reason
 
 
 def sealed(now: float, pow_target: float = 0.05, **changes: int) -> Envelope:

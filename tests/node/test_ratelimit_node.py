@@ -32,7 +32,7 @@ from hush.shh.message import wrap
 from hush.shh.packets import PacketCode, Status
 from hush.types import Topic
 
-from .conftest import NodeFactory, connect, wait_for
+from .conftest import NodeFactory, connect, disconnect_reason, wait_for
 
 TOPIC = Topic(b"\x0a\x0b\x0c\x0e")
 KEY = SymmetricKey(bytes(range(9, 41)))
@@ -101,16 +101,6 @@ async def flood(connection: PeerConnection, count: int) -> list[Envelope]:
             "shh", PacketCode.MESSAGES, packets.encode_messages([item.encode()])
         )
     return sent
-
-
-async def disconnect_reason(connection: PeerConnection) -> DisconnectReason:
-    async with asyncio.timeout(5):
-        try:
-            while True:
-                await connection.read_message()
-        except PeerDisconnected as exc:
-            assert exc.by_remote
-            return exc.reason
 
 
 async def exchange(node: Node, honest: Node, text: bytes) -> None:
