@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from hush.crypto import PrivateKey
 from hush.enode import Enode, short_id
@@ -18,6 +19,7 @@ from hush.net.connection import PeerConnection, PeerDisconnected
 from hush.net.handshake import Admit, establish
 from hush.net.limits import ConnectionGate
 from hush.net.slots import SlotStream
+from hush.types import RandomBytes
 
 __all__ = ["dial"]
 
@@ -49,6 +51,7 @@ async def dial(
     config: P2PConfig,
     admit: Admit | None = None,
     gate: ConnectionGate | None = None,
+    random_bytes: RandomBytes = os.urandom,
 ) -> PeerConnection:
     """Connect to `enode`; returns once both Hellos are exchanged. Raises PeerDisconnected.
 
@@ -61,7 +64,9 @@ async def dial(
                 raise PeerDisconnected(
                     DisconnectReason.NETWORK_ERROR, False, f"connect: {exc}"
                 ) from exc
-            peer = await establish(node_key, reader, writer, config, admit, enode.node_id)
+            peer = await establish(
+                node_key, reader, writer, config, admit, enode.node_id, random_bytes
+            )
     except TimeoutError as exc:
         raise PeerDisconnected(DisconnectReason.READ_TIMEOUT, False, "handshake timed out") from exc
     log.info("dialed peer %s at %s (%s)", short_id(peer.node_id), enode.ip, peer.client_id)

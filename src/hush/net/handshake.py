@@ -10,7 +10,8 @@ Shared by the dialer and the listener, both of which hold the deadline around it
   can neither cancel the Disconnect's delivery nor mask its reason; any other failure closes the
   transport at once.
 
-Every failure surfaces as `PeerDisconnected`; `os.urandom` is the core's randomness.
+Every failure surfaces as `PeerDisconnected`; `random_bytes` (the OS's by default) is the core's
+randomness.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from hush.rlpx import (
     Event,
     HelloReceived,
 )
-from hush.types import NodeID
+from hush.types import NodeID, RandomBytes
 
 __all__ = ["Admit", "establish"]
 
@@ -106,6 +107,7 @@ async def establish(
     config: P2PConfig,
     admit: Admit | None,
     remote_node_id: NodeID | None,
+    random_bytes: RandomBytes = os.urandom,
 ) -> PeerConnection:
     """RLPx handshake, admission and Hello exchange; the caller holds the deadline. When it
     fails the transport is closed (unless a background linger-close owns it), and an OSError
@@ -114,7 +116,7 @@ async def establish(
     try:
         connection = Connection(
             node_key,
-            os.urandom,
+            random_bytes,
             remote_node_id=remote_node_id,
             client_id=config.client_id,
             capabilities=_capabilities(config),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from hush.net.connection import PeerConnection, PeerDisconnected
 from hush.net.handshake import Admit, establish
 from hush.net.limits import ConnectionGate, Refusal, Slot
 from hush.net.slots import SlotStream, gate_for
+from hush.types import RandomBytes
 
 __all__ = ["Listener", "serve"]
 
@@ -177,6 +179,7 @@ async def serve(
     on_connection: Callable[[PeerConnection], Awaitable[None]],
     admit: Admit | None = None,
     gate: ConnectionGate | None = None,
+    random_bytes: RandomBytes = os.urandom,
 ) -> Listener:
     """Listen on host:port (0 picks a free port); each admitted peer goes to `on_connection`.
 
@@ -191,7 +194,7 @@ async def serve(
         address = writer.get_extra_info("peername")
         try:
             async with asyncio.timeout(config.handshake_timeout):
-                peer = await establish(node_key, reader, writer, config, admit, None)
+                peer = await establish(node_key, reader, writer, config, admit, None, random_bytes)
         except PeerDisconnected as exc:
             log.debug("inbound connection from %s failed: %s", address, exc)
             listener._report.failed += 1

@@ -51,6 +51,9 @@ class NodeConfig:
     """enode URLs whose direct (p2p) messages are accepted; they bypass the peer limit."""
     max_peers: int = 25
     """Connections accepted or dialled, static and trusted peers not counted."""
+    target_peers: int = 6
+    """Peers the node dials its peer source's candidates for (discovery, a fleet file) until it
+    has this many; static peers count. Without a peer source it does nothing."""
     max_pending_peers: int = 50
     """Inbound connections in the handshake at once; more are closed at accept (geth's
     --maxpendpeers, 50)."""
@@ -148,6 +151,7 @@ class NodeConfig:
                 except (HushError, TypeError, ValueError, AttributeError) as exc:
                     raise UsageError(f"invalid {name} entry {str(url)[:80]!r}: {exc}") from None
         check_int("max_peers", self.max_peers, 0, _MAX_COUNT)
+        check_int("target_peers", self.target_peers, 0, _MAX_COUNT)
         check_int("max_pending_peers", self.max_pending_peers, 1, _MAX_COUNT)
         check_int("max_peers_per_ip", self.max_peers_per_ip, 1, _MAX_COUNT)
         check_number("min_pow", self.min_pow, 0)

@@ -13,10 +13,10 @@ import contextlib
 import itertools
 import logging
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
+from hush.clock import SYSTEM_CLOCK, Clock
 from hush.crypto.keys import PrivateKey, public_key_from_bytes
 from hush.enode import Enode, host_port, load_or_create_node_key, short_id
 from hush.errors import (
@@ -27,10 +27,10 @@ from hush.errors import (
     PeerError,
     UsageError,
 )
-from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial, serve
-from hush.net.limits import ConnectionGate
-from hush.net.peer import Listener, gate_for
+from hush.net import P2PConfig, PeerDisconnected
+from hush.net.transport import Listening, PeerLink, TcpTransport, Transport
 from hush.node.config import NodeConfig
+from hush.node.hooks import DialOutcome, NodeObserver, PeerSource
 from hush.node.keystore import KeyStore, new_id
 from hush.node.ratelimit import Action, RateLimiter, RateLimitStats
 from hush.node.relay import BroadcastPolicy, RelayPolicy
@@ -70,6 +70,8 @@ _EXPIRY_CYCLE = 1.0  # geth's expirationCycle
 _STATUS_TIMEOUT = 5.0
 _SUBSCRIPTION_QUEUE = 1024  # geth's messageQueueLimit
 _MAX_BACKOFF = 30.0
+_SOURCE_DIALS = 3  # candidates of the peer source dialled at once
+_SOURCE_INTERVAL = 5.0  # seconds between two looks at the peer count
 _ZERO_TOPIC = Topic(bytes(4))
 # Fair event loop: a peer's big packet, a rescan of the pool or an expiry sweep gives the loop
 # back after this many envelopes (each slice is a few milliseconds at most).
@@ -161,9 +163,56 @@ class Subscription:
             yield message
 
 
+class _Observers(NodeObserver):
+    """Fans each accounting point out to the node's observers; one that raises is logged."""
+
+    def __init__(self, observers: Sequence[NodeObserver]) -> None:
+        self.observers = tuple(observers)
+
+    def _each(self, name: str, *args: object) -> None:
+        for observer in self.observers:
+            try:
+                getattr(observer, name)(*args)
+            except Exception:
+                log.exception("observer %r failed in %s", observer, name)
+
+    def peer_connected(self, node_id: NodeID, inbound: bool, client_id: str) -> None:
+        self._each("peer_connected", node_id, inbound, client_id)
+
+    def peer_disconnected(self, node_id: NodeID, why: str) -> None:
+        self._each("peer_disconnected", node_id, why)
+
+    def packet_received(self, node_id: NodeID, code: int, size: int) -> None:
+        if self.observers:
+            self._each("packet_received", node_id, code, size)
+
+    def packet_sent(self, node_id: NodeID, code: int, size: int) -> None:
+        if self.observers:
+            self._each("packet_sent", node_id, code, size)
+
+    def envelope_received(self, outcome: AddOutcome, source: NodeID | None, local: bool) -> None:
+        if self.observers:
+            self._each("envelope_received", outcome, source, local)
+
+    def envelope_accepted(
+        self, entry: PooledEnvelope, envelope: Envelope, source: NodeID | None, local: bool
+    ) -> None:
+        if self.observers:
+            self._each("envelope_accepted", entry, envelope, source, local)
+
+    def envelopes_expired(self, count: int) -> None:
+        self._each("envelopes_expired", count)
+
+    def message_delivered(self, count: int, direct: bool) -> None:
+        self._each("message_delivered", count, direct)
+
+    def envelope_sealed(self, seconds: float, pow_target: float) -> None:
+        self._each("envelope_sealed", seconds, pow_target)
+
+
 @dataclass(eq=False, slots=True)
 class _Peer:
-    connection: PeerConnection
+    connection: PeerLink
     shh: ShhPeer
     static: bool
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -202,11 +251,17 @@ class Node:
         relay_policy: RelayPolicy | None = None,
         mail_handler: MailHandler | None = None,
         random_bytes: RandomBytes = os.urandom,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
+        transport: Transport | None = None,
+        observers: Sequence[NodeObserver] = (),
+        peer_source: PeerSource | None = None,
     ):
         self.config = config or NodeConfig()
         self._random_bytes = random_bytes
-        self._clock = clock
+        self.clock = clock
+        self._transport: Transport = transport if transport is not None else TcpTransport()
+        self._observers = _Observers(observers)
+        self.peer_source = peer_source
         self.relay_policy: RelayPolicy = relay_policy or BroadcastPolicy(self.config.send_interval)
         self.mail_handler = mail_handler
         if node_key is None:
@@ -232,10 +287,10 @@ class Node:
         self._trusted: set[NodeID] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._dialers: dict[NodeID, asyncio.Task[None]] = {}
-        self._server: Listener | None = None
-        self._gate: ConnectionGate | None = None
+        self._server: Listening | None = None
         self._sealer = Sealer(
             self.config.pow_processes,
+            clock=clock.monotonic,
             random_bytes=random_bytes,
             max_work_time=self.config.max_pow_time,
             queue_limit=self.config.seal_queue,
@@ -265,23 +320,24 @@ class Node:
         if self._running:
             return
         self._running = True
-        self._gate = gate_for(self.p2p_config)  # budgeted from the open-file limit now
         if self.config.listen:
             try:
-                self._server = await serve(
+                self._server = await self._transport.listen(
                     self.node_key,
                     self.config.listen_host,
                     self.config.listen_port,
                     self.p2p_config,
                     self._on_connection,
-                    admit=self._admit,
-                    gate=self._gate,
+                    self._admit,
+                    self._random_bytes,
                 )
             except BaseException:
                 self._running = False
                 raise
-            self.listen_port = self._server.sockets[0].getsockname()[1]
+            self.listen_port = self._server.address[1]
         self._spawn(self._expiry_loop())
+        if self.peer_source is not None:
+            self._spawn(self._source_loop(self.peer_source))
         for url in self.config.trusted_peers:
             self.add_trusted_peer(url)
         for url in self.config.static_peers:
@@ -329,7 +385,7 @@ class Node:
         return task
 
     def _now(self) -> int:
-        return int(self._clock())
+        return int(self.clock.time())
 
     @property
     def enode(self) -> str:
@@ -376,6 +432,7 @@ class Node:
             if peer.shh.active:
                 with contextlib.suppress(HushError, OSError):
                     await peer.connection.send_message(PROTOCOL_NAME, code, payload)
+                    self._observers.packet_sent(peer.node_id, code, len(payload))
 
     def _status(self) -> packets.Status:
         return packets.Status(
@@ -394,7 +451,7 @@ class Node:
             peer.node_id,
             peer.connection.remote_address[0],
             size,
-            self._clock(),
+            self.clock.monotonic(),
             droppable=code == PacketCode.MESSAGES and peer.shh.active,
             exempt=peer.static or peer.shh.trusted,
         )
@@ -466,11 +523,14 @@ class Node:
     def _deliver(
         self, envelope: Envelope, pow_value: float, envelope_hash: EnvelopeHash, p2p: bool = False
     ) -> None:
-        for match in self.filters.notify(envelope, pow_value, envelope_hash, p2p):
+        matches = self.filters.notify(envelope, pow_value, envelope_hash, p2p)
+        for match in matches:
             subscription = self._subscriptions.get(match.filter_id)
             if subscription is not None:
                 self.filters.retrieve(match.filter_id)
                 subscription._push(match.message)
+        if matches:
+            self._observers.message_delivered(len(matches), p2p)
 
     def queued_messages(self) -> int:
         return sum(s._queue.qsize() for s in self._subscriptions.values())
@@ -538,14 +598,18 @@ class Node:
         self, envelope: Envelope, pow_target: float, work_time: float, requester: Hashable
     ) -> Envelope:
         """Seal on the sealer's workers (never the default executor); cancelling stops it."""
+        started = self.clock.monotonic()
         future = self._sealer.submit(envelope, pow_target, work_time, requester)
-        return await asyncio.wrap_future(future)
+        sealed = await asyncio.wrap_future(future)
+        self._observers.envelope_sealed(self.clock.monotonic() - started, pow_target)
+        return sealed
 
     async def send_direct(self, target_peer: str, envelope: Envelope) -> None:
         """Send an envelope to one connected peer as a direct message (code 127)."""
-        await self._direct_peer(target_peer).connection.send_message(
-            PROTOCOL_NAME, PacketCode.P2P_MESSAGE, packets.encode_envelope_packet(envelope)
-        )
+        peer = self._direct_peer(target_peer)
+        payload = packets.encode_envelope_packet(envelope)
+        await peer.connection.send_message(PROTOCOL_NAME, PacketCode.P2P_MESSAGE, payload)
+        self._observers.packet_sent(peer.node_id, PacketCode.P2P_MESSAGE, len(payload))
 
     def _direct_peer(self, target_peer: str) -> _Peer:
         try:
@@ -567,8 +631,11 @@ class Node:
         outcome = self.pool.add(envelope, self._now(), source=source, local=local)
         if outcome.evicted:
             self._forget(outcome.evicted)
+        observers = self._observers
+        observers.envelope_received(outcome, source, local)
         if outcome.status is AddStatus.ACCEPTED and outcome.entry is not None:
             entry = outcome.entry
+            observers.envelope_accepted(entry, envelope, source, local)
             self._deliver(envelope, entry.pow, entry.hash)
             for peer in self._peers.values():
                 peer.offer(entry)
@@ -674,8 +741,8 @@ class Node:
         while self._running and enode.node_id in self._static:
             if enode.node_id not in self._peers:
                 try:
-                    connection = await dial(
-                        self.node_key, enode, self.p2p_config, self._admit, self._gate
+                    connection = await self._transport.dial(
+                        self.node_key, enode, self.p2p_config, self._admit, self._random_bytes
                     )
                 except (HushError, OSError, TimeoutError) as exc:
                     log.info(
@@ -688,7 +755,49 @@ class Node:
                 await self._on_connection(connection)
             await asyncio.sleep(backoff)
 
-    async def _on_connection(self, connection: PeerConnection) -> None:
+    async def _source_loop(self, source: PeerSource) -> None:
+        """Keep `config.target_peers` peers: dial the source's candidates (a few at a time)."""
+        dialing: set[NodeID] = set()
+        while True:
+            want = self.config.target_peers - len(self._peers) - len(dialing)
+            if want > 0:
+                exclude = {*self._peers, *dialing, *self._dialers, self.node_key.node_id}
+                for enode in source.candidates(min(want, _SOURCE_DIALS), exclude):
+                    if enode.node_id in exclude:
+                        continue
+                    exclude.add(enode.node_id)
+                    dialing.add(enode.node_id)
+                    self._spawn(self._dial_candidate(source, enode, dialing))
+            await asyncio.sleep(_SOURCE_INTERVAL)
+
+    async def _dial_candidate(self, source: PeerSource, enode: Enode, dialing: set[NodeID]) -> None:
+        try:
+            connection = await self._transport.dial(
+                self.node_key, enode, self.p2p_config, self._admit, self._random_bytes
+            )
+        except PeerDisconnected as exc:
+            useless = exc.reason is DisconnectReason.USELESS_PEER
+            refused = exc.reason in (
+                DisconnectReason.TOO_MANY_PEERS,
+                DisconnectReason.ALREADY_CONNECTED,
+                DisconnectReason.SELF_CONNECTION,
+            )
+            outcome = (
+                DialOutcome.USELESS
+                if useless
+                else (DialOutcome.REFUSED if refused else DialOutcome.FAILED)
+            )
+            source.dialed(enode.node_id, outcome)
+            return
+        except (HushError, OSError, TimeoutError):
+            source.dialed(enode.node_id, DialOutcome.FAILED)
+            return
+        finally:
+            dialing.discard(enode.node_id)
+        source.dialed(enode.node_id, DialOutcome.CONNECTED)
+        await self._on_connection(connection)
+
+    async def _on_connection(self, connection: PeerLink) -> None:
         node_id = connection.node_id
         # Admitted after the RLPx handshake, but others may have joined during the Hello exchange.
         reason = self._admit(node_id, connection.inbound) if self._running else None
@@ -708,6 +817,7 @@ class Node:
             static=node_id in self._static,
         )
         self._peers[node_id] = peer
+        self._observers.peer_connected(node_id, connection.inbound, connection.client_id)
         log.info(
             "peer joined: %s %s (%s)",
             short_id(node_id),
@@ -715,20 +825,24 @@ class Node:
             "inbound" if connection.inbound else "outbound",
         )
         why = "closed"
+        label = "closed"
         refusal: DisconnectReason | None = None
         try:
             await self._serve_peer(peer)
         except PeerError as exc:
             why, refusal = f"{exc} ({exc.reason.name.lower()})", exc.reason
+            label = exc.reason.name.lower()
         except PeerDisconnected as exc:
             why = f"{'remote' if exc.by_remote else 'local'}: {exc}"
+            label = f"{'remote' if exc.by_remote else 'local'}_{exc.reason.name.lower()}"
         except (OSError, HushError) as exc:
-            why = str(exc)
+            why, label = str(exc), "error"
         except Exception:  # a bug here, or in a mail handler, must not take the node down
             log.exception("peer %s: unexpected error", short_id(node_id))
-            why = "internal error"
+            why = label = "internal_error"
         finally:
             self._peers.pop(node_id, None)
+            self._observers.peer_disconnected(node_id, label)
             if self._running:  # (at shutdown the pool's accounting no longer matters)
                 self._spawn(self._release_known(peer.shh.known))
             log.info("peer left: %s: %s", short_id(node_id), why)
@@ -739,9 +853,9 @@ class Node:
 
     async def _serve_peer(self, peer: _Peer) -> None:
         connection = peer.connection
-        await connection.send_message(
-            PROTOCOL_NAME, PacketCode.STATUS, packets.encode_status(self._status())
-        )
+        status = packets.encode_status(self._status())
+        await connection.send_message(PROTOCOL_NAME, PacketCode.STATUS, status)
+        self._observers.packet_sent(peer.node_id, PacketCode.STATUS, len(status))
         try:
             async with asyncio.timeout(_STATUS_TIMEOUT):
                 await self._read_one(peer)  # must be status, or ShhPeer raises
@@ -761,6 +875,7 @@ class Node:
         capability, code, payload = await peer.connection.read_message()
         if capability != PROTOCOL_NAME:
             return
+        self._observers.packet_received(peer.node_id, code, len(payload))
         if self._limiter.enabled and self._rate_limited(peer, code, len(payload)):
             return  # enforce mode: an excess `messages` packet is dropped unread
         event = peer.shh.receive(code, payload)
@@ -853,6 +968,7 @@ class Node:
         self._settle()
         payload = packets.encode_messages([entry.raw for entry in batch])
         await peer.connection.send_message(PROTOCOL_NAME, PacketCode.MESSAGES, payload)
+        self._observers.packet_sent(peer.node_id, PacketCode.MESSAGES, len(payload))
 
     async def _expiry_loop(self) -> None:
         while True:
@@ -860,6 +976,7 @@ class Node:
             now = self._now()
             while gone := self.pool.expire(now, _EXPIRE_SLICE):
                 self._forget(gone)  # O(expired × peers), never O(pool)
+                self._observers.envelopes_expired(len(gone))
                 if len(gone) < _EXPIRE_SLICE:
                     break
                 await asyncio.sleep(0)
