@@ -71,7 +71,8 @@ _STATUS_TIMEOUT = 5.0
 _SUBSCRIPTION_QUEUE = 1024  # geth's messageQueueLimit
 _MAX_BACKOFF = 30.0
 _SOURCE_DIALS = 3  # candidates of the peer source dialled at once
-_SOURCE_INTERVAL = 5.0  # seconds between two looks at the peer count
+_SOURCE_INTERVAL = 5.0  # seconds between two looks at the peer count, unless a peer comes or goes
+_SOURCE_GAP = 0.5  # …and at least this long: a source's dials are bounded (6 per second at most)
 _ZERO_TOPIC = Topic(bytes(4))
 # Fair event loop: a peer's big packet, a rescan of the pool or an expiry sweep gives the loop
 # back after this many envelopes (each slice is a few milliseconds at most).
@@ -262,6 +263,7 @@ class Node:
         self._transport: Transport = transport if transport is not None else TcpTransport()
         self._observers = _Observers(observers)
         self.peer_source = peer_source
+        self._source_wake = asyncio.Event()
         self.relay_policy: RelayPolicy = relay_policy or BroadcastPolicy(self.config.send_interval)
         self.mail_handler = mail_handler
         if node_key is None:
@@ -768,7 +770,11 @@ class Node:
                     exclude.add(enode.node_id)
                     dialing.add(enode.node_id)
                     self._spawn(self._dial_candidate(source, enode, dialing))
-            await asyncio.sleep(_SOURCE_INTERVAL)
+            await asyncio.sleep(_SOURCE_GAP)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_SOURCE_INTERVAL - _SOURCE_GAP):
+                    await self._source_wake.wait()
+            self._source_wake.clear()
 
     async def _dial_candidate(self, source: PeerSource, enode: Enode, dialing: set[NodeID]) -> None:
         try:
@@ -794,6 +800,7 @@ class Node:
             return
         finally:
             dialing.discard(enode.node_id)
+            self._source_wake.set()
         source.dialed(enode.node_id, DialOutcome.CONNECTED)
         await self._on_connection(connection)
 
@@ -842,6 +849,7 @@ class Node:
             why = label = "internal_error"
         finally:
             self._peers.pop(node_id, None)
+            self._source_wake.set()
             self._observers.peer_disconnected(node_id, label)
             if self._running:  # (at shutdown the pool's accounting no longer matters)
                 self._spawn(self._release_known(peer.shh.known))
