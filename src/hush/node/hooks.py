@@ -57,6 +57,12 @@ class NodeObserver:
     def envelope_sealed(self, seconds: float, pow_target: float) -> None:
         """A local post finished its proof of work in `seconds`."""
 
+    def bundle_sent(self, node_id: NodeID, envelopes: int) -> None:
+        """A `messages` packet of this many envelopes went to the peer (after `packet_sent`)."""
+
+    def dial_failed(self, node_id: NodeID, error: Exception) -> None:
+        """A dial of a static peer failed before its shh session started (it is retried)."""
+
 
 class DialOutcome(enum.Enum):
     CONNECTED = "connected"

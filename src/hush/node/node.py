@@ -747,6 +747,7 @@ class Node:
                         self.node_key, enode, self.p2p_config, self._admit, self._random_bytes
                     )
                 except (HushError, OSError, TimeoutError) as exc:
+                    self._observers._each("dial_failed", enode.node_id, exc)
                     log.info(
                         "dial %s failed: %s; retry in %.0f s", short_id(enode.node_id), exc, backoff
                     )
@@ -977,6 +978,7 @@ class Node:
         payload = packets.encode_messages([entry.raw for entry in batch])
         await peer.connection.send_message(PROTOCOL_NAME, PacketCode.MESSAGES, payload)
         self._observers.packet_sent(peer.node_id, PacketCode.MESSAGES, len(payload))
+        self._observers._each("bundle_sent", peer.node_id, len(batch))
 
     async def _expiry_loop(self) -> None:
         while True:

@@ -133,6 +133,8 @@ class FilterSet:
         self._filters: dict[KeyID, _Installed] = {}
         self._by_topic: dict[Topic, dict[KeyID, _Installed]] = {}
         self._all_topics: dict[KeyID, _Installed] = {}
+        self.decrypt_attempts: dict[tuple[bool, bool], int] = {}
+        """Trial decryptions by (symmetric key?, opened?), for metrics (hush_decrypt_attempts)."""
 
     def __len__(self) -> int:
         return len(self._filters)
@@ -168,6 +170,11 @@ class FilterSet:
         entry = self._filters.get(filter_id)
         return entry.filter if entry else None
 
+    def kinds(self) -> tuple[int, int]:
+        """(filters holding a symmetric key, filters holding a private key)."""
+        symmetric = sum(1 for entry in self._filters.values() if entry.filter.sym_key is not None)
+        return symmetric, len(self._filters) - symmetric
+
     def dropped(self, filter_id: KeyID) -> int:
         """Messages the filter lost to its bounds before they were retrieved."""
         entry = self._filters.get(filter_id)
@@ -202,6 +209,8 @@ class FilterSet:
                 continue
             if message is None:
                 message = flt.open(envelope, pow_value, envelope_hash)
+                attempt = (flt.sym_key is not None, message is not None)
+                self.decrypt_attempts[attempt] = self.decrypt_attempts.get(attempt, 0) + 1
                 if message is None:
                     continue
                 if p2p:
