@@ -80,6 +80,7 @@ Examples:
   hush node --http 8545 --ws 8546                  # JSON-RPC on loopback
   hush node --datadir /tmp/b --listen 127.0.0.1:30304 --peer enode://…@127.0.0.1:30303
   hush node --config hush.toml --keystore --passphrase-file pass.txt
+  hush node --http 8545 --metrics 9090             # Prometheus on 127.0.0.1:9090/metrics
 """,
 )
 @click.option(
@@ -190,6 +191,23 @@ Examples:
 )
 @click.option(
     "--ws", metavar="HOST:PORT", help="Serve JSON-RPC over WebSocket (PORT alone: loopback)."
+)
+@click.option(
+    "--metrics",
+    metavar="HOST:PORT",
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone: loopback) "
+    "[default: off].",
+)
+@click.option(
+    "--metrics-per-peer/--no-metrics-per-peer",
+    default=None,
+    help="Also per-peer series (label peer; one per connected peer) [default: off].",
+)
+@click.option(
+    "--metrics-compat",
+    multiple=True,
+    metavar="status",
+    help="Also emit status-go's whisper_* and mailserver_* names, for their dashboards.",
 )
 @click.option(
     "--http-corsdomain", multiple=True, help="Origins allowed over HTTP (comma list, '*')."

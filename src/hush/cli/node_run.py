@@ -1,11 +1,12 @@
 """Running a node from NodeSettings: `run_node`, and startup errors that say what to change.
 
 Rules:
-- `run_node` maps NodeSettings onto NodeConfig/RpcConfig, starts the node and the JSON-RPC
-  endpoints, prints `enode:`, `http:` and `ws:` on stdout, and stops everything when `stop` is set
-  or on SIGINT/SIGTERM.
-- A failed bind is one UsageError line naming the flag to change (`--listen`, `--http`, `--ws`),
-  never a traceback; so is an unreadable passphrase file.
+- `run_node` maps NodeSettings onto NodeConfig/RpcConfig, starts the node (observed by a
+  `NodeStats`, which `hush_stats` reads), the JSON-RPC endpoints and, with `--metrics`, the
+  Prometheus endpoint; prints `enode:`, `http:`, `ws:` and `metrics:` on stdout, and stops
+  everything when `stop` is set or on SIGINT/SIGTERM.
+- A failed bind is one UsageError line naming the flag to change (`--listen`, `--http`, `--ws`,
+  `--metrics`), never a traceback; so is an unreadable passphrase file.
 - The keystore passphrase comes from `--passphrase-file`, else $HUSH_PASSPHRASE, else a terminal
   prompt; never logged.
 """
@@ -20,16 +21,21 @@ import os
 import signal
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from hush.cli.node_settings import NodeSettings, api_limits, rpc_settings
 from hush.enode import host_port
 from hush.errors import UsageError
+from hush.metrics import NodeStats
 from hush.net.limits import AcceptErrorLog
 from hush.node import Node, NodeConfig
 from hush.node.keyfile import KEYSTORE_FILE, PersistentKeyStore
 from hush.rpc import RpcConfig, RpcServer, ShhApi
+
+if TYPE_CHECKING:
+    from hush.metrics.prometheus import MetricsServer
 
 __all__ = ["run_node"]
 
@@ -73,6 +79,23 @@ def _listen_error(what: str, flag: str, address: tuple[str, int], exc: OSError) 
     return UsageError(f"cannot listen for {what} on {host_port(host, port)}: {why}")
 
 
+async def _start_metrics(
+    node: Node, stats: NodeStats, settings: NodeSettings, address: tuple[str, int]
+) -> MetricsServer:
+    """Prometheus /metrics (imported only when asked for); prints `metrics: URL`."""
+    from hush.metrics.prometheus import MetricsServer  # noqa: PLC0415
+
+    server = MetricsServer(
+        node, stats, per_peer=settings.metrics_per_peer, compat=settings.metrics_compat
+    )
+    try:
+        await server.start(*address)
+    except OSError as exc:
+        raise _listen_error("metrics", "--metrics HOST:PORT", address, exc) from None
+    click.echo(f"metrics: {server.url}")
+    return server
+
+
 async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set, or SIGINT/SIGTERM."""
     config = NodeConfig(
@@ -101,7 +124,8 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
         ratelimit_exempt=settings.ratelimit_exempt,
         ratelimit_exempt_loopback=settings.ratelimit_exempt_loopback,
     )
-    node = Node(config)
+    stats = NodeStats()  # counted always (hush_stats, hush top); exported with --metrics
+    node = Node(config, observers=[stats])
     if settings.keystore:
         passphrase = _passphrase(settings)
         loop = asyncio.get_running_loop()
@@ -114,7 +138,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
-    servers: list[RpcServer] = []
+    servers: list[RpcServer | MetricsServer] = []
     try:
         await node.start()
     except OSError as exc:
@@ -128,7 +152,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
                 "machine's address in place of 127.0.0.1 (or start with --nat extip:IP)",
                 err=True,
             )
-        api = ShhApi(node, limits=api_limits(settings))
+        api = ShhApi(node, limits=api_limits(settings), stats=stats)
         endpoints: list[tuple[tuple[str, int], RpcConfig]] = []
         if settings.http and settings.http == settings.ws and settings.http[1] != 0:
             endpoints.append((settings.http, rpc_settings(settings)))
@@ -150,12 +174,14 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
                     click.echo(f"http: {server.url}")
                 if rpc_config.ws:
                     click.echo(f"ws: {server.url.replace('http://', 'ws://', 1)}")
+            if settings.metrics:
+                servers.append(await _start_metrics(node, stats, settings, settings.metrics))
             sys.stdout.flush()
             await stop.wait()
             log.info("shutting down")
         finally:
-            for server in servers:
-                await server.stop()
+            for running in servers:
+                await running.stop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signum)

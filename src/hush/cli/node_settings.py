@@ -21,6 +21,7 @@ from typing import Any
 
 from hush.enode import host_port
 from hush.errors import UsageError
+from hush.metrics.stats import COMPAT as METRICS_COMPAT
 from hush.node import NodeConfig
 from hush.node.ratelimit import (
     DEFAULT_BYTES,
@@ -102,6 +103,10 @@ class NodeSettings:
     verbosity: int = 3
     nat: str | None = None
     """The IP to advertise (`--nat extip:IP`); None for `--nat none` (the listen address)."""
+    # Prometheus /metrics (hush.metrics; docs/metrics.md): off unless an address is given
+    metrics: tuple[str, int] | None = None
+    metrics_per_peer: bool = False
+    metrics_compat: tuple[str, ...] = ()
 
 
 _SETTING_DEFAULTS: dict[str, Any] = {
@@ -273,6 +278,9 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             passphrase_file=Path(passphrase_file).expanduser() if passphrase_file else None,
             verbosity=int(pick("verbosity")),
             nat=_nat(pick("nat", "none")),
+            metrics=parse_address(pick("metrics")) if pick("metrics") else None,
+            metrics_per_peer=bool(pick("metrics_per_peer")),
+            metrics_compat=_metrics_compat(_split(pick("metrics_compat"))),
         )
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid setting: {exc}") from exc
@@ -286,6 +294,13 @@ def _default_datadir() -> Path:
     datadir = NodeConfig().datadir
     assert datadir is not None  # NodeConfig's default is a path
     return datadir
+
+
+def _metrics_compat(names: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = sorted(set(names) - METRICS_COMPAT)
+    if unknown:
+        raise UsageError(f"--metrics-compat {', '.join(unknown)}: hush knows 'status'")
+    return names
 
 
 def _nat(text: str) -> str | None:

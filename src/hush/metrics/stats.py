@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AGE_BUCKETS",
     "BUNDLE_BUCKETS",
+    "COMPAT",
     "MAX_FAILING",
     "REJECT_REASONS",
     "SEAL_BUCKETS",
@@ -61,6 +62,8 @@ AGE_BUCKETS: tuple[float, ...] = (1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600, 360
 """`now − sent` at first receipt; `sent` has 1 s resolution."""
 SEAL_BUCKETS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60)
 BUNDLE_BUCKETS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 20000)
+COMPAT = frozenset({"status"})
+"""`--metrics-compat` values: `status` adds status-go's whisper_* / mailserver_* names."""
 MAX_FAILING = 256
 """Static peers whose failed dials are remembered (the oldest is forgotten first)."""
 

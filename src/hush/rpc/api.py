@@ -9,6 +9,7 @@ module named after its concern and stating its own rules; none of them imports t
 - `hush.rpc.filters`: polled filters, which expire after `filter_timeout` seconds without a poll;
 - `hush.rpc.subscriptions`: shh_subscribe/shh_unsubscribe on WebSocket connections;
 - `hush.rpc.admin`: web3, net, admin, rpc and hush_getEnvelope;
+- `hush.rpc.stats`: hush_stats (what `hush top` shows), from the node and its `NodeStats`;
 - `hush.rpc.shapes`: the Message JSON and hex encodings they share.
 
 Limits geth doesn't have are `ApiLimits` (`hush.rpc.config`): how many keys, polled filters and
@@ -21,6 +22,7 @@ import os
 import time
 from collections.abc import Callable
 
+from hush.metrics import NodeStats
 from hush.node import Node
 from hush.rpc.admin import AdminMethods
 from hush.rpc.config import DEFAULT_FILTER_TIMEOUT, ApiLimits
@@ -30,6 +32,7 @@ from hush.rpc.keys import KEY_EXPORT_METHODS, KeyMethods
 from hush.rpc.posting import PostMethods
 from hush.rpc.settings import SettingsMethods
 from hush.rpc.shapes import SHH_VERSION, message_json, message_json_size
+from hush.rpc.stats import StatsMethods
 from hush.rpc.subscriptions import SubscriptionMethods, WsSubscriptions
 from hush.types import RandomBytes
 
@@ -57,6 +60,7 @@ class ShhApi:
         clock: Callable[[], float] = time.monotonic,
         random_bytes: RandomBytes = os.urandom,
         net_version: str = "1",
+        stats: NodeStats | None = None,
     ):
         self.node = node
         self.limits = limits or ApiLimits()
@@ -68,6 +72,7 @@ class ShhApi:
         self._filters = PolledFilters(node, self.limits, filter_timeout, clock)
         self._subscriptions = SubscriptionMethods(node, self.limits, random_bytes)
         self._admin = AdminMethods(node, net_version)
+        self._stats = StatsMethods(node, stats)
 
     @property
     def filter_timeout(self) -> float:
@@ -89,4 +94,5 @@ class ShhApi:
             *self._filters.methods(),
             *self._subscriptions.methods(),
             *self._admin.methods(),
+            *self._stats.methods(),
         ]
