@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from hush import __version__
-from hush.cli import bench, bench_rpc, chat, client, envelope, files, keys, node, peers
+from hush.cli import bench, bench_rpc, chat, client, envelope, files, keys, node, peers, top
 from hush.errors import HushError
 
 __all__ = ["EXIT_HUSH_ERROR", "EXIT_USAGE", "main"]
@@ -81,6 +81,7 @@ for _command in (
     files.send_file,
     files.receive,
     client.info,
+    top.command,
 ):
     main.add_command(_command)
 bench.group.add_command(bench_rpc.command)
