@@ -115,7 +115,7 @@ def _header(snapshot: dict[str, Any]) -> Text:
     text.append(
         f"up {_duration(snapshot.get('uptime'))}  peers {len(snapshot.get('peers') or [])}  "
         f"pool {pool.get('envelopes', 0)} envelopes, {_size(pool.get('bytes'))} of "
-        f"{_size(pool.get('maxBytes'))}  min PoW {node.get('minPow', 0):g}  "
+        f"{_size(pool.get('maxBytes'))}\nmin PoW {node.get('minPow', 0):g}  "
         f"filters {_get(snapshot, 'filters', 'sym')} sym / {_get(snapshot, 'filters', 'asym')} "
         f"asym  queued {snapshot.get('queuedMessages', 0)}"
         + ("  light" if node.get("light") else "")
