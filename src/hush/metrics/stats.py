@@ -82,9 +82,16 @@ _STATUS_REASONS: Mapping[AddStatus, str] = {
 }
 
 
+_CODE_LABELS = tuple(f"0x{code:02x}" for code in range(0x80))
+_IN = {code: ("in", label) for code, label in enumerate(_CODE_LABELS)}
+_OUT = {code: ("out", label) for code, label in enumerate(_CODE_LABELS)}
+_IN_OTHER, _OUT_OTHER = ("in", OTHER), ("out", OTHER)
+_PEER, _LOCAL, _P2P = ("peer",), ("local",), ("p2p",)
+
+
 def code_label(code: int) -> str:
     """A packet code as a label: `0x00` … `0x7f` (shh/6 has 128 codes), else `other`."""
-    return f"0x{code:02x}" if 0 <= code <= 0x7F else OTHER
+    return _CODE_LABELS[code] if 0 <= code <= 0x7F else OTHER
 
 
 @dataclass(slots=True)
@@ -133,6 +140,7 @@ class NodeStats(NodeObserver):
 
     def __init__(self, clock: Clock = SYSTEM_CLOCK):
         self.clock = clock
+        self._time = clock.time
         self.started = clock.time()
         self.peer_events = LabelledCounter(2)
         """(event, reason): connect/disconnect/handshake_fail and why."""
@@ -173,27 +181,27 @@ class NodeStats(NodeObserver):
         self.peers.pop(node_id, None)
 
     def packet_received(self, node_id: NodeID, code: int, size: int) -> None:
-        label = code_label(code)
-        self.packets.add(("in", label))
-        self.packet_bytes.add(("in", label), size)
+        labels = _IN.get(code, _IN_OTHER)
+        self.packets.add(labels)
+        self.packet_bytes.add(labels, size)
         if code == PacketCode.P2P_MESSAGE:
-            self.received.add(("p2p",))
+            self.received.add(_P2P)
         traffic = self.peers.get(node_id)
         if traffic is not None:
             traffic.packets_in += 1
             traffic.bytes_in += size
 
     def packet_sent(self, node_id: NodeID, code: int, size: int) -> None:
-        label = code_label(code)
-        self.packets.add(("out", label))
-        self.packet_bytes.add(("out", label), size)
+        labels = _OUT.get(code, _OUT_OTHER)
+        self.packets.add(labels)
+        self.packet_bytes.add(labels, size)
         traffic = self.peers.get(node_id)
         if traffic is not None:
             traffic.packets_out += 1
             traffic.bytes_out += size
 
     def envelope_received(self, outcome: AddOutcome, source: NodeID | None, local: bool) -> None:
-        self.received.add(("local" if local else "peer",))
+        self.received.add(_LOCAL if local else _PEER)
         status = outcome.status
         if status is AddStatus.ACCEPTED:
             self.accepted += 1
@@ -209,7 +217,8 @@ class NodeStats(NodeObserver):
     ) -> None:
         self.sizes.observe(len(entry.raw))
         if not local:
-            self.ages.observe(max(0.0, self.clock.time() - envelope.sent))
+            age = self._time() - envelope.sent
+            self.ages.observe(age if age > 0 else 0.0)
             traffic = self.peers.get(source) if source is not None else None
             if traffic is not None:
                 traffic.envelopes_in += 1
