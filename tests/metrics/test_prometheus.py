@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from pathlib import Path
 
@@ -204,3 +205,15 @@ async def test_hush_node_serves_metrics(tmp_path: Path, capsys: pytest.CaptureFi
     finally:
         stop.set()
         await running
+
+
+async def test_a_busy_metrics_port_names_the_flag(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        settings = settings_from(
+            {"datadir": str(tmp_path), "listen": "off", "metrics": f"127.0.0.1:{port}"}, None
+        )
+        with pytest.raises(UsageError, match=rf"metrics on 127.0.0.1:{port}.*--metrics"):
+            await run_node(settings, asyncio.Event())
