@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import os
 import socket
 
@@ -12,7 +14,7 @@ from rich.console import Console
 
 from hush.cli.main import main
 from hush.cli.rpcclient import RpcClient
-from hush.cli.top import fetch, render
+from hush.cli.top import live_view, fetch, render
 from hush.crypto import PrivateKey
 from hush.enode import Enode, short_id
 from hush.node import PostRequest
@@ -70,3 +72,24 @@ def test_an_unreachable_node_is_one_line() -> None:
         result = CliRunner().invoke(main, ["top", "--once", "--rpc", str(port)])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "hush: error:" in result.output
+
+
+async def test_the_live_view_redraws_and_survives_the_node_going_away(
+    stats_node: StatsNodeFactory,
+) -> None:
+    node, stats = await stats_node()
+    server = RpcServer(node, RpcConfig(), api=ShhApi(node, stats=stats))
+    await server.start("127.0.0.1", 0)
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120, color_system=None)
+    live = asyncio.ensure_future(live_view(server.url, 0.2, console))
+    try:
+        await wait_for(lambda: screen.getvalue().count("hush top") >= 2)  # redrawn in place
+        await server.stop()  # the node's RPC goes away: shown, and retried
+        await wait_for(lambda: "retrying" in screen.getvalue())
+        assert not live.done()
+    finally:
+        live.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await live
+        await server.stop()

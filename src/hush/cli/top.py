@@ -27,7 +27,7 @@ from hush.cli.common import rpc_option, run
 from hush.cli.rpcclient import RpcClient
 from hush.errors import HushError
 
-__all__ = ["command", "fetch", "render"]
+__all__ = ["command", "fetch", "live_view", "render"]
 
 _MAX_FAILING_SHOWN = 10
 _MAX_PEERS_SHOWN = 50
@@ -296,7 +296,8 @@ async def _once(rpc_url: str, interval: float, console: Console) -> None:
         console.print(render(await fetch(rpc), first))
 
 
-async def _live(rpc_url: str, interval: float, console: Console) -> None:
+async def live_view(rpc_url: str, interval: float, console: Console) -> None:
+    """Redraw a frame every `interval` seconds until cancelled (or Ctrl-C)."""
     previous: dict[str, Any] | None = None
     async with RpcClient(rpc_url, timeout=max(5.0, 3 * interval)) as rpc:
         with Live(console=console, auto_refresh=False, screen=False) as live:
@@ -336,4 +337,4 @@ def command(rpc_url: str, interval: float, once: bool) -> None:
         run(_once(rpc_url, interval, console))
         return
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how one leaves top
-        asyncio.run(_live(rpc_url, interval, console))
+        asyncio.run(live_view(rpc_url, interval, console))
