@@ -14,7 +14,7 @@ from rich.console import Console
 
 from hush.cli.main import main
 from hush.cli.rpcclient import RpcClient
-from hush.cli.top import live_view, fetch, render
+from hush.cli.top import fetch, live_view, render
 from hush.crypto import PrivateKey
 from hush.enode import Enode, short_id
 from hush.node import PostRequest
