@@ -54,12 +54,15 @@ class ArchiveStats:
         self.pruned_total: dict[str, int] = {}
         self.history_requests: dict[str, int] = {}
         self.history_seconds = Histogram(DURATION_BUCKETS)
+        self._backends: set[str] = set()
 
     def _backend(self, backend: str) -> str:
-        known = self.archived_now.keys() | self.errors.keys() | self.request_seconds.keys()
-        if backend in known or len(known) < MAX_BACKENDS:
-            return backend[:32]
-        return _OTHER
+        name = backend[:32]
+        if name not in self._backends:
+            if len(self._backends) >= MAX_BACKENDS:
+                return _OTHER
+            self._backends.add(name)
+        return name
 
     def request(
         self, dialect: str, result: str, seconds: float | None = None, backend: str = "sqlite"
