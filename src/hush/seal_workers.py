@@ -15,9 +15,11 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import InvalidStateError
 
 from hush.errors import PowError, UsageError
 from hush.seal_queue import SMALL_SEAL_BITS, FairQueue, Job, resolve
@@ -149,7 +151,10 @@ class Workers:
                 self._alive -= 1
                 last = self._alive == 0
             if last:
-                self.stopped.set_result(None)
+                # A caller that stopped waiting may have cancelled the future (a wrapped wait_for
+                # does): the workers are done either way.
+                with contextlib.suppress(InvalidStateError):
+                    self.stopped.set_result(None)
 
     def _next_slices(self, batch: bool) -> list[tuple[Job, int, int]]:
         """Wait for the next slice to hash: [(job, start nonce, count)]; [] once closed. With
