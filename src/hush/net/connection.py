@@ -1,11 +1,14 @@
 """The stream driver: one live peer after the Hello exchange, around `hush.rlpx.Connection`.
 
 Every protocol decision is made by the sans-IO core; this module owns the peer's tasks, its
-deadlines and its share of memory (devp2p.md §3, §4):
+timer and its share of memory (devp2p.md §3, §4):
 
-* one reader task feeds the core (answering Pings) and queues sub-protocol messages; reads have
-  `read_timeout`; a ping task keeps the remote's deadline satisfied. The read-ahead queue is
-  bounded in count and in bytes, after which TCP backpressure applies;
+* one reader task feeds the core (answering Pings) and queues sub-protocol messages. The
+  read-ahead queue is bounded in count and in bytes, after which TCP backpressure applies; while
+  the reader waits for room the core's read deadline is paused (the silence is ours);
+* one timer task sleeps until the core's `get_timer()` (on the running loop's clock, so a
+  virtual-time loop drives it) and calls `handle_timer`: Pings every `ping_interval`, and the
+  read deadline (`read_timeout` of silence → Disconnect READ_TIMEOUT);
 * all writes go through one lock-serialised flush of the core's output, each with
   `write_timeout`;
 * on our Disconnect we half-close and give the peer a moment to read it before closing, so that
@@ -20,11 +23,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 
 from hush.enode import short_id
 from hush.errors import DisconnectReason, HushError, PeerError
 from hush.net.config import P2PConfig
-from hush.rlpx import Connection, DisconnectReceived, MessageReceived, State
+from hush.rlpx import Connection, DisconnectReceived, MessageReceived
 from hush.types import NodeID
 
 __all__ = ["PeerConnection", "PeerDisconnected"]
@@ -126,8 +130,11 @@ class PeerConnection:
         self._room = asyncio.Event()
         self._closed: PeerDisconnected | None = None
         self._write_lock = asyncio.Lock()
+        self._loop = asyncio.get_running_loop()
+        self._armed = math.inf  # when the timer task is asleep until
+        self._rearm = asyncio.Event()  # set when the core's timer moved before `_armed`
         self._read_task = asyncio.create_task(self._read_loop())
-        self._ping_task = asyncio.create_task(self._ping_loop())
+        self._timer_task = asyncio.create_task(self._timer_loop())
 
     def __repr__(self) -> str:
         direction = "in" if self.inbound else "out"
@@ -178,9 +185,7 @@ class PeerConnection:
     def close(self) -> None:
         """Drop the connection at once, without a Disconnect."""
         self._finish(PeerDisconnected(DisconnectReason.REQUESTED, by_remote=False, detail="closed"))
-        for task in (self._read_task, self._ping_task):
-            if task is not asyncio.current_task():
-                task.cancel()
+        self._cancel_tasks()
         drop(self._writer)
 
     # -- internals ------------------------------------------------------------------------------
@@ -193,12 +198,15 @@ class PeerConnection:
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
 
-    async def _stop_tasks(self) -> None:
+    def _cancel_tasks(self) -> list[asyncio.Task[None]]:
         current = asyncio.current_task()
-        tasks = [t for t in (self._read_task, self._ping_task) if t is not current]
+        tasks = [t for t in (self._read_task, self._timer_task) if t is not current]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        return tasks
+
+    async def _stop_tasks(self) -> None:
+        await asyncio.gather(*self._cancel_tasks(), return_exceptions=True)
 
     async def _flush(self) -> None:
         try:
@@ -215,9 +223,7 @@ class PeerConnection:
 
     def _abort(self, outcome: PeerDisconnected) -> None:
         self._finish(outcome)
-        for task in (self._read_task, self._ping_task):
-            if task is not asyncio.current_task():
-                task.cancel()
+        self._cancel_tasks()
         drop(self._writer)
 
     def _send_disconnect(self, reason: DisconnectReason) -> None:
@@ -229,13 +235,14 @@ class PeerConnection:
             self._writer.write(self._conn.data_to_send())
 
     async def _fail(self, error: PeerError) -> None:
-        """A protocol violation: tell the peer why (our egress still works), then close."""
+        """A protocol violation or a passed deadline: tell the peer why (our egress still
+        works), then close."""
+        if self._closed is not None:
+            return
         log.info("peer %s violated the protocol: %s", short_id(self.node_id), error)
         self._send_disconnect(error.reason)
         self._finish(PeerDisconnected(error.reason, by_remote=False, detail=str(error)))
-        ping = self._ping_task
-        ping.cancel()
-        await asyncio.gather(ping, return_exceptions=True)
+        await self._stop_tasks()
         await linger_close(self._reader, self._writer, DISCONNECT_LINGER)
 
     async def _drain_events(self) -> bool:
@@ -256,13 +263,27 @@ class PeerConnection:
         await self._flush()  # automatic Pongs
         return True
 
+    def _over(self, size: int) -> bool:
+        return bool(self._queued_bytes) and self._queued_bytes + size > _QUEUE_BYTES
+
     async def _enqueue(self, item: tuple[str, int, bytes]) -> None:
         size = len(item[2])
-        while self._queued_bytes and self._queued_bytes + size > _QUEUE_BYTES:
-            self._room.clear()
-            await self._room.wait()
-        self._queued_bytes += size
-        await self._queue.put(item)
+        if not self._queue.full() and not self._over(size):
+            self._queued_bytes += size
+            self._queue.put_nowait(item)
+            return
+        # Our application is behind and we stop reading: the peer's silence is then ours, so
+        # the read deadline waits with us (as a pending read's timeout did; geth's too).
+        self._conn.pause_reading()
+        try:
+            while self._over(size):
+                self._room.clear()
+                await self._room.wait()
+            self._queued_bytes += size
+            await self._queue.put(item)
+        finally:
+            self._conn.resume_reading(self._loop.time())
+            self._timer_moved()
 
     async def _read_loop(self) -> None:
         try:
@@ -270,16 +291,11 @@ class PeerConnection:
             if not await self._drain_events():
                 return
             while True:
-                try:
-                    async with asyncio.timeout(self._config.read_timeout):
-                        data = await self._reader.read(READ_CHUNK)
-                except TimeoutError:
-                    await self._fail(PeerError("read timeout", DisconnectReason.READ_TIMEOUT))
-                    return
+                data = await self._reader.read(READ_CHUNK)
                 if not data:
                     self._abort(PeerDisconnected(DisconnectReason.NETWORK_ERROR, True, "EOF"))
                     return
-                self._conn.receive_data(data)
+                self._conn.receive_data(data, self._loop.time())
                 if not await self._drain_events():
                     return
         except PeerDisconnected:
@@ -287,13 +303,41 @@ class PeerConnection:
         except OSError as exc:
             self._abort(PeerDisconnected(DisconnectReason.NETWORK_ERROR, True, repr(exc)))
 
-    async def _ping_loop(self) -> None:
+    # -- the timer --------------------------------------------------------------------------
+
+    def _timer_moved(self) -> None:
+        """Wake the timer task when the core's timer moved before the one it sleeps until (a
+        later one, as input moves the read deadline, is seen when the armed one fires)."""
+        when = self._conn.get_timer()
+        if when is not None and when < self._armed:
+            self._rearm.set()
+
+    async def _sleep_until(self, when: float) -> None:
+        self._armed = when
+        self._rearm.clear()
         try:
-            while True:
-                await asyncio.sleep(self._config.ping_interval)
-                if self._conn.state is not State.ESTABLISHED:
+            async with asyncio.timeout_at(when):
+                await self._rearm.wait()
+        except TimeoutError:
+            pass
+        finally:
+            self._armed = math.inf
+
+    async def _timer_loop(self) -> None:
+        """The connection's one timer: sleep until the core's `get_timer()`, then hand it
+        `handle_timer(now)` and send what it queued (a Ping) or act on its error."""
+        loop = self._loop
+        try:
+            while (when := self._conn.get_timer()) is not None:
+                if loop.time() < when:
+                    await self._sleep_until(when)
+                    if self._conn.get_timer() != when:
+                        continue  # moved (input, or re-armed earlier): look again
+                # A timer may fire a hair before its time (the loop's clock resolution).
+                self._conn.handle_timer(max(when, loop.time()))
+                if self._conn.error is not None:
+                    await self._fail(self._conn.error)
                     return
-                self._conn.ping()
                 await self._flush()
         except PeerDisconnected:
-            return
+            return  # a failed flush already closed the connection

@@ -1,6 +1,7 @@
 """The dialer: connect to an enode and establish a peer within one deadline (devp2p.md §3).
 
-One deadline (`handshake_timeout`) covers connect + RLPx handshake + Hello exchange. With a
+One deadline (`handshake_timeout`) covers connect + RLPx handshake + Hello exchange: the connect
+is bounded here, the rest by the core's handshake timer, counted from the same start. With a
 `ConnectionGate`, a dial takes one of its slots (outbound ones keep the last part of the budget)
 for exactly the socket's lifetime, and is refused before connecting when the budget is spent.
 """
@@ -56,18 +57,20 @@ async def dial(
     """Connect to `enode`; returns once both Hellos are exchanged. Raises PeerDisconnected.
 
     With a `gate`, the connection holds one of its slots (refused when the budget is spent)."""
+    started = asyncio.get_running_loop().time()
     try:
-        async with asyncio.timeout(config.handshake_timeout):
+        async with asyncio.timeout_at(started + config.handshake_timeout):
             try:
                 reader, writer = await _open(enode.ip, enode.tcp_port, gate)
             except OSError as exc:
                 raise PeerDisconnected(
                     DisconnectReason.NETWORK_ERROR, False, f"connect: {exc}"
                 ) from exc
-            peer = await establish(
-                node_key, reader, writer, config, admit, enode.node_id, random_bytes
-            )
     except TimeoutError as exc:
         raise PeerDisconnected(DisconnectReason.READ_TIMEOUT, False, "handshake timed out") from exc
+    # The rest of the same deadline is the core's handshake timer.
+    peer = await establish(
+        node_key, reader, writer, config, admit, enode.node_id, random_bytes, started=started
+    )
     log.info("dialed peer %s at %s (%s)", short_id(peer.node_id), enode.ip, peer.client_id)
     return peer

@@ -1,7 +1,10 @@
 """Establishing a peer: RLPx handshake, admission and the Hello exchange (devp2p.md §2, §4.2).
 
-Shared by the dialer and the listener, both of which hold the deadline around it:
+Shared by the dialer and the listener (and in-memory transports):
 
+* the core's handshake deadline (`handshake_timeout`, geth's 5 s, counted from `started` or
+  from the call) is the shell's one timer here: when it passes the transport is aborted at once
+  (no Disconnect, as geth sends none for a timeout), so nothing of the connection outlives it;
 * `admit(node_id, inbound)` runs right after the RLPx handshake; a reason it returns is sent as
   an uncompressed Disconnect instead of Hello. Connecting to ourselves is refused the same way;
 * our Hello goes out before we wait for theirs;
@@ -46,6 +49,7 @@ def _capabilities(config: P2PConfig) -> tuple[Capability, ...]:
 
 
 async def _next_event(connection: Connection, reader: asyncio.StreamReader) -> Event:
+    loop = asyncio.get_running_loop()
     while True:
         event = connection.next_event()
         if event is not None:
@@ -53,7 +57,7 @@ async def _next_event(connection: Connection, reader: asyncio.StreamReader) -> E
         data = await reader.read(READ_CHUNK)
         if not data:
             raise PeerDisconnected(DisconnectReason.NETWORK_ERROR, True, "EOF during handshake")
-        connection.receive_data(data)
+        connection.receive_data(data, loop.time())
 
 
 async def _exchange(
@@ -108,10 +112,14 @@ async def establish(
     admit: Admit | None,
     remote_node_id: NodeID | None,
     random_bytes: RandomBytes = os.urandom,
+    *,
+    started: float | None = None,
 ) -> PeerConnection:
-    """RLPx handshake, admission and Hello exchange; the caller holds the deadline. When it
-    fails the transport is closed (unless a background linger-close owns it), and an OSError
-    becomes `PeerDisconnected(NETWORK_ERROR)`."""
+    """RLPx handshake, admission and Hello exchange, within `config.handshake_timeout` from
+    `started` (the loop's clock; by default now). When it fails the transport is closed (unless
+    a background linger-close owns it); a passed deadline becomes
+    `PeerDisconnected(READ_TIMEOUT)`, an OSError `PeerDisconnected(NETWORK_ERROR)`."""
+    loop = asyncio.get_running_loop()
     inbound = remote_node_id is None
     try:
         connection = Connection(
@@ -121,8 +129,26 @@ async def establish(
             client_id=config.client_id,
             capabilities=_capabilities(config),
             max_message_size=config.max_message_size,
+            now=loop.time() if started is None else started,
+            handshake_timeout=config.handshake_timeout,
+            read_timeout=config.read_timeout,
+            ping_interval=config.ping_interval,
         )
-        await _exchange(connection, node_key.node_id, reader, writer, admit, inbound)
+        deadline = connection.get_timer()
+        assert deadline is not None
+        timeout = asyncio.timeout_at(deadline)
+        try:
+            async with timeout:
+                await _exchange(connection, node_key.node_id, reader, writer, admit, inbound)
+        except TimeoutError as exc:
+            if not timeout.expired():
+                raise  # the socket's own ETIMEDOUT: an OSError
+            # A timer may fire a hair before its time (the loop's clock resolution).
+            connection.handle_timer(max(deadline, loop.time()))
+            error = connection.error
+            assert error is not None
+            writer.transport.abort()  # nothing of a connection outlives its handshake deadline
+            raise PeerDisconnected(error.reason, by_remote=False, detail=str(error)) from exc
         return PeerConnection(connection, reader, writer, config, inbound)
     except PeerDisconnected as exc:
         if not exc.lingering:

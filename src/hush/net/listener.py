@@ -5,8 +5,8 @@
   accepts up to 100 at once and closes them only later), so refused descriptors never pile up
   and the kernel's queue drains at once;
 * a slot is held for exactly the socket's lifetime (`hush.net.slots`), and a connection still in
-  the handshake at its deadline (`handshake_timeout`) is aborted, so nothing of it outlives the
-  deadline;
+  the handshake at its deadline (`handshake_timeout`, the core's timer in `establish`) is
+  aborted, so nothing of it outlives the deadline;
 * refused and failed handshakes are summarised in one log line per minute at most.
 """
 
@@ -193,16 +193,10 @@ async def serve(
     ) -> None:
         address = writer.get_extra_info("peername")
         try:
-            async with asyncio.timeout(config.handshake_timeout):
-                peer = await establish(node_key, reader, writer, config, admit, None, random_bytes)
+            # At its deadline establish aborts the transport: nothing of it outlives the deadline.
+            peer = await establish(node_key, reader, writer, config, admit, None, random_bytes)
         except PeerDisconnected as exc:
             log.debug("inbound connection from %s failed: %s", address, exc)
-            listener._report.failed += 1
-            listener._report.note()
-            return
-        except TimeoutError:
-            writer.transport.abort()  # nothing of a connection outlives its handshake deadline
-            log.debug("inbound connection from %s: handshake timed out", address)
             listener._report.failed += 1
             listener._report.note()
             return

@@ -7,6 +7,9 @@ state machine that ties them together). No sockets, clocks or global randomness 
 
 from hush.rlpx.base import Capability, Hello, SharedCapability, match_capabilities
 from hush.rlpx.connection import (
+    HANDSHAKE_TIMEOUT,
+    PING_INTERVAL,
+    READ_TIMEOUT,
     Authenticated,
     Connection,
     DisconnectReceived,
@@ -21,6 +24,9 @@ from hush.rlpx.frame import FrameCodec
 from hush.rlpx.handshake import HandshakeFormat, Initiator, Recipient, Secrets
 
 __all__ = [
+    "HANDSHAKE_TIMEOUT",
+    "PING_INTERVAL",
+    "READ_TIMEOUT",
     "Authenticated",
     "Capability",
     "Connection",

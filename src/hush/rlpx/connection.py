@@ -27,6 +27,20 @@ call. From ERROR the user may still `disconnect(error.reason)`, since our egress
 
 Before the Hello exchange frames are capped at the Hello limit (2048 bytes, §4.2), so a hostile
 peer cannot make us buffer a large body before it has even identified itself.
+
+Timers are data (aioquic's habit): the shell passes its clock's `now` in (constructor,
+`receive_data`, `resume_reading`, `handle_timer`), arms one timer at `get_timer()` and calls
+`handle_timer(now)` when it is due. Three deadlines exist, geth's by default (§3, §4.2, §4.5):
+
+* before ESTABLISHED, one handshake deadline (`handshake_timeout` after construction) covers
+  the RLPx handshake and the Hello exchange;
+* once ESTABLISHED, the read deadline is `read_timeout` after the last input (or after the
+  shell resumed reading: while it holds input back, the silence is ours, not the peer's);
+* once ESTABLISHED, a Ping is queued every `ping_interval`, counted from the Hello.
+
+A passed handshake or read deadline moves the machine to ERROR with a `PeerError` carrying
+READ_TIMEOUT, surfaced by `next_event` like every other violation. After CLOSED or ERROR there
+is no timer.
 """
 
 from __future__ import annotations
@@ -62,6 +76,9 @@ from hush.rlpx.handshake import Initiator, Recipient, Secrets
 from hush.types import NodeID, RandomBytes
 
 __all__ = [
+    "HANDSHAKE_TIMEOUT",
+    "PING_INTERVAL",
+    "READ_TIMEOUT",
     "Authenticated",
     "Connection",
     "DisconnectReceived",
@@ -74,6 +91,13 @@ __all__ = [
 ]
 
 _MSG_ID_ROOM = 9  # RLP of a 64-bit message id
+
+HANDSHAKE_TIMEOUT = 5.0
+"""geth's handshakeTimeout: the RLPx handshake and the Hello exchange together (devp2p.md §4.2)."""
+READ_TIMEOUT = 30.0
+"""geth's frameReadTimeout: seconds of silence after which a peer is dropped (§3, §4.5)."""
+PING_INTERVAL = 15.0
+"""geth's pingInterval: seconds between two of our Pings (§4.5)."""
 
 
 def max_frame_size_for(max_message_size: int) -> int:
@@ -137,7 +161,8 @@ class Connection:
     """Both the RLPx session and the p2p base protocol of one connection.
 
     `remote_node_id` given → we are the initiator and the auth packet is queued at once;
-    None → we are the recipient and learn the remote's identity from its auth.
+    None → we are the recipient and learn the remote's identity from its auth. `now` is the
+    shell's clock when the transport was opened: the handshake deadline counts from it.
     """
 
     def __init__(
@@ -151,7 +176,18 @@ class Connection:
         max_message_size: int = MAX_SNAPPY_SIZE,
         initiator: Initiator | None = None,
         recipient: Recipient | None = None,
+        now: float = 0.0,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        ping_interval: float = PING_INTERVAL,
     ) -> None:
+        for name, value in (
+            ("handshake_timeout", handshake_timeout),
+            ("read_timeout", read_timeout),
+            ("ping_interval", ping_interval),
+        ):
+            if not value > 0:
+                raise UsageError(f"invalid {name} {value!r}: must be positive")
         self._key = node_key
         self._client_id = client_id
         self._capabilities = tuple(capabilities)
@@ -175,6 +211,13 @@ class Connection:
             self._out += self._initiator.auth_packet
         else:
             self._recipient = recipient or Recipient(node_key, random_bytes)
+        self._read_timeout = read_timeout
+        self._ping_interval = ping_interval
+        self._now = now
+        self._handshake_deadline = now + handshake_timeout
+        self._read_from = now  # last input, or when the shell resumed reading
+        self._reading = True
+        self._next_ping = now + ping_interval  # re-based on the Hello
 
     # -- inspection -------------------------------------------------------------------------
 
@@ -198,11 +241,62 @@ class Connection:
 
     # -- input --------------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes read from the transport. After CLOSED or ERROR they are dropped."""
+    def receive_data(self, data: bytes, now: float | None = None) -> None:
+        """Feed bytes read from the transport; with `now`, input restarts the read deadline
+        (without it the timers stand still, for callers that don't drive them). After CLOSED or
+        ERROR the bytes are dropped."""
         if self._state in (State.CLOSED, State.ERROR):
             return
+        if now is not None:
+            self._advance(now)
+            if data:
+                self._read_from = self._now
         self._in += data
+
+    # -- timers ---------------------------------------------------------------------------------
+
+    def _advance(self, now: float) -> None:
+        self._now = max(self._now, now)
+
+    def get_timer(self) -> float | None:
+        """When `handle_timer` is next due, on the shell's clock; None after CLOSED or ERROR."""
+        if self._state in (State.CLOSED, State.ERROR):
+            return None
+        if self._state is not State.ESTABLISHED:
+            return self._handshake_deadline
+        if not self._reading:
+            return self._next_ping
+        return min(self._next_ping, self._read_from + self._read_timeout)
+
+    def handle_timer(self, now: float) -> None:
+        """Act on the deadlines passed at `now`: queue a Ping when one is due; a passed handshake
+        or read deadline moves to ERROR (READ_TIMEOUT), which `next_event` raises. Calling it
+        early, or after CLOSED or ERROR, does nothing."""
+        if self._state in (State.CLOSED, State.ERROR):
+            return
+        self._advance(now)
+        now = self._now
+        if self._state is not State.ESTABLISHED:
+            if now >= self._handshake_deadline:
+                self._fail(PeerError("handshake timed out", DisconnectReason.READ_TIMEOUT))
+            return
+        if self._reading and now >= self._read_from + self._read_timeout:
+            self._fail(PeerError("read timeout", DisconnectReason.READ_TIMEOUT))
+            return
+        if now >= self._next_ping:
+            self._send_frame(PING, EMPTY_LIST)
+            self._next_ping = now + self._ping_interval
+
+    def pause_reading(self) -> None:
+        """The shell holds input back (its application is behind): the read deadline stops,
+        since the silence is ours, not the peer's. Pings go on."""
+        self._reading = False
+
+    def resume_reading(self, now: float) -> None:
+        """The shell reads again: the read deadline counts from `now`."""
+        self._advance(now)
+        self._reading = True
+        self._read_from = self._now
 
     def next_event(self) -> Event | None:
         """The next event, or None until more data arrives. Raises PeerError on a violation."""
@@ -307,6 +401,8 @@ class Connection:
         assert self._codec is not None
         self._codec.max_frame_size = max_frame_size_for(self._max_message_size)
         self._state = State.ESTABLISHED
+        self._next_ping = self._now + self._ping_interval
+        self._read_from = max(self._read_from, self._now)
         return HelloReceived(hello, self.shared_capabilities)
 
     def _closed_by_remote(self, reason: DisconnectReason) -> Event:
@@ -359,7 +455,7 @@ class Connection:
         self._send_frame(cap.offset + code, payload)
 
     def ping(self) -> None:
-        """Queue a Ping (the shell calls this every ping interval)."""
+        """Queue a Ping now (`handle_timer` keeps the cadence; this one doesn't move it)."""
         if self._state is not State.ESTABLISHED:
             raise UsageError(f"cannot ping in state {self._state.value}")
         self._send_frame(PING, EMPTY_LIST)
