@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -259,6 +258,19 @@ async def raw_peer(server: Server, *, hello: bool) -> Raw:
     return raw
 
 
+async def nobody_reached_on_connection(server: Server) -> None:
+    """Event-driven "nothing happened": an honest peer dials after the hostile one is done with,
+    and must be the first (and only) one the server's handler sees."""
+    honest = new_key()
+    peer = await dial(honest, server.enode, FAST)
+    try:
+        first = await asyncio.wait_for(server.peers.get(), 2)
+        assert first.node_id == honest.node_id
+        assert server.peers.empty()
+    finally:
+        peer.close()
+
+
 def codec(raw: Raw) -> object:
     assert raw.conn._codec is not None
     return raw.conn._codec
@@ -309,7 +321,7 @@ async def test_garbage_before_hello(start_server: Callable[..., Awaitable[Server
         assert isinstance(await asyncio.wait_for(raw.event(), 2), HelloReceived)
         reason = await asyncio.wait_for(raw.disconnect_reason(), 2)
         assert reason is DisconnectReason.PROTOCOL_ERROR
-        assert server.outcomes.empty()  # never reached on_connection
+        await nobody_reached_on_connection(server)
     finally:
         raw.close()
 
@@ -359,7 +371,7 @@ async def test_hello_never_sent(start_server: Callable[..., Awaitable[Server]]) 
     try:
         assert isinstance(await asyncio.wait_for(raw.event(), 2), HelloReceived)
         assert await asyncio.wait_for(raw.event(), 2) is None  # closed at the deadline
-        assert server.outcomes.empty()
+        await nobody_reached_on_connection(server)
     finally:
         raw.close()
 
@@ -376,6 +388,85 @@ async def test_silent_peer_hits_read_timeout(
         await expect_server_outcome(server, DisconnectReason.READ_TIMEOUT)
     finally:
         raw.close()
+
+
+async def test_stalled_application_is_not_a_read_timeout(
+    start_server: Callable[..., Awaitable[Server]],
+) -> None:
+    """While the read-ahead queue is full we don't read, so the peer's silence is ours: the read
+    deadline waits (geth's does too) and Pings go on, however long the application stalls."""
+    config = P2PConfig(handshake_timeout=1.0, read_timeout=0.3, ping_interval=0.1)
+    count = 70  # more than the read-ahead queue holds (64)
+    stall = asyncio.Event()
+
+    async def stalling(peer: PeerConnection, server: Server) -> None:
+        await server.peers.put(peer)
+        await stall.wait()
+        await asyncio.sleep(0.7)  # over two read timeouts without reading anything
+        try:
+            for _ in range(count + 1):
+                capability, code, payload = await peer.read_message()
+                await peer.send_message(capability, code, payload)
+        except PeerDisconnected as exc:
+            await server.outcomes.put(exc)
+
+    server = await start_server(config, stalling)
+    peer = await dial(new_key(), server.enode, config)
+    try:
+        remote = await asyncio.wait_for(server.peers.get(), 1)
+        for i in range(count):
+            await peer.send_message("shh", 1, bytes([i]))
+        # Event-driven: the remote's reader holds the 65th message, waiting for room.
+        async with asyncio.timeout(2):
+            while remote._queue.qsize() < 64:
+                await asyncio.sleep(0.01)
+        stall.set()
+        for i in range(count):
+            assert await asyncio.wait_for(peer.read_message(), 2) == ("shh", 1, bytes([i]))
+        # The remote's handler echoes a last message only if its connection survived the stall.
+        await peer.send_message("shh", 2, b"marker")
+        assert await asyncio.wait_for(peer.read_message(), 2) == ("shh", 2, b"marker")
+    finally:
+        peer.close()
+
+
+async def test_read_deadline_after_a_stall_rearms_the_timer(
+    start_server: Callable[..., Awaitable[Server]],
+) -> None:
+    """After a stall the read deadline comes back before the next Ping is due: the one timer is
+    re-armed for it, so a peer silent from then on is dropped at the read timeout, not at the
+    next Ping 30 s later."""
+    config = P2PConfig(handshake_timeout=1.0, read_timeout=0.3, ping_interval=30)
+    stall = asyncio.Event()
+
+    async def stalling(peer: PeerConnection, server: Server) -> None:
+        await server.peers.put(peer)
+        await stall.wait()
+        await asyncio.sleep(0.5)  # past the read timeout: the timer now sleeps until the Ping
+        try:
+            while True:
+                await peer.read_message()
+        except PeerDisconnected as exc:
+            await server.outcomes.put(exc)
+
+    server = await start_server(config, stalling)
+    patient = P2PConfig(handshake_timeout=1.0, read_timeout=10, ping_interval=30)
+    peer = await dial(new_key(), server.enode, patient)
+    try:
+        remote = await asyncio.wait_for(server.peers.get(), 1)
+        for i in range(70):  # the remote's reader stops at the 65th, waiting for room
+            await peer.send_message("shh", 1, bytes([i]))
+        async with asyncio.timeout(2):
+            while remote._queue.qsize() < 64:
+                await asyncio.sleep(0.01)
+        stall.set()  # the remote reads on; we stay silent (our next Ping is 30 s away)
+        with pytest.raises(PeerDisconnected) as info:
+            await asyncio.wait_for(peer.read_message(), 3)
+        assert info.value.reason is DisconnectReason.READ_TIMEOUT
+        assert info.value.by_remote
+        await expect_server_outcome(server, DisconnectReason.READ_TIMEOUT)
+    finally:
+        peer.close()
 
 
 async def test_remote_disconnect_reaches_reader(
@@ -409,12 +500,13 @@ async def test_read_ahead_is_bounded_in_bytes(
     message = os.urandom(1024 * 1024)  # incompressible
     sent = 0
     try:
-        with contextlib.suppress(PeerDisconnected):
-            for _ in range(40):  # 40 MiB, far more than the read-ahead
+        # The writer is stalled by backpressure: the signal is its write timing out.
+        with pytest.raises(PeerDisconnected, match="write: TimeoutError") as info:
+            for _ in range(40):  # 40 MiB, far more than the read-ahead and the socket buffers
                 await peer.send_message("shh", 1, message)
                 sent += 1
-        await asyncio.sleep(0.2)
-        assert sent < 40  # the writer was stalled by backpressure
+        assert info.value.reason is DisconnectReason.NETWORK_ERROR
+        assert sent < 40
         assert remote._queued_bytes <= 4 * 1024 * 1024
         assert remote._queue.qsize() <= 4
     finally:
