@@ -27,16 +27,24 @@ def listen(node: Node) -> Subscription:
     return node.subscribe(Filter(sym_key=SymmetricKey(SECRET), topics=frozenset({TOPIC})))
 
 
-async def drain(subscription: Subscription, settle: float = 0.3) -> list[OpenedMessage]:
+async def until_markers(
+    subscription: Subscription, markers: set[bytes], timeout: float = 10
+) -> list[OpenedMessage]:
+    """What the subscription delivers before it has delivered every marker (event-driven: no
+    "nothing more within a settle time"). A node sends each peer its envelopes in the order it
+    pooled them, and each link delivers in order: a marker a node posts after it pooled X comes
+    after any copy of X it sends."""
     received: list[OpenedMessage] = []
-    while True:
-        try:
-            async with asyncio.timeout(settle):
-                message = await subscription.get()
-        except TimeoutError:
-            return received
-        assert message is not None
-        received.append(message)
+    waiting = set(markers)
+    async with asyncio.timeout(timeout):
+        while waiting:
+            message = await subscription.get()
+            assert message is not None
+            if message.envelope_hash in waiting:
+                waiting.discard(message.envelope_hash)
+            else:
+                received.append(message)
+    return received
 
 
 async def post(node: Node, payload: bytes, ttl: int = 30) -> bytes:
@@ -49,8 +57,10 @@ async def check_everyone_gets_everything_once(nodes: list[Node]) -> None:
     listeners = {i: listen(node) for i, node in enumerate(nodes) if i != 3}
     hashes = [await post(nodes[i], f"from {i}".encode()) for i in (0, len(nodes) - 1, 5)]
     await wait_for(lambda: all(all(h in n.pool for h in hashes) for n in nodes), timeout=10)
+    # Then every node posts a marker: a duplicate would be delivered before the last of them.
+    markers = {await post(node, f"marker {i}".encode()) for i, node in enumerate(nodes)}
     for index, subscription in listeners.items():
-        received = await drain(subscription)
+        received = await until_markers(subscription, markers)
         assert sorted(m.envelope_hash for m in received) == sorted(hashes), f"node {index}"
 
 
@@ -93,7 +103,9 @@ async def test_nothing_delivered_or_relayed_after_expiry(make_node: NodeFactory)
     await wait_for(lambda: sent not in a.pool and sent not in b.pool)  # an expiry cycle
     late = listen(c)
     await connect(b, c)
-    assert await drain(late, settle=0.5) == []
+    # A marker posted at b after the connection: b would have sent the expired envelope first.
+    marker = await post(b, b"marker")
+    assert await until_markers(late, {marker}) == []
     assert sent not in c.pool
 
 
@@ -104,6 +116,7 @@ async def test_light_node_does_not_relay(make_node: NodeFactory) -> None:
     relayed = await post(source, b"through the light node?")
     await wait_for(lambda: relayed in light.pool)
     own = await post(light, b"the light node's own")
+    # `own` was pooled after `relayed` and the link delivers in order: a relayed copy would have
+    # reached the sink first (no sleep needed).
     await wait_for(lambda: own in sink.pool)
-    await asyncio.sleep(0.2)
     assert relayed not in sink.pool
