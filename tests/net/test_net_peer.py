@@ -14,6 +14,7 @@ from hush.crypto import PrivateKey
 from hush.enode import Enode
 from hush.errors import DisconnectReason
 from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial, serve
+from hush.net.handshake import establish
 from hush.rlpx import (
     Authenticated,
     Capability,
@@ -188,6 +189,41 @@ async def test_dial_to_silent_listener_times_out() -> None:
     finally:
         for writer in accepted:
             writer.close()
+        listener.close()
+        await listener.wait_closed()
+
+
+async def test_establish_counts_the_deadline_from_started() -> None:
+    """The dialer's one deadline covers the connect too: `establish(started=)` gets only what is
+    left of it (the core's handshake timer counts from `started`)."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    listener = await asyncio.start_server(silent, HOST, 0)
+    port = listener.sockets[0].getsockname()[1]
+    config = P2PConfig(handshake_timeout=3.0)
+    loop = asyncio.get_running_loop()
+    try:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        started = loop.time()
+        with pytest.raises(PeerDisconnected, match="handshake timed out") as info:
+            await establish(
+                new_key(),
+                reader,
+                writer,
+                config,
+                None,
+                NodeID(new_key().node_id),
+                started=started - 2.8,  # as if the connect had taken 2.8 s of the 3
+            )
+        assert info.value.reason is DisconnectReason.READ_TIMEOUT
+        assert loop.time() - started < 1.5  # not the full 3 s
+        assert writer.transport.is_closing()  # aborted at the deadline
+    finally:
+        for accepted_writer in accepted:
+            accepted_writer.close()
         listener.close()
         await listener.wait_closed()
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from hush import CLIENT_ID
 from hush.errors import UsageError
 from hush.rlpx.base import MAX_SNAPPY_SIZE
+from hush.rlpx.connection import HANDSHAKE_TIMEOUT, PING_INTERVAL, READ_TIMEOUT
 from hush.validation import check_bool, check_int, check_number, check_text
 
 __all__ = ["MAX_TIMEOUT", "TIMEOUT_FIELDS", "P2PConfig"]
@@ -31,17 +32,17 @@ class P2PConfig:
     """Largest incoming message payload, after decompression; a Snappy block declaring more is
     refused before it is inflated, and frames are bounded accordingly (§4.3)."""
 
-    handshake_timeout: float = 5.0
+    handshake_timeout: float = HANDSHAKE_TIMEOUT
     """One deadline, in seconds, for the TCP connect, RLPx handshake and Hello exchange together
     (geth's 5 s, §4.2)."""
 
-    read_timeout: float = 30.0
+    read_timeout: float = READ_TIMEOUT
     """Seconds of silence after which a peer is dropped with READ_TIMEOUT (geth's 30 s, §3)."""
 
     write_timeout: float = 20.0
     """Seconds a single write may take to drain before the peer is dropped (geth's 20 s, §3)."""
 
-    ping_interval: float = 15.0
+    ping_interval: float = PING_INTERVAL
     """Seconds between our Pings, which keep the remote's read deadline satisfied (§4.5)."""
 
     max_pending_inbound: int = 50
