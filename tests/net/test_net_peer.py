@@ -22,6 +22,7 @@ from hush.rlpx import (
     DisconnectReceived,
     Event,
     HelloReceived,
+    MessageReceived,
 )
 from hush.types import NodeID
 
@@ -548,3 +549,76 @@ async def test_read_ahead_is_bounded_in_bytes(
     finally:
         peer.close()
         remote.close()
+
+
+# -- the shell reads the running loop's clock only (what a virtual-time loop relies on) ---------
+
+
+class _ShiftedLoop(asyncio.SelectorEventLoop):
+    """A loop whose clock is a million seconds behind the machine's: a deadline computed from
+    `time.monotonic()` anywhere in the shell would then fire at once or never."""
+
+    def time(self) -> float:
+        return super().time() - 1e6
+
+
+def test_timers_follow_the_loops_clock() -> None:
+    async def scenario() -> None:
+        config = P2PConfig(handshake_timeout=1.0, read_timeout=0.4, ping_interval=0.1)
+        key = new_key()
+        gone: asyncio.Queue[PeerDisconnected] = asyncio.Queue()
+
+        async def on_connection(peer: PeerConnection) -> None:
+            try:
+                while True:
+                    capability, code, payload = await peer.read_message()
+                    await peer.send_message(capability, code, payload)
+            except PeerDisconnected as exc:
+                await gone.put(exc)
+
+        listener = await serve(key, HOST, 0, config, on_connection)
+        enode = Enode(NodeID(key.node_id), HOST, listener.sockets[0].getsockname()[1])
+        try:
+            # Pings keep an idle link alive past two read timeouts ...
+            peer = await dial(new_key(), enode, config)
+            await asyncio.sleep(1.0)
+            await peer.send_message("shh", 3, b"\x01")
+            assert await asyncio.wait_for(peer.read_message(), 1) == ("shh", 3, b"\x01")
+            peer.close()
+            assert (await asyncio.wait_for(gone.get(), 2)).by_remote
+            # ... a peer that sends two messages (the second after the first's echo, so that
+            # the server reads it live), then never answers again, is dropped at the read
+            # deadline counted from that input ...
+            raw = await raw_peer(Server(key, enode.tcp_port, listener), hello=True)
+            try:
+                for payload in (b"\xc1\x01", b"\xc1\x02"):
+                    raw.conn.send_message("shh", 1, payload)
+                    await raw.flush()
+                    echo = await asyncio.wait_for(raw.event(), 2)
+                    assert echo == MessageReceived("shh", 1, payload)
+                reason = await asyncio.wait_for(raw.disconnect_reason(), 2)
+                assert reason is DisconnectReason.READ_TIMEOUT
+            finally:
+                raw.close()
+            # ... and a handshake that never finishes at its deadline.
+            reader, writer = await asyncio.open_connection(HOST, enode.tcp_port)
+            writer.write(os.urandom(100))
+            assert await asyncio.wait_for(reader.read(), 3) == b""
+            writer.close()
+        finally:
+            listener.close()
+            await listener.wait_closed()
+
+    loop = _ShiftedLoop()
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.run_until_complete(_cancel_the_rest())  # handlers and linger-closes winding down
+        loop.close()
+
+
+async def _cancel_the_rest() -> None:
+    rest = asyncio.all_tasks() - {asyncio.current_task()}
+    for task in rest:
+        task.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)
