@@ -154,3 +154,59 @@ def test_known_set_forgets_what_the_pool_drops() -> None:
     assert not peer.mark_known(b"a" * 32)  # type: ignore[arg-type]
     peer.forget([b"a" * 32, b"c" * 32])  # type: ignore[list-item]
     assert list(peer.known) == [b"b" * 32]
+
+
+def test_output_side_queues_packets_as_geth_encodes_them() -> None:
+    peer = ShhPeer()
+    assert peer.data_to_send() == []
+    bloom = topic_to_bloom(TOPIC)
+    envelope = wrap(b"x", TOPIC, 1_700_000_000, os.urandom, sym_key=SymmetricKey(os.urandom(32)))
+    peer.send_status(Status(pow_requirement=0.2), now=100.0)
+    peer.send_pow_requirement(0.2)
+    peer.send_bloom(bloom)
+    peer.send_messages([envelope.encode(), envelope.encode()])
+    peer.send_direct(envelope)
+    peer.send_mail_request(envelope)
+    assert peer.data_to_send() == [
+        (PacketCode.STATUS, bytes.fromhex("cc06883fc999999999999a8080")),
+        (PacketCode.POW_REQUIREMENT, bytes.fromhex("883fc999999999999a")),
+        (PacketCode.BLOOM_FILTER, bytes.fromhex("b840") + bloom),
+        (PacketCode.MESSAGES, packets.encode_messages([envelope.encode()] * 2)),
+        (PacketCode.P2P_MESSAGE, envelope.encode()),
+        (PacketCode.P2P_REQUEST, envelope.encode()),
+    ]
+    assert peer.data_to_send() == []  # drained
+    # What the peer reads back is what was queued.
+    other = ShhPeer(trusted=True)
+    other.receive(PacketCode.STATUS, packets.encode_status(Status()))
+    peer.send_messages([envelope.encode()])
+    peer.send_direct(envelope)
+    (code, payload), (direct_code, direct) = peer.data_to_send()
+    event = other.receive(code, payload)
+    assert isinstance(event, Envelopes) and event.envelopes == [envelope]
+    assert other.receive(direct_code, direct) == DirectMessage(envelope)
+
+
+def test_status_deadline_is_timer_data() -> None:
+    peer = ShhPeer(status_timeout=5.0)
+    assert peer.get_timer() is None  # nothing sent, nothing awaited
+    peer.send_status(Status(), now=1000.0)
+    assert peer.get_timer() == 1005.0
+    peer.handle_timer(1004.999)  # not due: nothing happens
+    assert not peer.active and peer.get_timer() == 1005.0
+    with pytest.raises(PeerError, match="no status packet in time") as caught:
+        peer.handle_timer(1005.0)
+    assert caught.value.reason is DisconnectReason.READ_TIMEOUT
+    assert peer.get_timer() is None
+    with pytest.raises(PeerError, match="already failed"):  # a timed-out peer stays failed
+        peer.receive(PacketCode.STATUS, packets.encode_status(Status()))
+
+
+def test_status_in_time_disarms_the_deadline() -> None:
+    peer = ShhPeer()
+    peer.send_status(Status(), now=0.0)
+    assert peer.get_timer() == 5.0
+    peer.receive(PacketCode.STATUS, packets.encode_status(Status()))
+    assert peer.active and peer.get_timer() is None
+    peer.handle_timer(1e9)  # long past: no status is awaited any more
+    assert peer.active

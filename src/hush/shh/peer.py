@@ -10,12 +10,20 @@ decodes one, so the node can decode a 40,000-envelope packet in slices and stay 
 (geth's rule holds: any malformed envelope fails the packet before any is added).
 The known set is kept a subset of the pool by the node (`forget` what the pool drops), so it is
 bounded by the pool and never needs a sweep.
+
+The output side is queued here too: the node says what to send (`send_status`,
+`send_pow_requirement`, `send_bloom`, `send_messages`, `send_direct`, `send_mail_request`) and
+drains `data_to_send()`, a list of (code, payload) for the shell to hand to the link, so the node
+never encodes an shh packet itself. The status deadline is timer data (whisper-v6.md §3.3: geth
+waits a few seconds for the peer's status): `send_status(status, now)` arms it, `get_timer()` says
+when it is due and `handle_timer(now)` fails the peer with READ_TIMEOUT once it is past while no
+status came. `now` is on the shell's monotonic clock.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from hush.errors import DecodeError, DisconnectReason, PeerError
@@ -26,6 +34,7 @@ from hush.shh.topic import FULL_BLOOM
 from hush.types import Bloom, EnvelopeHash
 
 __all__ = [
+    "STATUS_TIMEOUT",
     "BloomChanged",
     "DirectMessage",
     "Envelopes",
@@ -36,6 +45,10 @@ __all__ = [
     "ShhPeer",
     "StatusReceived",
 ]
+
+
+STATUS_TIMEOUT = 5.0
+"""Seconds to wait for the peer's status after ours went out (geth's 5 s handshake read)."""
 
 
 class _State(enum.Enum):
@@ -116,6 +129,7 @@ class ShhPeer:
         max_message_size: int = 1024 * 1024,
         trusted: bool = False,
         accept_mail_requests: bool = False,
+        status_timeout: float = STATUS_TIMEOUT,
     ):
         self.local_light = local_light
         self.restrict_light = restrict_light
@@ -129,6 +143,9 @@ class ShhPeer:
         self.known: dict[EnvelopeHash, None] = {}
         """Pooled envelopes the peer has or was sent; the node forgets what the pool drops."""
         self._state = _State.AWAITING_STATUS
+        self.status_timeout = status_timeout
+        self._status_deadline: float | None = None
+        self._outgoing: list[tuple[int, bytes]] = []
 
     @property
     def active(self) -> bool:
@@ -162,6 +179,7 @@ class ShhPeer:
             self.bloom = status.bloom
             self.light = status.light
             self._state = _State.ACTIVE
+            self._status_deadline = None
             return StatusReceived(status)
         match code:
             case PacketCode.STATUS:
@@ -216,3 +234,55 @@ class ShhPeer:
         known = self.known
         for envelope_hash in hashes:
             known.pop(envelope_hash, None)
+
+    # -- output: what to send, queued until the shell drains it -----------------------------------
+
+    def send_status(self, status: Status, now: float) -> None:
+        """Queue our status packet and arm the deadline for the peer's (`now`: monotonic)."""
+        if self._state is _State.CLOSED:
+            raise _fail("peer already failed")
+        self._outgoing.append((PacketCode.STATUS, packets.encode_status(status)))
+        if self._state is _State.AWAITING_STATUS:
+            self._status_deadline = now + self.status_timeout
+
+    def send_pow_requirement(self, value: float) -> None:
+        """Queue a PoW requirement packet (code 2): our new minimum PoW."""
+        self._outgoing.append((PacketCode.POW_REQUIREMENT, packets.encode_pow_requirement(value)))
+
+    def send_bloom(self, bloom: Bloom) -> None:
+        """Queue a bloom filter packet (code 3): the topics we now want."""
+        self._outgoing.append((PacketCode.BLOOM_FILTER, packets.encode_bloom(bloom)))
+
+    def send_messages(self, encoded_envelopes: Sequence[bytes]) -> None:
+        """Queue one `messages` packet (code 1) of these envelope encodings, in order. Marking
+        them known is the node's business (the pool accounts for the marks)."""
+        self._outgoing.append(
+            (PacketCode.MESSAGES, packets.encode_messages(list(encoded_envelopes)))
+        )
+
+    def send_direct(self, envelope: Envelope) -> None:
+        """Queue a direct message (code 127): one envelope, never pooled nor relayed."""
+        self._outgoing.append((PacketCode.P2P_MESSAGE, packets.encode_envelope_packet(envelope)))
+
+    def send_mail_request(self, envelope: Envelope) -> None:
+        """Queue an archive request (code 126) to a mail server peer."""
+        self._outgoing.append((PacketCode.P2P_REQUEST, packets.encode_envelope_packet(envelope)))
+
+    def data_to_send(self) -> list[tuple[int, bytes]]:
+        """The packets queued since the last call, oldest first, as (code, payload)."""
+        outgoing, self._outgoing = self._outgoing, []
+        return outgoing
+
+    # -- timers ----------------------------------------------------------------------------------
+
+    def get_timer(self) -> float | None:
+        """When `handle_timer` has work: the status deadline while the peer's status is awaited."""
+        return self._status_deadline if self._state is _State.AWAITING_STATUS else None
+
+    def handle_timer(self, now: float) -> None:
+        """Fail the peer (PeerError, READ_TIMEOUT) if its status is past due at `now`."""
+        deadline = self.get_timer()
+        if deadline is not None and now >= deadline:
+            self._state = _State.CLOSED
+            self._status_deadline = None
+            raise PeerError("no status packet in time", DisconnectReason.READ_TIMEOUT)
