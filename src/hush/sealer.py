@@ -13,6 +13,10 @@ child interpreter where the C loop was not built). The parts never import this m
 - The search starts at a random nonce, so the nonce does not reveal how fast the device is.
 - `pow_target < 0` is geth's "best within the time" mode: mine for all of `work_time`, keep the
   best nonce, and move the expiry by `work_time` as geth does.
+
+`EnvelopeSealer` is the seam the node seals through (`Node(sealer=...)`): `Sealer` by default,
+`InlineSealer` for simulations — it hashes in the calling thread at once, at low PoW, its time
+budget read from the injected clock, so hundreds of nodes in one process need no thread at all.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Hashable
+from typing import Protocol
 
 from hush.errors import PowError, UsageError
 from hush.seal_queue import SMALL_SEAL_BITS, FairQueue
@@ -31,14 +36,17 @@ from hush.seal_queue import Job as _Job
 from hush.seal_workers import Clock, SealerBusy
 from hush.seal_workers import Workers as _Workers
 from hush.shh.envelope import Envelope
-from hush.shh.pow import ACCELERATED, target_bits
+from hush.shh.pow import ACCELERATED, NonceSearch, SearchResult, target_bits
 from hush.types import RandomBytes
 
 __all__ = [
     "DEFAULT_MAX_WORK_TIME",
     "DEFAULT_QUEUE_LIMIT",
+    "INLINE_MAX_BITS",
     "SMALL_SEAL_BITS",
+    "EnvelopeSealer",
     "FairQueue",
+    "InlineSealer",
     "Sealer",
     "SealerBusy",
 ]
@@ -54,6 +62,42 @@ _REACH_MARGIN = 4  # refuse when even at MAX_HASH_RATE the odds of success are b
 _SLICE_C = 1 << 17  # nonces per slice: ~50 ms in the C loop
 _SLICE_PYTHON = 1 << 16  # the same time in the Python loop
 log = logging.getLogger(__name__)
+
+
+class EnvelopeSealer(Protocol):
+    """What the node seals through: refusals first, then a future for the sealed envelope."""
+
+    def check(self, pow_target: float, work_time: float) -> None:
+        """Refuse (UsageError) what `submit` would refuse before knowing the envelope."""
+        ...
+
+    def submit(
+        self, envelope: Envelope, pow_target: float, work_time: float, requester: Hashable = None
+    ) -> concurrent.futures.Future[Envelope]:
+        """Seal; cancelling the future stops it. Refusals are raised here."""
+        ...
+
+    def shutdown(self) -> concurrent.futures.Future[None]:
+        """Stop without blocking; the future is done once no seal runs any more."""
+        ...
+
+
+def _check_request(pow_target: float, work_time: float, max_work_time: float) -> None:
+    if not math.isfinite(pow_target):
+        raise UsageError(f"invalid PoW target {pow_target}: must be a finite number")
+    if not 0 <= work_time < math.inf:
+        raise UsageError(f"invalid PoW time {work_time}: must be a number of seconds ≥ 0")
+    if work_time > max_work_time and pow_target != 0:  # 0: no mining, time unused
+        raise UsageError(
+            f"PoW time {work_time:.15g} s is over this node's limit of {max_work_time:.15g} s"
+        )
+
+
+def _moved(envelope: Envelope, work_time: float) -> Envelope:
+    """geth's "best within the time" mode moves the expiry by the work time."""
+    return Envelope(
+        (envelope.expiry + int(work_time)) & 0xFFFFFFFF, envelope.ttl, envelope.topic, envelope.data
+    )
 
 
 class Sealer:
@@ -155,14 +199,7 @@ class Sealer:
 
     def check(self, pow_target: float, work_time: float) -> None:
         """Refuse what `submit` would refuse before knowing the envelope (raises UsageError)."""
-        if not math.isfinite(pow_target):
-            raise UsageError(f"invalid PoW target {pow_target}: must be a finite number")
-        if not 0 <= work_time < math.inf:
-            raise UsageError(f"invalid PoW time {work_time}: must be a number of seconds ≥ 0")
-        if work_time > self.max_work_time and pow_target != 0:  # 0: no mining, time unused
-            raise UsageError(
-                f"PoW time {work_time:.15g} s is over this node's limit of {self.max_work_time:.15g} s"
-            )
+        _check_request(pow_target, work_time, self.max_work_time)
 
     def seal(self, envelope: Envelope, pow_target: float, work_time: float) -> Envelope:
         """The envelope with a nonce meeting `pow_target` (geth's target arithmetic), blocking.
@@ -191,13 +228,7 @@ class Sealer:
             return future
         start = int.from_bytes(self._random_bytes(8), "big")
         if pow_target < 0:
-            moved = Envelope(
-                (envelope.expiry + int(work_time)) & 0xFFFFFFFF,
-                envelope.ttl,
-                envelope.topic,
-                envelope.data,
-            )
-            job = _Job(moved, None, work_time, self.workers, start, requester)
+            job = _Job(_moved(envelope, work_time), None, work_time, self.workers, start, requester)
         else:
             bits = target_bits(pow_target, len(envelope.data), envelope.ttl)
             self._check_reachable(bits, work_time)
@@ -221,3 +252,90 @@ class Sealer:
                 "failed to reach the PoW target, specified pow time "
                 f"({work_time:.15g} seconds) was insufficient{detail}"
             )
+
+
+INLINE_MAX_BITS = 20
+"""The most leading zero bits `InlineSealer` mines for by default (about a million hashes)."""
+_INLINE_SLICE = 1 << 12  # nonces between two readings of the clock
+_INLINE_TRIES = 64  # x 2^bits nonces at most: a frozen clock cannot make it loop for ever
+
+
+class InlineSealer:
+    """Seals in the calling thread, before `submit` returns: for simulations and tests, where
+    many nodes share one process and PoW is low. geth's target arithmetic and modes as `Sealer`;
+    the time budget reads `clock` (the node's `clock.monotonic`, virtual in a simulation) between
+    slices, and the work is also bounded in nonces (64 x 2^bits; 2^max_bits for the best-within-
+    the-time mode), so a clock that does not move
+    while hashing cannot make a seal endless. Targets above `max_bits` are refused (PowError)."""
+
+    def __init__(
+        self,
+        clock: Clock = time.monotonic,
+        random_bytes: RandomBytes = os.urandom,
+        *,
+        max_bits: int = INLINE_MAX_BITS,
+        max_work_time: float = DEFAULT_MAX_WORK_TIME,
+    ) -> None:
+        self._clock = clock
+        self._random_bytes = random_bytes
+        self.max_bits = max_bits
+        self.max_work_time = float(max_work_time)
+        self.sealed = 0
+        """Seals done (for tests and simulation traces)."""
+
+    def check(self, pow_target: float, work_time: float) -> None:
+        _check_request(pow_target, work_time, self.max_work_time)
+
+    def submit(
+        self, envelope: Envelope, pow_target: float, work_time: float, requester: Hashable = None
+    ) -> concurrent.futures.Future[Envelope]:
+        self.check(pow_target, work_time)
+        future: concurrent.futures.Future[Envelope] = concurrent.futures.Future()
+        future.set_result(self.seal(envelope, pow_target, work_time))
+        self.sealed += 1
+        return future
+
+    def seal(self, envelope: Envelope, pow_target: float, work_time: float) -> Envelope:
+        """The sealed envelope, at once (raises PowError as `Sealer` does)."""
+        self.check(pow_target, work_time)
+        if pow_target == 0:
+            return envelope
+        nonce = int.from_bytes(self._random_bytes(8), "big")
+        deadline = self._clock() + work_time
+        if pow_target < 0:  # best within the time (and the nonce bound)
+            moved = _moved(envelope, work_time)
+            search = NonceSearch(moved.short_rlp())
+            best: SearchResult | None = None
+            for _ in range(max(1, (1 << self.max_bits) // _INLINE_SLICE)):
+                found = search.best(nonce, _INLINE_SLICE, best.bits + 1 if best else 1)
+                best = found or best
+                nonce += _INLINE_SLICE
+                if self._clock() >= deadline:
+                    break
+            return moved.with_nonce(best.nonce) if best else moved
+        bits = target_bits(pow_target, len(envelope.data), envelope.ttl)
+        if bits > self.max_bits:
+            raise PowError(
+                f"the PoW target needs {bits} leading zero bits; this in-process sealer mines "
+                f"at most {self.max_bits}"
+            )
+        search = NonceSearch(envelope.short_rlp())
+        for _ in range(max(1, (_INLINE_TRIES << bits) // _INLINE_SLICE)):
+            found = search.find(nonce, _INLINE_SLICE, bits)
+            if found is not None:
+                return envelope.with_nonce(found.nonce)
+            nonce += _INLINE_SLICE
+            if self._clock() >= deadline:
+                break
+        raise PowError(
+            "failed to reach the PoW target, specified pow time "
+            f"({work_time:.15g} seconds) was insufficient"
+        )
+
+    def shutdown(self) -> concurrent.futures.Future[None]:
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        done.set_result(None)
+        return done
+
+    def close(self) -> None:
+        """Nothing runs between calls: nothing to stop."""

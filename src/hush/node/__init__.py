@@ -1,8 +1,11 @@
 """The node: lifecycle, peers, relaying, keys; the facade applications use."""
 
 from hush.node.config import NodeConfig
+from hush.node.delivery import Subscription
 from hush.node.keystore import KeyStore
-from hush.node.node import MailHandler, Node, PeerInfo, PostRequest, Subscription
+from hush.node.node import MailHandler, Node, NodeStatus
+from hush.node.posting import PostRequest
+from hush.node.registry import PeerInfo
 from hush.node.relay import GETH_TICK, BroadcastPolicy, RelayPolicy
 
 __all__ = [
@@ -12,6 +15,7 @@ __all__ = [
     "MailHandler",
     "Node",
     "NodeConfig",
+    "NodeStatus",
     "PeerInfo",
     "PostRequest",
     "RelayPolicy",

@@ -1,0 +1,52 @@
+"""A connected peer as the node keeps it: its link, its shh protocol state (`hush.shh.peer`)
+and what the relay considers sending it next.
+
+The registry holds these by node id; the session drives one; the pool keeper offers each newly
+pooled envelope to every one of them and makes them forget what the pool drops. No part here does
+I/O: `wake` is the only asyncio object, the write loop's signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from hush.net.transport import PeerLink
+from hush.shh.peer import ShhPeer
+from hush.shh.pool import PooledEnvelope
+from hush.types import EnvelopeHash, NodeID
+
+__all__ = ["FRESH_LIMIT", "LivePeer"]
+
+FRESH_LIMIT = 16384
+"""Envelopes queued for one peer's next turn; beyond, it rescans the pool."""
+
+
+@dataclass(eq=False, slots=True)
+class LivePeer:
+    connection: PeerLink
+    shh: ShhPeer
+    static: bool
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    fresh: list[EnvelopeHash] = field(default_factory=list)
+    """Envelopes pooled since this peer's last turn: what the relay policy considers next.
+    Bounded: a peer that falls this far behind gets a rescan of the pool instead."""
+    rescan: bool = True
+    """Consider the whole pool next turn: the peer is new or changed its PoW or bloom."""
+
+    def offer(self, entry: PooledEnvelope) -> None:
+        if not self.rescan:
+            if len(self.fresh) >= FRESH_LIMIT:
+                self.rescan_pool()
+            else:
+                self.fresh.append(entry.hash)
+        self.wake.set()
+
+    def rescan_pool(self) -> None:
+        self.rescan = True
+        self.fresh.clear()
+        self.wake.set()
+
+    @property
+    def node_id(self) -> NodeID:
+        return self.connection.node_id

@@ -1,0 +1,247 @@
+"""The per-peer shh session: status exchange, read dispatch, rate limits, and the write loop
+under the relay policy (whisper-v6.md §3.3–3.7, hardening.md §2.3).
+
+`Sessions` holds what every session shares (the pool keeper, delivery, the relay policy, the rate
+limiter, the clock, the observers) and drives one `LivePeer` per connected peer: `serve` sends our
+status, waits for the peer's under the deadline `ShhPeer.get_timer()` gives (armed here, on the
+injected clock), then reads and dispatches packets while a write loop sends what the relay
+policy picks. Every packet goes out through `ShhPeer`'s output queue (`flush`): this module never
+encodes an shh packet. It knows nothing of admission or dialling (the registry) nor the facade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from hush.clock import Clock
+from hush.enode import short_id
+from hush.errors import DisconnectReason, HushError, PeerError
+from hush.net.transport import PeerLink
+from hush.node.delivery import Delivery
+from hush.node.hooks import NodeObserver
+from hush.node.live_peer import LivePeer
+from hush.node.pool_keeper import PoolKeeper
+from hush.node.ratelimit import Action, RateLimiter
+from hush.node.relay import RelayPolicy
+from hush.shh.envelope import Envelope
+from hush.shh.packets import PROTOCOL_NAME, PacketCode, Status
+from hush.shh.peer import (
+    BloomChanged,
+    DirectMessage,
+    Envelopes,
+    MailRequest,
+    PowRequirementChanged,
+    ShhPeer,
+)
+from hush.shh.pool import PooledEnvelope
+from hush.types import NodeID
+
+__all__ = ["MailCallback", "Sessions"]
+
+log = logging.getLogger(__name__)
+
+MailCallback = Callable[[NodeID, Envelope], Awaitable[None]]
+"""Handles one archive request (code 126) from a peer."""
+
+_SCAN_SLICE = 2048  # candidates the relay policy sees before the loop is given back
+
+
+class Sessions:
+    def __init__(
+        self,
+        *,
+        keeper: PoolKeeper,
+        delivery: Delivery,
+        policy: RelayPolicy,
+        limiter: RateLimiter,
+        observers: NodeObserver,
+        clock: Clock,
+        light: bool = False,
+        restrict_light: bool = True,
+    ) -> None:
+        self.keeper = keeper
+        self.delivery = delivery
+        self.policy = policy
+        self.limiter = limiter
+        self._observers = observers
+        self.clock = clock
+        self.light = light
+        self.restrict_light = restrict_light
+        self.on_mail: MailCallback | None = None
+        """The archive server's handler; None: code 126 is ignored."""
+
+    def status(self) -> Status:
+        pool = self.keeper.pool
+        return Status(pow_requirement=pool.min_pow, bloom=pool.bloom, light=self.light)
+
+    def open(self, connection: PeerLink, *, trusted: bool, static: bool) -> LivePeer:
+        """The session state for a newly admitted peer."""
+        shh = ShhPeer(
+            local_light=self.light,
+            restrict_light=self.restrict_light,
+            max_message_size=self.keeper.pool.max_message_size,
+            trusted=trusted,
+            accept_mail_requests=self.on_mail is not None,
+        )
+        return LivePeer(connection, shh, static=static)
+
+    # -- output ----------------------------------------------------------------------------------
+
+    async def flush(self, peer: LivePeer) -> None:
+        """Hand what the peer's shh state queued to its link, in order."""
+        for code, payload in peer.shh.data_to_send():
+            await peer.connection.send_message(PROTOCOL_NAME, code, payload)
+            self._observers.packet_sent(peer.node_id, code, len(payload))
+
+    async def tell_all(self, peers: list[LivePeer], queue: Callable[[ShhPeer], None]) -> None:
+        """Queue a packet for every active peer (`queue` does it) and send it; a peer that has
+        gone meanwhile is skipped."""
+        for peer in peers:
+            if peer.shh.active:
+                queue(peer.shh)
+                with contextlib.suppress(HushError, OSError):
+                    await self.flush(peer)
+
+    async def send_direct(self, peer: LivePeer, envelope: Envelope) -> None:
+        """A direct message (code 127) to this peer."""
+        peer.shh.send_direct(envelope)
+        await self.flush(peer)
+
+    # -- one session -----------------------------------------------------------------------------
+
+    async def serve(self, peer: LivePeer) -> None:
+        """Run the session until the peer fails or leaves (raises why)."""
+        peer.shh.send_status(self.status(), self.clock.monotonic())
+        await self.flush(peer)
+        await self._await_status(peer)
+        writer = asyncio.ensure_future(self._write_loop(peer))
+        peer.rescan_pool()
+        try:
+            while True:
+                await self._read_one(peer)
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, HushError, OSError):
+                await writer
+
+    async def _await_status(self, peer: LivePeer) -> None:
+        """Read until the peer's status arrived, failing it when `ShhPeer`'s timer is due. The
+        read is never cancelled by an early wake-up: only a due timer ends it."""
+        shh = peer.shh
+        while not shh.active:
+            read = asyncio.ensure_future(self._read_one(peer))
+            try:
+                while not read.done():
+                    timer = shh.get_timer()
+                    delay = None if timer is None else max(0.0, timer - self.clock.monotonic())
+                    await asyncio.wait((read,), timeout=delay)
+                    if not read.done():
+                        shh.handle_timer(self.clock.monotonic())  # raises once due
+                read.result()
+            finally:
+                if not read.done():
+                    read.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, HushError, OSError):
+                        await read
+
+    async def _read_one(self, peer: LivePeer) -> None:
+        capability, code, payload = await peer.connection.read_message()
+        if capability != PROTOCOL_NAME:
+            return
+        self._observers.packet_received(peer.node_id, code, len(payload))
+        if self.limiter.enabled and self._rate_limited(peer, code, len(payload)):
+            return  # enforce mode: an excess `messages` packet is dropped unread
+        event = peer.shh.receive(code, payload)
+        match event:
+            case Envelopes() as batch:
+                await self.keeper.ingest(peer, batch)
+            case DirectMessage(envelope):
+                self.delivery.deliver(envelope, envelope.pow(), envelope.hash, p2p=True)
+            case MailRequest(envelope):
+                if self.on_mail is not None:
+                    await self.on_mail(peer.node_id, envelope)
+            case PowRequirementChanged() | BloomChanged():
+                peer.rescan_pool()
+            case _:
+                pass
+
+    def _rate_limited(self, peer: LivePeer, code: int, size: int) -> bool:
+        """Account one incoming shh packet; True: drop it. Raises PeerError past the tolerance."""
+        limiter = self.limiter
+        verdict = limiter.check(
+            peer.node_id,
+            peer.connection.remote_address[0],
+            size,
+            self.clock.monotonic(),
+            droppable=code == PacketCode.MESSAGES and peer.shh.active,
+            exempt=peer.static or peer.shh.trusted,
+        )
+        if verdict.passed:
+            return False
+        if verdict.report:  # observe mode's lines are information, enforce's a warning
+            log.log(
+                logging.INFO if verdict.action is Action.OBSERVED else logging.WARNING,
+                "rate limit (%s): %d packet(s) over the limit since the last report, latest "
+                "from %s at %s over %s",
+                limiter.config.mode.value,
+                verdict.report,
+                short_id(peer.node_id),
+                peer.connection.remote_address[0],
+                ", ".join(f"{scope.value} {unit.value}/s" for scope, unit in verdict.exceeded),
+            )
+        if verdict.action is Action.DISCONNECTED:
+            raise PeerError(
+                f"rate limit exceeded {verdict.strikes} times in {limiter.config.window:g} s",
+                DisconnectReason.SUBPROTOCOL_ERROR,
+            )
+        return verdict.action is Action.DROPPED
+
+    async def _write_loop(self, peer: LivePeer) -> None:
+        keeper = self.keeper
+        pool = keeper.pool
+        max_batch = pool.max_message_size
+        policy = self.policy
+        while True:
+            if policy.on_arrival:
+                await peer.wake.wait()
+            else:
+                await asyncio.sleep(policy.interval)
+            peer.wake.clear()
+            candidates: list[PooledEnvelope]
+            if peer.rescan:
+                candidates = list(pool)
+                peer.rescan = False
+            else:
+                candidates = [e for h in peer.fresh if (e := pool.get(h)) is not None]
+            peer.fresh = []
+            # The policy sees the candidates a slice at a time (the loop is given back between
+            # slices); consecutive small batches are joined so packets stay full.
+            pending: list[PooledEnvelope] = []
+            pending_size = 0
+            for start in range(0, len(candidates), _SCAN_SLICE):
+                chunk = [e for e in candidates[start : start + _SCAN_SLICE] if e.hash in pool]
+                for batch in policy.batches(peer.shh, chunk, pool.local, self.light, max_batch):
+                    size = sum(entry.wire_size for entry in batch)
+                    if pending and pending_size + size > max_batch:
+                        await self._send_batch(peer, pending)
+                        pending, pending_size = [], 0
+                    pending.extend(batch)
+                    pending_size += size
+                if start + _SCAN_SLICE < len(candidates):
+                    await asyncio.sleep(0)
+            if pending:
+                await self._send_batch(peer, pending)
+            if policy.on_arrival:
+                await asyncio.sleep(policy.interval)
+
+    async def _send_batch(self, peer: LivePeer, batch: list[PooledEnvelope]) -> None:
+        keeper = self.keeper
+        for entry in batch:
+            keeper.note_known(peer, entry.hash)
+        keeper.settle()
+        peer.shh.send_messages([entry.raw for entry in batch])
+        await self.flush(peer)
+        self._observers.bundle_sent(peer.node_id, len(batch))
