@@ -131,7 +131,7 @@ async def _memory_probe(count: int) -> dict[str, float]:
         for envelope in _envelopes(count):
             await node.inject(envelope)
         gc.collect()
-        return {"rss_idle_mib": idle, "rss_pooled_mib": _rss_mib(), "pooled": len(node.pool)}
+        return {"rss_idle_mib": idle, "rss_pooled_mib": _rss_mib(), "pooled": node.info().pooled}
     finally:
         await node.stop()
 

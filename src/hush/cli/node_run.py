@@ -125,13 +125,14 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
         ratelimit_exempt_loopback=settings.ratelimit_exempt_loopback,
     )
     stats = NodeStats()  # counted always (hush_stats, hush top); exported with --metrics
-    node = Node(config, observers=[stats])
+    keys: PersistentKeyStore | None = None
     if settings.keystore:
         passphrase = _passphrase(settings)
         loop = asyncio.get_running_loop()
-        node.keys = await loop.run_in_executor(
+        keys = await loop.run_in_executor(
             None, PersistentKeyStore, settings.datadir / KEYSTORE_FILE, passphrase
         )
+    node = Node(config, observers=[stats], keys=keys)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     AcceptErrorLog().install(loop)  # one line a minute, not a traceback per failed accept()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from hush.crypto.keccak import keccak256
-from hush.enode import Enode, host_port
+from hush.enode import Enode
 from hush.errors import DecodeError
 from hush.node import Node, PeerInfo
 from hush.rpc.jsonrpc import CallContext, Method, Param, RpcError
@@ -66,7 +66,7 @@ class AdminMethods:
         self._net_version = net_version
 
     async def client_version(self, _: CallContext) -> str:
-        return self.node.config.client_id
+        return self.node.info().client_id
 
     async def sha3(self, _: CallContext, data: bytes) -> str:
         return hex_str(keccak256(data))
@@ -87,15 +87,16 @@ class AdminMethods:
 
     async def node_info(self, _: CallContext) -> dict[str, Any]:
         node = self.node
+        status = node.info()
         enode = Enode.parse(node.enode)
         port = node.listen_port or 0
         return {
-            "id": keccak256(node.node_key.node_id).hex(),
-            "name": node.config.client_id,
+            "id": keccak256(status.node_id).hex(),
+            "name": status.client_id,
             "enode": node.enode,
             "ip": enode.ip,
             "ports": {"discovery": port, "listener": port},
-            "listenAddr": host_port(node.config.listen_host, port),
+            "listenAddr": status.listen_address,
             "protocols": {
                 "shh": {
                     "version": SHH_VERSION,

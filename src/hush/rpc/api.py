@@ -19,7 +19,6 @@ subscriptions the node holds for its RPC clients.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 
 from hush.metrics import NodeStats
@@ -49,7 +48,10 @@ __all__ = [
 
 
 class ShhApi:
-    """The method table and the state behind it (polled filters' last use, live subscriptions)."""
+    """The method table and the state behind it (polled filters' last use, live subscriptions).
+
+    Polled filters expire on `clock` (seconds, monotonic): the node's `clock.monotonic` unless
+    another is given."""
 
     def __init__(
         self,
@@ -57,7 +59,7 @@ class ShhApi:
         *,
         filter_timeout: float | None = None,
         limits: ApiLimits | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
         random_bytes: RandomBytes = os.urandom,
         net_version: str = "1",
         stats: NodeStats | None = None,
@@ -69,7 +71,9 @@ class ShhApi:
         self._settings = SettingsMethods(node)
         self._keys = KeyMethods(node, self.limits)
         self._posting = PostMethods(node)
-        self._filters = PolledFilters(node, self.limits, filter_timeout, clock)
+        self._filters = PolledFilters(
+            node, self.limits, filter_timeout, clock or node.clock.monotonic
+        )
         self._subscriptions = SubscriptionMethods(node, self.limits, random_bytes)
         self._admin = AdminMethods(node, net_version)
         self._stats = StatsMethods(node, stats)

@@ -50,10 +50,10 @@ def filter_from(node: Node, criteria: Criteria, *, subscribe: bool) -> Filter:
     if sym_given:
         if subscribe and not criteria.topics:
             raise RpcError(ERR_MISSING_TOPIC)
-        sym_key = node.keys.sym_key(criteria.sym_key_id)
+        sym_key = node.sym_key(criteria.sym_key_id)
     else:
         try:
-            private_key = node.keys.private_key(criteria.private_key_id)
+            private_key = node.private_key(criteria.private_key_id)
         except UsageError:
             if subscribe:
                 raise RpcError(ERR_INVALID_PUBLIC_KEY) from None

@@ -26,20 +26,19 @@ KEY_EXPORT_METHODS = frozenset({"shh_getPrivateKey", "shh_getSymKey"})
 
 
 class KeyMethods:
-    """shh_newKeyPair … shh_deleteSymKey over `node.keys` (looked up per call: it may be
-    replaced, e.g. by a loaded key file)."""
+    """shh_newKeyPair … shh_deleteSymKey over the node facade's key methods."""
 
     def __init__(self, node: Node, limits: ApiLimits):
         self.node = node
         self.limits = limits
 
     def _room_for_key(self) -> None:
-        if len(self.node.keys) >= self.limits.max_keys:
+        if self.node.key_count() >= self.limits.max_keys:
             raise RpcError(f"too many keys (limit {self.limits.max_keys})")
 
     async def new_key_pair(self, _: CallContext) -> str:
         self._room_for_key()
-        return self.node.keys.new_key_pair()
+        return self.node.new_key_pair()
 
     async def add_private_key(self, _: CallContext, secret: bytes) -> str:
         # go-ethereum crypto.ToECDSA's messages
@@ -51,45 +50,45 @@ class KeyMethods:
         if scalar == 0:
             raise RpcError("invalid private key, zero or negative")
         self._room_for_key()
-        return self.node.keys.add_private_key(secret)
+        return self.node.add_private_key(secret)
 
     async def delete_key_pair(self, _: CallContext, key_id: str) -> bool:
-        if self.node.keys.delete_key_pair(key_id):
+        if self.node.delete_key_pair(key_id):
             return True
         raise RpcError(f"key pair {key_id} not found")
 
     async def has_key_pair(self, _: CallContext, key_id: str) -> bool:
-        return self.node.keys.has_key_pair(key_id)
+        return self.node.has_key_pair(key_id)
 
     async def get_public_key(self, _: CallContext, key_id: str) -> str:
-        return hex_str(self.node.keys.private_key(key_id).public_key)
+        return hex_str(self.node.private_key(key_id).public_key)
 
     async def get_private_key(self, _: CallContext, key_id: str) -> str:
-        return hex_str(self.node.keys.private_key(key_id).secret)
+        return hex_str(self.node.private_key(key_id).secret)
 
     async def new_sym_key(self, _: CallContext) -> str:
         self._room_for_key()
-        return self.node.keys.new_sym_key()
+        return self.node.new_sym_key()
 
     async def add_sym_key(self, _: CallContext, secret: bytes) -> str:
         if len(secret) != 32:
             raise RpcError(f"wrong key size: {len(secret)}")
         self._room_for_key()
-        return self.node.keys.add_sym_key(secret)
+        return self.node.add_sym_key(secret)
 
     async def generate_sym_key_from_password(self, _: CallContext, password: str) -> str:
         self._room_for_key()
         loop = asyncio.get_running_loop()  # PBKDF2, 65356 iterations: keep the loop free
-        return await loop.run_in_executor(None, self.node.keys.sym_key_from_password, password)
+        return await loop.run_in_executor(None, self.node.sym_key_from_password, password)
 
     async def has_sym_key(self, _: CallContext, key_id: str) -> bool:
-        return self.node.keys.has_sym_key(key_id)
+        return self.node.has_sym_key(key_id)
 
     async def get_sym_key(self, _: CallContext, key_id: str) -> str:
-        return hex_str(self.node.keys.sym_key(key_id).secret)
+        return hex_str(self.node.sym_key(key_id).secret)
 
     async def delete_sym_key(self, _: CallContext, key_id: str) -> bool:
-        return self.node.keys.delete_sym_key(key_id)
+        return self.node.delete_sym_key(key_id)
 
     def methods(self) -> list[Method]:
         return [

@@ -30,7 +30,7 @@ class SettingsMethods:
     async def info(self, _: CallContext) -> dict[str, Any]:
         node = self.node
         return {
-            "memory": node.pool.bytes_used,
+            "memory": node.info().memory,
             "messages": node.queued_messages(),
             "minPow": node.min_pow,
             "maxMessageSize": node.max_message_size,
