@@ -20,15 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from hush.clock import SYSTEM_CLOCK, Clock
 from hush.crypto.keys import PrivateKey
 from hush.crypto.symmetric import SymmetricKey
 from hush.enode import Enode, host_port, load_or_create_node_key
-from hush.errors import DisconnectReason, UsageError
+from hush.errors import DisconnectReason
 from hush.net import P2PConfig
 from hush.net.transport import Listening, TcpTransport, Transport
 from hush.node.config import NodeConfig
@@ -40,16 +39,15 @@ from hush.node.live_peer import LivePeer
 from hush.node.pool_keeper import PoolKeeper
 from hush.node.posting import Poster, PostRequest
 from hush.node.ratelimit import RateLimiter, RateLimitStats
-from hush.node.registry import PeerInfo, PeerRegistry
+from hush.node.registry import PeerInfo, PeerRegistry, p2p_config
 from hush.node.relay import BroadcastPolicy, RelayPolicy
 from hush.node.session import Sessions
+from hush.node.tasks import NodeTasks
 from hush.sealer import EnvelopeSealer, Sealer
 from hush.shh.envelope import Envelope
 from hush.shh.filters import Filter
 from hush.shh.message import OpenedMessage
-from hush.shh.packets import PROTOCOL_LENGTH, PROTOCOL_NAME, PROTOCOL_VERSION
-from hush.shh.pool import MAX_MESSAGE_SIZE, AddStatus, EnvelopePool
-from hush.shh.topic import BLOOM_SIZE, aggregate_blooms, bloom_matches, topic_to_bloom
+from hush.shh.pool import AddStatus, EnvelopePool
 from hush.types import Bloom, EnvelopeHash, KeyID, NodeID, RandomBytes
 
 __all__ = ["MailHandler", "Node", "NodeStatus", "PeerInfo", "PostRequest", "Subscription"]
@@ -131,6 +129,7 @@ class Node:
             )
         )
         self._peers: dict[NodeID, LivePeer] = {}
+        self._tasks = NodeTasks()
         self._delivery = Delivery(random_bytes, self._observers)
         self.filters = self._delivery.filters
         self._keeper = PoolKeeper(self.pool, clock, self._observers, self._delivery, self._peers)
@@ -143,6 +142,7 @@ class Node:
             clock=clock,
             light=config.light,
             restrict_light=config.restrict_light,
+            peers=self._peers,
         )
         self._registry = PeerRegistry(
             node_key=node_key,
@@ -152,7 +152,7 @@ class Node:
             sessions=self._sessions,
             keeper=self._keeper,
             observers=self._observers,
-            spawn=self._spawn,
+            spawn=self._tasks.spawn,
             max_peers=config.max_peers,
             target_peers=config.target_peers,
             live=self._peers,
@@ -169,8 +169,6 @@ class Node:
         )
         self.mail_handler = mail_handler
         self._server: Listening | None = None
-        self._group: asyncio.TaskGroup | None = None
-        self._supervisor: asyncio.Task[None] | None = None
         self.listen_port: int | None = None
         self._running = False
         # Old private names some tests still read.
@@ -181,20 +179,7 @@ class Node:
 
     @property
     def p2p_config(self) -> P2PConfig:
-        config = self.config
-        return P2PConfig(
-            client_id=config.client_id,
-            capabilities=((PROTOCOL_NAME, PROTOCOL_VERSION, PROTOCOL_LENGTH),),
-            # The shh layer checks packets against the node's current limit (geth drops an
-            # oversized packet as a subprotocol error); the transport only enforces the hard cap.
-            max_message_size=MAX_MESSAGE_SIZE + 1024,
-            max_pending_inbound=config.max_pending_peers,
-            max_inbound_per_ip=config.max_peers_per_ip,
-            handshake_timeout=config.handshake_timeout,
-            read_timeout=config.read_timeout,
-            write_timeout=config.write_timeout,
-            ping_interval=config.ping_interval,
-        )
+        return p2p_config(self.config)
 
     async def start(self) -> None:
         if self._running:
@@ -215,12 +200,10 @@ class Node:
                 self._running = self._registry.running = False
                 raise
             self.listen_port = self._server.address[1]
-        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._supervisor = asyncio.ensure_future(self._own_tasks(ready))
-        await ready
-        self._spawn(self._keeper.run_expiry())
+        await self._tasks.open()
+        self._tasks.spawn(self._keeper.run_expiry())
         if self.peer_source is not None:
-            self._spawn(self._registry.source_loop(self.peer_source))
+            self._tasks.spawn(self._registry.source_loop(self.peer_source))
         for url in self.config.trusted_peers:
             self.add_trusted_peer(url)
         for url in self.config.static_peers:
@@ -236,10 +219,7 @@ class Node:
         if self._server is not None:
             self._server.close()
         await self._registry.disconnect_all(DisconnectReason.QUITTING, 1)
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            supervisor.cancel()  # the task group cancels every task of the node and waits
-            await asyncio.gather(supervisor, return_exceptions=True)
+        await self._tasks.close()  # every task of the node cancelled, and ended
         self._delivery.close_all()
         if self._server is not None:
             await self._server.wait_closed()
@@ -255,28 +235,6 @@ class Node:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-    async def _own_tasks(self, ready: asyncio.Future[None]) -> None:
-        """The node's task group, open from start to stop (cancelled by `stop`)."""
-        try:
-            async with asyncio.TaskGroup() as group:
-                self._group = group
-                ready.set_result(None)
-                await asyncio.get_running_loop().create_future()  # until cancelled
-        finally:
-            self._group = None
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
-        """Run a task in the node's task group; None (and not run) once the node stops."""
-        group = self._group
-        if group is None or not self._running:
-            coroutine.close()
-            return None
-        try:
-            return group.create_task(_logged(coroutine))
-        except RuntimeError:  # the group is shutting down
-            coroutine.close()
-            return None
 
     @property
     def enode(self) -> str:
@@ -358,27 +316,13 @@ class Node:
         return self.pool.bloom
 
     async def set_min_pow(self, value: float) -> None:
-        if not value >= 0 or value == float("inf"):
-            raise UsageError(f"invalid PoW: {value}")
-        self.pool.set_min_pow(value, self._keeper.now())
-        await self._tell_peers(lambda shh: shh.send_pow_requirement(value))
+        await self._sessions.set_min_pow(value)
 
     async def set_bloom(self, bloom: bytes) -> None:
-        if len(bloom) != BLOOM_SIZE:
-            raise UsageError(f"invalid bloom filter size: {len(bloom)}")
-        value = Bloom(bytes(bloom))
-        self.pool.set_bloom(value, self._keeper.now())
-        await self._tell_peers(lambda shh: shh.send_bloom(value))
+        await self._sessions.set_bloom(bloom)
 
     def set_max_message_size(self, size: int) -> None:
-        if size > MAX_MESSAGE_SIZE:
-            raise UsageError(f"message size too large [{size}>{MAX_MESSAGE_SIZE}]")
-        self.pool.max_message_size = size
-        for peer in self._peers.values():
-            peer.shh.max_message_size = size
-
-    async def _tell_peers(self, queue: Callable[[Any], None]) -> None:
-        await self._sessions.tell_all(list(self._peers.values()), queue)
+        self._sessions.set_max_message_size(size)
 
     def rate_limit_stats(self) -> RateLimitStats:
         """The ingress rate limiter's counters since start (for metrics)."""
@@ -439,15 +383,9 @@ class Node:
         return subscription
 
     def _grow_bloom(self, flt: Filter) -> None:
-        """geth: a node with a bloom widens it to the new filter's topics; a full node stays full."""
-        current = self.pool.bloom
-        if current is None or not flt.topics:
-            return
-        wanted = aggregate_blooms(*map(topic_to_bloom, flt.topics))
-        if not bloom_matches(current, wanted):
-            merged = aggregate_blooms(current, wanted)
-            self.pool.set_bloom(merged, self._keeper.now())
-            self._spawn(self._tell_peers(lambda shh: shh.send_bloom(merged)))
+        merged = self._sessions.widen_bloom(flt)
+        if merged is not None:
+            self._tasks.spawn(self._sessions.tell_all(lambda shh: shh.send_bloom(merged)))
 
     def uninstall_filter(self, filter_id: str) -> bool:
         return self._delivery.uninstall(filter_id)
@@ -503,11 +441,3 @@ class Node:
 
     def peers(self) -> list[PeerInfo]:
         return self._registry.infos()
-
-
-async def _logged(coroutine: Coroutine[Any, Any, None]) -> None:
-    """A node task that fails is logged; it never takes the task group (the node) down."""
-    try:
-        await coroutine
-    except Exception:
-        log.exception("node task failed")

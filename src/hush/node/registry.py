@@ -23,13 +23,16 @@ from hush.enode import Enode, host_port, short_id
 from hush.errors import DisconnectReason, HushError, PeerError, UsageError
 from hush.net import P2PConfig, PeerDisconnected
 from hush.net.transport import PeerLink, Transport
+from hush.node.config import NodeConfig
 from hush.node.hooks import DialOutcome, NodeObserver, PeerSource
 from hush.node.live_peer import LivePeer
 from hush.node.pool_keeper import PoolKeeper
 from hush.node.session import Sessions
+from hush.shh.packets import PROTOCOL_LENGTH, PROTOCOL_NAME, PROTOCOL_VERSION
+from hush.shh.pool import MAX_MESSAGE_SIZE
 from hush.types import Bloom, NodeID, RandomBytes
 
-__all__ = ["PeerInfo", "PeerRegistry"]
+__all__ = ["PeerInfo", "PeerRegistry", "p2p_config"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,23 @@ _SOURCE_INTERVAL = 5.0  # seconds between two looks at the peer count, unless a 
 _SOURCE_GAP = 0.5  # …and at least this long: a source's dials are bounded (6 per second at most)
 
 Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None] | None"]
+
+
+def p2p_config(config: NodeConfig) -> P2PConfig:
+    """The devp2p settings of a node with this config: shh/6 its one capability."""
+    return P2PConfig(
+        client_id=config.client_id,
+        capabilities=((PROTOCOL_NAME, PROTOCOL_VERSION, PROTOCOL_LENGTH),),
+        # The shh layer checks packets against the node's current limit (geth drops an
+        # oversized packet as a subprotocol error); the transport only enforces the hard cap.
+        max_message_size=MAX_MESSAGE_SIZE + 1024,
+        max_pending_inbound=config.max_pending_peers,
+        max_inbound_per_ip=config.max_peers_per_ip,
+        handshake_timeout=config.handshake_timeout,
+        read_timeout=config.read_timeout,
+        write_timeout=config.write_timeout,
+        ping_interval=config.ping_interval,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ under the relay policy (whisper-v6.md §3.3–3.7, hardening.md §2.3).
 limiter, the clock, the observers) and drives one `LivePeer` per connected peer: `serve` sends our
 status, waits for the peer's under the deadline `ShhPeer.get_timer()` gives (armed here, on the
 injected clock), then reads and dispatches packets while a write loop sends what the relay
-policy picks. Every packet goes out through `ShhPeer`'s output queue (`flush`): this module never
+policy picks. It also keeps what we ask of peers (our PoW requirement, bloom, light flag and
+maximum message size) and tells them when it changes. Every packet goes out through `ShhPeer`'s output queue (`flush`): this module never
 encodes an shh packet. It knows nothing of admission or dialling (the registry) nor the facade.
 """
 
@@ -14,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from hush.clock import Clock
 from hush.enode import short_id
-from hush.errors import DisconnectReason, HushError, PeerError
+from hush.errors import DisconnectReason, HushError, PeerError, UsageError
 from hush.net.transport import PeerLink
 from hush.node.delivery import Delivery
 from hush.node.hooks import NodeObserver
@@ -27,6 +28,7 @@ from hush.node.pool_keeper import PoolKeeper
 from hush.node.ratelimit import Action, RateLimiter
 from hush.node.relay import RelayPolicy
 from hush.shh.envelope import Envelope
+from hush.shh.filters import Filter
 from hush.shh.packets import PROTOCOL_NAME, PacketCode, Status
 from hush.shh.peer import (
     BloomChanged,
@@ -36,8 +38,9 @@ from hush.shh.peer import (
     PowRequirementChanged,
     ShhPeer,
 )
-from hush.shh.pool import PooledEnvelope
-from hush.types import NodeID
+from hush.shh.pool import MAX_MESSAGE_SIZE, PooledEnvelope
+from hush.shh.topic import BLOOM_SIZE, aggregate_blooms, bloom_matches, topic_to_bloom
+from hush.types import Bloom, NodeID
 
 __all__ = ["MailCallback", "Sessions"]
 
@@ -61,6 +64,7 @@ class Sessions:
         clock: Clock,
         light: bool = False,
         restrict_light: bool = True,
+        peers: Mapping[NodeID, LivePeer],
     ) -> None:
         self.keeper = keeper
         self.delivery = delivery
@@ -70,6 +74,7 @@ class Sessions:
         self.clock = clock
         self.light = light
         self.restrict_light = restrict_light
+        self._peers = peers
         self.on_mail: MailCallback | None = None
         """The archive server's handler; None: code 126 is ignored."""
 
@@ -96,10 +101,10 @@ class Sessions:
             await peer.connection.send_message(PROTOCOL_NAME, code, payload)
             self._observers.packet_sent(peer.node_id, code, len(payload))
 
-    async def tell_all(self, peers: list[LivePeer], queue: Callable[[ShhPeer], None]) -> None:
+    async def tell_all(self, queue: Callable[[ShhPeer], None]) -> None:
         """Queue a packet for every active peer (`queue` does it) and send it; a peer that has
         gone meanwhile is skipped."""
-        for peer in peers:
+        for peer in list(self._peers.values()):
             if peer.shh.active:
                 queue(peer.shh)
                 with contextlib.suppress(HushError, OSError):
@@ -109,6 +114,42 @@ class Sessions:
         """A direct message (code 127) to this peer."""
         peer.shh.send_direct(envelope)
         await self.flush(peer)
+
+    # -- what we ask of peers (whisper-v6.md §3.4: PoW requirement, bloom) -----------------------
+
+    async def set_min_pow(self, value: float) -> None:
+        if not value >= 0 or value == float("inf"):
+            raise UsageError(f"invalid PoW: {value}")
+        self.keeper.pool.set_min_pow(value, self.keeper.now())
+        await self.tell_all(lambda shh: shh.send_pow_requirement(value))
+
+    async def set_bloom(self, bloom: bytes) -> None:
+        if len(bloom) != BLOOM_SIZE:
+            raise UsageError(f"invalid bloom filter size: {len(bloom)}")
+        value = Bloom(bytes(bloom))
+        self.keeper.pool.set_bloom(value, self.keeper.now())
+        await self.tell_all(lambda shh: shh.send_bloom(value))
+
+    def widen_bloom(self, flt: Filter) -> Bloom | None:
+        """geth: a node with a bloom widens it to a new filter's topics (a full node stays full);
+        the widened bloom, for the caller to `tell_all`, or None when it did not change."""
+        pool = self.keeper.pool
+        current = pool.bloom
+        if current is None or not flt.topics:
+            return None
+        wanted = aggregate_blooms(*map(topic_to_bloom, flt.topics))
+        if bloom_matches(current, wanted):
+            return None
+        merged = aggregate_blooms(current, wanted)
+        pool.set_bloom(merged, self.keeper.now())
+        return merged
+
+    def set_max_message_size(self, size: int) -> None:
+        if size > MAX_MESSAGE_SIZE:
+            raise UsageError(f"message size too large [{size}>{MAX_MESSAGE_SIZE}]")
+        self.keeper.pool.max_message_size = size
+        for peer in self._peers.values():
+            peer.shh.max_message_size = size
 
     # -- one session -----------------------------------------------------------------------------
 
