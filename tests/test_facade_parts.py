@@ -1,7 +1,8 @@
 """Facades compose parts; parts never import their facade (style.md "Composing a facade").
 
 `hush.rpc.server` composes the server's parts, `hush.rpc.api` the method tables,
-`hush.cli.client` the client commands and `hush.cli.node` the `hush node` command. A part
+`hush.cli.client` the client commands, `hush.cli.node` the `hush node` command and
+`hush.node.node` the node (registry, session, pool keeper, posting, delivery, ...). A part
 importing its facade would tie the split back into one circle of files, so every module in the
 facade's package is read with `ast` and must not import it; only the facades themselves, the
 package's `__init__` (which re-exports) and `hush.cli.main` (which sits above) are left out.
@@ -21,6 +22,7 @@ SRC = Path(hush.__file__).parent
 FACADES = {
     "rpc": ("hush.rpc.server", "hush.rpc.api"),
     "cli": ("hush.cli.client", "hush.cli.node"),
+    "node": ("hush.node.node",),
 }
 ABOVE = frozenset({"hush.cli.main"})
 """Modules that sit above the facades and use them (`hush` the command)."""
@@ -77,3 +79,19 @@ them; `hush.net` is the package that re-exports the net parts."""
 def test_split_part_does_not_import_what_it_was_split_from(part: str, whole: str) -> None:
     imported = _imports(SRC / part)
     assert {whole, "hush.net"}.isdisjoint(imported), f"{part} imports {whole} or hush.net"
+
+
+NODE_PARTS = sorted(p for p in (SRC / "node").glob("*.py") if p.stem not in ("__init__", "node"))
+
+
+@pytest.mark.parametrize("path", NODE_PARTS, ids=[p.name for p in NODE_PARTS])
+def test_node_part_does_not_import_the_node_package(path: Path) -> None:
+    """`hush.node` re-exports the facade: a part importing it imports the facade."""
+    imported = _imports(path)
+    assert not any(name == "hush.node" or name.startswith("hush.node.node") for name in imported)
+    assert not any(name.startswith(("hush.rpc", "hush.cli")) for name in imported)  # above
+
+
+def test_node_parts_exist() -> None:
+    names = {p.stem for p in NODE_PARTS}
+    assert {"registry", "session", "pool_keeper", "posting", "delivery", "tasks"} <= names
