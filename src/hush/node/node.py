@@ -185,6 +185,7 @@ class Node:
         if self._running:
             return
         self._running = self._registry.running = True
+        await self._tasks.open()
         if self.config.listen:
             try:
                 self._server = await self._transport.listen(
@@ -198,9 +199,9 @@ class Node:
                 )
             except BaseException:
                 self._running = self._registry.running = False
+                await self._tasks.close()
                 raise
             self.listen_port = self._server.address[1]
-        await self._tasks.open()
         self._tasks.spawn(self._keeper.run_expiry())
         if self.peer_source is not None:
             self._tasks.spawn(self._registry.source_loop(self.peer_source))
