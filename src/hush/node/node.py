@@ -225,7 +225,9 @@ class Node:
         if self._server is not None:
             await self._server.wait_closed()
         try:
-            await asyncio.wait_for(asyncio.wrap_future(sealer_stopped), 1.0)
+            # Shielded: a timeout must not cancel the sealer's future (its last worker would
+            # then fail to set it, an exception in that thread).
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(sealer_stopped)), 1.0)
         except TimeoutError:  # daemon threads: they can't keep the process alive
             log.warning("PoW workers still busy; not waiting for them")
         log.info("node stopped")
