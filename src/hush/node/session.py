@@ -6,8 +6,11 @@ limiter, the clock, the observers) and drives one `LivePeer` per connected peer:
 status, waits for the peer's under the deadline `ShhPeer.get_timer()` gives (armed here, on the
 injected clock), then reads and dispatches packets while a write loop sends what the relay
 policy picks. It also keeps what we ask of peers (our PoW requirement, bloom, light flag and
-maximum message size) and tells them when it changes. Every packet goes out through `ShhPeer`'s output queue (`flush`): this module never
-encodes an shh packet. It knows nothing of admission or dialling (the registry) nor the facade.
+maximum message size) and tells them when it changes. Every packet goes out through `ShhPeer`'s
+output queue (`flush`): this module never encodes an shh packet. A session's writer and its
+status read are its own sub-tasks, awaited before `serve` returns; `serve` runs in the task that
+owns the link (the node's task group for a dialled peer, the transport's handler for an inbound
+one). It knows nothing of admission or dialling (the registry) nor the facade.
 """
 
 from __future__ import annotations
