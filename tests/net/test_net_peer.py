@@ -622,3 +622,16 @@ async def _cancel_the_rest() -> None:
     for task in rest:
         task.cancel()
     await asyncio.gather(*rest, return_exceptions=True)
+
+
+async def test_listener_closed_at_once_closes_its_sockets() -> None:
+    """Closed before its accept loop first ran (a node started and stopped at once)."""
+    listener = await serve(PrivateKey.generate(os.urandom), "127.0.0.1", 0, P2PConfig(), _idle)
+    sockets = list(listener.sockets)
+    listener.close()
+    await listener.wait_closed()
+    assert all(sock.fileno() == -1 for sock in sockets)
+
+
+async def _idle(connection: PeerConnection) -> None:
+    return None

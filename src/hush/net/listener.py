@@ -120,6 +120,9 @@ class Listener:
         self._accept = accept
         self._report = _Report(gate)
         self._tasks = [asyncio.create_task(self._accept_loop(sock)) for sock in sockets]
+        for task, sock in zip(self._tasks, sockets, strict=True):
+            # A loop cancelled before it first ran never reaches its `finally`: close it here.
+            task.add_done_callback(_closer(sock))
 
     def close(self) -> None:
         """Stop accepting (the sockets close as the accept loops end, after their readers are
@@ -166,6 +169,13 @@ class Listener:
                 conn.close()
                 gate.release(verdict)
                 raise
+
+
+def _closer(sock: socket.socket) -> Callable[[asyncio.Task[None]], None]:
+    def close(_: asyncio.Task[None]) -> None:
+        sock.close()
+
+    return close
 
 
 _handlers: set[asyncio.Task[None]] = set()
