@@ -1,0 +1,90 @@
+"""One direction of a memory link: segments in order, at the model's bandwidth and latency.
+
+A segment leaves when the previous one has been serialised (`size / bandwidth` after it), then
+travels for a latency sample plus any retransmission delay (`LinkModel`), and never overtakes
+an earlier one. One timer is armed at a time, for the head of the queue, so segments due at the
+same instant are delivered in the order they were sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from hush.net.memory.model import LinkModel
+
+__all__ = ["Pipe"]
+
+_T = TypeVar("_T")
+_EARLY = 1e-6  # a timer may fire this much before its time (the loop's clock resolution)
+
+
+class Pipe(Generic[_T]):
+    """Carries items of one direction; `deliver(item)` is called on arrival, in order."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        model: LinkModel,
+        rng: random.Random,
+        deliver: Callable[[_T], None],
+    ) -> None:
+        self._loop = loop
+        self.model = model
+        self._rng = rng
+        self._deliver = deliver
+        self._busy_until = float("-inf")
+        self._last_arrival = float("-inf")
+        self._queue: deque[tuple[float, _T]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self.bytes = 0
+        """Bytes sent through this direction (wire bytes: frames as RLPx would write them)."""
+        self.segments = 0
+
+    def latency(self) -> float:
+        """One latency sample (for a connection's setup, say)."""
+        return self.model.latency.sample(self._rng)
+
+    def send(self, item: _T, size: int) -> None:
+        model = self.model
+        now = self._loop.time()
+        start = max(now, self._busy_until)
+        done = start + size / model.bandwidth if model.bandwidth else start
+        self._busy_until = done
+        arrival = done + model.latency.sample(self._rng) + model.retransmission_delay(self._rng)
+        arrival = max(arrival, self._last_arrival)  # TCP keeps order
+        self._last_arrival = arrival
+        self.bytes += size
+        self.segments += 1
+        self._queue.append((arrival, item))
+        self._arm()
+
+    def backlog(self) -> int:
+        """Bytes sent but not yet serialised onto the link (waiting for bandwidth)."""
+        bandwidth = self.model.bandwidth
+        if not bandwidth:
+            return 0
+        return max(0, int((self._busy_until - self._loop.time()) * bandwidth))
+
+    def clear(self) -> None:
+        """Drop everything still on the way (a reset)."""
+        self._queue.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self) -> None:
+        if self._timer is None and self._queue:
+            self._timer = self._loop.call_at(self._queue[0][0], self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = self._loop.time() + _EARLY
+        queue = self._queue
+        while queue and queue[0][0] <= now:
+            _, item = queue.popleft()
+            self._deliver(item)
+        self._arm()

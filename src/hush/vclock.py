@@ -1,0 +1,175 @@
+"""A virtual-time asyncio event loop: discrete-event simulation under unchanged asyncio code.
+
+`VirtualEventLoop` is a `SelectorEventLoop` whose `time()` is a number it owns. Whenever nothing
+is ready to run and no outside work is pending, it jumps straight to the next scheduled timer
+instead of waiting, so `asyncio.sleep`, `asyncio.timeout`, `wait_for`, `call_later` and every
+deadline of the node run in virtual time: minutes pass in milliseconds, and computation takes
+no virtual time at all. Pair it with `hush.clock.LoopClock` for a node's `Clock`, so that wall
+readings (`epoch + loop.time()`) move with the sleeps.
+
+Rules:
+
+* **Deterministic.** Virtual time only moves when the loop is idle, to the exact due time of
+  the earliest timer; callbacks run in asyncio's order (ready queue FIFO, then due timers).
+  The same program with the same inputs (seeded randomness) runs the same callbacks in the same
+  order at the same virtual times.
+* **Real I/O still wakes it.** Each turn first polls the real selector without blocking, so
+  sockets, the self-pipe and `call_soon_threadsafe` from another thread are served as usual.
+* **Outside work holds the clock.** While an executor job (`run_in_executor`) or a future passed
+  to `hold()` is in flight, the loop waits for it in real time instead of jumping: a thread's
+  work takes no virtual time, and no timeout fires just because a thread was slow. Threads the
+  loop doesn't know of (a sealer's own workers, say) are not held: hand their futures to `hold`.
+* **Idle with nothing scheduled** blocks on the real selector, as asyncio does (only real I/O
+  or another thread can end the wait).
+
+Use `run_virtual(coro)` (like `asyncio.run`), `asyncio.Runner(loop_factory=VirtualEventLoop)`,
+or decorate an `async def` test with `virtual_time()` to make it a plain test run under
+virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import selectors
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
+
+__all__ = ["VirtualEventLoop", "run_virtual", "virtual_time"]
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+# Timers due within this many seconds of now are run: wide enough that a timer at the current
+# virtual time is never missed to float rounding (the ulp at 1e9 s is 1.2e-7), narrow enough to
+# keep microsecond timing.
+_RESOLUTION = 1e-6
+
+
+class _VirtualSelector(selectors.BaseSelector):
+    """A real selector whose `select(timeout)` advances virtual time instead of sleeping."""
+
+    def __init__(self, loop: VirtualEventLoop, real: selectors.BaseSelector) -> None:
+        self._loop = loop
+        self._real = real
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.modify(fileobj, events, data)
+
+    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.get_key(fileobj)
+
+    def get_map(self) -> Any:
+        return self._real.get_map()
+
+    def close(self) -> None:
+        self._real.close()
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        events = self._real.select(0)
+        if events or timeout == 0:
+            return events
+        loop = self._loop
+        if timeout is None or loop.holds:
+            # Nothing virtual can happen: wait for real I/O, or for the outside work (a thread
+            # finishing wakes the loop through the self-pipe).
+            return self._real.select(None)
+        loop._advance(timeout)
+        return []
+
+
+class VirtualEventLoop(asyncio.SelectorEventLoop):
+    """An event loop on virtual time: idle time is skipped, not waited (see the module doc)."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = float(start)
+        self._holds = 0
+        super().__init__(_VirtualSelector(self, selectors.DefaultSelector()))
+        self._clock_resolution = _RESOLUTION
+
+    def time(self) -> float:
+        return self._now
+
+    @property
+    def holds(self) -> int:
+        """Outside jobs in flight that keep virtual time still."""
+        return self._holds
+
+    def advance(self, seconds: float) -> None:
+        """Move virtual time forward by `seconds` now (timers due meanwhile run next turn)."""
+        if not seconds >= 0:
+            raise ValueError(f"virtual time cannot go back ({seconds!r} s)")
+        self._now += seconds
+
+    def _advance(self, timeout: float) -> None:
+        target = self._now + timeout
+        scheduled: list[asyncio.TimerHandle] = getattr(self, "_scheduled", [])
+        if scheduled:
+            # Land exactly on the earliest timer (the timeout was computed from it, but
+            # `now + (when - now)` can round below `when`).
+            when = scheduled[0].when()
+            if when <= target + _RESOLUTION:
+                target = when
+        self._now = max(self._now, target)
+
+    def hold(self, future: asyncio.Future[Any] | concurrent.futures.Future[Any]) -> None:
+        """Keep virtual time still until `future` (outside work: a thread's) is done."""
+        if future.done():
+            return
+        self._holds += 1
+
+        def release() -> None:
+            self._holds -= 1
+
+        if isinstance(future, asyncio.Future):
+            future.add_done_callback(lambda _: release())
+        else:  # called in the thread that finished it: count down on the loop, and wake it
+
+            def done(_: object) -> None:
+                with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
+                    self.call_soon_threadsafe(release)
+
+            future.add_done_callback(done)
+
+    def run_in_executor(  # type: ignore[override]
+        self, executor: concurrent.futures.Executor | None, func: Callable[..., _T], *args: Any
+    ) -> asyncio.Future[_T]:
+        future = super().run_in_executor(executor, func, *args)
+        self.hold(future)
+        return future
+
+
+def run_virtual(
+    main: Coroutine[Any, Any, _T], *, start: float = 0.0, debug: bool | None = None
+) -> _T:
+    """Run `main` to completion on a fresh `VirtualEventLoop` whose time starts at `start`
+    (like `asyncio.run`: remaining tasks are cancelled and the loop is closed after)."""
+    with asyncio.Runner(debug=debug, loop_factory=functools.partial(VirtualEventLoop, start)) as r:
+        return r.run(main)
+
+
+def virtual_time(
+    start: float = 0.0,
+) -> Callable[[Callable[_P, Awaitable[_T]]], Callable[_P, _T]]:
+    """Decorator: an `async def` (a pytest test, say) becomes a plain function that runs it
+    under `run_virtual`. Its fixtures must be plain (not async) ones."""
+
+    def decorate(function: Callable[_P, Awaitable[_T]]) -> Callable[_P, _T]:
+        @functools.wraps(function)
+        def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+            async def main() -> _T:
+                return await function(*args, **kwargs)
+
+            return run_virtual(main(), start=start)
+
+        return run
+
+    return decorate

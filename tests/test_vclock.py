@@ -1,0 +1,196 @@
+"""The virtual-time event loop: sleeps, timeouts, ordering, determinism, outside work, real I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+
+import pytest
+
+from hush.clock import LoopClock
+from hush.vclock import VirtualEventLoop, run_virtual, virtual_time
+
+_YEAR = 365 * 24 * 3600.0
+
+
+def test_a_year_long_sleep_jumps_to_its_due_time() -> None:
+    async def main() -> float:
+        await asyncio.sleep(_YEAR)
+        return asyncio.get_running_loop().time()
+
+    started = time.monotonic()
+    assert run_virtual(main()) == _YEAR
+    # A virtual year in far less than a real minute: the loop jumped, it did not wait.
+    assert time.monotonic() - started < 60
+
+
+def test_start_and_loop_clock() -> None:
+    async def main() -> tuple[float, float, float]:
+        clock = LoopClock(epoch=1_700_000_000.0)
+        before = clock.time()
+        await asyncio.sleep(2.5)
+        return before, clock.time(), clock.monotonic()
+
+    assert run_virtual(main(), start=100.0) == (1_700_000_100.0, 1_700_000_102.5, 102.5)
+
+
+def test_timeouts_fire_at_their_exact_virtual_time() -> None:
+    async def main() -> list[tuple[str, float]]:
+        loop = asyncio.get_running_loop()
+        seen: list[tuple[str, float]] = []
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(30):
+                await asyncio.Event().wait()
+        seen.append(("timeout", loop.time()))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.sleep(100), 5)
+        seen.append(("wait_for", loop.time()))
+        # Finishing first beats the deadline.
+        assert await asyncio.wait_for(asyncio.sleep(1, "done"), 5) == "done"
+        seen.append(("in time", loop.time()))
+        return seen
+
+    assert run_virtual(main()) == [("timeout", 30.0), ("wait_for", 35.0), ("in time", 36.0)]
+
+
+def test_timers_run_in_due_order_with_call_later_and_call_at() -> None:
+    async def main() -> list[tuple[str, float]]:
+        loop = asyncio.get_running_loop()
+        seen: list[tuple[str, float]] = []
+        done = asyncio.Event()
+
+        def note(name: str) -> None:
+            seen.append((name, loop.time()))
+            if len(seen) == 4:
+                done.set()
+
+        loop.call_later(3.0, note, "c")
+        loop.call_at(1.0, note, "a")
+        loop.call_later(2.0, note, "b")
+        loop.call_soon(note, "now")
+        await done.wait()
+        return seen
+
+    assert run_virtual(main()) == [("now", 0.0), ("a", 1.0), ("b", 2.0), ("c", 3.0)]
+
+
+async def _gossip(seed: int) -> list[tuple[int, float]]:
+    """Tasks with pseudo-random sleeps that wake one another: a small discrete-event program."""
+    import random
+
+    rng = random.Random(seed)
+    loop = asyncio.get_running_loop()
+    trace: list[tuple[int, float]] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+
+    async def worker(index: int) -> None:
+        for _ in range(50):
+            await asyncio.sleep(rng.choice((0.0, 0.1, 0.3, rng.random())))
+            queue.put_nowait(index)
+
+    async def reader() -> None:
+        for _ in range(20 * 50):
+            trace.append((await queue.get(), loop.time()))
+
+    async with asyncio.TaskGroup() as group:
+        for index in range(20):
+            group.create_task(worker(index))
+        group.create_task(reader())
+    return trace
+
+
+def test_same_program_same_trace() -> None:
+    first = run_virtual(_gossip(7))
+    assert first == run_virtual(_gossip(7))
+    assert first != run_virtual(_gossip(8))
+    times = [at for _, at in first]
+    assert times == sorted(times) and times[-1] > 0
+
+
+def test_executor_work_holds_virtual_time() -> None:
+    release = threading.Event()
+
+    def blocking() -> str:
+        release.wait(10)
+        return "worked"
+
+    async def main() -> tuple[str, float, float]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualEventLoop)
+        sleeper = asyncio.ensure_future(asyncio.sleep(1000))  # a timer that could be jumped to
+        job = loop.run_in_executor(None, blocking)
+        await asyncio.sleep(0)
+        assert loop.holds == 1
+        threading.Timer(0.05, release.set).start()
+        result = await job
+        during = loop.time()  # the thread's work took no virtual time
+        await sleeper
+        return result, during, loop.time()
+
+    assert run_virtual(main()) == ("worked", 0.0, 1000.0)
+
+
+def test_hold_on_an_outside_future() -> None:
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualEventLoop)
+        future: asyncio.Future[None] = loop.create_future()
+        loop.hold(future)
+        assert loop.holds == 1
+        threading.Thread(target=loop.call_soon_threadsafe, args=(future.set_result, None)).start()
+        await future
+        await asyncio.sleep(0)
+        assert loop.holds == 0
+        at = loop.time()
+        await asyncio.sleep(5)
+        return at, loop.time()
+
+    assert run_virtual(main()) == (0.0, 5.0)
+
+
+def test_call_soon_threadsafe_wakes_an_idle_loop() -> None:
+    async def main() -> tuple[str, float]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str] = loop.create_future()
+        # Nothing is scheduled: the loop blocks on the real selector until the thread writes.
+        threading.Timer(0.05, loop.call_soon_threadsafe, (future.set_result, "woken")).start()
+        return await future, loop.time()
+
+    assert run_virtual(main()) == ("woken", 0.0)
+
+
+def test_real_sockets_still_work() -> None:
+    async def main() -> bytes:
+        left, right = socket.socketpair()
+        _, writer = await asyncio.open_connection(sock=left)
+        peer_reader, peer_writer = await asyncio.open_connection(sock=right)
+        writer.write(b"ping")
+        await writer.drain()
+        data = await asyncio.wait_for(peer_reader.readexactly(4), 10)
+        for w in (writer, peer_writer):
+            w.close()
+            await w.wait_closed()
+        return data
+
+    assert run_virtual(main()) == b"ping"
+
+
+def test_advance_moves_time_forward_only() -> None:
+    loop = VirtualEventLoop(start=10.0)
+    try:
+        loop.advance(5)
+        assert loop.time() == 15.0
+        with pytest.raises(ValueError):
+            loop.advance(-1)
+    finally:
+        loop.close()
+
+
+@virtual_time(start=50.0)
+async def test_decorated_test_runs_in_virtual_time() -> None:
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualEventLoop)
+    await asyncio.sleep(3600)
+    assert loop.time() == 3650.0
