@@ -10,7 +10,7 @@ import time
 import pytest
 
 from hush.clock import LoopClock
-from hush.vclock import VirtualEventLoop, run_virtual, virtual_time
+from hush.vclock import VirtualDeadlock, VirtualEventLoop, run_virtual, virtual_time
 
 _YEAR = 365 * 24 * 3600.0
 
@@ -159,6 +159,14 @@ def test_call_soon_threadsafe_wakes_an_idle_loop() -> None:
         return await future, loop.time()
 
     assert run_virtual(main()) == ("woken", 0.0)
+
+
+def test_a_deadlock_fails_instead_of_hanging() -> None:
+    async def main() -> None:
+        await asyncio.get_running_loop().create_future()  # nobody will ever set it
+
+    with pytest.raises(VirtualDeadlock):
+        run_virtual(main(), idle_limit=0.05)
 
 
 def test_real_sockets_still_work() -> None:

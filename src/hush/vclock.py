@@ -20,7 +20,10 @@ Rules:
   work takes no virtual time, and no timeout fires just because a thread was slow. Threads the
   loop doesn't know of (a sealer's own workers, say) are not held: hand their futures to `hold`.
 * **Idle with nothing scheduled** blocks on the real selector, as asyncio does (only real I/O
-  or another thread can end the wait).
+  or another thread can end the wait). With `idle_limit` (`run_virtual` sets 60 s) a wait of
+  that many real seconds with nothing scheduled, ready or held raises `VirtualDeadlock`: in a
+  simulation that is a program waiting for something that can never happen, and a test fails
+  instead of hanging.
 
 Use `run_virtual(coro)` (like `asyncio.run`), `asyncio.Runner(loop_factory=VirtualEventLoop)`,
 or decorate an `async def` test with `virtual_time()` to make it a plain test run under
@@ -37,7 +40,7 @@ import selectors
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["VirtualEventLoop", "run_virtual", "virtual_time"]
+__all__ = ["VirtualDeadlock", "VirtualEventLoop", "run_virtual", "virtual_time"]
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -46,6 +49,10 @@ _P = ParamSpec("_P")
 # virtual time is never missed to float rounding (the ulp at 1e9 s is 1.2e-7), narrow enough to
 # keep microsecond timing.
 _RESOLUTION = 1e-6
+
+
+class VirtualDeadlock(RuntimeError):
+    """Nothing is scheduled, ready or held, and no real event came for `idle_limit` seconds."""
 
 
 class _VirtualSelector(selectors.BaseSelector):
@@ -78,10 +85,19 @@ class _VirtualSelector(selectors.BaseSelector):
         if events or timeout == 0:
             return events
         loop = self._loop
-        if timeout is None or loop.holds:
-            # Nothing virtual can happen: wait for real I/O, or for the outside work (a thread
-            # finishing wakes the loop through the self-pipe).
+        if loop.holds:
+            # Outside work in flight: wait for it in real time (a thread finishing wakes the
+            # loop through the self-pipe), or for real I/O.
             return self._real.select(None)
+        if timeout is None:
+            # Nothing virtual can happen: only real I/O or another thread can wake us.
+            events = self._real.select(loop.idle_limit)
+            if not events and loop.idle_limit is not None:
+                raise VirtualDeadlock(
+                    f"virtual loop idle for {loop.idle_limit} s with nothing scheduled, ready "
+                    "or held: the program waits for something that cannot happen"
+                )
+            return events
         loop._advance(timeout)
         return []
 
@@ -89,9 +105,11 @@ class _VirtualSelector(selectors.BaseSelector):
 class VirtualEventLoop(asyncio.SelectorEventLoop):
     """An event loop on virtual time: idle time is skipped, not waited (see the module doc)."""
 
-    def __init__(self, start: float = 0.0) -> None:
+    def __init__(self, start: float = 0.0, *, idle_limit: float | None = None) -> None:
         self._now = float(start)
         self._holds = 0
+        self.idle_limit = idle_limit
+        """Real seconds of total idleness after which `select` raises `VirtualDeadlock`."""
         super().__init__(_VirtualSelector(self, selectors.DefaultSelector()))
         self._clock_resolution = _RESOLUTION
 
@@ -148,12 +166,18 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
 
 def run_virtual(
-    main: Coroutine[Any, Any, _T], *, start: float = 0.0, debug: bool | None = None
+    main: Coroutine[Any, Any, _T],
+    *,
+    start: float = 0.0,
+    idle_limit: float | None = 60.0,
+    debug: bool | None = None,
 ) -> _T:
     """Run `main` to completion on a fresh `VirtualEventLoop` whose time starts at `start`
-    (like `asyncio.run`: remaining tasks are cancelled and the loop is closed after)."""
-    with asyncio.Runner(debug=debug, loop_factory=functools.partial(VirtualEventLoop, start)) as r:
-        return r.run(main)
+    (like `asyncio.run`: remaining tasks are cancelled and the loop is closed after). A
+    deadlock raises `VirtualDeadlock` after `idle_limit` real seconds."""
+    factory = functools.partial(VirtualEventLoop, start, idle_limit=idle_limit)
+    with asyncio.Runner(debug=debug, loop_factory=factory) as runner:
+        return runner.run(main)
 
 
 def virtual_time(
