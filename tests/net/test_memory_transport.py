@@ -24,6 +24,7 @@ from hush.net.memory import (
     LinkModel,
     LogNormal,
     MemoryNetwork,
+    MemoryStream,
     MemoryTransport,
     Uniform,
     frame_size,
@@ -197,8 +198,10 @@ def test_plain_frames_cost_what_rlpx_writes() -> None:
     payloads = [b"", b"\x01", bytes(1000), random.Random(3).randbytes(5000), b"ab" * 4000]
 
     async def main() -> None:
-        a, b, out, inbound, _ = await _connected(True)
-        pipe = a.transport.network.pipes[0]  # the dialer's direction
+        _, b, out, inbound, _ = await _connected(True)
+        stream = out._writer.transport  # type: ignore[attr-defined]
+        assert isinstance(stream, MemoryStream)
+        pipe = stream.pipe
         for code, payload in enumerate(payloads):
             before = pipe.bytes
             await out.send_message("shh", code, payload)

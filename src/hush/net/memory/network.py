@@ -28,7 +28,7 @@ from hush.net.config import P2PConfig
 from hush.net.connection import PeerConnection, PeerDisconnected
 from hush.net.handshake import Admit, establish
 from hush.net.memory.model import LinkModel
-from hush.net.memory.pipe import Pipe
+from hush.net.memory.pipe import Traffic
 from hush.net.memory.plain import PlainLink, plain_pair
 from hush.net.memory.streams import MemoryStream, open_streams, stream_pair
 from hush.net.transport import OnLink, PeerLink
@@ -54,8 +54,9 @@ class MemoryNetwork:
         self._listeners: dict[tuple[str, int], _MemoryListening] = {}
         self._next_port: dict[str, int] = {}
         self._hosts = 0
-        self.pipes: list[Pipe[Any]] = []
-        """Every direction of every link made, in order (each counts its bytes and segments)."""
+        self.traffic = Traffic()
+        """Bytes and segments sent over every link so far, both directions (frames as RLPx
+        would write them, on plain links)."""
 
     def host(self) -> str:
         """A fresh host address (10.0.0.1, 10.0.0.2, …)."""
@@ -79,7 +80,7 @@ class MemoryNetwork:
     @property
     def bytes_carried(self) -> int:
         """Bytes sent over every link so far, both directions."""
-        return sum(pipe.bytes for pipe in self.pipes)
+        return self.traffic.bytes
 
     def _link_rngs(self) -> tuple[random.Random, random.Random]:
         return random.Random(self._rng.getrandbits(64)), random.Random(self._rng.getrandbits(64))
@@ -271,8 +272,9 @@ class MemoryTransport:
         rngs: tuple[random.Random, random.Random],
     ) -> PeerConnection:
         loop = asyncio.get_running_loop()
-        ours, theirs = stream_pair(loop, local, listener.address, model, *rngs)
-        self.network.pipes += (ours.pipe, theirs.pipe)
+        ours, theirs = stream_pair(
+            loop, local, listener.address, model, *rngs, self.network.traffic
+        )
         listener.accept_stream(theirs)
         reader, writer = open_streams(ours)
         return await establish(node_key, reader, writer, config, admit, enode.node_id, random_bytes)
@@ -290,9 +292,13 @@ class MemoryTransport:
     ) -> PlainLink:
         loop = asyncio.get_running_loop()
         ours, theirs = plain_pair(
-            loop, (local, config), (listener.address, listener.config), model, *rngs
+            loop,
+            (local, config),
+            (listener.address, listener.config),
+            model,
+            *rngs,
+            self.network.traffic,
         )
-        self.network.pipes += (ours.pipe, theirs.pipe)
         listener.accept_plain(theirs)
         try:
             await ours.dial_handshake(node_key.node_id, enode.node_id, admit)

@@ -16,10 +16,20 @@ from typing import Generic, TypeVar
 
 from hush.net.memory.model import LinkModel
 
-__all__ = ["Pipe"]
+__all__ = ["Pipe", "Traffic"]
 
 _T = TypeVar("_T")
 _EARLY = 1e-6  # a timer may fire this much before its time (the loop's clock resolution)
+
+
+class Traffic:
+    """Bytes and segments sent, summed over pipes (a network's total, say)."""
+
+    __slots__ = ("bytes", "segments")
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.segments = 0
 
 
 class Pipe(Generic[_T]):
@@ -31,8 +41,10 @@ class Pipe(Generic[_T]):
         model: LinkModel,
         rng: random.Random,
         deliver: Callable[[_T], None],
+        total: Traffic | None = None,
     ) -> None:
         self._loop = loop
+        self._total = total
         self.model = model
         self._rng = rng
         self._deliver = deliver
@@ -59,6 +71,9 @@ class Pipe(Generic[_T]):
         self._last_arrival = arrival
         self.bytes += size
         self.segments += 1
+        if self._total is not None:
+            self._total.bytes += size
+            self._total.segments += 1
         self._queue.append((arrival, item))
         self._arm()
 

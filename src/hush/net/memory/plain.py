@@ -39,7 +39,7 @@ from hush.net.config import P2PConfig
 from hush.net.connection import PeerDisconnected
 from hush.net.handshake import Admit
 from hush.net.memory.model import LinkModel
-from hush.net.memory.pipe import Pipe
+from hush.net.memory.pipe import Pipe, Traffic
 from hush.rlpx.base import (
     BASE_PROTOCOL_LENGTH,
     BASE_PROTOCOL_VERSION,
@@ -369,12 +369,14 @@ def plain_pair(
     model: LinkModel,
     rng_out: random.Random,
     rng_back: random.Random,
+    total: Traffic | None = None,
 ) -> tuple[PlainLink, PlainLink]:
-    """Both ends of a new plain link: the dialer's (outbound) and the listener's (inbound)."""
+    """Both ends of a new plain link: the dialer's (outbound) and the listener's (inbound);
+    their traffic is also added to `total`."""
     (dial_address, dial_config), (listen_address, listen_config) = dialer, listener
     out = PlainLink(loop, dial_config, False, dial_address, listen_address, model)
     back = PlainLink(loop, listen_config, True, listen_address, dial_address, model)
     out._peer, back._peer = back, out
-    out._out = Pipe(loop, model, rng_out, back._arrive)
-    back._out = Pipe(loop, model, rng_back, out._arrive)
+    out._out = Pipe(loop, model, rng_out, back._arrive, total)
+    back._out = Pipe(loop, model, rng_back, out._arrive, total)
     return out, back

@@ -26,7 +26,7 @@ import random
 from collections import deque
 
 from hush.net.memory.model import LinkModel
-from hush.net.memory.pipe import Pipe
+from hush.net.memory.pipe import Pipe, Traffic
 
 __all__ = ["MemoryStream", "open_streams", "stream_pair"]
 
@@ -224,13 +224,15 @@ def stream_pair(
     model: LinkModel,
     rng_ab: random.Random,
     rng_ba: random.Random,
+    total: Traffic | None = None,
 ) -> tuple[MemoryStream, MemoryStream]:
-    """Two joined stream sides, `a` (at address a) and `b`; no protocol attached yet."""
+    """Two joined stream sides, `a` (at address a) and `b`; no protocol attached yet; their
+    traffic is also added to `total`."""
     side_a = MemoryStream(loop, a, b, model, rng_ab)
     side_b = MemoryStream(loop, b, a, model, rng_ba)
     side_a._peer, side_b._peer = side_b, side_a
-    side_a._out = Pipe(loop, model, rng_ab, side_b._arrive)
-    side_b._out = Pipe(loop, model, rng_ba, side_a._arrive)
+    side_a._out = Pipe(loop, model, rng_ab, side_b._arrive, total)
+    side_b._out = Pipe(loop, model, rng_ba, side_a._arrive, total)
     return side_a, side_b
 
 
