@@ -463,3 +463,20 @@ def test_models_validate_and_sample_from_the_seed() -> None:
     delays = {model.retransmission_delay(random.Random(n)) for n in range(200)}
     possible = {sum(min(0.25 * 2**i, 60.0) for i in range(k)) for k in range(40)}
     assert delays <= possible and len(delays) > 3
+
+
+def test_a_pair_of_hosts_gets_its_own_model() -> None:
+    async def main() -> None:
+        network = MemoryNetwork(model=LinkModel(Constant(0.01)))
+        a, b, c = _end(network, 1), _end(network, 2), _end(network, 3)
+        network.set_model(b.transport.host, a.transport.host, LinkModel(Constant(0.25)))
+        await b.listen()
+        loop = asyncio.get_running_loop()
+        out = await a.dial(b)  # the slow pair: four one-way trips of 250 ms
+        assert loop.time() == pytest.approx(1.0)
+        fast = await c.dial(b)
+        assert loop.time() == pytest.approx(1.04)
+        for link in (out, fast):
+            await _finish(link, b)
+
+    run(main())
