@@ -20,7 +20,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from hush.clock import LoopClock
+from hush.clock import Clock, LoopClock
 from hush.crypto import PrivateKey
 from hush.crypto.symmetric import SymmetricKey
 from hush.enode import Enode
@@ -133,7 +133,9 @@ class MemoryCluster:
     """Real nodes on one memory network: `async with MemoryCluster(network) as cluster:`.
 
     `config` is passed to every node's `NodeConfig` (listen address and datadir are the
-    cluster's); node i's randomness is `seeded_random(seed · 1_000_003 + i)`."""
+    cluster's); node i's randomness is `seeded_random(seed · 1_000_003 + i)`. `observers(i)`
+    adds node i's own observers, `node_options(i, clock, random_bytes)` more `Node` keyword
+    arguments (an in-process sealer on the node's clock, say)."""
 
     def __init__(
         self,
@@ -143,6 +145,7 @@ class MemoryCluster:
         epoch: float = EPOCH,
         relay_policy: Callable[[], RelayPolicy] | None = None,
         observers: Callable[[int], Sequence[NodeObserver]] | None = None,
+        node_options: Callable[[int, Clock, RandomBytes], dict[str, Any]] | None = None,
         **config: Any,
     ) -> None:
         self.network = network
@@ -150,6 +153,7 @@ class MemoryCluster:
         self.epoch = epoch
         self._relay_policy = relay_policy
         self._observers = observers
+        self._node_options = node_options
         self._config: dict[str, Any] = {"min_pow": 0.001, "pow_processes": 1, **config}
         self.nodes: list[Node] = []
         self.watches: list[Watch] = []
@@ -177,14 +181,19 @@ class MemoryCluster:
         }
         watch = Watch()
         extra = tuple(self._observers(index)) if self._observers is not None else ()
+        clock = LoopClock(self.epoch, asyncio.get_running_loop())
+        options = (
+            self._node_options(index, clock, random_bytes) if self._node_options is not None else {}
+        )
         node = Node(
             NodeConfig(**settings),
             node_key=PrivateKey.generate(random_bytes),
             relay_policy=self._relay_policy() if self._relay_policy is not None else None,
             random_bytes=random_bytes,
-            clock=LoopClock(self.epoch, asyncio.get_running_loop()),
+            clock=clock,
             transport=transport,
             observers=(watch, *extra),
+            **options,
         )
         await self._stack.enter_async_context(node)
         self.nodes.append(node)

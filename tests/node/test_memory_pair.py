@@ -5,18 +5,21 @@ minutes, disconnects, and runs that replay exactly from their seed."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 
 import pytest
 
 from hush.crypto.symmetric import SymmetricKey
+from hush.enode import Enode
 from hush.net.memory import Constant, LinkModel
 from hush.node import Node
+from hush.node.hooks import DialOutcome
 from hush.shh.filters import Filter
 from hush.shh.message import wrap
 from hush.shh.pool import AddStatus
 from hush.shh.topic import topic_to_bloom
-from hush.testing import EPOCH, node_id_of, seal, seeded_random
-from hush.types import Topic
+from hush.testing import EPOCH, MemoryCluster, node_id_of, seal, seeded_random
+from hush.types import NodeID, Topic
 from hush.vclock import virtual_time
 
 from .pair import node_pair
@@ -143,3 +146,41 @@ def test_seal_meets_the_target_and_replays() -> None:
     sealed = seal(envelope, 2.0)
     assert sealed.pow() >= 2.0
     assert seal(envelope, 2.0) == sealed
+
+
+class _OneCandidate:
+    """A peer source that offers one enode once and records how its dial went."""
+
+    def __init__(self, enode: str) -> None:
+        self.enode: Enode | None = Enode.parse(enode)
+        self.outcomes: list[DialOutcome] = []
+        self.told = asyncio.Event()
+
+    def candidates(self, want: int, exclude: Collection[NodeID]) -> list[Enode]:
+        enode, self.enode = self.enode, None
+        return [enode] if enode is not None and enode.node_id not in exclude else []
+
+    def dialed(self, node_id: NodeID, outcome: DialOutcome) -> None:
+        self.outcomes.append(outcome)
+        self.told.set()
+
+
+@pytest.mark.parametrize("rlpx", MODES)
+@virtual_time()
+async def test_a_full_node_refuses_a_newcomer(rlpx: bool) -> None:
+    async with node_pair(rlpx=rlpx, model=LinkModel(Constant(LATENCY)), max_peers=1) as (
+        cluster,
+        a,
+        b,
+    ):
+        source = _OneCandidate(b.enode)
+        newcomer = MemoryCluster(
+            cluster.network, seed=9, node_options=lambda i, clock, rb: {"peer_source": source}
+        )
+        async with newcomer:
+            await newcomer.add_node(target_peers=1)
+            async with asyncio.timeout(60):
+                await source.told.wait()
+            await asyncio.sleep(5)  # b's linger-close after its refusal ends (RLPx mode)
+        assert source.outcomes == [DialOutcome.REFUSED]  # b is full: TOO_MANY_PEERS
+        assert len(b.peers()) == 1 and len(a.peers()) == 1
