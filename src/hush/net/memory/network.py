@@ -149,21 +149,12 @@ class _MemoryListening:
     async def _handle_stream(self, side: MemoryStream) -> None:
         reader, writer = open_streams(side)
         try:
-            async with asyncio.timeout(self.config.handshake_timeout):
-                peer = await establish(
-                    self.node_key,
-                    reader,
-                    writer,
-                    self.config,
-                    self._admit,
-                    None,
-                    self._random_bytes,
-                )
+            # establish holds the handshake deadline (and aborts the stream at it).
+            peer = await establish(
+                self.node_key, reader, writer, self.config, self._admit, None, self._random_bytes
+            )
         except PeerDisconnected as exc:
             log.debug("inbound memory connection failed: %s", exc)
-            return
-        except TimeoutError:
-            side.abort()
             return
         await self._serve(peer)
 
@@ -233,8 +224,11 @@ class MemoryTransport:
         model = network.model_between(self.host, enode.ip)
         rng_out, rng_back = network._link_rngs()
         remote = (enode.ip, enode.tcp_port)
+        started = asyncio.get_running_loop().time()
+        rngs = rng_out, rng_back
         try:
-            async with asyncio.timeout(config.handshake_timeout):
+            # One deadline for connect, RLPx and Hello, as `hush.net.dialer.dial` holds it.
+            async with asyncio.timeout_at(started + config.handshake_timeout):
                 # The TCP handshake: one round trip before either side may send.
                 rtt = model.latency.sample(rng_out) + model.latency.sample(rng_back)
                 await asyncio.sleep(rtt)
@@ -246,18 +240,18 @@ class MemoryTransport:
                         f"connect: [Errno {errno.ECONNREFUSED}] connection refused",
                     )
                 local = (self.host, network._port(self.host, _EPHEMERAL_PORT))
-                rngs = rng_out, rng_back
-                if network.rlpx:
-                    return await self._dial_rlpx(
-                        node_key, enode, config, admit, random_bytes, listener, local, model, rngs
+                if not network.rlpx:
+                    return await self._dial_plain(
+                        node_key, enode, config, admit, listener, local, model, rngs
                     )
-                return await self._dial_plain(
-                    node_key, enode, config, admit, listener, local, model, rngs
-                )
         except TimeoutError as exc:
             raise PeerDisconnected(
                 DisconnectReason.READ_TIMEOUT, False, "handshake timed out"
             ) from exc
+        # RLPx: the rest of the same deadline is the core's handshake timer.
+        return await self._dial_rlpx(
+            node_key, enode, config, admit, random_bytes, listener, local, model, rngs, started
+        )
 
     async def _dial_rlpx(
         self,
@@ -270,6 +264,7 @@ class MemoryTransport:
         local: tuple[str, int],
         model: LinkModel,
         rngs: tuple[random.Random, random.Random],
+        started: float,
     ) -> PeerConnection:
         loop = asyncio.get_running_loop()
         ours, theirs = stream_pair(
@@ -277,7 +272,9 @@ class MemoryTransport:
         )
         listener.accept_stream(theirs)
         reader, writer = open_streams(ours)
-        return await establish(node_key, reader, writer, config, admit, enode.node_id, random_bytes)
+        return await establish(
+            node_key, reader, writer, config, admit, enode.node_id, random_bytes, started=started
+        )
 
     async def _dial_plain(
         self,
