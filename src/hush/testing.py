@@ -4,9 +4,10 @@
 its own seeded randomness (node key, padding, IVs, handshake nonces: `seeded_random`), a
 `LoopClock` (so under `hush.vclock`'s loop every reading, sleep and deadline is virtual) and a
 `Watch` observer that tells when peers are up, with an explicit signal instead of polling.
-`sealed_message` encrypts and seals an envelope at low PoW in the calling thread, for
-`Node.inject`: nothing then runs outside the loop, so virtual time never jumps past a thread
-at work, and a run replays exactly.
+Posting: nodes seal with `hush.sealer.InlineSealer` (in the loop's thread, on the node's
+clock), so `Node.post` works under virtual time; `sealed_message` builds an envelope the same
+way for `Node.inject`. Nothing then runs outside the loop, so virtual time never jumps past a
+thread at work, and a run replays exactly.
 
 Seeded randomness is for simulations and tests only: it is not secret.
 """
@@ -26,9 +27,10 @@ from hush.crypto.symmetric import SymmetricKey
 from hush.enode import Enode
 from hush.errors import PowError
 from hush.net.memory import MemoryNetwork
-from hush.node import Node, NodeConfig, Subscription
+from hush.node import Node, NodeConfig, PostRequest, Subscription
 from hush.node.hooks import NodeObserver
 from hush.node.relay import RelayPolicy
+from hush.sealer import InlineSealer
 from hush.shh.envelope import Envelope
 from hush.shh.filters import Filter
 from hush.shh.message import wrap
@@ -135,7 +137,9 @@ class MemoryCluster:
     `config` is passed to every node's `NodeConfig` (listen address and datadir are the
     cluster's); node i's randomness is `seeded_random(seed · 1_000_003 + i)`. `observers(i)`
     adds node i's own observers, `node_options(i, clock, random_bytes)` more `Node` keyword
-    arguments (an in-process sealer on the node's clock, say)."""
+    arguments. Nodes seal their posts with an `InlineSealer` on their own clock (low PoW, in
+    the loop's thread: `Node.post` then runs in virtual time too) unless `inline_sealer` is
+    False."""
 
     def __init__(
         self,
@@ -146,6 +150,7 @@ class MemoryCluster:
         relay_policy: Callable[[], RelayPolicy] | None = None,
         observers: Callable[[int], Sequence[NodeObserver]] | None = None,
         node_options: Callable[[int, Clock, RandomBytes], dict[str, Any]] | None = None,
+        inline_sealer: bool = True,
         **config: Any,
     ) -> None:
         self.network = network
@@ -154,6 +159,7 @@ class MemoryCluster:
         self._relay_policy = relay_policy
         self._observers = observers
         self._node_options = node_options
+        self._inline_sealer = inline_sealer
         self._config: dict[str, Any] = {"min_pow": 0.001, "pow_processes": 1, **config}
         self.nodes: list[Node] = []
         self.watches: list[Watch] = []
@@ -182,9 +188,11 @@ class MemoryCluster:
         watch = Watch()
         extra = tuple(self._observers(index)) if self._observers is not None else ()
         clock = LoopClock(self.epoch, asyncio.get_running_loop())
-        options = (
-            self._node_options(index, clock, random_bytes) if self._node_options is not None else {}
-        )
+        options: dict[str, Any] = {}
+        if self._inline_sealer:
+            options["sealer"] = InlineSealer(clock.monotonic, random_bytes)
+        if self._node_options is not None:
+            options.update(self._node_options(index, clock, random_bytes))
         node = Node(
             NodeConfig(**settings),
             node_key=PrivateKey.generate(random_bytes),
@@ -316,8 +324,8 @@ async def gossip(
     run_for: float = 300.0,
     ttl: int = 600,
 ) -> GossipRun:
-    """Real nodes on a random `degree`-regular graph; `messages` symmetric messages from random
-    publishers at random times in the first `publish_over` seconds, each on one of `topics`
+    """Real nodes on a random `degree`-regular graph; `messages` symmetric messages posted
+    (`Node.post`, sealed in-process at PoW 0.01) by random publishers at random times in the first `publish_over` seconds, each on one of `topics`
     topics; every node but each tenth has a filter on one topic (every seventh on two). Runs
     for `run_for` seconds after the connections are up (virtual ones under `hush.vclock`)."""
     loop = asyncio.get_running_loop()
@@ -370,11 +378,18 @@ async def gossip(
             await asyncio.sleep(start + at - loop.time())
             node = members[publisher]
             payload = m.to_bytes(4, "big") + rng.randbytes(rng.randrange(10, 400))
-            envelope = cluster.message(node, payload, names[topic], keys[topic], ttl=ttl)
-            index_of[bytes(envelope.hash)] = m
-            expected[m] = frozenset(i for i in range(nodes) if topic in interests[i])
+            request = PostRequest(
+                payload=payload,
+                topic=names[topic],
+                sym_key_id=node.add_sym_key(keys[topic].secret),
+                ttl=ttl,
+                pow_target=0.01,
+                pow_time=1.0,
+            )
             published.append((loop.time(), publisher, m))
-            await node.inject(envelope)
+            expected[m] = frozenset(i for i in range(nodes) if topic in interests[i])
+            # The local delivery is read after this task yields: the hash is known by then.
+            index_of[bytes(await node.post(request))] = m
         await asyncio.sleep(start + run_for - loop.time())
         virtual = loop.time() - start
         for reader in readers:

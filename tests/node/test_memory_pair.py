@@ -12,7 +12,7 @@ import pytest
 from hush.crypto.symmetric import SymmetricKey
 from hush.enode import Enode
 from hush.net.memory import Constant, LinkModel
-from hush.node import Node
+from hush.node import Node, PostRequest
 from hush.node.hooks import DialOutcome
 from hush.shh.filters import Filter
 from hush.shh.message import wrap
@@ -184,3 +184,25 @@ async def test_a_full_node_refuses_a_newcomer(rlpx: bool) -> None:
             await asyncio.sleep(5)  # b's linger-close after its refusal ends (RLPx mode)
         assert source.outcomes == [DialOutcome.REFUSED]  # b is full: TOO_MANY_PEERS
         assert len(b.peers()) == 1 and len(a.peers()) == 1
+
+
+@pytest.mark.parametrize("rlpx", MODES)
+@virtual_time()
+async def test_post_seals_in_virtual_time(rlpx: bool) -> None:
+    """Node.post with the cluster's in-process sealer: no thread, so the clock cannot jump
+    while sealing, and the post replays like everything else."""
+    loop = asyncio.get_running_loop()
+    async with node_pair(rlpx=rlpx, model=LinkModel(Constant(LATENCY))) as (_, a, b):
+        subscription = b.subscribe(_filter())
+        key_id = a.add_sym_key(KEY.secret)
+        await asyncio.sleep(1.0)
+        posted = loop.time()
+        request = PostRequest(
+            payload=b"posted", topic=TOPIC, sym_key_id=key_id, pow_target=0.5, pow_time=2
+        )
+        envelope_hash = await a.post(request)
+        assert loop.time() == posted  # sealing took no virtual time
+        message = await subscription.get()
+        assert message is not None and message.payload == b"posted"
+        assert message.envelope_hash == envelope_hash and message.pow >= 0.5
+        assert loop.time() == pytest.approx(posted + LATENCY)
