@@ -1,4 +1,4 @@
-"""Whole networks of real nodes in one process, for tests and simulations.
+"""Real nodes on one memory network, each seeded, on a virtual-time-ready clock.
 
 `MemoryCluster` starts real `hush.node.Node`s on a `hush.net.memory.MemoryNetwork`, each with
 its own seeded randomness (node key, padding, IVs, handshake nonces: `seeded_random`), a
@@ -18,7 +18,6 @@ import asyncio
 import random
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from typing import Any
 
 from hush.clock import Clock, LoopClock
@@ -27,12 +26,11 @@ from hush.crypto.symmetric import SymmetricKey
 from hush.enode import Enode
 from hush.errors import PowError
 from hush.net.memory import MemoryNetwork
-from hush.node import Node, NodeConfig, PostRequest, Subscription
+from hush.node import Node, NodeConfig
 from hush.node.hooks import NodeObserver
 from hush.node.relay import RelayPolicy
 from hush.sealer import InlineSealer
 from hush.shh.envelope import Envelope
-from hush.shh.filters import Filter
 from hush.shh.message import wrap
 from hush.shh.packets import PacketCode
 from hush.shh.pow import NonceSearch, target_bits
@@ -40,12 +38,9 @@ from hush.types import NodeID, RandomBytes, Topic
 
 __all__ = [
     "EPOCH",
-    "GossipRun",
     "MemoryCluster",
     "Watch",
-    "gossip",
     "node_id_of",
-    "random_regular_graph",
     "seal",
     "sealed_message",
     "seeded_random",
@@ -232,168 +227,4 @@ class MemoryCluster:
         index = self.nodes.index(node)
         return sealed_message(
             payload, topic, key, node.clock.time(), self.randoms[index], **options
-        )
-
-
-def random_regular_graph(n: int, degree: int, rng: random.Random) -> list[tuple[int, int]]:
-    """The edges (i < j) of a random connected `degree`-regular simple graph on n nodes
-    (Steger and Wormald's pairing: join two random free stubs of distinct, not yet adjacent
-    nodes; start over when stuck); from `rng`, so reproducible."""
-    if n * degree % 2 or not 0 < degree < n:
-        raise ValueError(f"no {degree}-regular graph on {n} nodes")
-    for _ in range(100):
-        edges = _pairing(n, degree, rng)
-        if edges is not None and _connected(n, edges):
-            return sorted(edges)
-    raise ValueError(f"no connected {degree}-regular graph on {n} nodes found")  # pragma: no cover
-
-
-def _pairing(n: int, degree: int, rng: random.Random) -> list[tuple[int, int]] | None:
-    stubs = [node for node in range(n) for _ in range(degree)]
-    edges: set[tuple[int, int]] = set()
-    while stubs:
-        for _ in range(100 * len(stubs)):
-            i, j = rng.randrange(len(stubs)), rng.randrange(len(stubs))
-            a, b = sorted((stubs[i], stubs[j]))
-            if a != b and (a, b) not in edges:
-                break
-        else:
-            return None  # stuck: only stubs that can't be joined are left
-        edges.add((a, b))
-        for k in sorted((i, j), reverse=True):
-            stubs[k] = stubs[-1]
-            stubs.pop()
-    return list(edges)
-
-
-def _connected(n: int, edges: list[tuple[int, int]]) -> bool:
-    neighbours: list[list[int]] = [[] for _ in range(n)]
-    for a, b in edges:
-        neighbours[a].append(b)
-        neighbours[b].append(a)
-    seen, todo = {0}, [0]
-    while todo:
-        for other in neighbours[todo.pop()]:
-            if other not in seen:
-                seen.add(other)
-                todo.append(other)
-    return len(seen) == n
-
-
-class _Arrivals(NodeObserver):
-    """Records each envelope's first arrival in one node's pool: (time, node, hash, local)."""
-
-    def __init__(self, index: int, trace: list[tuple[float, int, bytes, bool]]) -> None:
-        self._index = index
-        self._trace = trace
-
-    def envelope_accepted(
-        self, entry: Any, envelope: Envelope, source: NodeID | None, local: bool
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        self._trace.append((loop.time(), self._index, bytes(envelope.hash), local))
-
-
-@dataclass(frozen=True, slots=True)
-class GossipRun:
-    """What `gossip` saw: every trace in the order it happened, with virtual times."""
-
-    edges: list[tuple[int, int]]
-    published: list[tuple[float, int, int]]
-    """(time, publisher, message index)."""
-    deliveries: list[tuple[float, int, int]]
-    """(time, node, message index), one per message opened by a node's filter."""
-    arrivals: list[tuple[float, int, bytes, bool]]
-    """(time, node, envelope hash, posted here), one per envelope entering a node's pool."""
-    expected: dict[int, frozenset[int]]
-    """For each message, the nodes with a filter that matches it."""
-    virtual_seconds: float
-    bytes_carried: int
-
-
-async def gossip(
-    *,
-    nodes: int = 50,
-    degree: int = 6,
-    messages: int = 30,
-    topics: int = 5,
-    seed: int = 0,
-    network: MemoryNetwork | None = None,
-    relay_policy: Callable[[], RelayPolicy] | None = None,
-    publish_over: float = 30.0,
-    run_for: float = 300.0,
-    ttl: int = 600,
-) -> GossipRun:
-    """Real nodes on a random `degree`-regular graph; `messages` symmetric messages posted
-    (`Node.post`, sealed in-process at PoW 0.01) by random publishers at random times in the first `publish_over` seconds, each on one of `topics`
-    topics; every node but each tenth has a filter on one topic (every seventh on two). Runs
-    for `run_for` seconds after the connections are up (virtual ones under `hush.vclock`)."""
-    loop = asyncio.get_running_loop()
-    rng = random.Random(seed)
-    network = network or MemoryNetwork(seed=seed)
-    edges = random_regular_graph(nodes, degree, rng)
-    keys = [SymmetricKey(rng.randbytes(32)) for _ in range(topics)]
-    names = [Topic(rng.randbytes(4)) for _ in range(topics)]
-    interests: list[tuple[int, ...]] = [
-        () if i % 10 == 9 else ((i % topics, (i + 1) % topics) if i % 7 == 0 else (i % topics,))
-        for i in range(nodes)
-    ]
-    arrivals: list[tuple[float, int, bytes, bool]] = []
-    deliveries: list[tuple[float, int, int]] = []
-    published: list[tuple[float, int, int]] = []
-    index_of: dict[bytes, int] = {}
-    async with MemoryCluster(
-        network,
-        seed=seed,
-        relay_policy=relay_policy,
-        observers=lambda i: (_Arrivals(i, arrivals),),
-        max_peers=max(25, degree * 2),
-    ) as cluster:
-        members = await cluster.add_nodes(nodes)
-        for a, b in edges:
-            members[a].add_peer(members[b].enode)
-        for a, b in edges:
-            await cluster.connected(members[a], members[b])
-
-        async def consume(i: int, subscription: Subscription) -> None:
-            async for message in subscription:
-                deliveries.append((loop.time(), i, index_of[bytes(message.envelope_hash)]))
-
-        readers = [
-            asyncio.create_task(
-                consume(
-                    i, members[i].subscribe(Filter(sym_key=keys[t], topics=frozenset({names[t]})))
-                )
-            )
-            for i in range(nodes)
-            for t in interests[i]
-        ]
-        start = loop.time()
-        schedule = sorted(
-            (rng.uniform(0, publish_over), rng.randrange(nodes), rng.randrange(topics))
-            for _ in range(messages)
-        )
-        expected: dict[int, frozenset[int]] = {}
-        for m, (at, publisher, topic) in enumerate(schedule):
-            await asyncio.sleep(start + at - loop.time())
-            node = members[publisher]
-            payload = m.to_bytes(4, "big") + rng.randbytes(rng.randrange(10, 400))
-            request = PostRequest(
-                payload=payload,
-                topic=names[topic],
-                sym_key_id=node.add_sym_key(keys[topic].secret),
-                ttl=ttl,
-                pow_target=0.01,
-                pow_time=1.0,
-            )
-            published.append((loop.time(), publisher, m))
-            expected[m] = frozenset(i for i in range(nodes) if topic in interests[i])
-            # The local delivery is read after this task yields: the hash is known by then.
-            index_of[bytes(await node.post(request))] = m
-        await asyncio.sleep(start + run_for - loop.time())
-        virtual = loop.time() - start
-        for reader in readers:
-            reader.cancel()
-        return GossipRun(
-            edges, published, deliveries, arrivals, expected, virtual, network.bytes_carried
         )
