@@ -4,7 +4,7 @@ virtual seconds simulated (issue 8; the workload of tests/node/test_network50.py
 Usage: .venv/bin/python benchmarks/network50.py [--runs 3] [--seconds 300]
 
 Each mode runs `runs` times in this process: a random 6-regular graph of 50 nodes, 30 messages
-published in the first 30 virtual seconds, log-normal latency (median 50 ms, sigma 0.5) at
+posted in the first 30 virtual seconds, log-normal latency (median 50 ms, sigma 0.5) at
 1 MB/s, then the rest of `--seconds` of virtual time. Modes: plain links with push relay (hush's
 default), plain links with geth's 300 ms tick, real RLPx links with push relay. Prints JSON:
 medians of wall and CPU seconds, the virtual seconds, the ratio virtual/wall, the deliveries
