@@ -14,6 +14,7 @@ from hush.crypto import PrivateKey
 from hush.enode import Enode
 from hush.errors import DisconnectReason
 from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial, serve
+from hush.net.connection import linger_close
 from hush.net.handshake import establish
 from hush.rlpx import (
     Authenticated,
@@ -635,3 +636,26 @@ async def test_listener_closed_at_once_closes_its_sockets() -> None:
 
 async def _idle(connection: PeerConnection) -> None:
     return None
+
+
+async def test_linger_close_cancelled_still_closes_the_transport() -> None:
+    """A Disconnect's linger cut short by cancellation (a node stopping) closes the socket."""
+    accepted: asyncio.Queue[asyncio.StreamWriter] = asyncio.Queue()
+
+    async def keep(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accepted.put(writer)
+        await reader.read()  # never sends EOF of its own: the linger waits
+
+    server = await asyncio.start_server(keep, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    remote = await accepted.get()
+    lingering = asyncio.create_task(linger_close(reader, writer, 60.0))
+    await asyncio.sleep(0)
+    lingering.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await lingering
+    assert writer.transport.is_closing()
+    remote.close()
+    server.close()
+    await server.wait_closed()

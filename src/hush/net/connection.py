@@ -64,15 +64,18 @@ class PeerDisconnected(HushError):
 async def linger_close(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, linger: float
 ) -> None:
-    """Flush, half-close, drain the peer's input for up to `linger` seconds, then close."""
-    with contextlib.suppress(OSError, RuntimeError, TimeoutError):
-        async with asyncio.timeout(linger):
-            await writer.drain()
-            if writer.can_write_eof():
-                writer.write_eof()
-            while await reader.read(READ_CHUNK):
-                pass
-    drop(writer)
+    """Flush, half-close, drain the peer's input for up to `linger` seconds, then close (also
+    when cancelled: a node stopping mid-linger leaves no transport open)."""
+    try:
+        with contextlib.suppress(OSError, RuntimeError, TimeoutError):
+            async with asyncio.timeout(linger):
+                await writer.drain()
+                if writer.can_write_eof():
+                    writer.write_eof()
+                while await reader.read(READ_CHUNK):
+                    pass
+    finally:
+        drop(writer)
 
 
 def drop(writer: asyncio.StreamWriter) -> None:
