@@ -197,21 +197,26 @@ def test_unreadable_passphrase_file_is_one_line(tmp_path: Path) -> None:
 def test_passwords_from_file_and_environment(live: LiveNode, tmp_path: Path) -> None:
     room = tmp_path / "room"
     room.write_text("swordfish\n")
-    env = {"HUSH_PASSWORD": "swordfish"}
-    results: list[Result] = []
+    env = {**os.environ, "HUSH_PASSWORD": "swordfish"}
     watch = ["watch", "--rpc", live.url, "--count", "1", "--timeout", "20"]  # key: $HUSH_PASSWORD
-    worker = threading.Thread(target=lambda: results.append(invoke(*watch, "--json", env=env)))
-    worker.start()
-    deadline = time.monotonic() + 15
+    # Its own process: a CliRunner on a thread shares sys.stdout with the `post` one below.
+    watcher = subprocess.Popen(
+        [sys.executable, "-c", "from hush.cli.main import main; main()", *watch, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 20
     while live.filters() == 0:
-        assert worker.is_alive() and time.monotonic() < deadline
+        assert watcher.poll() is None, watcher.communicate()
+        assert time.monotonic() < deadline, "the watch never installed its filter"
         time.sleep(0.02)
     posted = invoke("post", "--rpc", live.url, "--password-file", str(room), "hello by file")
     assert posted.exit_code == 0, posted.output
-    worker.join(20)
-    [watched] = results
-    assert watched.exit_code == 0, watched.output
-    message = json.loads(watched.stdout)
+    out, err = watcher.communicate(timeout=30)
+    assert watcher.returncode == 0 and "Traceback" not in err, err
+    message = json.loads(out)
     assert message["hash"] == posted.stdout.strip()
     assert bytes.fromhex(message["payload"][2:]) == b"hello by file"
     assert live.filters() == 0  # the watch removed its filter on the way out

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,27 +61,43 @@ def invoke(*argv: str) -> Result:
     return result
 
 
+def spawn(*argv: str) -> subprocess.Popen[str]:
+    """`hush ARGV` in its own process, for a command that runs while the test invokes another:
+    two CliRunner calls on threads swap the same sys.stdout, so their output can mix."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from hush.cli.main import main; main()", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HUSH_PASSWORD": ROOM},
+    )
+
+
+def finished(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    return process.returncode, out, err
+
+
 def test_send_and_receive_a_file(live: LiveNode, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     sent = tmp_path / "photo.bin"
     sent.write_bytes(os.urandom(5000))
-    results: list[Result] = []
     argv = ["receive", "--rpc", live.url, "--save-dir", str(inbox), "--count", "1"]
-    worker = threading.Thread(target=lambda: results.append(invoke(*argv, "--timeout", "20")))
-    worker.start()
-    deadline = time.monotonic() + 15
+    receiver = spawn(*argv, "--timeout", "20")
+    deadline = time.monotonic() + 20
     while live.filters() == 0:
-        assert worker.is_alive() and time.monotonic() < deadline
+        assert receiver.poll() is None, receiver.communicate()
+        assert time.monotonic() < deadline, "the receiver never installed its filter"
         time.sleep(0.02)
     posted = invoke("send-file", "--rpc", live.url, "--quiet", str(sent))
     assert posted.exit_code == 0, posted.output
-    worker.join(20)
-    [received] = results
-    assert received.exit_code == 0, received.output
+    code, out, err = finished(receiver)
+    assert code == 0, err
     saved = inbox / posted.stdout.strip().removeprefix("0x")
     assert saved.read_bytes() == sent.read_bytes()
-    assert received.stdout.startswith(f"{saved} 5000 bytes from anonymous")
+    assert out.startswith(f"{saved} 5000 bytes from anonymous")
     assert (saved.stat().st_mode & 0o777) == 0o600
     assert [p.name for p in inbox.iterdir()] == [saved.name]  # no partial file left
 
@@ -108,22 +125,19 @@ def test_oversized_file_is_refused_before_sealing(live: LiveNode, tmp_path: Path
 def test_watch_raw_prints_envelopes_that_envelope_decode_opens(tmp_path: Path) -> None:
     live = LiveNode(room=ROOM)  # the room filter proves the post went through the pool
     try:
-        results: list[Result] = []
-        argv = ["watch", "--rpc", live.url, "--raw", "--count", "1", "--timeout", "20"]
-        worker = threading.Thread(target=lambda: results.append(invoke(*argv)))
-        worker.start()
-        deadline = time.monotonic() + 15
+        watcher = spawn("watch", "--rpc", live.url, "--raw", "--count", "1", "--timeout", "20")
+        deadline = time.monotonic() + 20
         while live.filters() < 2:
-            assert worker.is_alive() and time.monotonic() < deadline
+            assert watcher.poll() is None, watcher.communicate()
+            assert time.monotonic() < deadline, "the watcher never installed its filter"
             time.sleep(0.02)
         posted = invoke("post", "--rpc", live.url, "--quiet", "raw and real")
         assert posted.exit_code == 0, posted.output
-        worker.join(20)
-        [watched] = results
-        assert watched.exit_code == 0, watched.output
+        code, out, err = finished(watcher)
+        assert code == 0, err
         room = tmp_path / "room"
         room.write_text(ROOM + "\n")
-        raw = watched.stdout.strip()
+        raw = out.strip()
         decoded = invoke("envelope", "decode", raw, "--password-file", str(room), "--json")
         assert decoded.exit_code == 0, decoded.output
         info = json.loads(decoded.stdout)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -254,27 +255,58 @@ def _chat(url: str) -> subprocess.Popen[str]:
     )
 
 
+def _lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
+    """The process's stdout lines as they come (read and closed on a thread, so waits can have
+    deadlines); "" once it closes."""
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    stdout = process.stdout
+
+    def pump() -> None:
+        with stdout:
+            for line in iter(stdout.readline, ""):
+                lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def _next_line(process: subprocess.Popen[str], lines: queue.Queue[str], deadline: float) -> str:
+    try:
+        line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+    except queue.Empty:
+        raise AssertionError("no line from the chat in time") from None
+    assert line, f"the chat quit: {process.stderr.read() if process.stderr else ''}"
+    return line
+
+
 def test_chat_between_two_nodes(tmp_path: Path, nodes: list[NodeProcess]) -> None:
     a, b = NodeProcess(tmp_path / "a"), NodeProcess(tmp_path / "b")
     nodes.extend([a, b])
     assert a.call("admin_addPeer", b.enode) is True
     alice, bob = _chat(a.url), _chat(b.url)
     try:
-        assert bob.stdout is not None and alice.stdin is not None
-        assert "chatting on topic" in bob.stdout.readline()
-        time.sleep(1.0)  # peers connected, filters installed
+        assert alice.stdin is not None
+        alice_says, bob_sees = _lines(alice), _lines(bob)
+        deadline = time.monotonic() + 30
+        # Each chat's banner comes once its keys and filter are on its node; then the peers.
+        for chat, lines in ((alice, alice_says), (bob, bob_sees)):
+            assert "chatting on topic" in _next_line(chat, lines, deadline)
+        while not (a.call("admin_peers") and b.call("admin_peers")):
+            assert time.monotonic() < deadline, "peers did not connect"
+            time.sleep(0.05)
         alice.stdin.write("hi bob, it's alice\n")
         alice.stdin.flush()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = bob.stdout.readline()
-            if "hi bob, it's alice" in line:
-                break
-        else:
-            raise AssertionError("bob's chat never showed alice's line")
+        while "hi bob, it's alice" not in _next_line(bob, bob_sees, deadline):
+            pass
     finally:
-        for chat in (alice, bob):
-            chat.communicate(timeout=15)  # closes stdin: EOF ends a chat
+        for chat in (alice, bob):  # (stdout is the pump's: no communicate())
+            assert chat.stdin is not None
+            chat.stdin.close()  # EOF ends a chat
+            chat.wait(timeout=15)
+            if chat.stderr is not None:
+                chat.stderr.close()
     assert alice.returncode == 0 and bob.returncode == 0
 
 
