@@ -3,7 +3,8 @@
 The C parts are optional: where they can't be compiled, hush uses the equivalent Python code.
 `hush.shh._powloop` is the nonce loop (the Python loop is about half as fast); `hush.shh._envelope`
 decodes, hashes and scores envelopes on receipt (see BENCHMARKS.md for the Python fallback's rate).
-Both share the Keccak-f[1600] in `_keccak.h`.
+Both share the Keccak-f[1600] in `_keccak.h`. `hush.crypto._gcm` opens symmetric envelopes on
+OpenSSL's libcrypto (needs its headers; else the `cryptography` package does it, slower).
 """
 
 from setuptools import Extension, setup
@@ -22,5 +23,6 @@ setup(
             depends=["src/hush/shh/_keccak.h"],
             optional=True,
         ),
+        Extension("hush.crypto._gcm", ["src/hush/crypto/_gcm.c"], libraries=["crypto"], optional=True),
     ]
 )

@@ -266,3 +266,16 @@ def test_c_part_refuses_bad_arguments() -> None:
         c.decode_run(b"\xc0", 0, 5, 1)
     with pytest.raises(TypeError):
         c.bind(Envelope, ("expiry",))
+
+
+@needs_c
+def test_slot_builder_matches_the_dataclass(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hush.shh.message import OpenedMessage
+
+    values = (b"p", b"pad", None, Topic(b"abcd"), 50, 7, 1.5, b"h" * 32, None, b"k" * 32, False)
+    built = envelope_module.slot_builder(OpenedMessage)(*values)
+    assert built == OpenedMessage(*values)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        envelope_module.slot_builder(OpenedMessage)(*values[:-1])
+    monkeypatch.setattr(envelope_module, "_envelope", None)
+    assert envelope_module.slot_builder(OpenedMessage)(*values) == built

@@ -163,29 +163,35 @@ static void digests(const uint8_t *raw, size_t size, const fields_t *f, uint8_t 
 static PyTypeObject *envelope_type = NULL;
 static Py_ssize_t slot_offsets[SLOTS];
 
-static PyObject *bind(PyObject *self, PyObject *args) {
-    PyObject *cls, *names;
-    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &cls, &PyTuple_Type, &names)) return NULL;
-    PyTypeObject *type = (PyTypeObject *)cls;
-    if (PyTuple_GET_SIZE(names) != SLOTS) {
-        PyErr_SetString(PyExc_TypeError, "bind: expected 9 slot names");
-        return NULL;
+/* The offsets of `names` (a tuple of n slot names) in `type`; -1 and a TypeError if any is not
+   an object slot of it. */
+static int find_slots(PyTypeObject *type, PyObject *names, Py_ssize_t n, Py_ssize_t *offsets) {
+    if (PyTuple_GET_SIZE(names) != n) {
+        PyErr_Format(PyExc_TypeError, "expected %zd slot names", n);
+        return -1;
     }
-    Py_ssize_t offsets[SLOTS];
-    for (Py_ssize_t i = 0; i < SLOTS; i++) {
+    for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *descr = PyDict_GetItemWithError(type->tp_dict, PyTuple_GET_ITEM(names, i));
         if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "bind: not a slot");
-            return NULL;
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "not a slot of the class");
+            return -1;
         }
         PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
         if (member->type != T_OBJECT_EX || member->offset <= 0 ||
             member->offset + (Py_ssize_t)sizeof(PyObject *) > type->tp_basicsize) {
-            PyErr_SetString(PyExc_TypeError, "bind: not an object slot");
-            return NULL;
+            PyErr_SetString(PyExc_TypeError, "not an object slot");
+            return -1;
         }
         offsets[i] = member->offset;
     }
+    return 0;
+}
+
+static PyObject *bind(PyObject *self, PyObject *args) {
+    PyObject *cls, *names;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &cls, &PyTuple_Type, &names)) return NULL;
+    Py_ssize_t offsets[SLOTS];
+    if (find_slots((PyTypeObject *)cls, names, SLOTS, offsets) != 0) return NULL;
     memcpy(slot_offsets, offsets, sizeof offsets);
     Py_XSETREF(envelope_type, (PyTypeObject *)Py_NewRef(cls));
     Py_RETURN_NONE;
@@ -305,6 +311,60 @@ static PyObject *decode_run(PyObject *self, PyObject *const *args, Py_ssize_t na
     return Py_BuildValue("(Nn)", decoded, pos);
 }
 
+/* SlotBuilder(cls, names)(*values): an instance of a slotted class with every slot set, as
+   object.__new__ and one object.__setattr__ per slot would (for frozen dataclasses built on the
+   hot path, whose generated __init__ costs several times more). */
+#define MAX_BUILDER_SLOTS 32
+typedef struct {
+    PyObject_HEAD PyTypeObject *type;
+    Py_ssize_t count;
+    Py_ssize_t offsets[MAX_BUILDER_SLOTS];
+} BuilderObject;
+
+static void builder_dealloc(BuilderObject *self) {
+    Py_XDECREF(self->type);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int builder_init(BuilderObject *self, PyObject *args, PyObject *kwargs) {
+    PyObject *cls, *names;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &cls, &PyTuple_Type, &names)) return -1;
+    Py_ssize_t count = PyTuple_GET_SIZE(names);
+    if (count > MAX_BUILDER_SLOTS) {
+        PyErr_SetString(PyExc_TypeError, "too many slots");
+        return -1;
+    }
+    if (find_slots((PyTypeObject *)cls, names, count, self->offsets) != 0) return -1;
+    Py_XSETREF(self->type, (PyTypeObject *)Py_NewRef(cls));
+    self->count = count;
+    return 0;
+}
+
+static PyObject *builder_call(BuilderObject *self, PyObject *args, PyObject *kwargs) {
+    if (self->type == NULL || (kwargs && PyDict_GET_SIZE(kwargs)) ||
+        PyTuple_GET_SIZE(args) != self->count) {
+        PyErr_Format(PyExc_TypeError, "SlotBuilder takes exactly %zd positional values",
+                     self->count);
+        return NULL;
+    }
+    PyObject *obj = self->type->tp_alloc(self->type, 0);
+    if (obj == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < self->count; i++)
+        *(PyObject **)((char *)obj + self->offsets[i]) = Py_NewRef(PyTuple_GET_ITEM(args, i));
+    return obj;
+}
+
+static PyTypeObject BuilderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "hush.shh._envelope.SlotBuilder",
+    .tp_basicsize = sizeof(BuilderObject),
+    .tp_dealloc = (destructor)builder_dealloc,
+    .tp_call = (ternaryfunc)builder_call,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "SlotBuilder(cls, slot_names): calls build cls instances from positional values.",
+    .tp_init = (initproc)builder_init,
+    .tp_new = PyType_GenericNew,
+};
+
 static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS,
      "bind(cls, slot_names) -> None\n\nThe class decode builds, and its nine slots in order."},
@@ -321,4 +381,13 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_envelope", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__envelope(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__envelope(void) {
+    if (PyType_Ready(&BuilderType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddObjectRef(m, "SlotBuilder", (PyObject *)&BuilderType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -15,7 +15,9 @@ the C path is tested against.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from hush import rlp
 from hush.crypto.keccak import keccak256
@@ -31,6 +33,7 @@ __all__ = [
     "leading_zero_bits",
     "pow_from_bits",
     "short_rlp",
+    "slot_builder",
 ]
 
 try:  # decode + hash + PoW digest in C; optional at build time (see setup.py)
@@ -284,6 +287,26 @@ def decode_run(payload: bytes, pos: int, stop: int, limit: int) -> tuple[list[En
     if _envelope is None:
         return [], pos
     return _envelope.decode_run(payload, pos, stop, limit)
+
+
+_T = TypeVar("_T")
+
+
+def slot_builder(cls: type[_T]) -> Callable[..., _T]:
+    """A fast constructor for a frozen slotted dataclass on a hot path: `build(*values)` with one
+    value per slot, in `__slots__` order, no checks (`__post_init__` is not run). In C where
+    built; the generated frozen `__init__` costs several times more."""
+    names: tuple[str, ...] = cls.__slots__  # type: ignore[attr-defined]
+    if _envelope is not None:
+        return _envelope.SlotBuilder(cls, names)
+
+    def build(*values: object) -> _T:
+        instance = object.__new__(cls)
+        for name, value in zip(names, values, strict=True):
+            _set(instance, name, value)
+        return instance
+
+    return build
 
 
 _SLOTS = (
