@@ -8,6 +8,8 @@ times each; the table gives medians and the after/before ratio. Rates are per CP
 child (`time.process_time`), so time the shared machine gives to other processes does not count
 against either side; it is still one core, single-threaded. Only APIs both sides have are used.
 Inputs are `hush bench validate` / `hush bench open`'s: 256-byte envelopes, 64-byte payloads.
+`relay` is `hush bench relay` (this checkout's driver and peers, the relay node from each side's
+`src`): envelopes received and forwarded to 8 peers per CPU second of the relay process.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ FIGURES = [
     "open_asym_wrong",
     "recover",
     "filters_16_one_topic",
+    "relay",
 ]
 EXPIRY = 1_600_000_000
 
@@ -107,6 +110,11 @@ def figure(name: str, cpu_seconds: float) -> float:
 
 
 def run_child(src: Path, name: str, cpu_seconds: float) -> float:
+    if name == "relay":
+        from hush.cli.bench_relay import bench_relay  # noqa: PLC0415 - this checkout's driver
+
+        result = bench_relay(10_000, 8, 256, src=str(src))
+        return 1000 / float(result["relay_cpu_s_per_1000"])
     env = dict(os.environ, PYTHONPATH=str(src))
     command = [sys.executable, __file__, "--child", name, "--cpu-seconds", str(cpu_seconds)]
     output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout

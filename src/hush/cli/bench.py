@@ -358,8 +358,10 @@ def open_command(seconds: float, as_json: bool) -> None:
 
 def _register_net() -> None:
     from hush.cli.bench_net import command  # noqa: PLC0415 - the node loads only for `bench`
+    from hush.cli.bench_relay import command as relay  # noqa: PLC0415
 
     group.add_command(command)
+    group.add_command(relay)
 
 
 _register_net()
