@@ -34,6 +34,8 @@ FIGURES = [
     "recover",
     "filters_16_one_topic",
     "relay",
+    "pow_100",
+    "pow_4096",
 ]
 EXPIRY = 1_600_000_000
 
@@ -96,6 +98,15 @@ def figure(name: str, cpu_seconds: float) -> float:
         digest = keccak256(b"hush")
         signature = signer.sign(digest)
         return _rate(lambda: recover_public_key(signature, digest), cpu_seconds)
+    if name.startswith("pow_"):
+        # nonces/s of one search on one core: the short RLP of that size, a target never met
+        from hush.cli.bench import envelope_for_short_size  # noqa: PLC0415
+        from hush.shh.pow import NonceSearch  # noqa: PLC0415
+
+        search = NonceSearch(envelope_for_short_size(int(name[4:])).short_rlp())
+        chunk = 1 << 14
+        starts = iter(range(1 << 40, 1 << 62, chunk))
+        return chunk * _rate(lambda: search.find(next(starts), chunk, 256), cpu_seconds, batch=1)
     if name == "filters_16_one_topic":
         # 16 filters on the envelope's topic, each with its own key, one of them the right one:
         # deliveries (envelopes) per second, i.e. 15 wrong-key and 1 right-key open each.

@@ -7,7 +7,7 @@
   one by one (`Envelope.decode`, in C where built), a whole `messages` packet in slices
   (`decode_messages_in_slices`, the ingest's batch entry point) and the pure-Python fallback.
 - `open`: messages/s opened with the right and the wrong key, symmetric and asymmetric, and
-  signature recoveries/s, on one core.
+  signature recoveries/s, on one core; symmetric also through the fallback without the C opener.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from hush.crypto import symmetric as symmetric_module
 from hush.crypto.keccak import keccak256, keccak_state
 from hush.crypto.keys import PrivateKey, recover_public_key
 from hush.crypto.symmetric import SymmetricKey
@@ -30,7 +31,7 @@ from hush.shh import envelope as envelope_module
 from hush.shh.envelope import Envelope, short_rlp
 from hush.shh.message import open_asymmetric, open_symmetric, wrap
 from hush.shh.packets import decode_messages_in_slices, encode_messages
-from hush.shh.pow import ACCELERATED, NonceSearch
+from hush.shh.pow import ACCELERATED, NonceSearch, nonce_lanes
 from hush.types import Topic
 
 __all__ = [
@@ -64,8 +65,8 @@ GETH_SAME_MACHINE = {
 }
 """geth 1.9.7's own whisperv6 functions on one core of this machine type, same inputs (issue 13)."""
 
-TARGETS = {"validate": 215e3, "open_sym_wrong": 500e3, "open_asym": 20e3, "recover": 20e3}
-"""hush's per-core targets."""
+TARGETS = {"validate": 215e3, "open_sym_wrong": 1.06e6, "open_asym": 20e3, "recover": 20e3}
+"""hush's per-core targets (issue 13: validate ≥ 1.5× and wrong-key open ≥ 1× geth here)."""
 
 _EXPIRY = 1_600_000_000
 _CHUNK = 1 << 14
@@ -148,6 +149,7 @@ def bench_pow(size: int, seconds: float, processes: int, threads: bool = False) 
     return {
         "benchmark": "pow",
         "c_nonce_loop": ACCELERATED,
+        "nonce_lanes": nonce_lanes(),
         "size": size,
         "seconds": seconds,
         "processes": processes,
@@ -269,6 +271,15 @@ def bench_open(seconds: float) -> dict[str, Any]:
         ),
         "recover": _timed(lambda: recover_public_key(signature, digest), seconds),
     }
+    # The fallback without the C opener: the same keys, opening through `cryptography`.
+    slow_key, slow_wrong = SymmetricKey(key.secret), SymmetricKey(wrong_key.secret)
+    slow_key.open, slow_wrong.open = slow_key.open_python, slow_wrong.open_python
+    rates["open_sym_wrong_python_fallback"] = _timed(
+        lambda: open_symmetric(sym, slow_wrong, pow_value, envelope_hash), seconds
+    )
+    rates["open_sym_right_python_fallback"] = _timed(
+        lambda: open_symmetric(sym, slow_key, pow_value, envelope_hash), seconds
+    )
     targets = {
         "open_sym_wrong": TARGETS["open_sym_wrong"],
         "open_asym_right": TARGETS["open_asym"],
@@ -278,8 +289,15 @@ def bench_open(seconds: float) -> dict[str, Any]:
     return {
         "benchmark": "open",
         "per_core_per_s": rates,
+        "c_opener": symmetric_module.ACCELERATED,
         "targets": targets,
         "meets_targets": {name: rates[name] >= value for name, value in targets.items()},
+        "geth_1_9_7_same_machine": GETH_SAME_MACHINE,
+        "ratio_vs_geth_same_machine": {
+            name: rates[name] / GETH_SAME_MACHINE[name]
+            for name in ("open_sym_wrong", "open_sym_right", "open_asym_right", "open_asym_wrong")
+        }
+        | {"recover": rates["recover"] / GETH_SAME_MACHINE["recover"]},
         "geth_1_9_7_one_core": {
             "open_sym_wrong": GETH_REFERENCE["open_sym_wrong"],
             "open_asym": GETH_REFERENCE["open_asym"],
