@@ -135,6 +135,11 @@ def run_child(src: Path, name: str, cpu_seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--baseline", type=Path, help="a checkout of the baseline (its root)")
+    parser.add_argument(
+        "--after",
+        type=Path,
+        help="measure this checkout instead of this one (e.g. one without its C parts)",
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cpu-seconds", type=float, default=0.5)
     parser.add_argument("--figures", default=",".join(FIGURES))
@@ -143,7 +148,7 @@ def main() -> None:
     if args.child:
         print(json.dumps({"rate": figure(args.child, args.cpu_seconds)}))
         return
-    here = Path(__file__).resolve().parent.parent / "src"
+    here = (args.after.resolve() if args.after else Path(__file__).resolve().parent.parent) / "src"
     sides = {"after": here}
     if args.baseline:
         sides = {"before": args.baseline.resolve() / "src", "after": here}
