@@ -279,3 +279,16 @@ def test_slot_builder_matches_the_dataclass(monkeypatch: pytest.MonkeyPatch) -> 
         envelope_module.slot_builder(OpenedMessage)(*values[:-1])
     monkeypatch.setattr(envelope_module, "_envelope", None)
     assert envelope_module.slot_builder(OpenedMessage)(*values) == built
+
+
+def test_cached_hash_and_pow_never_outlive_a_change() -> None:
+    """The cached slots are not init fields: `dataclasses.replace` and `with_nonce` recompute."""
+    import dataclasses
+
+    envelope = Envelope.decode(Envelope(1000, 50, Topic(b"abcd"), b"x" * 100, nonce=3).encode())
+    assert envelope.hash and envelope.pow() > 0
+    other = Envelope(1000, 50, Topic(b"abcd"), b"x" * 100, nonce=4)
+    changed = dataclasses.replace(envelope, nonce=4, _encoded=b"")
+    assert changed.hash == other.hash != envelope.hash
+    assert changed.pow() == other.pow() == reference_pow(other, 0)
+    assert envelope.with_nonce(4).hash == other.hash

@@ -151,11 +151,11 @@ class Envelope:
     data: bytes
     nonce: int = 0
     _encoded: bytes = field(default=b"", repr=False, compare=False)
-    _hash: EnvelopeHash = field(default=EnvelopeHash(b""), repr=False, compare=False)
+    _hash: EnvelopeHash = field(default=EnvelopeHash(b""), init=False, repr=False, compare=False)
     """keccak256(_encoded) once computed, else empty."""
-    _pow_bits: int = field(default=-1, repr=False, compare=False)
+    _pow_bits: int = field(default=-1, init=False, repr=False, compare=False)
     """Leading zero bits of the PoW digest once computed, else -1."""
-    _short_size: int = field(default=0, repr=False, compare=False)
+    _short_size: int = field(default=0, init=False, repr=False, compare=False)
     """len(short_rlp()) once the PoW digest was computed."""
 
     def __post_init__(self) -> None:
