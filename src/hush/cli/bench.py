@@ -7,7 +7,8 @@
   one by one (`Envelope.decode`, in C where built), a whole `messages` packet in slices
   (`decode_messages_in_slices`, the ingest's batch entry point) and the pure-Python fallback.
 - `open`: messages/s opened with the right and the wrong key, symmetric and asymmetric, and
-  signature recoveries/s, on one core; symmetric also through the fallback without the C opener.
+  signature recoveries/s, on one core; symmetric also through the fallback without the C opener;
+  deliveries/s to 16 filters on one topic (15 wrong keys, then the right one).
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from hush.crypto.symmetric import SymmetricKey
 from hush.errors import UsageError
 from hush.shh import envelope as envelope_module
 from hush.shh.envelope import Envelope, short_rlp
+from hush.shh.filters import Filter, FilterSet
 from hush.shh.message import open_asymmetric, open_symmetric, wrap
 from hush.shh.packets import decode_messages_in_slices, encode_messages
 from hush.shh.pow import ACCELERATED, NonceSearch, nonce_lanes
-from hush.types import Topic
+from hush.types import KeyID, Topic
 
 __all__ = [
     "GETH_REFERENCE",
@@ -271,6 +273,17 @@ def bench_open(seconds: float) -> dict[str, Any]:
         ),
         "recover": _timed(lambda: recover_public_key(signature, digest), seconds),
     }
+    # 16 filters on the envelope's topic, each its own key, the right one last: 15 wrong-key
+    # tries and one open per delivery (deliveries/s).
+    filters = FilterSet()
+    for index in range(16):
+        filter_key = key if index == 15 else SymmetricKey(random_bytes(32))
+        filters.install(
+            KeyID(f"{index:064x}"), Filter(sym_key=filter_key, topics=frozenset([topic]))
+        )
+    rates["filters_16_one_topic"] = _timed(
+        lambda: filters.notify(sym, pow_value, envelope_hash), seconds, batch=64
+    )
     # The fallback without the C opener: the same keys, opening through `cryptography`.
     slow_key, slow_wrong = SymmetricKey(key.secret), SymmetricKey(wrong_key.secret)
     slow_key.open, slow_wrong.open = slow_key.open_python, slow_wrong.open_python
