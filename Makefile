@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit bench fuzz clean
 
-$(STAMP): pyproject.toml setup.py src/hush/shh/_powloop.c
+$(STAMP): pyproject.toml setup.py src/hush/shh/_powloop.c src/hush/shh/_envelope.c src/hush/shh/_keccak.h src/hush/crypto/_gcm.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'

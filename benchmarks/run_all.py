@@ -61,6 +61,8 @@ def main() -> None:
     summary["validate"] = {
         "per_core": median_of(runs, "envelopes_per_s_per_core"),
         "all_runs": [run["envelopes_per_s_per_core"] for run in runs],
+        "packet_per_core": median_of(runs, "packet_envelopes_per_s_per_core"),
+        "python_fallback_per_core": median_of(runs, "python_fallback_envelopes_per_s_per_core"),
     }
     runs = [bench("open", "--seconds", args.seconds) for _ in range(RUNS)]
     summary["open"] = {
@@ -76,6 +78,12 @@ def main() -> None:
             "geth_tick_p50_ms": median_of(runs, "one_hop_latency_geth_tick", "p50_ms"),
             "rss_idle_mib": median_of(runs, "memory", "rss_idle_mib"),
             "rss_pooled_mib": median_of(runs, "memory", "rss_pooled_mib"),
+        }
+        runs = [bench("relay") for _ in range(RUNS)]
+        summary["relay"] = {
+            "envelopes_per_s": median_of(runs, "envelopes_per_s"),
+            "relay_cpu_s_per_1000": median_of(runs, "relay_cpu_s_per_1000"),
+            "relay_cpu_share": median_of(runs, "relay_cpu_share"),
         }
         runs = [bench("rpc") for _ in range(RUNS)]
         summary["rpc"] = {

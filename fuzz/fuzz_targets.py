@@ -535,14 +535,26 @@ def fuzz_shh_peer(data: bytes) -> None:
         elif isinstance(event, Envelopes):
             # Split and decoded piecemeal, as the node does: a bad envelope fails the peer.
             count = 0
+            decoded: list[Envelope] = []
             try:
                 for raw in peer.encoded_envelopes(event):
-                    assert isinstance(peer.decode_envelope(raw), Envelope)
+                    envelope = peer.decode_envelope(raw)
+                    assert isinstance(envelope, Envelope)
+                    decoded.append(envelope)
                     count += 1
             except PeerError as exc:
                 assert exc.reason is DisconnectReason.SUBPROTOCOL_ERROR and not peer.active
                 failed = exc
             assert count <= len(payload) // 10 + 1
+            # The batch entry point: the same envelopes, or a DecodeError where the peer failed.
+            sliced: list[Envelope] = []
+            try:
+                for chunk in packets.decode_messages_in_slices(event.payload, 7):
+                    sliced.extend(chunk)
+            except DecodeError:
+                assert failed is not None
+            else:
+                assert failed is None and sliced == decoded
         elif isinstance(event, PowRequirementChanged):
             assert math.isfinite(event.value) and event.value >= 0
         elif isinstance(event, BloomChanged):
@@ -565,11 +577,19 @@ def fuzz_envelope(data: bytes) -> None:
         assert generic is not None, "fast path accepted what the strict decoder refuses"
         assert fast == (generic.expiry, generic.ttl, generic.topic, generic.data, generic.nonce)
     try:
-        envelope = Envelope.decode(data)
-    except DecodeError:
-        assert generic is None
+        reference: Envelope | None = Envelope.decode_python(data)
+        reference_error = ""
+    except DecodeError as exc:
+        reference, reference_error = None, str(exc)
+    try:
+        envelope = Envelope.decode(data)  # the C path where it was built
+    except DecodeError as exc:
+        assert generic is None and reference is None
+        assert str(exc) == reference_error, "C and Python paths fail differently"
         return
     assert generic is not None and envelope == generic
+    assert reference is not None and envelope.hash == reference.hash
+    assert envelope.pow() == reference.pow() and envelope.pow(3) == reference.pow(3)
     assert envelope.encode() == data
     rebuilt = Envelope(envelope.expiry, envelope.ttl, envelope.topic, envelope.data, envelope.nonce)
     assert rebuilt._encode() == data
@@ -600,6 +620,7 @@ def fuzz_message(data: bytes) -> None:
     topic = Topic(b"\x00\x00\x00\x01")
     if mode == 0:  # arbitrary envelope data under both openers
         envelope = Envelope(1, 1, topic, body)
+        assert SYM.open(body) == SYM.open_python(body)  # the C opener against cryptography
         _check_opened(open_symmetric(envelope, SYM), SYM.open(body))
         assert open_asymmetric(envelope, KEY_A) is None or len(body) >= 113
     elif mode == 1:  # a plaintext behind a valid AES-GCM tag

@@ -24,7 +24,9 @@ __all__ = [
     "encode_bytes",
     "encode_list_payload",
     "encode_uint",
+    "item_end",
     "iter_list",
+    "list_bounds",
     "split_list",
     "uint_bytes",
 ]
@@ -132,10 +134,22 @@ def iter_list(data: bytes) -> Iterator[bytes]:
     decoded piecemeal.
     """
     data = bytes(data)
+    start, stop = list_bounds(data)
+    return _items(data, start, stop)
+
+
+def list_bounds(data: bytes) -> tuple[int, int]:
+    """Where the payload of the list at the start of `data` begins and ends (its header checked,
+    trailing bytes allowed)."""
     is_list, start, stop = _header(data, 0, len(data))
     if not is_list:
         raise DecodeError("RLP: expected a list, got a byte string")
-    return _items(data, start, stop)
+    return start, stop
+
+
+def item_end(data: bytes, pos: int, stop: int) -> int:
+    """The end of the item at `pos` within `data[:stop]`, its header checked as `iter_list` does."""
+    return _header(data, pos, stop)[2]
 
 
 def _items(data: bytes, cursor: int, stop: int) -> Iterator[bytes]:

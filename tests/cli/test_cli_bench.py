@@ -46,3 +46,23 @@ def test_bench_rejects_impossible_size() -> None:
 
 def test_geth_shaped_rate_is_positive() -> None:
     assert geth_shaped_rate(bytes(100), 0.02) > 0
+
+
+def test_bench_relay_json() -> None:
+    """A real relay node in a child process, 2 sinks: every envelope reaches both."""
+    result = CliRunner().invoke(
+        main, ["bench", "relay", "--envelopes", "300", "--peers", "2", "--batch", "64", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert (info["envelopes"], info["peers"], info["loop"]) == (300, 2, "asyncio")
+    assert info["envelopes_per_s"] > 0
+    assert info["relay_cpu_s_per_1000"] > 0
+
+
+def test_relay_envelopes_are_256_bytes_and_distinct() -> None:
+    from hush.cli.bench_relay import relay_envelopes
+
+    envelopes = relay_envelopes(50, 1_700_000_000)
+    assert {len(raw) for raw in envelopes} == {256}
+    assert len(set(envelopes)) == 50

@@ -280,3 +280,33 @@ def test_heaps_stay_bounded_under_churn() -> None:
     assert len(pool) <= 1
     assert len(pool._rank_heap) <= 2 * len(pool._buckets) + 65
     assert len(pool._expiry_heap) <= 2 * len(pool._buckets) + 65
+
+
+def test_mark_known_by_is_mark_known_per_new_hash() -> None:
+    """The batch marking a relay does once per peer and packet: same accounting as one by one."""
+    envelopes = [tiny(i) for i in range(6)]
+    one, batch = EnvelopePool(min_pow=0.0), EnvelopePool(min_pow=0.0)
+    for pool in (one, batch):
+        for index, envelope in enumerate(envelopes):
+            pool.add(envelope, NOW, source=str(index % 2), local=index == 5)
+    entries = [entry for entry in batch if entry.hash != envelopes[3].hash]
+    known: dict = {envelopes[0].hash: None}
+    expected: dict = dict(known)
+    for entry in entries:
+        if entry.hash not in expected:
+            expected[entry.hash] = None
+            one.mark_known(entry.hash)
+    assert batch.mark_known_by(known, entries) == len(entries) - 1
+    assert known == expected
+    assert batch.bytes_used == one.bytes_used
+    assert [batch.usage(s) for s in ("0", "1", "local")] == [
+        one.usage(s) for s in ("0", "1", "local")
+    ]
+    assert batch.mark_known_by(known, entries) == 0  # all known now
+    assert batch.shrink() == [] and batch.bytes_used == one.bytes_used
+    # an entry no longer pooled is not marked
+    pool = EnvelopePool(min_pow=0.0)
+    entry = pool.add(envelopes[0], NOW, source="x").entry
+    assert entry is not None
+    pool.expire(NOW + 1_000)
+    assert pool.mark_known_by({}, [entry]) == 0 and pool.bytes_used == 0

@@ -130,3 +130,31 @@ def test_find_many_agrees_with_find_one_by_one(searches: list[tuple[bytes, int, 
     assert NonceSearch.find_many(batch) == [
         search.find_python(start, count, bits) for search, start, count, bits in batch
     ]
+
+
+@pytest.mark.skipif(not ACCELERATED, reason="the C nonce loop was not built here")
+@settings(max_examples=60, deadline=None)
+@given(
+    short=st.binary(min_size=0, max_size=400),
+    start=st.one_of(st.integers(0, 2**64 - 1), st.integers(2**64 - 40, 2**64 - 1)),
+    count=st.integers(0, 3000),
+    bits=st.integers(1, 9),
+)
+def test_vector_lanes_agree_with_the_scalar_loop(
+    short: bytes, start: int, count: int, bits: int
+) -> None:
+    """AVX-512 (8 nonces at once), AVX2 (4) and the scalar loop find the same first nonce,
+    across the 2^64 wrap and counts that are no multiple of the width; each width the CPU lacks
+    falls back to the next narrower one."""
+    from hush.shh import _powloop
+
+    search = NonceSearch(short)
+    default = _powloop.lanes()
+    try:
+        found = []
+        for lanes in (8, 4, 1):
+            _powloop.set_lanes(lanes)
+            found.append(search.find(start, count, bits))
+    finally:
+        _powloop.set_lanes(default)
+    assert found[0] == found[1] == found[2] == search.find_python(start, count, bits)

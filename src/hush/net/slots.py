@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import cast
 
 from hush.net.config import P2PConfig
 from hush.net.limits import ConnectionGate, Slot, connection_budget, open_file_limit
@@ -37,9 +38,10 @@ class SlotStream(asyncio.StreamReaderProtocol):
         super().connection_made(transport)
         self._slot.abort = transport.abort  # type: ignore[attr-defined]
         if self._on_accept is not None:
-            assert isinstance(transport, asyncio.Transport)
+            # a stream transport, though uvloop's doesn't subclass asyncio.Transport
+            stream = cast(asyncio.Transport, transport)
             loop = asyncio.get_running_loop()
-            writer = asyncio.StreamWriter(transport, self, self._reader, loop)
+            writer = asyncio.StreamWriter(stream, self, self._reader, loop)
             self._on_accept(self._reader, writer, self._slot)
 
     def connection_lost(self, exc: Exception | None) -> None:

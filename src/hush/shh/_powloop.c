@@ -6,92 +6,17 @@
  * 0x01 ... 0x80. The caller passes the whole 136-byte blocks of the message prefix (absorbed
  * once), the remaining tail, and the 8-byte big-endian nonce goes after the tail; for each
  * nonce only the final block(s) are absorbed. The loop (prefix included) runs without the GIL.
+ *
+ * Where the CPU has AVX2 (checked at import), four nonces are hashed at once, one per 64-bit
+ * lane of 256-bit registers; the scalar loop does the rest and is the fallback. Both give the
+ * first matching nonce in order (tests/shh/test_pow.py compares them).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
 
-#define RATE 136
-#define LANES 25
-
-static const uint64_t round_constants[24] = {
-    0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808aULL, 0x8000000080008000ULL,
-    0x000000000000808bULL, 0x0000000080000001ULL, 0x8000000080008081ULL, 0x8000000000008009ULL,
-    0x000000000000008aULL, 0x0000000000000088ULL, 0x0000000080008009ULL, 0x000000008000000aULL,
-    0x000000008000808bULL, 0x800000000000008bULL, 0x8000000000008089ULL, 0x8000000000008003ULL,
-    0x8000000000008002ULL, 0x8000000000000080ULL, 0x000000000000800aULL, 0x800000008000000aULL,
-    0x8000000080008081ULL, 0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
-};
-
-static inline uint64_t rotl(uint64_t x, int n) { return (x << n) | (x >> (64 - n)); }
-
-/* Keccak-f[1600] on lanes a[x + 5y], unrolled: theta, then rho and pi together, chi, iota. */
-static void keccak_f1600(uint64_t a[LANES]) {
-    uint64_t b[LANES], c0, c1, c2, c3, c4, d0, d1, d2, d3, d4;
-    for (int round = 0; round < 24; round++) {
-        c0 = a[0] ^ a[5] ^ a[10] ^ a[15] ^ a[20];
-        c1 = a[1] ^ a[6] ^ a[11] ^ a[16] ^ a[21];
-        c2 = a[2] ^ a[7] ^ a[12] ^ a[17] ^ a[22];
-        c3 = a[3] ^ a[8] ^ a[13] ^ a[18] ^ a[23];
-        c4 = a[4] ^ a[9] ^ a[14] ^ a[19] ^ a[24];
-        d0 = c4 ^ rotl(c1, 1);
-        d1 = c0 ^ rotl(c2, 1);
-        d2 = c1 ^ rotl(c3, 1);
-        d3 = c2 ^ rotl(c4, 1);
-        d4 = c3 ^ rotl(c0, 1);
-        /* rho rotates lane (x, y) by r[x][y]; pi moves it to (y, 2x + 3y) */
-        b[0] = a[0] ^ d0;
-        b[10] = rotl(a[1] ^ d1, 1);
-        b[20] = rotl(a[2] ^ d2, 62);
-        b[5] = rotl(a[3] ^ d3, 28);
-        b[15] = rotl(a[4] ^ d4, 27);
-        b[16] = rotl(a[5] ^ d0, 36);
-        b[1] = rotl(a[6] ^ d1, 44);
-        b[11] = rotl(a[7] ^ d2, 6);
-        b[21] = rotl(a[8] ^ d3, 55);
-        b[6] = rotl(a[9] ^ d4, 20);
-        b[7] = rotl(a[10] ^ d0, 3);
-        b[17] = rotl(a[11] ^ d1, 10);
-        b[2] = rotl(a[12] ^ d2, 43);
-        b[12] = rotl(a[13] ^ d3, 25);
-        b[22] = rotl(a[14] ^ d4, 39);
-        b[23] = rotl(a[15] ^ d0, 41);
-        b[8] = rotl(a[16] ^ d1, 45);
-        b[18] = rotl(a[17] ^ d2, 15);
-        b[3] = rotl(a[18] ^ d3, 21);
-        b[13] = rotl(a[19] ^ d4, 8);
-        b[14] = rotl(a[20] ^ d0, 18);
-        b[24] = rotl(a[21] ^ d1, 2);
-        b[9] = rotl(a[22] ^ d2, 61);
-        b[19] = rotl(a[23] ^ d3, 56);
-        b[4] = rotl(a[24] ^ d4, 14);
-        for (int y = 0; y < 25; y += 5) {
-            a[y + 0] = b[y + 0] ^ (~b[y + 1] & b[y + 2]);
-            a[y + 1] = b[y + 1] ^ (~b[y + 2] & b[y + 3]);
-            a[y + 2] = b[y + 2] ^ (~b[y + 3] & b[y + 4]);
-            a[y + 3] = b[y + 3] ^ (~b[y + 4] & b[y + 0]);
-            a[y + 4] = b[y + 4] ^ (~b[y + 0] & b[y + 1]);
-        }
-        a[0] ^= round_constants[round];
-    }
-}
-
-static inline uint64_t load_le64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-
-static void absorb_block(uint64_t s[LANES], const uint8_t *block) {
-    for (int i = 0; i < RATE / 8; i++) s[i] ^= load_le64(block + 8 * i);
-    keccak_f1600(s);
-}
-
-static void squeeze256(const uint64_t s[LANES], uint8_t out[32]) {
-    for (int i = 0; i < 4; i++)
-        for (int b = 0; b < 8; b++) out[8 * i + b] = (uint8_t)(s[i] >> (8 * b));
-}
+#include "_keccak.h"
 
 /* One search: its buffers (held, so they stay put while the GIL is released) and its result. */
 typedef struct {
@@ -122,6 +47,217 @@ static void release_search(search_t *job) {
     job->parsed = 0;
 }
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#define HUSH_AVX2 1
+#include <immintrin.h>
+
+#define V __m256i
+#define XOR _mm256_xor_si256
+#define ROTL(x, n) _mm256_or_si256(_mm256_slli_epi64((x), (n)), _mm256_srli_epi64((x), 64 - (n)))
+/* chi: a ^ (~b & c) */
+#define CHI(a, b, c) XOR((a), _mm256_andnot_si256((b), (c)))
+
+/* Keccak-f[1600] on four states at once, lane (x, y) of state k in a[x + 5y][k]: the same steps
+   as keccak_f1600. */
+__attribute__((target("avx2"))) static void keccak_f1600_x4(V a[LANES]) {
+    V b[LANES], c0, c1, c2, c3, c4, d0, d1, d2, d3, d4;
+    for (int round = 0; round < 24; round++) {
+        c0 = XOR(XOR(XOR(a[0], a[5]), XOR(a[10], a[15])), a[20]);
+        c1 = XOR(XOR(XOR(a[1], a[6]), XOR(a[11], a[16])), a[21]);
+        c2 = XOR(XOR(XOR(a[2], a[7]), XOR(a[12], a[17])), a[22]);
+        c3 = XOR(XOR(XOR(a[3], a[8]), XOR(a[13], a[18])), a[23]);
+        c4 = XOR(XOR(XOR(a[4], a[9]), XOR(a[14], a[19])), a[24]);
+        d0 = XOR(c4, ROTL(c1, 1));
+        d1 = XOR(c0, ROTL(c2, 1));
+        d2 = XOR(c1, ROTL(c3, 1));
+        d3 = XOR(c2, ROTL(c4, 1));
+        d4 = XOR(c3, ROTL(c0, 1));
+        b[0] = XOR(a[0], d0);
+        b[10] = ROTL(XOR(a[1], d1), 1);
+        b[20] = ROTL(XOR(a[2], d2), 62);
+        b[5] = ROTL(XOR(a[3], d3), 28);
+        b[15] = ROTL(XOR(a[4], d4), 27);
+        b[16] = ROTL(XOR(a[5], d0), 36);
+        b[1] = ROTL(XOR(a[6], d1), 44);
+        b[11] = ROTL(XOR(a[7], d2), 6);
+        b[21] = ROTL(XOR(a[8], d3), 55);
+        b[6] = ROTL(XOR(a[9], d4), 20);
+        b[7] = ROTL(XOR(a[10], d0), 3);
+        b[17] = ROTL(XOR(a[11], d1), 10);
+        b[2] = ROTL(XOR(a[12], d2), 43);
+        b[12] = ROTL(XOR(a[13], d3), 25);
+        b[22] = ROTL(XOR(a[14], d4), 39);
+        b[23] = ROTL(XOR(a[15], d0), 41);
+        b[8] = ROTL(XOR(a[16], d1), 45);
+        b[18] = ROTL(XOR(a[17], d2), 15);
+        b[3] = ROTL(XOR(a[18], d3), 21);
+        b[13] = ROTL(XOR(a[19], d4), 8);
+        b[14] = ROTL(XOR(a[20], d0), 18);
+        b[24] = ROTL(XOR(a[21], d1), 2);
+        b[9] = ROTL(XOR(a[22], d2), 61);
+        b[19] = ROTL(XOR(a[23], d3), 56);
+        b[4] = ROTL(XOR(a[24], d4), 14);
+        for (int y = 0; y < 25; y += 5) {
+            a[y + 0] = CHI(b[y + 0], b[y + 1], b[y + 2]);
+            a[y + 1] = CHI(b[y + 1], b[y + 2], b[y + 3]);
+            a[y + 2] = CHI(b[y + 2], b[y + 3], b[y + 4]);
+            a[y + 3] = CHI(b[y + 3], b[y + 4], b[y + 0]);
+            a[y + 4] = CHI(b[y + 4], b[y + 0], b[y + 1]);
+        }
+        a[0] = XOR(a[0], _mm256_set1_epi64x((long long)round_constants[round]));
+    }
+}
+
+/* Nonces start .. start + count - count % 4 four at a time; the first match in nonce order, if
+   any, goes into job. Returns how many nonces it tried. */
+__attribute__((target("avx2"))) static unsigned long long search_x4(
+    search_t *job, const uint64_t base[LANES], const uint8_t *final, size_t blocks,
+    size_t nonce_offset, const uint8_t *bound) {
+    uint8_t copies[4][2 * RATE];
+    for (int k = 0; k < 4; k++) memcpy(copies[k], final, blocks * RATE);
+    V start[LANES];
+    for (int i = 0; i < LANES; i++) start[i] = _mm256_set1_epi64x((long long)base[i]);
+    uint64_t nonce = (uint64_t)job->start;
+    unsigned long long tried = 0, rounds = job->count / 4;
+    for (unsigned long long r = 0; r < rounds; r++, nonce += 4, tried += 4) {
+        for (int k = 0; k < 4; k++) {
+            uint64_t n = nonce + (uint64_t)k; /* wraps at 2^64 like geth's */
+            for (int b = 0; b < 8; b++) copies[k][nonce_offset + b] = (uint8_t)(n >> (56 - 8 * b));
+        }
+        V s[LANES];
+        memcpy(s, start, sizeof s);
+        for (size_t block = 0; block < blocks; block++) {
+            size_t at = block * RATE;
+            for (int i = 0; i < RATE / 8; i++)
+                s[i] = XOR(s[i], _mm256_set_epi64x((long long)load_le64(copies[3] + at + 8 * i),
+                                                   (long long)load_le64(copies[2] + at + 8 * i),
+                                                   (long long)load_le64(copies[1] + at + 8 * i),
+                                                   (long long)load_le64(copies[0] + at + 8 * i)));
+            keccak_f1600_x4(s);
+        }
+        uint64_t words[4][4];
+        for (int i = 0; i < 4; i++) _mm256_storeu_si256((V *)words[i], s[i]);
+        for (int k = 0; k < 4; k++) {
+            uint8_t digest[32];
+            for (int i = 0; i < 4; i++)
+                for (int b = 0; b < 8; b++) digest[8 * i + b] = (uint8_t)(words[i][k] >> (8 * b));
+            if (memcmp(digest, bound, 32) < 0) {
+                job->found = 1;
+                job->nonce = nonce + (uint64_t)k;
+                memcpy(job->digest, digest, 32);
+                return tried + (unsigned long long)k + 1;
+            }
+        }
+    }
+    return tried;
+}
+#define W __m512i
+#define XOR8 _mm512_xor_si512
+#define ROTL8(x, n) _mm512_rol_epi64((x), (n))
+#define CHI8(a, b, c) _mm512_ternarylogic_epi64((a), (b), (c), 0xD2) /* a ^ (~b & c) */
+
+/* Keccak-f[1600] on eight states at once (AVX-512F: one-instruction rotate, 3-input logic). */
+__attribute__((target("avx512f"))) static void keccak_f1600_x8(W a[LANES]) {
+    W b[LANES], c0, c1, c2, c3, c4, d0, d1, d2, d3, d4;
+    for (int round = 0; round < 24; round++) {
+        c0 = XOR8(XOR8(XOR8(a[0], a[5]), XOR8(a[10], a[15])), a[20]);
+        c1 = XOR8(XOR8(XOR8(a[1], a[6]), XOR8(a[11], a[16])), a[21]);
+        c2 = XOR8(XOR8(XOR8(a[2], a[7]), XOR8(a[12], a[17])), a[22]);
+        c3 = XOR8(XOR8(XOR8(a[3], a[8]), XOR8(a[13], a[18])), a[23]);
+        c4 = XOR8(XOR8(XOR8(a[4], a[9]), XOR8(a[14], a[19])), a[24]);
+        d0 = XOR8(c4, ROTL8(c1, 1));
+        d1 = XOR8(c0, ROTL8(c2, 1));
+        d2 = XOR8(c1, ROTL8(c3, 1));
+        d3 = XOR8(c2, ROTL8(c4, 1));
+        d4 = XOR8(c3, ROTL8(c0, 1));
+        b[0] = XOR8(a[0], d0);
+        b[10] = ROTL8(XOR8(a[1], d1), 1);
+        b[20] = ROTL8(XOR8(a[2], d2), 62);
+        b[5] = ROTL8(XOR8(a[3], d3), 28);
+        b[15] = ROTL8(XOR8(a[4], d4), 27);
+        b[16] = ROTL8(XOR8(a[5], d0), 36);
+        b[1] = ROTL8(XOR8(a[6], d1), 44);
+        b[11] = ROTL8(XOR8(a[7], d2), 6);
+        b[21] = ROTL8(XOR8(a[8], d3), 55);
+        b[6] = ROTL8(XOR8(a[9], d4), 20);
+        b[7] = ROTL8(XOR8(a[10], d0), 3);
+        b[17] = ROTL8(XOR8(a[11], d1), 10);
+        b[2] = ROTL8(XOR8(a[12], d2), 43);
+        b[12] = ROTL8(XOR8(a[13], d3), 25);
+        b[22] = ROTL8(XOR8(a[14], d4), 39);
+        b[23] = ROTL8(XOR8(a[15], d0), 41);
+        b[8] = ROTL8(XOR8(a[16], d1), 45);
+        b[18] = ROTL8(XOR8(a[17], d2), 15);
+        b[3] = ROTL8(XOR8(a[18], d3), 21);
+        b[13] = ROTL8(XOR8(a[19], d4), 8);
+        b[14] = ROTL8(XOR8(a[20], d0), 18);
+        b[24] = ROTL8(XOR8(a[21], d1), 2);
+        b[9] = ROTL8(XOR8(a[22], d2), 61);
+        b[19] = ROTL8(XOR8(a[23], d3), 56);
+        b[4] = ROTL8(XOR8(a[24], d4), 14);
+        for (int y = 0; y < 25; y += 5) {
+            a[y + 0] = CHI8(b[y + 0], b[y + 1], b[y + 2]);
+            a[y + 1] = CHI8(b[y + 1], b[y + 2], b[y + 3]);
+            a[y + 2] = CHI8(b[y + 2], b[y + 3], b[y + 4]);
+            a[y + 3] = CHI8(b[y + 3], b[y + 4], b[y + 0]);
+            a[y + 4] = CHI8(b[y + 4], b[y + 0], b[y + 1]);
+        }
+        a[0] = XOR8(a[0], _mm512_set1_epi64((long long)round_constants[round]));
+    }
+}
+
+/* Nonces start .. start + count - count % 8 eight at a time; the first match in nonce order, if
+   any, goes into job. Returns how many nonces it tried. */
+__attribute__((target("avx512f"))) static unsigned long long search_x8(
+    search_t *job, const uint64_t base[LANES], const uint8_t *final, size_t blocks,
+    size_t nonce_offset, const uint8_t *bound) {
+    uint8_t copies[8][2 * RATE];
+    for (int k = 0; k < 8; k++) memcpy(copies[k], final, blocks * RATE);
+    W start[LANES];
+    for (int i = 0; i < LANES; i++) start[i] = _mm512_set1_epi64((long long)base[i]);
+    uint64_t nonce = (uint64_t)job->start;
+    unsigned long long tried = 0, rounds = job->count / 8;
+    for (unsigned long long r = 0; r < rounds; r++, nonce += 8, tried += 8) {
+        for (int k = 0; k < 8; k++) {
+            uint64_t n = nonce + (uint64_t)k; /* wraps at 2^64 like geth's */
+            for (int b = 0; b < 8; b++) copies[k][nonce_offset + b] = (uint8_t)(n >> (56 - 8 * b));
+        }
+        W s[LANES];
+        memcpy(s, start, sizeof s);
+        for (size_t block = 0; block < blocks; block++) {
+            size_t at = block * RATE;
+            for (int i = 0; i < RATE / 8; i++)
+                s[i] = XOR8(s[i], _mm512_set_epi64((long long)load_le64(copies[7] + at + 8 * i),
+                                                 (long long)load_le64(copies[6] + at + 8 * i),
+                                                 (long long)load_le64(copies[5] + at + 8 * i),
+                                                 (long long)load_le64(copies[4] + at + 8 * i),
+                                                 (long long)load_le64(copies[3] + at + 8 * i),
+                                                 (long long)load_le64(copies[2] + at + 8 * i),
+                                                 (long long)load_le64(copies[1] + at + 8 * i),
+                                                 (long long)load_le64(copies[0] + at + 8 * i)));
+            keccak_f1600_x8(s);
+        }
+        uint64_t words[4][8];
+        for (int i = 0; i < 4; i++) _mm512_storeu_si512((W *)words[i], s[i]);
+        for (int k = 0; k < 8; k++) {
+            uint8_t digest[32];
+            for (int i = 0; i < 4; i++)
+                for (int b = 0; b < 8; b++) digest[8 * i + b] = (uint8_t)(words[i][k] >> (8 * b));
+            if (memcmp(digest, bound, 32) < 0) {
+                job->found = 1;
+                job->nonce = nonce + (uint64_t)k;
+                memcpy(job->digest, digest, 32);
+                return tried + (unsigned long long)k + 1;
+            }
+        }
+    }
+    return tried;
+}
+#endif
+
+static int use_avx2 = 0; /* set at import where the CPU has AVX2 */
+static int use_avx512 = 0; /* ... and AVX-512F: eight at once */
+
 /* The search itself: no Python API, so it runs without the GIL. */
 static void run_search(search_t *job) {
     uint64_t base[LANES] = {0};
@@ -139,8 +275,20 @@ static void run_search(search_t *job) {
     const uint8_t *bound = (const uint8_t *)job->limit.buf;
 
     uint64_t nonce = (uint64_t)job->start;
+    unsigned long long i = 0;
     job->found = 0;
-    for (unsigned long long i = 0; i < job->count; i++, nonce++) { /* wraps at 2^64 like geth's */
+#ifdef HUSH_AVX2
+    if (use_avx512) {
+        i = search_x8(job, base, final, blocks, (size_t)job->tail.len, bound);
+        if (job->found) return;
+        nonce += (uint64_t)i;
+    } else if (use_avx2) {
+        i = search_x4(job, base, final, blocks, (size_t)job->tail.len, bound);
+        if (job->found) return;
+        nonce += (uint64_t)i;
+    }
+#endif
+    for (; i < job->count; i++, nonce++) { /* wraps at 2^64 like geth's */
         for (int b = 0; b < 8; b++) nonce_at[b] = (uint8_t)(nonce >> (56 - 8 * b));
         uint64_t s[LANES];
         memcpy(s, base, sizeof s);
@@ -209,7 +357,29 @@ done:
     return results;
 }
 
+static PyObject *lanes(PyObject *self, PyObject *unused) {
+    return PyLong_FromLong(use_avx512 ? 8 : use_avx2 ? 4 : 1);
+}
+
+/* The widest of 8 (AVX-512F), 4 (AVX2) and 1 (scalar) lanes, at most `wanted`, the CPU has. */
+static PyObject *set_lanes(PyObject *self, PyObject *arg) {
+    long wanted = PyLong_AsLong(arg);
+    if (wanted == -1 && PyErr_Occurred()) return NULL;
+    PyObject *before = lanes(self, NULL);
+    use_avx2 = use_avx512 = 0;
+#ifdef HUSH_AVX2
+    __builtin_cpu_init();
+    use_avx512 = wanted >= 8 && __builtin_cpu_supports("avx512f");
+    use_avx2 = !use_avx512 && wanted >= 4 && __builtin_cpu_supports("avx2");
+#endif
+    return before;
+}
+
 static PyMethodDef methods[] = {
+    {"set_lanes", set_lanes, METH_O,
+     "set_lanes(n) -> int\n\nHash up to n nonces at once: 8 where the CPU has AVX-512F, 4 with "
+     "AVX2, else 1 (the scalar loop); the widest is the default. Returns the previous width."},
+    {"lanes", lanes, METH_NOARGS, "lanes() -> int\n\nNonces hashed at once: 8, 4 or 1."},
     {"find", find, METH_VARARGS,
      "find(absorbed, tail, start, count, limit) -> (nonce, digest) | None\n\n"
      "The first nonce from start (count tries, wrapping at 2^64) whose keccak256(absorbed + "
@@ -222,4 +392,11 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_powloop", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__powloop(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__powloop(void) {
+#ifdef HUSH_AVX2
+    __builtin_cpu_init();
+    use_avx512 = __builtin_cpu_supports("avx512f");
+    use_avx2 = !use_avx512 && __builtin_cpu_supports("avx2");
+#endif
+    return PyModule_Create(&module);
+}

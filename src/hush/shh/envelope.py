@@ -4,11 +4,20 @@ Wire form: RLP list of exactly five items [expiry uint32, ttl uint32, topic 4 by
 uint64], canonical integers only; anything else is a `DecodeError` (geth drops the sender). The
 hash is keccak256 of that encoding; the PoW hashes the 4-item "short" RLP followed by the 8-byte
 big-endian nonce, counts leading zero bits, and divides twice in IEEE double (§1.5).
+
+Decoding, hashing and the PoW digest of a received envelope run in one C call (`_envelope.c`)
+where that was built: it accepts exactly what `_decode_fast` accepts and declines everything
+else to the generic strict decoder, so errors and decisions are the Python ones. An envelope
+keeps its hash and PoW digest's bit count once computed (they depend only on its bytes).
+`decode_python` is the pure-Python path: the fallback without a compiler, and the reference
+the C path is tested against.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from hush import rlp
 from hush.crypto.keccak import keccak256
@@ -17,15 +26,26 @@ from hush.shh.topic import TOPIC_LENGTH, topic_to_bloom
 from hush.types import Bloom, EnvelopeHash, Topic
 
 __all__ = [
+    "ACCELERATED",
     "ENVELOPE_HEADER_LENGTH",
     "Envelope",
+    "decode_run",
     "leading_zero_bits",
     "pow_from_bits",
     "short_rlp",
+    "slot_builder",
 ]
 
+try:  # decode + hash + PoW digest in C; optional at build time (see setup.py)
+    from hush.shh import _envelope
+except ImportError:  # pragma: no cover - depends on the build
+    _envelope = None  # type: ignore[assignment]
+
+ACCELERATED = _envelope is not None
 ENVELOPE_HEADER_LENGTH = 20  # nominal, used by size() (whisper-v6.md §1.2)
 _UINT32 = 0xFFFFFFFF
+_POW2 = tuple(float(2**bits) for bits in range(257))
+_set = object.__setattr__
 
 
 def short_rlp(expiry: int, ttl: int, topic: bytes, data: bytes) -> bytes:
@@ -119,7 +139,7 @@ def leading_zero_bits(digest: bytes) -> int:
 def pow_from_bits(bits: int, short_size: int, ttl: int, diff: int = 0) -> float:
     """geth's arithmetic: 2^bits / size / (ttl + diff), two divisions in this order."""
     divisor = (ttl + diff) & _UINT32
-    value = float(2**bits) / float(short_size)
+    value = _POW2[bits] / float(short_size)
     return value / float(divisor) if divisor else float("inf")
 
 
@@ -131,6 +151,12 @@ class Envelope:
     data: bytes
     nonce: int = 0
     _encoded: bytes = field(default=b"", repr=False, compare=False)
+    _hash: EnvelopeHash = field(default=EnvelopeHash(b""), init=False, repr=False, compare=False)
+    """keccak256(_encoded) once computed, else empty."""
+    _pow_bits: int = field(default=-1, init=False, repr=False, compare=False)
+    """Leading zero bits of the PoW digest once computed, else -1."""
+    _short_size: int = field(default=0, init=False, repr=False, compare=False)
+    """len(short_rlp()) once the PoW digest was computed."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.expiry <= _UINT32 or not 0 <= self.ttl <= _UINT32:
@@ -154,20 +180,34 @@ class Envelope:
 
     @classmethod
     def decode(cls, raw: bytes) -> Envelope:
-        """Strictly decode one envelope that spans all of `raw`."""
+        """Strictly decode one envelope that spans all of `raw` (in C where it was built)."""
+        raw = bytes(raw)
+        if _envelope is None or cls is not Envelope:  # the C part builds exactly Envelopes
+            return cls.decode_python(raw)
+        envelope = _envelope.decode(raw)
+        if envelope is None:  # unusual or malformed: the generic decoder accepts or explains
+            return cls.from_item(rlp.decode(raw), raw)
+        return envelope
+
+    @classmethod
+    def decode_python(cls, raw: bytes) -> Envelope:
+        """`decode` in pure Python: the fallback without the C part, and its reference."""
         raw = bytes(raw)
         fields = _decode_fast(raw)
         if fields is None:  # unusual or malformed: the generic decoder accepts or explains
             return cls.from_item(rlp.decode(raw), raw)
         expiry, ttl, topic, data, nonce = fields
         envelope = object.__new__(cls)
-        setter = object.__setattr__
+        setter = _set
         setter(envelope, "expiry", expiry)
         setter(envelope, "ttl", ttl)
         setter(envelope, "topic", topic)
         setter(envelope, "data", data)
         setter(envelope, "nonce", nonce)
         setter(envelope, "_encoded", raw)
+        setter(envelope, "_hash", b"")
+        setter(envelope, "_pow_bits", -1)
+        setter(envelope, "_short_size", 0)
         return envelope
 
     @classmethod
@@ -197,7 +237,11 @@ class Envelope:
 
     @property
     def hash(self) -> EnvelopeHash:
-        return EnvelopeHash(keccak256(self._encoded))
+        digest = self._hash
+        if not digest:
+            digest = EnvelopeHash(keccak256(self._encoded))
+            _set(self, "_hash", digest)
+        return digest
 
     @property
     def sent(self) -> int:
@@ -221,9 +265,62 @@ class Envelope:
 
     def pow(self, diff: int = 0) -> float:
         """Proof of work as geth 1.9 computes it; `diff` is added to the TTL for future-dated ones."""
-        short = self.short_rlp()
-        digest = keccak256(short + self.nonce.to_bytes(8, "big"))
-        return pow_from_bits(leading_zero_bits(digest), len(short), self.ttl, diff)
+        bits = self._pow_bits
+        if bits < 0:
+            short = self.short_rlp()
+            bits = leading_zero_bits(keccak256(short + self.nonce.to_bytes(8, "big")))
+            _set(self, "_short_size", len(short))
+            _set(self, "_pow_bits", bits)
+        divisor = (self.ttl + diff) & _UINT32  # pow_from_bits, inlined: this is the hot path
+        value = _POW2[bits] / self._short_size
+        return value / divisor if divisor else float("inf")
 
     def with_nonce(self, nonce: int) -> Envelope:
         return Envelope(self.expiry, self.ttl, self.topic, self.data, nonce)
+
+
+def decode_run(payload: bytes, pos: int, stop: int, limit: int) -> tuple[list[Envelope], int]:
+    """Envelopes from the list items at payload[pos:stop] (a `messages` list's payload), at most
+    `limit`, decoded in one C call; stops early (maybe at once) before an item the C part leaves
+    to the strict decoder, and without the C part decodes none. Returns them and where it stopped.
+    """
+    if _envelope is None:
+        return [], pos
+    return _envelope.decode_run(payload, pos, stop, limit)
+
+
+_T = TypeVar("_T")
+
+
+def slot_builder(cls: type[_T]) -> Callable[..., _T]:
+    """A fast constructor for a frozen slotted dataclass on a hot path: `build(*values)` with one
+    value per slot, in `__slots__` order, no checks (`__post_init__` is not run). In C where
+    built; the generated frozen `__init__` costs several times more."""
+    names: tuple[str, ...] = cls.__slots__  # type: ignore[attr-defined]
+    if _envelope is not None:
+        return _envelope.SlotBuilder(cls, names)
+
+    def build(*values: object) -> _T:
+        instance = object.__new__(cls)
+        for name, value in zip(names, values, strict=True):
+            _set(instance, name, value)
+        return instance
+
+    return build
+
+
+_SLOTS = (
+    "expiry",
+    "ttl",
+    "topic",
+    "data",
+    "nonce",
+    "_encoded",
+    "_hash",
+    "_pow_bits",
+    "_short_size",
+)
+if _envelope is not None:
+    if Envelope.__slots__ != _SLOTS:  # the C part fills exactly these
+        raise ImportError(f"Envelope's slots changed: update _envelope.c and _SLOTS ({_SLOTS})")
+    _envelope.bind(Envelope, _SLOTS)

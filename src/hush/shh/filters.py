@@ -21,15 +21,16 @@ is lost.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from itertools import chain
 
 from hush.crypto.keys import PrivateKey
 from hush.crypto.symmetric import SymmetricKey
 from hush.errors import UsageError
 from hush.shh.envelope import Envelope
 from hush.shh.errors import ERR_SYM_ASYM
-from hush.shh.message import OpenedMessage, open_asymmetric, open_symmetric
+from hush.shh.message import OpenedMessage, open_asymmetric, open_symmetric, opened_message
 from hush.shh.topic import EMPTY_BLOOM, aggregate_blooms, topic_to_bloom
 from hush.types import Bloom, EnvelopeHash, KeyID, PublicKeyBytes, Topic
 
@@ -192,25 +193,38 @@ class FilterSet:
         p2p: bool = False,
     ) -> list[Match]:
         """Deliver one envelope to matching filters; returns the new matches (geth's order)."""
-        candidates: Iterable[tuple[KeyID, _Installed]] = list(self._all_topics.items())
         bucket = self._by_topic.get(envelope.topic)
-        if bucket:
-            candidates = [*candidates, *bucket.items()]
+        candidates = (
+            chain(self._all_topics.items(), bucket.items()) if bucket else self._all_topics.items()
+        )
         # geth checks a filter's PoW bound against the envelope's cached PoW, which is 0 for
         # direct messages (they skip the pool): a filter with minPow > 0 never sees them.
         pow_seen = 0.0 if p2p else pow_value
         message: OpenedMessage | None = None
         matches: list[Match] = []
-        for filter_id, entry in candidates:
+        data = envelope.data
+        attempts = self.decrypt_attempts
+        for filter_id, entry in candidates:  # (storing touches no filter dict: no copy needed)
             flt = entry.filter
             if p2p and not flt.allow_p2p:
                 continue
-            if not flt.pow_passes(pow_seen):
+            if flt.min_pow > 0 and pow_seen < flt.min_pow:  # flt.pow_passes, inlined
                 continue
             if message is None:
-                message = flt.open(envelope, pow_value, envelope_hash)
-                attempt = (flt.sym_key is not None, message is not None)
-                self.decrypt_attempts[attempt] = self.decrypt_attempts.get(attempt, 0) + 1
+                sym_key = flt.sym_key
+                if sym_key is not None:  # open_symmetric, inlined: most tries are wrong keys
+                    plain = sym_key.open(data)
+                    message = (
+                        None
+                        if plain is None
+                        else opened_message(
+                            envelope, plain, pow_value, envelope_hash, None, sym_key.hash
+                        )
+                    )
+                else:
+                    message = flt.open(envelope, pow_value, envelope_hash)
+                attempt = (sym_key is not None, message is not None)
+                attempts[attempt] = attempts.get(attempt, 0) + 1
                 if message is None:
                     continue
                 if p2p:

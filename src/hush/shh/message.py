@@ -8,14 +8,14 @@ envelope their key does not open: in gossip that is the normal case, never an ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from hush.crypto.ecies import ecies_decrypt, ecies_encrypt
 from hush.crypto.keccak import keccak256
 from hush.crypto.keys import SIGNATURE_LENGTH, PrivateKey, recover_public_key
 from hush.crypto.symmetric import AES_NONCE_LENGTH, SymmetricKey
 from hush.errors import UsageError
-from hush.shh.envelope import Envelope
+from hush.shh.envelope import Envelope, slot_builder
 from hush.shh.errors import ERR_SYM_ASYM
 from hush.types import EnvelopeHash, PublicKeyBytes, RandomBytes, Topic
 
@@ -27,6 +27,7 @@ __all__ = [
     "OpenedMessage",
     "ParsedPlaintext",
     "build_plaintext",
+    "opened_message",
     "open_asymmetric",
     "open_symmetric",
     "parse_plaintext",
@@ -96,29 +97,35 @@ def build_plaintext(
     return plain
 
 
-def parse_plaintext(raw: bytes) -> ParsedPlaintext | None:
-    """geth's ValidateAndParse, with the bound check it lacks (whisper-v6.md §2.4)."""
+def _parse(raw: bytes) -> tuple[bytes, bytes, PublicKeyBytes | None] | None:
+    """(payload, padding, signer) as geth's ValidateAndParse finds them, with the bound check it
+    lacks (whisper-v6.md §2.4); None if `raw` isn't a valid plaintext."""
     if not raw:
         return None
     end = len(raw)
+    flags = raw[0]
     signer: PublicKeyBytes | None = None
-    if raw[0] & SIGNATURE_FLAG:
+    if flags & SIGNATURE_FLAG:
         end -= SIGNATURE_LENGTH
         if end <= 1:
             return None
         signer = recover_public_key(raw[end:], keccak256(raw[:end]))
         if signer is None:
             return None
-    width = raw[0] & SIZE_MASK
-    payload = b""
-    start = 1
-    if width:
-        size = int.from_bytes(raw[1 : 1 + width], "little")
-        start = 1 + width + size
-        if start > end:
-            return None
-        payload = raw[1 + width : start]
-    return ParsedPlaintext(payload=payload, padding=raw[start:end], signer=signer)
+    width = flags & SIZE_MASK
+    if not width:
+        return b"", raw[1:end], signer
+    size = int.from_bytes(raw[1 : 1 + width], "little")
+    start = 1 + width + size
+    if start > end:
+        return None
+    return raw[1 + width : start], raw[start:end], signer
+
+
+def parse_plaintext(raw: bytes) -> ParsedPlaintext | None:
+    """geth's ValidateAndParse, with the bound check it lacks (whisper-v6.md §2.4)."""
+    parsed = _parse(raw)
+    return None if parsed is None else ParsedPlaintext(*parsed)
 
 
 def wrap(
@@ -146,28 +153,37 @@ def wrap(
     return Envelope(expiry=(now + ttl) & 0xFFFFFFFF, ttl=ttl, topic=topic, data=data)
 
 
-def _opened(
+if OpenedMessage.__slots__ != tuple(f.name for f in fields(OpenedMessage)):  # pragma: no cover
+    raise ImportError("OpenedMessage's slots must be its fields, in order (see _build_opened)")
+_build_opened = slot_builder(OpenedMessage)
+"""OpenedMessage(*all eleven fields, in order), without the frozen __init__'s cost."""
+
+
+def opened_message(
     envelope: Envelope,
-    plain: bytes | None,
+    plain: bytes,
     pow_value: float | None,
     envelope_hash: EnvelopeHash | None,
-    recipient_public_key: PublicKeyBytes | None = None,
-    sym_key_hash: bytes | None = None,
+    recipient_public_key: PublicKeyBytes | None,
+    sym_key_hash: bytes | None,
 ) -> OpenedMessage | None:
-    parsed = parse_plaintext(plain) if plain is not None else None
+    """The message in an envelope's decrypted `plain`, if it parses (geth's ValidateAndParse)."""
+    parsed = _parse(plain)
     if parsed is None:
         return None
-    return OpenedMessage(
-        payload=parsed.payload,
-        padding=parsed.padding,
-        signer=parsed.signer,
-        topic=envelope.topic,
-        ttl=envelope.ttl,
-        timestamp=envelope.sent,
-        pow=envelope.pow() if pow_value is None else pow_value,
-        envelope_hash=envelope_hash or envelope.hash,
-        recipient_public_key=recipient_public_key,
-        sym_key_hash=sym_key_hash,
+    payload, padding, signer = parsed
+    return _build_opened(
+        payload,
+        padding,
+        signer,
+        envelope.topic,
+        envelope.ttl,
+        (envelope.expiry - envelope.ttl) & 0xFFFFFFFF,  # envelope.sent
+        envelope.pow() if pow_value is None else pow_value,
+        envelope_hash or envelope.hash,
+        recipient_public_key,
+        sym_key_hash,
+        False,
     )
 
 
@@ -179,7 +195,9 @@ def open_symmetric(
 ) -> OpenedMessage | None:
     """The message if `key` opens the envelope and its plaintext parses, else None."""
     plain = key.open(envelope.data)
-    return _opened(envelope, plain, pow_value, envelope_hash, sym_key_hash=key.hash)
+    if plain is None:  # the common case: another filter's key
+        return None
+    return opened_message(envelope, plain, pow_value, envelope_hash, None, key.hash)
 
 
 def open_asymmetric(
@@ -190,4 +208,6 @@ def open_asymmetric(
 ) -> OpenedMessage | None:
     """The message if the envelope was encrypted to `key` and its plaintext parses, else None."""
     plain = ecies_decrypt(key, envelope.data)
-    return _opened(envelope, plain, pow_value, envelope_hash, key.public_key)
+    if plain is None:
+        return None
+    return opened_message(envelope, plain, pow_value, envelope_hash, key.public_key, None)

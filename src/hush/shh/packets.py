@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from hush import rlp
 from hush.errors import DecodeError
-from hush.shh.envelope import Envelope
+from hush.shh.envelope import Envelope, decode_run
 from hush.shh.topic import BLOOM_SIZE, FULL_BLOOM
 from hush.types import Bloom
 
@@ -28,6 +28,7 @@ __all__ = [
     "decode_bloom",
     "decode_envelope",
     "decode_messages",
+    "decode_messages_in_slices",
     "decode_pow_requirement",
     "decode_status",
     "encode_bloom",
@@ -157,6 +158,35 @@ def _prefixed(items: Iterator[bytes]) -> Iterator[bytes]:
         yield from items
     except DecodeError as exc:
         raise DecodeError(f"messages: {exc}") from exc
+
+
+def decode_messages_in_slices(payload: bytes, size: int) -> Iterator[list[Envelope]]:
+    """The envelopes of a `messages` packet, decoded (hash and PoW digest included), `size` at a
+    time, so that a big packet can be taken in slices.
+
+    The same envelopes as `Envelope.decode` of each of `iter_messages`, and the same
+    `DecodeError` at the same envelope: runs of well-formed envelopes are decoded in one C call
+    each; an item the C part declines goes through exactly that reference path.
+    """
+    if size < 1:
+        raise ValueError("slice size must be at least 1")
+    payload = bytes(payload)
+    try:
+        pos, stop = rlp.list_bounds(payload)
+    except DecodeError as exc:
+        raise DecodeError(f"messages: {exc}") from exc
+    while pos < stop:
+        chunk, pos = decode_run(payload, pos, stop, size)
+        while len(chunk) < size and pos < stop:  # the next item is the reference path's
+            try:
+                end = rlp.item_end(payload, pos, stop)
+            except DecodeError as exc:
+                raise DecodeError(f"messages: {exc}") from exc
+            chunk.append(Envelope.decode(payload[pos:end]))
+            pos = end
+            more, pos = decode_run(payload, pos, stop, size - len(chunk))
+            chunk.extend(more)
+        yield chunk
 
 
 def split_messages(payload: bytes) -> list[bytes]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import heapq
 import math
-from collections.abc import Container, Hashable, Iterator
+from collections.abc import Container, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -133,11 +133,12 @@ class _Bucket:
 class PooledEnvelope:
     """One pooled envelope, stored compactly: its encoding, hash and PoW.
 
-    Six slots and no per-entry copies of expiry, topic or bloom (the bucket holds the expiry, the
-    topic is read from the encoding); `envelope` decodes afresh each time it is asked for.
+    Seven slots and no per-entry copies of expiry, topic or bloom (the bucket holds the expiry, the
+    topic is read from the encoding at an offset found once: relaying asks for every entry's
+    bloom once per peer); `envelope` decodes afresh each time it is asked for.
     """
 
-    __slots__ = ("_bucket", "hash", "knowers", "pow", "raw", "source")
+    __slots__ = ("_bucket", "_topic_at", "hash", "knowers", "pow", "raw", "source")
 
     def __init__(self, raw: bytes, envelope_hash: EnvelopeHash, pow_value: float, source: Hashable):
         self.raw = raw
@@ -146,6 +147,13 @@ class PooledEnvelope:
         self.source = source
         self.knowers = 0
         self._bucket: _Bucket | None = None
+        # canonical (it was decoded): list header, expiry, ttl, then 84 + topic; < 256, so the
+        # offset is one of CPython's shared small ints, not an object per entry
+        pos = 1 if raw[0] <= 0xF7 else raw[0] - 0xF6
+        for _ in range(2):
+            marker = raw[pos]
+            pos += 1 if marker < 0x80 else 1 + marker - 0x80
+        self._topic_at = pos + 1
 
     @property
     def expiry(self) -> int:
@@ -172,16 +180,13 @@ class PooledEnvelope:
 
     @property
     def topic(self) -> Topic:
-        raw = self.raw  # canonical (it was decoded): list header, expiry, ttl, then 84 + topic
-        pos = 1 if raw[0] <= 0xF7 else raw[0] - 0xF6
-        for _ in range(2):
-            marker = raw[pos]
-            pos += 1 if marker < 0x80 else 1 + marker - 0x80
-        return Topic(raw[pos + 1 : pos + 5])
+        at = self._topic_at
+        return Topic(self.raw[at : at + 4])
 
     @property
     def bloom(self) -> Bloom:
-        return topic_to_bloom(self.topic)
+        at = self._topic_at
+        return topic_to_bloom(self.raw[at : at + 4])  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return f"PooledEnvelope({self.hash.hex()[:16]}…, pow={self.pow}, {len(self.raw)} B)"
@@ -430,15 +435,54 @@ class EnvelopePool:
         if entry is None:
             return False
         entry.knowers += 1
-        self._charge(entry, KNOWN_MARK_COST)
+        self._charge_mark(entry, KNOWN_MARK_COST)
         return True
+
+    def mark_known_by(
+        self, known: dict[EnvelopeHash, None], entries: Iterable[PooledEnvelope]
+    ) -> int:
+        """Put each entry still pooled and not yet in `known` (one peer's known set) there, and
+        account its mark; returns how many were new. What `mark_known` per hash does after a
+        `known` check, for a whole batch at once (a relay marks every envelope once per peer)."""
+        pooled = self._entries
+        usage = self._usage
+        rank_bytes = self._rank_bytes
+        cost = KNOWN_MARK_COST
+        added = 0
+        for entry in entries:
+            envelope_hash = entry.hash
+            if envelope_hash in known or pooled.get(envelope_hash) is not entry:
+                continue
+            known[envelope_hash] = None
+            entry.knowers += 1
+            usage[entry.source] += cost  # _charge_mark, inlined
+            bucket = entry._bucket
+            assert bucket is not None
+            if bucket.rank != _PINNED:
+                rank_bytes[bucket.rank] += cost
+            added += 1
+        self.bytes_used += added * cost
+        return added
 
     def unmark_known(self, envelope_hash: EnvelopeHash) -> None:
         """A peer that knew the envelope is gone."""
         entry = self._entries.get(envelope_hash)
         if entry is not None and entry.knowers:
             entry.knowers -= 1
-            self._charge(entry, -KNOWN_MARK_COST)
+            self._charge_mark(entry, -KNOWN_MARK_COST)
+
+    def _charge_mark(self, entry: PooledEnvelope, amount: int) -> None:
+        """`_charge` for a known mark: called once per peer per envelope, so kept short. The
+        entry's own cost stays charged, so neither its source's nor its rank's total can reach
+        zero here."""
+        self.bytes_used += amount
+        usage = self._usage
+        usage[entry.source] += amount
+        bucket = entry._bucket
+        assert bucket is not None
+        rank = bucket.rank
+        if rank != _PINNED:
+            self._rank_bytes[rank] += amount
 
     # -- time ----------------------------------------------------------------------------------
 

@@ -1,0 +1,393 @@
+/*
+ * Envelope validation in C (whisper-v6.md §1.1, §1.4, §1.5): one call decodes an envelope's RLP,
+ * hashes it and computes geth 1.9's proof-of-work input, and a run of them over a `messages`
+ * packet. hush.shh.envelope uses it when it was built and falls back to Python otherwise.
+ *
+ * Only the common, well-formed shape is decoded here, exactly what envelope.py's `_decode_fast`
+ * accepts (canonical lengths and integers, a 4-byte topic, exactly five items). Anything else
+ * returns None (or ends the run) so that the Python reference decoder produces geth's decision
+ * and its exact error: the C code never rejects, it only declines. Differential tests
+ * (tests/shh/test_envelope_c.py) hold both paths to the same results.
+ *
+ * The result is an Envelope built here (hush.shh.envelope binds its class and slot names at
+ * import): its nine slots filled directly, as decode_python's object.__setattr__ calls would.
+ *
+ * Per envelope: hash = keccak256(raw); short = a fresh list header over the first four items'
+ * encodings; PoW digest = keccak256(short || nonce_be8); the PoW is then 2^bits / len(short) /
+ * (ttl + diff), left to Python (two double divisions, and diff depends on the clock).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "structmember.h"
+
+#include "_keccak.h"
+
+#ifndef T_OBJECT_EX
+#define T_OBJECT_EX 16
+#endif
+
+/* Envelopes at least this big are hashed without the GIL. */
+#define NOGIL_BYTES 32768
+
+typedef struct {
+    uint64_t expiry, ttl, nonce;
+    size_t topic_at, data_start, data_stop, head;
+} fields_t;
+
+/* A canonical RLP integer of at most max_length bytes at *pos; 0 if it isn't one. */
+static int uint_at(const uint8_t *raw, size_t size, size_t *pos, size_t max_length, uint64_t *out) {
+    uint8_t first = raw[*pos];
+    if (first < 0x80) {
+        if (first == 0) return 0; /* 0x00 is a non-canonical zero */
+        *out = first;
+        *pos += 1;
+        return 1;
+    }
+    size_t length = first - 0x80u;
+    if (length > max_length || *pos + 1 + length > size) return 0;
+    uint64_t value = 0;
+    for (size_t i = 0; i < length; i++) value = (value << 8) | raw[*pos + 1 + i];
+    if (length > 0 && (raw[*pos + 1] == 0 || (length == 1 && value < 0x80))) return 0;
+    *out = value;
+    *pos += 1 + length;
+    return 1;
+}
+
+/* The fields of a well-formed envelope spanning raw[0:size], or 0 to defer to Python. */
+static int decode_fast(const uint8_t *raw, size_t size, fields_t *f) {
+    if (size < 12) return 0;
+    uint8_t first = raw[0];
+    if (first < 0xC0) return 0;
+    size_t pos;
+    uint64_t length;
+    if (first <= 0xF7) {
+        pos = 1;
+        length = first - 0xC0u;
+    } else {
+        pos = (size_t)first - 0xF6u;
+        if (pos > 9 || raw[1] == 0) return 0;
+        length = 0;
+        for (size_t i = 1; i < pos; i++) length = (length << 8) | raw[i];
+        if (length < 56) return 0;
+    }
+    if (pos > size || length != size - pos || pos + 10 > size) return 0;
+    f->head = pos;
+    if (!uint_at(raw, size, &pos, 4, &f->expiry)) return 0;
+    if (!uint_at(raw, size, &pos, 4, &f->ttl)) return 0;
+    if (pos + 6 > size || raw[pos] != 0x84) return 0;
+    f->topic_at = pos + 1;
+    pos += 5;
+    uint8_t marker = raw[pos];
+    size_t start;
+    uint64_t data_length;
+    if (marker < 0x80) {
+        start = pos;
+        data_length = 1;
+    } else if (marker <= 0xB7) {
+        start = pos + 1;
+        data_length = marker - 0x80u;
+        if (data_length == 1 && start < size && raw[start] < 0x80) return 0;
+    } else if (marker <= 0xBF) {
+        start = pos + 1 + (marker - 0xB7u);
+        if (start > size || raw[pos + 1] == 0) return 0;
+        data_length = 0;
+        for (size_t i = pos + 1; i < start; i++) data_length = (data_length << 8) | raw[i];
+        if (data_length < 56) return 0;
+    } else {
+        return 0;
+    }
+    if (start >= size || data_length >= size - start) return 0; /* the nonce must follow */
+    size_t stop = start + (size_t)data_length;
+    f->data_start = start;
+    f->data_stop = stop;
+    pos = stop;
+    if (!uint_at(raw, size, &pos, 8, &f->nonce) || pos != size) return 0;
+    return 1;
+}
+
+static int leading_zero_bits(const uint8_t digest[32]) {
+    int bits = 0;
+    for (int i = 0; i < 32; i++) {
+        uint8_t b = digest[i];
+        if (b == 0) {
+            bits += 8;
+            continue;
+        }
+        while (!(b & 0x80)) {
+            bits++;
+            b <<= 1;
+        }
+        return bits;
+    }
+    return bits;
+}
+
+/* The envelope hash, and the PoW digest's leading zero bits and short-RLP size. */
+static void digests(const uint8_t *raw, size_t size, const fields_t *f, uint8_t hash[32],
+                    int *bits, size_t *short_size) {
+    keccak_ctx ctx;
+    keccak_init(&ctx);
+    keccak_update(&ctx, raw, size);
+    keccak_final(&ctx, hash);
+
+    size_t payload = f->data_stop - f->head;
+    uint8_t header[9];
+    size_t header_length;
+    if (payload < 56) {
+        header[0] = (uint8_t)(0xC0 + payload);
+        header_length = 1;
+    } else {
+        size_t n = 0;
+        for (size_t v = payload; v; v >>= 8) n++;
+        header[0] = (uint8_t)(0xF7 + n);
+        for (size_t i = 0; i < n; i++) header[1 + i] = (uint8_t)(payload >> (8 * (n - 1 - i)));
+        header_length = 1 + n;
+    }
+    uint8_t nonce[8], digest[32];
+    for (int b = 0; b < 8; b++) nonce[b] = (uint8_t)(f->nonce >> (56 - 8 * b));
+    keccak_init(&ctx);
+    keccak_update(&ctx, header, header_length);
+    keccak_update(&ctx, raw + f->head, payload);
+    keccak_update(&ctx, nonce, 8);
+    keccak_final(&ctx, digest);
+    *bits = leading_zero_bits(digest);
+    *short_size = header_length + payload;
+}
+
+/* The bound Envelope class and the offsets of its slots, in this order: expiry, ttl, topic,
+   data, nonce, _encoded, _hash, _pow_bits, _short_size. */
+#define SLOTS 9
+static PyTypeObject *envelope_type = NULL;
+static Py_ssize_t slot_offsets[SLOTS];
+
+/* The offsets of `names` (a tuple of n slot names) in `type`; -1 and a TypeError if any is not
+   an object slot of it. */
+static int find_slots(PyTypeObject *type, PyObject *names, Py_ssize_t n, Py_ssize_t *offsets) {
+    if (PyTuple_GET_SIZE(names) != n) {
+        PyErr_Format(PyExc_TypeError, "expected %zd slot names", n);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *descr = PyDict_GetItemWithError(type->tp_dict, PyTuple_GET_ITEM(names, i));
+        if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "not a slot of the class");
+            return -1;
+        }
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type != T_OBJECT_EX || member->offset <= 0 ||
+            member->offset + (Py_ssize_t)sizeof(PyObject *) > type->tp_basicsize) {
+            PyErr_SetString(PyExc_TypeError, "not an object slot");
+            return -1;
+        }
+        offsets[i] = member->offset;
+    }
+    return 0;
+}
+
+static PyObject *bind(PyObject *self, PyObject *args) {
+    PyObject *cls, *names;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &cls, &PyTuple_Type, &names)) return NULL;
+    Py_ssize_t offsets[SLOTS];
+    if (find_slots((PyTypeObject *)cls, names, SLOTS, offsets) != 0) return NULL;
+    memcpy(slot_offsets, offsets, sizeof offsets);
+    Py_XSETREF(envelope_type, (PyTypeObject *)Py_NewRef(cls));
+    Py_RETURN_NONE;
+}
+
+/* The Envelope for raw[0:size] (`owner` when it is all of it), None to defer, NULL on error. */
+static PyObject *validate(PyObject *owner, const uint8_t *raw, size_t size, Py_ssize_t raw_at) {
+    if (envelope_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_envelope: no Envelope class bound");
+        return NULL;
+    }
+    fields_t f;
+    if (!decode_fast(raw, size, &f)) return Py_NewRef(Py_None);
+    uint8_t hash[32];
+    int bits;
+    size_t short_size;
+    if (size >= NOGIL_BYTES) { /* `owner` is an immutable bytes object the caller holds */
+        Py_BEGIN_ALLOW_THREADS
+        digests(raw, size, &f, hash, &bits, &short_size);
+        Py_END_ALLOW_THREADS
+    } else {
+        digests(raw, size, &f, hash, &bits, &short_size);
+    }
+    PyObject *values[SLOTS] = {
+        PyLong_FromUnsignedLongLong(f.expiry),
+        PyLong_FromUnsignedLongLong(f.ttl),
+        PyBytes_FromStringAndSize((const char *)raw + f.topic_at, 4),
+        PyBytes_FromStringAndSize((const char *)raw + f.data_start,
+                                  (Py_ssize_t)(f.data_stop - f.data_start)),
+        PyLong_FromUnsignedLongLong(f.nonce),
+        raw_at == 0 && (size_t)PyBytes_GET_SIZE(owner) == size
+            ? Py_NewRef(owner)
+            : PyBytes_FromStringAndSize((const char *)raw, (Py_ssize_t)size),
+        PyBytes_FromStringAndSize((const char *)hash, 32),
+        PyLong_FromLong(bits),
+        PyLong_FromSize_t(short_size),
+    };
+    PyObject *envelope = NULL;
+    int failed = 0;
+    for (int i = 0; i < SLOTS; i++) failed |= values[i] == NULL;
+    if (!failed) envelope = envelope_type->tp_alloc(envelope_type, 0);
+    if (envelope == NULL) {
+        for (int i = 0; i < SLOTS; i++) Py_XDECREF(values[i]);
+        return NULL;
+    }
+    for (int i = 0; i < SLOTS; i++) *(PyObject **)((char *)envelope + slot_offsets[i]) = values[i];
+    return envelope;
+}
+
+static PyObject *decode(PyObject *self, PyObject *arg) {
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "decode takes bytes");
+        return NULL;
+    }
+    return validate(arg, (const uint8_t *)PyBytes_AS_STRING(arg), (size_t)PyBytes_GET_SIZE(arg), 0);
+}
+
+/* The end of the list item at pos (within stop), if its header is a plain canonical list
+   header; 0 to let Python's RLP decoder judge it. */
+static size_t list_item_end(const uint8_t *data, size_t pos, size_t stop) {
+    uint8_t first = data[pos];
+    if (first < 0xC0) return 0;
+    size_t start;
+    uint64_t length;
+    if (first <= 0xF7) {
+        start = pos + 1;
+        length = first - 0xC0u;
+    } else {
+        size_t n = first - 0xF7u;
+        start = pos + 1 + n;
+        if (start > stop || data[pos + 1] == 0) return 0;
+        length = 0;
+        for (size_t i = pos + 1; i < start; i++) length = (length << 8) | data[i];
+        if (length < 56) return 0;
+    }
+    if (start > stop || length > stop - start) return 0;
+    return start + (size_t)length;
+}
+
+static PyObject *decode_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "decode_run(payload: bytes, pos, stop, limit)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]), stop = PyLong_AsSsize_t(args[2]);
+    Py_ssize_t limit = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    PyObject *payload = args[0];
+    Py_ssize_t size = PyBytes_GET_SIZE(payload);
+    if (pos < 0 || stop < pos || stop > size || limit < 0) {
+        PyErr_SetString(PyExc_ValueError, "decode_run: bad bounds");
+        return NULL;
+    }
+    const uint8_t *data = (const uint8_t *)PyBytes_AS_STRING(payload);
+    PyObject *decoded = PyList_New(0);
+    if (decoded == NULL) return NULL;
+    while (pos < stop && PyList_GET_SIZE(decoded) < limit) {
+        size_t end = list_item_end(data, (size_t)pos, (size_t)stop);
+        if (end == 0) break;
+        PyObject *one = validate(payload, data + pos, end - (size_t)pos, pos);
+        if (one == NULL) {
+            Py_DECREF(decoded);
+            return NULL;
+        }
+        if (one == Py_None) {
+            Py_DECREF(one);
+            break;
+        }
+        int appended = PyList_Append(decoded, one);
+        Py_DECREF(one);
+        if (appended != 0) {
+            Py_DECREF(decoded);
+            return NULL;
+        }
+        pos = (Py_ssize_t)end;
+    }
+    return Py_BuildValue("(Nn)", decoded, pos);
+}
+
+/* SlotBuilder(cls, names)(*values): an instance of a slotted class with every slot set, as
+   object.__new__ and one object.__setattr__ per slot would (for frozen dataclasses built on the
+   hot path, whose generated __init__ costs several times more). */
+#define MAX_BUILDER_SLOTS 32
+typedef struct {
+    PyObject_HEAD PyTypeObject *type;
+    Py_ssize_t count;
+    Py_ssize_t offsets[MAX_BUILDER_SLOTS];
+} BuilderObject;
+
+static void builder_dealloc(BuilderObject *self) {
+    Py_XDECREF(self->type);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int builder_init(BuilderObject *self, PyObject *args, PyObject *kwargs) {
+    PyObject *cls, *names;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &cls, &PyTuple_Type, &names)) return -1;
+    Py_ssize_t count = PyTuple_GET_SIZE(names);
+    if (count > MAX_BUILDER_SLOTS) {
+        PyErr_SetString(PyExc_TypeError, "too many slots");
+        return -1;
+    }
+    if (find_slots((PyTypeObject *)cls, names, count, self->offsets) != 0) return -1;
+    Py_XSETREF(self->type, (PyTypeObject *)Py_NewRef(cls));
+    self->count = count;
+    return 0;
+}
+
+static PyObject *builder_call(BuilderObject *self, PyObject *args, PyObject *kwargs) {
+    if (self->type == NULL || (kwargs && PyDict_GET_SIZE(kwargs)) ||
+        PyTuple_GET_SIZE(args) != self->count) {
+        PyErr_Format(PyExc_TypeError, "SlotBuilder takes exactly %zd positional values",
+                     self->count);
+        return NULL;
+    }
+    PyObject *obj = self->type->tp_alloc(self->type, 0);
+    if (obj == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < self->count; i++)
+        *(PyObject **)((char *)obj + self->offsets[i]) = Py_NewRef(PyTuple_GET_ITEM(args, i));
+    return obj;
+}
+
+static PyTypeObject BuilderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "hush.shh._envelope.SlotBuilder",
+    .tp_basicsize = sizeof(BuilderObject),
+    .tp_dealloc = (destructor)builder_dealloc,
+    .tp_call = (ternaryfunc)builder_call,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "SlotBuilder(cls, slot_names): calls build cls instances from positional values.",
+    .tp_init = (initproc)builder_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyMethodDef methods[] = {
+    {"bind", bind, METH_VARARGS,
+     "bind(cls, slot_names) -> None\n\nThe class decode builds, and its nine slots in order."},
+    {"decode", decode, METH_O,
+     "decode(raw) -> Envelope | None\n\n"
+     "One well-formed envelope spanning all of raw, with its hash, PoW digest's leading zero "
+     "bits and short-RLP size filled in; None where the Python decoder must judge."},
+    {"decode_run", (PyCFunction)(void (*)(void))decode_run, METH_FASTCALL,
+     "decode_run(payload, pos, stop, limit) -> ([Envelope, ...], pos)\n\n"
+     "The list items from pos up to stop (a list's payload), at most limit of them, decoded as "
+     "by decode; stops early before an item that decode or a plain list header declines."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_envelope", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__envelope(void) {
+    if (PyType_Ready(&BuilderType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddObjectRef(m, "SlotBuilder", (PyObject *)&BuilderType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
