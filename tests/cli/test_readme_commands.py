@@ -21,12 +21,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import pty
 import re
 import shutil
 import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +139,30 @@ class Session:
         return Daemon(self.rewrite(command), self.copy, self.env)
 
 
+def _block(first: str) -> list[str]:
+    """The README's shell block whose first command starts with `first`."""
+    found = [block for block in shell_blocks() if block and block[0].startswith(first)]
+    assert len(found) == 1, (first, shell_blocks())
+    return found[0]
+
+
+BLOCKS = {
+    "quick start": "make run",
+    "two nodes": "make run",
+    "other commands": ". .venv/bin/activate",
+    "metrics": "hush node --http 8545 --metrics",
+    "public": "hush node --http 0.0.0.0",
+}
+"""Each README shell block (by its first command) and the test below that runs it."""
+
+
+def test_every_shell_block_is_run_here() -> None:
+    blocks = shell_blocks()
+    assert len(blocks) == len(BLOCKS), blocks  # a new block needs its runner here
+    for block in blocks:
+        assert any(block[0].startswith(first) for first in BLOCKS.values()), block
+
+
 def _copy_of_the_repository(target: Path) -> None:
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -197,8 +223,8 @@ def _no_traceback(what: str, output: str) -> None:
 def _node_a(session: Session) -> Daemon:
     """`make run`, as the README's first line says, its ports moved by the ARGS it documents."""
     if session.a is None:
-        [quick_start, two_nodes, *_] = shell_blocks()
-        assert quick_start[0] == "make run" and two_nodes[0] == "make run"
+        quick_start, two_nodes = (b for b in shell_blocks() if b[0] == "make run")
+        assert quick_start == ["make run", "make test"] and two_nodes[0] == "make run"
         ports = session.ports
         args = f"--listen 127.0.0.1:{ports['30303']} --http 127.0.0.1:{ports['8545']} "
         args += f"--ws 127.0.0.1:{ports['8546']}"
@@ -210,7 +236,7 @@ def _node_a(session: Session) -> Daemon:
 def _node_b(session: Session) -> Daemon:
     if session.b is None:
         _node_a(session)
-        line = shell_blocks()[1][1]
+        line = [b for b in shell_blocks() if b[0] == "make run"][1][1]
         assert line.startswith(".venv/bin/hush node ") and "--peer enode://…@" in line
         session.b = session.daemon(line)
         session.facts["b"] = session.b.facts("enode", "http", "ipc")
@@ -233,7 +259,7 @@ def test_make_run_starts_a_node_that_says_each_fact_once_and_stops_on_ctrl_c(
 def test_make_test_target_resolves(session: Session) -> None:
     """`make test` itself is what runs this suite (CI's `.ci/run` is `make test`); here the copy
     must resolve it without rebuilding anything (its full run: the fresh-clone test below)."""
-    assert shell_blocks()[0][1] == "make test"
+    assert shell_blocks()[0] == ["make run", "make test"]
     plan = subprocess.run(
         ["make", "-n", "test"],
         cwd=session.copy,
@@ -277,7 +303,7 @@ def _until_done(waiter: Daemon, feed: Callable[[], object]) -> None:
 
 def test_the_other_commands_run_as_written(session: Session) -> None:
     _node_b(session)
-    [*_, commands, _] = shell_blocks()
+    commands = _block(BLOCKS["other commands"])
     keyid = ""
     prefix = ""
     ran: list[str] = []
@@ -310,8 +336,7 @@ def test_the_other_commands_run_as_written(session: Session) -> None:
 
 
 def test_the_public_node_line_starts_and_stops(session: Session) -> None:
-    [line] = shell_blocks()[-1]
-    assert line.startswith("hush node --http 0.0.0.0:8545")
+    [line] = _block(BLOCKS["public"])
     env = {**session.env, "HOME": str(session.tmp / "public-home")}  # its own ~/.hush
     port = free_port()
     moved = session.rewrite(line, **{"8545": port})
@@ -323,12 +348,70 @@ def test_the_public_node_line_starts_and_stops(session: Session) -> None:
     _no_traceback(line, out)
 
 
+def _in_a_terminal(command: str, cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], list[bytes]]:  # fmt: skip
+    """`command` with a pseudo-terminal for its output (a live view draws only on one), in its
+    own process group; what it draws is collected by a thread."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=cwd,
+        env={**env, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"},
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    drawn: list[bytes] = []
+
+    def read() -> None:
+        with contextlib.suppress(OSError):  # EIO once the command has exited
+            while chunk := os.read(controller, 65536):
+                drawn.append(chunk)
+        os.close(controller)
+
+    threading.Thread(target=read, daemon=True).start()
+    return process, drawn
+
+
+def test_the_metrics_node_and_hush_top(session: Session) -> None:
+    node_line, top_line = _block(BLOCKS["metrics"])
+    assert top_line == "hush top"
+    env = {**session.env, "HOME": str(session.tmp / "metrics-home")}  # its own ~/.hush
+    ports = {"8545": free_port(), "9090": free_port()}
+    moved = re.sub(r"(?<![\w.])9090(?!\w)", str(ports["9090"]), session.rewrite(node_line, **ports))
+    node = Daemon(f"{session.copy / '.venv/bin'}/{moved} --listen 127.0.0.1:0", session.copy, env)
+    try:
+        facts = node.facts("enode", "http", "metrics")
+        with urllib.request.urlopen(facts["metrics"], timeout=SAFETY) as response:
+            assert b"hush_" in response.read()
+        env["HUSH_RPC"] = facts["http"]  # `hush top`'s default address (:8545) is this node
+        top, drawn = _in_a_terminal(f".venv/bin/{top_line}", session.copy, env)
+        try:
+            deadline = time.monotonic() + SAFETY
+            while b"enode://" not in b"".join(drawn):  # its first frame
+                assert top.poll() is None, b"".join(drawn)
+                assert time.monotonic() < deadline, b"".join(drawn)
+                time.sleep(0.05)
+            os.killpg(top.pid, signal.SIGINT)  # Ctrl-C quits
+            assert top.wait(SAFETY) in (0, 130), b"".join(drawn)
+        finally:
+            if top.poll() is None:
+                os.killpg(top.pid, signal.SIGKILL)
+                top.wait(10)
+        _no_traceback(top_line, b"".join(drawn).decode(errors="replace"))
+    finally:
+        out = node.stop()
+    assert node.process.returncode == 0, out
+    _no_traceback(node_line, out)
+
+
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 def test_two_local_nodes_chatting(session: Session, tmp_path: Path) -> None:
     from test_chat_terminal import Terminal
 
     _node_b(session)
-    [_, _, chat_a, chat_b] = shell_blocks()[1]
+    [_, _, chat_a, chat_b] = [b for b in shell_blocks() if b[0] == "make run"][1]
     terminals = []
     try:
         for index, line in enumerate((chat_a, chat_b)):
