@@ -206,3 +206,24 @@ def test_ipcdisable_and_a_default_path_too_long(tmp_path: Path) -> None:
     )
     assert given.returncode == 1 and "Traceback" not in given.stderr
     assert "give a shorter --ipc PATH" in given.stderr.splitlines()[-1]
+
+
+async def test_the_client_reconnects_when_the_node_is_back(tmp_path: Path) -> None:
+    """A command that outlives its node (chat) gets one Unreachable, then works again."""
+    from hush.cli.rpcclient import RpcClient, Unreachable
+    from hush.node import Node, NodeConfig
+    from hush.rpc import RpcServer
+
+    path = tmp_path / "hush.ipc"
+    async with Node(NodeConfig(listen=False, datadir=None, pow_processes=1)) as node:
+        server = RpcServer(node)
+        await server.start_ipc(path)
+        async with RpcClient(endpoint_url(str(path))) as rpc:
+            assert await rpc.call("shh_version", expect=str) == "6.0"
+            await server.stop()
+            with pytest.raises(Unreachable, match="no such socket"):
+                await rpc.call("shh_version")
+            server = RpcServer(node)
+            await server.start_ipc(path)
+            assert await rpc.call("shh_version", expect=str) == "6.0"
+        await server.stop()

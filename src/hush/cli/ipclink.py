@@ -78,6 +78,7 @@ class IpcLink:
     async def request(self, message: dict[str, Any]) -> dict[str, Any]:
         """The reply to `message` (which has an `id`); OSError or LinkError if the link fails."""
         if not self.open:
+            await self.close()  # what is left of a link the node closed
             await self.connect()
         assert self._writer is not None
         reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()

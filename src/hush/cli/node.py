@@ -239,15 +239,15 @@ Examples:
     is_flag=False,
     flag_value="",
     metavar="PATH",
-    help="JSON-RPC over a Unix socket, mode 0600, with every method and subscriptions, like "
-    "geth.ipc; a bare file name is in the datadir [default: on, <datadir>/hush.ipc].",
+    help="JSON-RPC over a Unix socket (mode 0600; every method and subscriptions), like "
+    "geth.ipc; a bare file name is in the datadir [default: on, at <datadir>/hush.ipc, since "
+    "hush node always has a data directory].",
 )
 @click.option(
     "--ipcdisable",
     is_flag=True,
     default=None,
-    help="Serve no IPC socket (a datadir always exists for `hush node`, so IPC is on unless "
-    "this is given).",
+    help="Serve no IPC socket (wins over --ipc).",
 )
 @click.option(
     "--rpc-batch-limit",
