@@ -59,7 +59,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     st.lists(st.dictionaries(st.text(max_size=5), json_values, max_size=4) | st.lists(json_values)),
     st.sampled_from([None, 0, 2]),
