@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from readme_blocks import shell_commands
+
 ROOT = Path(__file__).parent.parent.parent
 HUSH = [sys.executable, "-c", "from hush.cli.main import main; main()"]
 
@@ -120,13 +122,9 @@ def test_every_client_command_has_help_with_examples() -> None:
 
 
 def _readme_command_lines() -> list[str]:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    lines = []
-    for raw in readme.splitlines():
-        code = raw.split(" #")[0].strip().removeprefix(".venv/bin/")
-        if raw.startswith("    ") and code.startswith("hush "):
-            lines.extend(part.strip() for part in code.split(" / "))
-    return lines
+    """The `hush` commands of the README's shell blocks (test_readme_commands runs them all)."""
+    commands = (command.removeprefix(".venv/bin/") for command in shell_commands())
+    return [command for command in commands if command.startswith("hush ")]
 
 
 def _commands_in(line: str) -> list[tuple[list[str], list[str]]]:

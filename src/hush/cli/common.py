@@ -50,17 +50,19 @@ rpc_option = click.option(
     default=DEFAULT_RPC_URL,
     envvar="HUSH_RPC",
     show_default=True,
-    metavar="URL|HOST:PORT|PORT",
+    metavar="URL|HOST:PORT|PORT|PATH.ipc",
     callback=_url_callback("http", "--rpc"),
-    help="The node's JSON-RPC HTTP address (`hush node --http`); env HUSH_RPC.",
+    help="The node's JSON-RPC HTTP address (`hush node --http`) or IPC socket path "
+    "(~/.hush/hush.ipc, ipc:///path); env HUSH_RPC.",
 )
 
 ws_option = click.option(
     "--ws",
     "ws_url",
-    metavar="URL|HOST:PORT|PORT",
+    metavar="URL|HOST:PORT|PORT|PATH.ipc",
     callback=_url_callback("ws", "--ws"),
-    help="The node's WebSocket address (`hush node --ws`): subscribe instead of polling.",
+    help="The node's WebSocket address (`hush node --ws`) or IPC socket path: subscribe "
+    "instead of polling.",
 )
 
 

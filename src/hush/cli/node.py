@@ -1,8 +1,9 @@
 """`hush node`: run a Whisper v6 node, optionally with JSON-RPC over HTTP and WebSocket.
 
 Every flag has a key of the same name (dashes or underscores) in `--config FILE.toml`; flags given
-on the command line win. JSON-RPC is off unless `--http`/`--ws` is given, and an address given as a
-bare port binds loopback. SIGINT and SIGTERM stop the node cleanly.
+on the command line win. JSON-RPC over HTTP/WebSocket is off unless `--http`/`--ws` is given, and an
+address given as a bare port binds loopback; JSON-RPC over IPC (a 0600 Unix socket in the datadir)
+is on unless `--ipcdisable`. SIGINT and SIGTERM stop the node cleanly.
 
 This module composes the command from its parts and is imported by none of them:
 `hush.cli.node_settings` (the settings, the TOML file, parsing and merging) and
@@ -57,8 +58,11 @@ _VERBOSITY = {
 }
 
 
-_PRINTED = frozenset({"node started: %s", "JSON-RPC listening on %s (http=%s, ws=%s)"})
-"""Log lines whose facts `hush node` prints on stdout (`enode:`, `http:`, `ws:`): not twice."""
+_PRINTED = frozenset(
+    {"node started: %s", "JSON-RPC listening on %s (http=%s, ws=%s)", "JSON-RPC over IPC at %s"}
+)
+"""Log lines whose facts `hush node` prints on stdout (`enode:`, `http:`, `ws:`, `ipc:`): not
+twice."""
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -77,7 +81,8 @@ def _configure_logging(verbosity: int) -> None:
     name="node",
     epilog="""\b
 Examples:
-  hush node --http 8545 --ws 8546                  # JSON-RPC on loopback
+  hush node --http 8545 --ws 8546                  # JSON-RPC on loopback (and ~/.hush/hush.ipc)
+  hush node --ipc /run/user/1000/hush.ipc          # the IPC socket elsewhere; --ipcdisable: none
   hush node --datadir /tmp/b --listen 127.0.0.1:30304 --peer enode://…@127.0.0.1:30303
   hush node --config hush.toml --keystore --passphrase-file pass.txt
   hush node --http 8545 --metrics 9090             # Prometheus on 127.0.0.1:9090/metrics
@@ -227,6 +232,23 @@ Examples:
     "else shh,net,web3 without key export].",
 )
 @click.option("--ws-api", multiple=True, help="The same for WebSocket.")
+@click.option(
+    "--ipc",
+    "--ipcpath",
+    "ipc",
+    is_flag=False,
+    flag_value="",
+    metavar="PATH",
+    help="JSON-RPC over a Unix socket (mode 0600; every method and subscriptions), like "
+    "geth.ipc; a bare file name is in the datadir [default: on, at <datadir>/hush.ipc, since "
+    "hush node always has a data directory].",
+)
+@click.option(
+    "--ipcdisable",
+    is_flag=True,
+    default=None,
+    help="Serve no IPC socket (wins over --ipc).",
+)
 @click.option(
     "--rpc-batch-limit",
     type=int,

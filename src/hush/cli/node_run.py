@@ -2,11 +2,11 @@
 
 Rules:
 - `run_node` maps NodeSettings onto NodeConfig/RpcConfig, starts the node (observed by a
-  `NodeStats`, which `hush_stats` reads), the JSON-RPC endpoints and, with `--metrics`, the
-  Prometheus endpoint; prints `enode:`, `http:`, `ws:` and `metrics:` on stdout, and stops
-  everything when `stop` is set or on SIGINT/SIGTERM.
+  `NodeStats`, which `hush_stats` reads), the JSON-RPC endpoints (IPC in the datadir unless
+  disabled) and, with `--metrics`, the Prometheus endpoint; prints `enode:`, `http:`, `ws:`,
+  `ipc:` and `metrics:` on stdout, and stops everything when `stop` is set or on SIGINT/SIGTERM.
 - A failed bind is one UsageError line naming the flag to change (`--listen`, `--http`, `--ws`,
-  `--metrics`), never a traceback; so is an unreadable passphrase file.
+  `--metrics`, `--ipc`), never a traceback; so is an unreadable passphrase file.
 - The keystore passphrase comes from `--passphrase-file`, else $HUSH_PASSPHRASE, else a terminal
   prompt; never logged.
 """
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hush.cli.node_settings import NodeSettings, api_limits, rpc_settings
+from hush.cli.node_settings import NodeSettings, api_limits, ipc_path, rpc_settings
 from hush.enode import host_port
 from hush.errors import UsageError
 from hush.metrics import NodeStats
@@ -33,6 +33,7 @@ from hush.net.limits import AcceptErrorLog
 from hush.node import Node, NodeConfig
 from hush.node.keyfile import KEYSTORE_FILE, PersistentKeyStore
 from hush.rpc import RpcConfig, RpcServer, ShhApi
+from hush.rpc.ipcpath import IpcPathTooLong
 
 if TYPE_CHECKING:
     from hush.metrics.prometheus import MetricsServer
@@ -93,6 +94,22 @@ async def _start_metrics(
     except OSError as exc:
         raise _listen_error("metrics", "--metrics HOST:PORT", address, exc) from None
     click.echo(f"metrics: {server.url}")
+    return server
+
+
+async def _start_ipc(node: Node, settings: NodeSettings, api: ShhApi) -> RpcServer | None:
+    """The IPC endpoint, unless disabled; a default path too long for a socket only warns."""
+    path = ipc_path(settings)
+    if path is None:
+        return None
+    server = RpcServer(node, rpc_settings(settings), api=api)
+    try:
+        await server.start_ipc(path)
+    except IpcPathTooLong as exc:
+        if settings.ipc is not None:
+            raise
+        click.echo(f"hush: warning: {exc}; IPC is off", err=True)
+        return None
     return server
 
 
@@ -175,6 +192,10 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
                     click.echo(f"http: {server.url}")
                 if rpc_config.ws:
                     click.echo(f"ws: {server.url.replace('http://', 'ws://', 1)}")
+            ipc = await _start_ipc(node, settings, api)
+            if ipc is not None:
+                servers.append(ipc)
+                click.echo(f"ipc: {ipc.ipc_path}")
             if settings.metrics:
                 servers.append(await _start_metrics(node, stats, settings, settings.metrics))
             sys.stdout.flush()

@@ -35,10 +35,12 @@ from hush.rpc import RpcConfig
 from hush.rpc.api import ApiLimits
 
 __all__ = [
+    "DEFAULT_IPC_NAME",
     "DEFAULT_LISTEN",
     "NodeSettings",
     "api_limits",
     "help_default",
+    "ipc_path",
     "parse_address",
     "parse_size",
     "rpc_settings",
@@ -60,6 +62,8 @@ def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]
 _NODE_DEFAULTS = NodeConfig(datadir=None)
 _RPC_DEFAULTS = RpcConfig()
 _API_DEFAULTS = ApiLimits()
+DEFAULT_IPC_NAME = "hush.ipc"
+"""geth's `geth.ipc`, named for hush; in the data directory."""
 DEFAULT_LISTEN = host_port(_NODE_DEFAULTS.listen_host, _NODE_DEFAULTS.listen_port)
 
 
@@ -107,6 +111,10 @@ class NodeSettings:
     metrics: tuple[str, int] | None = None
     metrics_per_peer: bool = False
     metrics_compat: tuple[str, ...] = ()
+    ipc: Path | None = None
+    """The IPC socket (`--ipc`); a bare file name is in the datadir; None: `hush.ipc` there."""
+    ipcdisable: bool = False
+    """No IPC endpoint (`--ipcdisable`; wins over `--ipc`)."""
 
 
 _SETTING_DEFAULTS: dict[str, Any] = {
@@ -281,12 +289,25 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             metrics=parse_address(pick("metrics")) if pick("metrics") else None,
             metrics_per_peer=bool(pick("metrics_per_peer")),
             metrics_compat=_metrics_compat(_split(pick("metrics_compat"))),
+            ipc=Path(pick("ipc")) if pick("ipc") else None,
+            ipcdisable=bool(pick("ipcdisable")),
         )
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid setting: {exc}") from exc
     rpc_settings(settings)  # JSON-RPC settings: refused here, before anything starts
     api_limits(settings)
     return settings
+
+
+def ipc_path(settings: NodeSettings) -> Path | None:
+    """Where `hush node` serves IPC: geth's rule, a bare file name is in the data directory
+    (`hush.ipc` by default), any other path is taken as given; None with `--ipcdisable`."""
+    if settings.ipcdisable:
+        return None
+    path = settings.ipc or Path(DEFAULT_IPC_NAME)
+    if path.name == str(path):
+        return settings.datadir / path
+    return path.expanduser()
 
 
 def _default_datadir() -> Path:

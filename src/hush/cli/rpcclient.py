@@ -4,19 +4,25 @@ Rules: whatever the server answers — an error that is not an object, a non-int
 `null` result where a value is needed, non-JSON, an HTTP error page, a closed connection — becomes
 one typed `HushError` with a one-line message naming the URL, never a traceback. Replies are read
 into memory up to `MAX_REPLY_BYTES` only. Addresses are accepted as full URLs, `HOST:PORT` or a
-bare `PORT` (loopback), the forms `hush node --http/--ws` take (`endpoint_url`).
+bare `PORT` (loopback), the forms `hush node --http/--ws` take (`endpoint_url`), and as the path
+of the node's IPC socket (`/path/hush.ipc`, `./hush.ipc`, `~/.hush/hush.ipc`, any `*.ipc`, or
+`ipc:///path`): calls and subscriptions then go over it (`hush.cli.ipclink`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
+import os
 import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar, overload
 
 import aiohttp
 
+from hush.cli.ipclink import IpcLink, LinkError, describe
 from hush.errors import HushError, UsageError
 
 __all__ = [
@@ -66,13 +72,36 @@ _SCHEMES = {"http": ("http", "https"), "ws": ("ws", "wss")}
 _OTHER = {"http": "ws", "https": "wss", "ws": "http", "wss": "https"}
 
 
+IPC_SCHEME = "ipc://"
+
+
+def ipc_path(url: str) -> str | None:
+    """The socket path of an `ipc://` URL (as `endpoint_url` makes them), else None."""
+    return url[len(IPC_SCHEME) :] if url.startswith(IPC_SCHEME) else None
+
+
+def _ipc_url(raw: str) -> str | None:
+    """`ipc:///abs/path` for the forms that name a socket file, else None."""
+    if raw.startswith(IPC_SCHEME):
+        path = raw[len(IPC_SCHEME) :]
+    elif "://" not in raw and (raw.startswith(("/", "./", "../", "~")) or raw.endswith(".ipc")):
+        path = raw
+    else:
+        return None
+    return IPC_SCHEME + os.path.abspath(os.path.expanduser(path))
+
+
 def endpoint_url(text: str, scheme: str = "http", what: str = "--rpc") -> str:
-    """A URL from `8545`, `HOST:8545`, `[::1]:8545` or a full URL; `scheme` is http or ws.
+    """A URL from `8545`, `HOST:8545`, `[::1]:8545` or a full URL; `scheme` is http or ws. A
+    socket path (or `ipc://` URL) becomes `ipc:///abs/path`, for either scheme.
 
     An http(s) URL given where a WebSocket one is wanted becomes ws(s) (hush serves both on one
     port when asked to); a ws URL given for HTTP is refused with a pointer to `--ws`.
     """
     raw = text.strip()
+    ipc = _ipc_url(raw)
+    if ipc is not None:
+        return ipc
     if raw.isdigit():
         raw = f"127.0.0.1:{raw}"
     if "://" not in raw:
@@ -147,12 +176,17 @@ class RpcClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=5)
         self._session: aiohttp.ClientSession | None = None
         self._ids = itertools.count(1)
+        path = ipc_path(url)
+        self._ipc = IpcLink(path, MAX_REPLY_BYTES) if path is not None else None
 
     async def __aenter__(self) -> RpcClient:
-        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        if self._ipc is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._ipc is not None:
+            await self._ipc.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -172,6 +206,8 @@ class RpcClient:
     async def call(self, method: str, *params: Any, expect: type[Any] | None = None) -> Any:
         """The call's result; with `expect`, checked to be of that JSON type."""
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
+        if self._ipc is not None:
+            return self._result(method, await self._ipc_call(self._ipc, body), expect)
         try:
             async with self.session.post(self.url, json=body) as response:
                 data = await _read_limited(response, self.url)
@@ -189,7 +225,18 @@ class RpcClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             reason = _clip(str(exc)) or type(exc).__name__
             raise Unreachable(f"cannot reach hush node at {self.url} ({reason})", reason) from None
-        reply = _parse_json(self.url, data)
+        return self._result(method, _parse_json(self.url, data), expect)
+
+    async def _ipc_call(self, link: IpcLink, body: dict[str, Any]) -> Any:
+        try:
+            async with asyncio.timeout(self._timeout.total):
+                return await link.request(body)
+        except (OSError, LinkError, TimeoutError) as exc:
+            await link.close()  # the next call reconnects (a node that is back)
+            reason = describe(exc) if isinstance(exc, OSError) else str(exc) or "timed out"
+            raise Unreachable(f"cannot reach hush node at {self.url} ({reason})", reason) from None
+
+    def _result(self, method: str, reply: Any, expect: type[Any] | None) -> Any:
         if not isinstance(reply, dict):
             raise BadReply(f"{self.url} is not a JSON-RPC endpoint (reply is not an object)")
         error = reply.get("error")
@@ -213,8 +260,12 @@ async def subscribe(ws_url: str, criteria: dict[str, Any]) -> AsyncIterator[dict
     """Messages pushed by `shh_subscribe("messages", criteria)` over a WebSocket.
 
     Ends only by raising: the server closing the socket is `lost(...)`, like a polling watch
-    whose node stops answering.
+    whose node stops answering. An `ipc://` URL subscribes over the node's IPC socket.
     """
+    if ipc_path(ws_url) is not None:
+        async for message in _subscribe_ipc(ws_url, criteria):
+            yield message
+        return  # not reached: it ends by raising
     subscription: object = None
     try:
         async with (
@@ -257,3 +308,37 @@ async def subscribe(ws_url: str, criteria: dict[str, Any]) -> AsyncIterator[dict
     if subscription is None:
         raise Unreachable(f"hush node at {ws_url} closed the WebSocket before subscribing")
     raise lost(ws_url, reason)
+
+
+async def _subscribe_ipc(url: str, criteria: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """`subscribe` over an IPC socket: the same messages, the same errors."""
+    path = ipc_path(url)
+    assert path is not None
+    link = IpcLink(path, MAX_REPLY_BYTES, notifications=True)
+    request = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "shh_subscribe",
+        "params": ["messages", criteria],
+    }
+    try:
+        try:
+            async with asyncio.timeout(30):
+                reply = await link.request(request)
+        except (OSError, LinkError, TimeoutError) as exc:
+            text = describe(exc) if isinstance(exc, OSError) else str(exc) or "timed out"
+            raise Unreachable(f"cannot reach hush node at {url} ({text})", text) from None
+        if reply.get("error") is not None:
+            raise _node_error(url, reply["error"])
+        check_type(url, "shh_subscribe", reply.get("result"), str)
+        assert link.notifications is not None
+        while (message := await link.notifications.get()) is not None:
+            params = message.get("params")
+            if message.get("method") == "shh_subscription" and isinstance(params, dict):
+                yield check_type(url, "shh_subscription", params.get("result"), dict)
+        why = link.lost
+        reason = describe(why) if isinstance(why, OSError) else str(why or "closed")
+        raise lost(url, reason)
+    finally:
+        with contextlib.suppress(Exception):
+            await link.close()

@@ -1,8 +1,8 @@
 """`hush watch` and what every command that follows incoming messages shares (`follow`).
 
-Messages come from a WebSocket subscription with `--ws`, else from a polled filter that is
-deleted when the command ends (also when interrupted); a node that goes away is one line and
-exit status 1 either way. Following stops after `--count` messages or `--timeout` seconds. A
+Messages come from a subscription with `--ws` or when `--rpc` is an IPC socket, else from a
+polled filter that is deleted when the command ends (also when interrupted); a node that goes
+away is one line and exit status 1 either way. Following stops after `--count` messages or `--timeout` seconds. A
 message prints as one line (time, topic, the signer's short id, the payload as text when it is
 printable UTF-8), as JSON, or with `--raw` as its envelope's RLP from the node's pool
 (`hush_getEnvelope`, hush nodes only).
@@ -32,7 +32,7 @@ from hush.cli.room import (
     topic_arg,
     wnode_topic,
 )
-from hush.cli.rpcclient import RpcClient, Unreachable, lost, subscribe
+from hush.cli.rpcclient import RpcClient, Unreachable, ipc_path, lost, subscribe
 from hush.errors import UsageError
 
 __all__ = ["follow", "follow_options", "human", "messages", "sender_name", "watch"]
@@ -76,12 +76,13 @@ async def messages(
     ws_url: str | None,
     interval: float,
 ) -> AsyncGenerator[dict[str, Any], None]:
-    """Incoming messages: a WebSocket subscription if `ws_url`, else a polled filter.
+    """Incoming messages: a WebSocket subscription if `ws_url`, a subscription over the IPC
+    socket if `rpc` is one, else a polled filter.
 
     A node that goes away raises `lost(...)` either way (same message, exit status 1).
     """
-    if ws_url:
-        async for message in subscribe(ws_url, criteria):
+    if ws_url or ipc_path(rpc.url):  # an IPC socket pushes, as a WebSocket does
+        async for message in subscribe(ws_url or rpc.url, criteria):
             yield message
         return
     filter_id = await rpc.call("shh_newMessageFilter", criteria, expect=str)

@@ -10,7 +10,8 @@ Public-facing limits (issue 7), enforced by the modules named:
 - Connection cap and header deadline (`max_connections`, `header_timeout`):
   `hush.rpc.connections`; body, idle and send deadlines (`body_timeout`, `idle_timeout`,
   `send_timeout`): `hush.rpc.http`, `hush.rpc.websocket` and the server's aiohttp runner.
-- WebSocket concurrency (`ws_max_inflight`): `hush.rpc.websocket`.
+- WebSocket and IPC concurrency (`ws_max_inflight`): `hush.rpc.websocket`, `hush.rpc.ipc` (which
+  applies the WebSocket path's limits to its connections).
 - Batches (`max_batch`, `max_response`, `batch_timeout`): `hush.rpc.jsonrpc`.
 
 Every count must be a positive integer and every timeout a positive finite number; a named
@@ -72,7 +73,8 @@ class RpcConfig:
     """Seconds one batch may run; its remaining calls then get `request timed out` (geth uses
     its HTTP write timeout, 30 s by default)."""
     max_connections: int = 100
-    """HTTP and WebSocket connections open at once; more are answered 503 and closed."""
+    """HTTP and WebSocket connections open at once; more are answered 503 and closed. An IPC
+    endpoint counts its own connections against the same number."""
     header_timeout: float = 10.0
     """Seconds a new connection has to send complete request headers."""
     body_timeout: float = 30.0

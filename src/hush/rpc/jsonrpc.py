@@ -208,11 +208,19 @@ class Dispatcher:
         reply = await self._reply(body, context)
         return None if reply is None else reply.encoded
 
+    async def handle_value(self, message: Any, context: CallContext) -> bytes | None:
+        """The response to a body already parsed (by `loads`), as the bytes to send."""
+        reply = await self._reply_to(message, context)
+        return None if reply is None else reply.encoded
+
     async def _reply(self, body: bytes | str, context: CallContext) -> _Reply | None:
         try:
             message = loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             return _encoded(error_response(None, PARSE_ERROR, _clip(f"parse error: {exc}")))
+        return await self._reply_to(message, context)
+
+    async def _reply_to(self, message: Any, context: CallContext) -> _Reply | None:
         if not isinstance(message, list):
             context.response_budget = self.max_response
             response = await self.handle_message(message, context)

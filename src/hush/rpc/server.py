@@ -1,4 +1,4 @@
-"""JSON-RPC over HTTP (POST) and WebSocket, with aiohttp, in the node's event loop.
+"""JSON-RPC over HTTP (POST) and WebSocket, with aiohttp, and over IPC, in the node's event loop.
 
 `RpcServer` composes the parts and is the only module that knows them all:
 - `hush.rpc.config`: `RpcConfig`, every setting below and its validation;
@@ -7,6 +7,8 @@
 - `hush.rpc.http`: HTTP POST requests (body limit and deadline, CORS, large answers);
 - `hush.rpc.websocket`: WebSocket connections (in-flight cap, reply deadline, subscriptions);
 - `hush.rpc.logs`: aiohttp's error records as one line without traceback;
+- `hush.rpc.ipc`: JSON-RPC over a Unix socket, geth's `geth.ipc` (`start_ipc`), with every
+  method (as a loopback WebSocket has them) and the WebSocket path's limits;
 - batches: `hush.rpc.jsonrpc` (`max_batch`, `max_response`, `batch_timeout`).
 
 Every request first passes the Host allow-list (HTTP and WebSocket share the port); a GET with
@@ -24,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import cast
 
 from aiohttp import web
@@ -35,6 +38,7 @@ from hush.rpc.api import ShhApi
 from hush.rpc.config import DEFAULT_API, DEFAULT_MAX_BODY, DEFAULT_VHOSTS, RpcConfig
 from hush.rpc.connections import ConnectionGuard, GuardedSite
 from hush.rpc.http import serve_http
+from hush.rpc.ipc import IpcEndpoint
 from hush.rpc.jsonrpc import CallContext, Dispatcher, Method
 from hush.rpc.logs import OneLineLogger
 from hush.rpc.websocket import WebSocketEndpoint
@@ -66,6 +70,7 @@ class RpcServer:
         self._guard: ConnectionGuard | None = None
         self._websockets = WebSocketEndpoint(self.config)
         self._expiry: asyncio.Task[None] | None = None
+        self._ipc: IpcEndpoint | None = None
         self.host = ""
         self.port = 0
 
@@ -96,6 +101,25 @@ class RpcServer:
     def ws_inflight_peak(self) -> int:
         """The most calls that ran at once on one WebSocket connection (for tests, metrics)."""
         return self._websockets.inflight_peak
+
+    @property
+    def ipc_path(self) -> Path | None:
+        """The IPC socket's path while `start_ipc` serves it."""
+        return self._ipc.path if self._ipc is not None else None
+
+    @property
+    def ipc(self) -> IpcEndpoint | None:
+        return self._ipc
+
+    async def start_ipc(self, path: Path) -> None:
+        """Serve JSON-RPC on a Unix socket at `path` (see `hush.rpc.ipc`); UsageError if the
+        path cannot be used. May be called with or without `start`."""
+        endpoint = IpcEndpoint(self.config, self._dispatcher(None, public=False))
+        await endpoint.start(path)
+        self._ipc = endpoint
+        if self._expiry is None:
+            self._expiry = asyncio.ensure_future(self.api.run_expiry())
+        log.info("JSON-RPC over IPC at %s", endpoint.path)
 
     @property
     def connections(self) -> int:
@@ -135,12 +159,16 @@ class RpcServer:
             self._runner = None
             raise
         self.host, self.port = site.server.sockets[0].getsockname()[:2]
-        self._expiry = asyncio.ensure_future(self.api.run_expiry())
+        if self._expiry is None:
+            self._expiry = asyncio.ensure_future(self.api.run_expiry())
         log.info(
             "JSON-RPC listening on %s (http=%s, ws=%s)", self.url, self.config.http, self.config.ws
         )
 
     async def stop(self) -> None:
+        if self._ipc is not None:
+            await self._ipc.stop()
+            self._ipc = None
         if self._expiry is not None:
             self._expiry.cancel()
             with contextlib.suppress(asyncio.CancelledError):
