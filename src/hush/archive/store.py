@@ -207,11 +207,24 @@ class SqlStore:
         return deleted
 
     def shrink(self, max_bytes: int, batch: int) -> int:
-        if self.total_bytes() <= max_bytes:
+        excess = self.total_bytes() - max_bytes
+        if excess <= 0:
             return 0
-        return self._delete_keys(
-            "SELECT sent, hash FROM envelopes ORDER BY sent, hash LIMIT ?", (batch,)
+        oldest = self._query(
+            "SELECT sent, hash, size FROM envelopes ORDER BY sent, hash LIMIT ?", (batch,)
         )
+        keys = []
+        for sent, envelope_hash, size in oldest:
+            if excess <= 0:
+                break
+            keys.append((sent, envelope_hash))
+            excess -= size
+        conn = self._conn()
+        conn.cursor().executemany(
+            self._sql("DELETE FROM envelopes WHERE sent = ? AND hash = ?"), keys
+        )
+        conn.commit()
+        return len(keys)
 
     def count(self) -> int:
         return int(self._query("SELECT count FROM archive_stats WHERE id = 0")[0][0])
