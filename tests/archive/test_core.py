@@ -212,15 +212,16 @@ def test_topics_for_bloom_uses_geth_overwrite_semantics() -> None:
 
 
 def test_cut_page_reads_one_more_and_last_page_has_no_cursor() -> None:
-    rows = [(10 - i, bytes([i]) * 32, bytes([i])) for i in range(4)]
-    page = cut_page(rows, 3)
-    assert page.raw_envelopes == [b"\x00", b"\x01", b"\x02"]
-    assert page.next_cursor == Cursor(8, EnvelopeHash(b"\x02" * 32))
-    assert page.last_hash == b"\x02" * 32
-    last = cut_page(rows[:3], 3)
-    assert last.next_cursor is None and last.last_hash == b"\x02" * 32
-    empty = cut_page([], 3)
-    assert (empty.raw_envelopes, empty.next_cursor, empty.last_hash) == ([], None, None)
+    rows = [(10 - i, bytes([i]) * 32, 100) for i in range(4)]
+    keys, cursor = cut_page(rows, 3)
+    assert keys == [(10, b"\x00" * 32), (9, b"\x01" * 32), (8, b"\x02" * 32)]
+    assert cursor == Cursor(8, EnvelopeHash(b"\x02" * 32))
+    assert cut_page(rows[:3], 3) == (keys, None)
+    assert cut_page([], 3) == ([], None)
+    keys, cursor = cut_page(rows, 3, max_bytes=250)  # a byte budget ends the page early
+    assert keys == [(10, b"\x00" * 32), (9, b"\x01" * 32)]
+    assert cursor == Cursor(9, EnvelopeHash(b"\x01" * 32))
+    assert cut_page(rows[:1], 3, max_bytes=50) == ([(10, b"\x00" * 32)], None)  # at least one
 
 
 # 125: the exact bytes.

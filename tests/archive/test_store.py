@@ -59,6 +59,8 @@ def test_pages_newest_first_exclusive_cursor_no_duplicates(
     assert flat == expected
     exact = all_pages(store, PageQuery(0, 0xFFFFFFFF, None, 25))
     assert [len(p) for p in exact] == [25, 25]  # the last full page carries no cursor
+    capped = store.page(PageQuery(0, 0xFFFFFFFF, None, 25), max_bytes=35)
+    assert capped.raw_envelopes == expected[:3] and capped.next_cursor is not None
 
 
 def test_topics_and_bounds(make_store: Callable[[], SqlStore]) -> None:

@@ -93,14 +93,23 @@ def topics_for_bloom(candidates: Iterable[Topic], bloom: Bloom) -> tuple[Topic, 
     return tuple(t for t in candidates if bloom_matches(bloom, topic_to_bloom(t)))
 
 
-def cut_page(rows: Sequence[tuple[int, bytes, bytes]], limit: int) -> Page:
-    """`rows` are `(sent, hash, raw)`, newest first, at most `limit + 1` of them."""
+def cut_page(
+    rows: Sequence[tuple[int, bytes, int]], limit: int, max_bytes: int = 0
+) -> tuple[list[tuple[int, bytes]], Cursor | None]:
+    """The keys of one page, and the next cursor. `rows` are `(sent, hash, size)`, newest first,
+    at most `limit + 1` of them. A page also ends before `max_bytes` of envelopes (0: no cap),
+    but takes at least one, so every page makes progress."""
     if len(rows) > limit + 1:
         raise ValueError("a store returned more than limit + 1 rows")
-    taken = rows[:limit]
-    last_hash = EnvelopeHash(taken[-1][1]) if taken else None
+    taken: list[tuple[int, bytes]] = []
+    total = 0
+    for sent, envelope_hash, size in rows[:limit]:
+        if max_bytes and taken and total + size > max_bytes:
+            break
+        taken.append((sent, envelope_hash))
+        total += size
     cursor = None
-    if len(rows) > limit and taken:
-        sent, envelope_hash, _ = taken[-1]
+    if len(rows) > len(taken) and taken:
+        sent, envelope_hash = taken[-1]
         cursor = Cursor(sent, EnvelopeHash(envelope_hash))
-    return Page([raw for _, _, raw in taken], cursor, last_hash)
+    return taken, cursor

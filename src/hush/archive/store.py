@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from hush.archive.page import Page, PageQuery, cut_page
 from hush.errors import UsageError
 from hush.shh.envelope import Envelope
-from hush.types import Topic
+from hush.types import EnvelopeHash, Topic
 
 __all__ = ["ArchivedEnvelope", "EnvelopeStore", "SqlStore", "open_store"]
 
@@ -65,8 +65,9 @@ class EnvelopeStore(Protocol):
         """Store and commit `rows`; returns how many were new. Acknowledged when it returns."""
         ...
 
-    def page(self, query: PageQuery) -> Page:
-        """One page for a query whose topics are resolved (`query.bloom` is None)."""
+    def page(self, query: PageQuery, max_bytes: int = 0) -> Page:
+        """One page for a query whose topics are resolved (`query.bloom` is None), its envelopes
+        under `max_bytes` in all (0: no cap) but at least one."""
         ...
 
     def topics_between(self, lower: int, upper: int) -> list[Topic]:
@@ -155,7 +156,7 @@ class SqlStore:
     def _count_in(self, conn: Any) -> int:
         return int(conn.execute("SELECT count FROM archive_stats WHERE id = 0").fetchone()[0])
 
-    def page(self, query: PageQuery) -> Page:
+    def page(self, query: PageQuery, max_bytes: int = 0) -> Page:
         if query.bloom is not None:
             raise UsageError("resolve the bloom into topics before querying")
         if query.topics is not None and not query.topics:
@@ -172,13 +173,24 @@ class SqlStore:
         params.append(query.limit + 1)
         conditions = " AND ".join(where)  # fixed clauses: values are parameters
         text = (
-            "SELECT e.sent, e.hash, e.raw FROM envelopes e JOIN ("  # noqa: S608
+            "SELECT e.sent, e.hash, e.size FROM envelopes e JOIN ("  # noqa: S608
             f"SELECT sent, hash FROM envelopes WHERE {conditions} "
             "ORDER BY sent DESC, hash DESC LIMIT ?) k ON e.sent = k.sent AND e.hash = k.hash "
             "ORDER BY e.sent DESC, e.hash DESC"
         )
-        rows = [(int(s), bytes(h), bytes(r)) for s, h, r in self._query(text, params)]
-        return cut_page(rows, query.limit)
+        rows = [(int(s), bytes(h), int(n)) for s, h, n in self._query(text, params)]
+        keys, cursor = cut_page(rows, query.limit, max_bytes)
+        if not keys:
+            return Page([], None, None)
+        pairs = ", ".join(["(?, ?)"] * len(keys))
+        found = self._query(
+            f"SELECT sent, hash, raw FROM envelopes WHERE (sent, hash) IN (VALUES {pairs})",  # noqa: S608
+            [value for key in keys for value in key],
+        )
+        raws = {(int(s), bytes(h)): bytes(r) for s, h, r in found}
+        # A row pruned between the two reads is simply left out.
+        envelopes = [raws[key] for key in keys if key in raws]
+        return Page(envelopes, cursor, EnvelopeHash(keys[-1][1]))
 
     def topics_between(self, lower: int, upper: int) -> list[Topic]:
         rows = self._query(
