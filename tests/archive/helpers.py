@@ -67,9 +67,11 @@ async def archive_node(
             yield node, server
 
 
-async def raw_peer(node: Node) -> PeerConnection:
+async def raw_peer(node: Node | str) -> PeerConnection:
+    """A devp2p connection to a node (or an enode URL) whose shh packets the test writes."""
     config = P2PConfig(client_id="archive-client", capabilities=(("shh", 6, 128),))
-    connection = await dial(PrivateKey.generate(os.urandom), Enode.parse(node.enode), config)
+    enode = Enode.parse(node if isinstance(node, str) else node.enode)
+    connection = await dial(PrivateKey.generate(os.urandom), enode, config)
     await connection.send_message("shh", PacketCode.STATUS, packets.encode_status(Status()))
     return connection
 
