@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from hush.archive.server import REQUEST_COMPLETE, ArchiveConfig, ArchiveServer
@@ -58,7 +59,9 @@ async def archive_node(
     db_url: str, config: ArchiveConfig | None = None, **node_overrides: object
 ) -> AsyncIterator[tuple[Node, ArchiveServer]]:
     store = open_store(db_url, None)
-    server = ArchiveServer(store, config or ArchiveConfig(password=PASSWORD))
+    # Retention off: the geth vectors are dated, and would age out of a 30-day archive.
+    config = replace(config or ArchiveConfig(password=PASSWORD), retention_days=0)
+    server = ArchiveServer(store, config)
     async with server:
         node = Node(
             node_config(**node_overrides), observers=[server.observer], mail_handler=server.handle
