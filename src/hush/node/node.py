@@ -432,6 +432,16 @@ class Node:
         await peer.connection.send_message(PROTOCOL_NAME, code, payload)
         self._observers.packet_sent(node_id, code, len(payload))
 
+    def deliver_archived(
+        self, envelope: Envelope, envelope_hash: EnvelopeHash | None = None
+    ) -> None:
+        """Hand an envelope fetched from an archive server to the local filters and subscriptions
+        as if the pool had taken it (so no allowP2P and minPow ≤ 0 needed, geth's gotcha), without
+        pooling or relaying it. An envelope the pool holds was delivered already: skipped."""
+        envelope_hash = envelope_hash or envelope.hash
+        if self.pool.get(envelope_hash) is None:
+            self._deliver(envelope, envelope.pow(), envelope_hash)
+
     async def inject(self, envelope: Envelope) -> AddStatus:
         """Add an already-sealed envelope as if posted here (benchmarks, archive replays)."""
         return self._keeper.add(envelope, local=True).status
