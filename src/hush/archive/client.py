@@ -172,6 +172,7 @@ class _Session:
             request = await self._request(cursor)
             if not self.result.request_id:
                 self.result.request_id = request.hash
+                self._report()
             await self.connection.send_message("shh", PacketCode.P2P_REQUEST, request.encode())
             if query.mode == "raw":
                 await self._read_raw()
