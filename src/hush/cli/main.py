@@ -15,7 +15,19 @@ from typing import Any
 import click
 
 from hush import __version__
-from hush.cli import bench, bench_rpc, chat, client, envelope, files, keys, node, peers, top
+from hush.cli import (
+    bench,
+    bench_rpc,
+    chat,
+    client,
+    envelope,
+    files,
+    history,
+    keys,
+    node,
+    peers,
+    top,
+)
 from hush.errors import HushError
 
 __all__ = ["EXIT_HUSH_ERROR", "EXIT_USAGE", "main"]
@@ -82,6 +94,7 @@ for _command in (
     files.receive,
     client.info,
     top.command,
+    history.command,
 ):
     main.add_command(_command)
 bench.group.add_command(bench_rpc.command)
