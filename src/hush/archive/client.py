@@ -268,11 +268,9 @@ class _Session:
     def _received(self, payload: bytes) -> None:
         """A 127: a list of envelopes (batched) or one envelope."""
         try:
-            item, _ = rlp.decode_prefix(payload)
-            if isinstance(item, list) and item and all(isinstance(i, list) for i in item):
-                raws = rlp.split_list(payload)
-            else:
-                raws = [payload]
+            items = rlp.split_list(payload)
+            # An envelope's first item is its expiry (a byte string); a batch's is an envelope.
+            raws = items if not items or items[0][0] >= 0xC0 else [payload]
             envelopes = [Envelope.decode(raw) for raw in raws]
         except DecodeError:
             self.result.filtered += 1

@@ -81,3 +81,24 @@ class PostgresStore(SqlStore):
 
     def _topic_filter(self, topics: Sequence[Topic]) -> tuple[str, Any]:
         return "topic = ANY(?)", topic_ints(topics)
+
+    def _keys(self, conditions: str, params: list[Any]) -> list[tuple[int, bytes, int, Any]]:
+        text = (
+            "SELECT e.sent, e.hash, e.size FROM envelopes e JOIN ("  # noqa: S608
+            f"SELECT sent, hash FROM envelopes WHERE {conditions} "
+            "ORDER BY sent DESC, hash DESC LIMIT ?) k ON e.sent = k.sent AND e.hash = k.hash "
+            "ORDER BY e.sent DESC, e.hash DESC"
+        )
+        rows = self._query(text, params)
+        return [(int(s), bytes(h), int(n), (int(s), bytes(h))) for s, h, n in rows]
+
+    def _raws(self, row_ids: list[Any]) -> list[bytes | None]:
+        found = {
+            (int(s), bytes(h)): bytes(r)
+            for s, h, r in self._query(
+                "SELECT e.sent, e.hash, e.raw FROM envelopes e JOIN unnest(?::bigint[], ?::bytea[])"
+                " AS k(sent, hash) ON e.sent = k.sent AND e.hash = k.hash",
+                ([s for s, _ in row_ids], [h for _, h in row_ids]),
+            )
+        }
+        return [found.get(key) for key in row_ids]

@@ -113,6 +113,9 @@ class SqlStore:
         raise NotImplementedError
 
     _insert_sql = ""
+    _row_id = ""
+    """How a row is named between the two reads of a page: an expression of `envelopes`."""
+    _row_id_of_e = ""
 
     # Shared machinery.
 
@@ -171,26 +174,31 @@ class SqlStore:
             where.append("(sent, hash) < (?, ?)")
             params += [query.cursor.sent, query.cursor.hash]
         params.append(query.limit + 1)
-        conditions = " AND ".join(where)  # fixed clauses: values are parameters
-        text = (
-            "SELECT e.sent, e.hash, e.size FROM envelopes e JOIN ("  # noqa: S608
-            f"SELECT sent, hash FROM envelopes WHERE {conditions} "
-            "ORDER BY sent DESC, hash DESC LIMIT ?) k ON e.sent = k.sent AND e.hash = k.hash "
-            "ORDER BY e.sent DESC, e.hash DESC"
+        rows = self._keys(" AND ".join(where), params)
+        keys, cursor = cut_page(
+            [(sent, h, size) for sent, h, size, _ in rows], query.limit, max_bytes
         )
-        rows = [(int(s), bytes(h), int(n)) for s, h, n in self._query(text, params)]
-        keys, cursor = cut_page(rows, query.limit, max_bytes)
         if not keys:
             return Page([], None, None)
-        pairs = ", ".join(["(?, ?)"] * len(keys))
-        found = self._query(
-            f"SELECT sent, hash, raw FROM envelopes WHERE (sent, hash) IN (VALUES {pairs})",  # noqa: S608
-            [value for key in keys for value in key],
-        )
-        raws = {(int(s), bytes(h)): bytes(r) for s, h, r in found}
+        raws = self._raws([row_id for _, _, _, row_id in rows[: len(keys)]])
         # A row pruned between the two reads is simply left out.
-        envelopes = [raws[key] for key in keys if key in raws]
+        envelopes = [raw for raw in raws if raw is not None]
         return Page(envelopes, cursor, EnvelopeHash(keys[-1][1]))
+
+    def _keys(self, conditions: str, params: list[Any]) -> list[tuple[int, bytes, int, Any]]:
+        """`(sent, hash, size, row id)` of up to limit + 1 rows, newest first: keys from the
+        topic (or key) index, then each row's size."""
+        text = (
+            "SELECT e.sent, e.hash, e.size, k.rid FROM envelopes e JOIN ("  # noqa: S608
+            f"SELECT {self._row_id} AS rid FROM envelopes WHERE {conditions} "
+            f"ORDER BY sent DESC, hash DESC LIMIT ?) k ON {self._row_id_of_e} = k.rid "
+            "ORDER BY e.sent DESC, e.hash DESC"
+        )
+        return [(int(s), bytes(h), int(n), r) for s, h, n, r in self._query(text, params)]
+
+    def _raws(self, row_ids: list[Any]) -> list[bytes | None]:
+        """The raw envelopes of these rows, in this order (None for a row gone since)."""
+        raise NotImplementedError
 
     def topics_between(self, lower: int, upper: int) -> list[Topic]:
         rows = self._query(

@@ -17,6 +17,7 @@ import click
 from hush import __version__
 from hush.cli import (
     bench,
+    bench_archive,
     bench_rpc,
     chat,
     client,
@@ -98,6 +99,7 @@ for _command in (
 ):
     main.add_command(_command)
 bench.group.add_command(bench_rpc.command)
+bench.group.add_command(bench_archive.command)
 
 
 if __name__ == "__main__":
