@@ -1,12 +1,16 @@
 """The archive store for servers that outgrow one machine: PostgreSQL (`postgresql://` URL),
-through psycopg 3, with the same schema, triggers and queries as the SQLite store."""
+through psycopg 3, with the same schema, triggers and queries as the SQLite store.
+
+Writes are one statement per batch (`unnest` of arrays) and the triggers run once per statement
+over its transition table: per-row plpgsql triggers and one INSERT per row made ingest ~10x
+slower."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from hush.archive.store import SqlStore, topic_ints
+from hush.archive.store import ArchivedEnvelope, SqlStore, topic_ints
 from hush.errors import UsageError
 from hush.types import Topic
 
@@ -26,24 +30,26 @@ INSERT INTO archive_stats VALUES (0, 0, 0) ON CONFLICT DO NOTHING;
 CREATE TABLE IF NOT EXISTS archive_topics (
     topic BIGINT PRIMARY KEY, first_sent BIGINT NOT NULL, last_sent BIGINT NOT NULL
 );
-CREATE OR REPLACE FUNCTION hush_envelope_added() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION hush_envelopes_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE archive_stats SET count = count + 1, bytes = bytes + NEW.size WHERE id = 0;
-    INSERT INTO archive_topics VALUES (NEW.topic, NEW.sent, NEW.sent)
+    UPDATE archive_stats SET count = count + (SELECT count(*) FROM added),
+        bytes = bytes + (SELECT coalesce(sum(size), 0) FROM added) WHERE id = 0;
+    INSERT INTO archive_topics SELECT topic, min(sent), max(sent) FROM added GROUP BY topic
         ON CONFLICT (topic) DO UPDATE SET
             first_sent = LEAST(archive_topics.first_sent, EXCLUDED.first_sent),
             last_sent = GREATEST(archive_topics.last_sent, EXCLUDED.last_sent);
     RETURN NULL;
 END $$;
-CREATE OR REPLACE FUNCTION hush_envelope_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION hush_envelopes_removed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE archive_stats SET count = count - 1, bytes = bytes - OLD.size WHERE id = 0;
+    UPDATE archive_stats SET count = count - (SELECT count(*) FROM removed),
+        bytes = bytes - (SELECT coalesce(sum(size), 0) FROM removed) WHERE id = 0;
     RETURN NULL;
 END $$;
 CREATE OR REPLACE TRIGGER envelopes_added AFTER INSERT ON envelopes
-    FOR EACH ROW EXECUTE FUNCTION hush_envelope_added();
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION hush_envelopes_added();
 CREATE OR REPLACE TRIGGER envelopes_removed AFTER DELETE ON envelopes
-    FOR EACH ROW EXECUTE FUNCTION hush_envelope_removed();
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION hush_envelopes_removed();
 """
 
 
@@ -82,23 +88,29 @@ class PostgresStore(SqlStore):
     def _topic_filter(self, topics: Sequence[Topic]) -> tuple[str, Any]:
         return "topic = ANY(?)", topic_ints(topics)
 
-    def _keys(self, conditions: str, params: list[Any]) -> list[tuple[int, bytes, int, Any]]:
-        text = (
-            "SELECT e.sent, e.hash, e.size FROM envelopes e JOIN ("  # noqa: S608
-            f"SELECT sent, hash FROM envelopes WHERE {conditions} "
-            "ORDER BY sent DESC, hash DESC LIMIT ?) k ON e.sent = k.sent AND e.hash = k.hash "
-            "ORDER BY e.sent DESC, e.hash DESC"
-        )
-        rows = self._query(text, params)
-        return [(int(s), bytes(h), int(n), (int(s), bytes(h))) for s, h, n in rows]
+    def _query(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
+        conn = self._conn()
+        rows = conn.execute(self._sql(text), params, binary=True).fetchall()  # bytea unencoded
+        conn.commit()
+        return list(rows)
 
-    def _raws(self, row_ids: list[Any]) -> list[bytes | None]:
-        found = {
-            (int(s), bytes(h)): bytes(r)
-            for s, h, r in self._query(
-                "SELECT e.sent, e.hash, e.raw FROM envelopes e JOIN unnest(?::bigint[], ?::bytea[])"
-                " AS k(sent, hash) ON e.sent = k.sent AND e.hash = k.hash",
-                ([s for s, _ in row_ids], [h for _, h in row_ids]),
-            )
-        }
-        return [found.get(key) for key in row_ids]
+    def put(self, rows: Sequence[ArchivedEnvelope]) -> int:
+        if not rows:
+            return 0
+        conn = self._conn()
+        cursor = conn.execute(
+            "INSERT INTO envelopes (sent, hash, topic, expiry, size, raw) SELECT * FROM unnest("
+            "%s::bigint[], %s::bytea[], %s::bigint[], %s::bigint[], %s::int[], %s::bytea[]) "
+            "ON CONFLICT DO NOTHING",
+            (
+                [row.sent for row in rows],
+                [row.hash for row in rows],
+                topic_ints(row.topic for row in rows),
+                [row.expiry for row in rows],
+                [len(row.raw) for row in rows],
+                [row.raw for row in rows],
+            ),
+        )
+        inserted = int(cursor.rowcount)
+        conn.commit()
+        return inserted

@@ -48,8 +48,8 @@ END;
 
 
 class SqliteStore(SqlStore):
-    _row_id = "id"
-    _row_id_of_e = "e.id"
+    _key_columns = "id"
+    _key_join = "e.id = k.id"
     _insert_sql = (
         "INSERT INTO envelopes (sent, hash, topic, expiry, size, raw) VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT DO NOTHING"
@@ -75,12 +75,3 @@ class SqliteStore(SqlStore):
 
     def _topic_filter(self, topics: Sequence[Topic]) -> tuple[str, Any]:
         return "topic IN (SELECT value FROM json_each(?))", json.dumps(topic_ints(topics))
-
-    def _raws(self, row_ids: list[Any]) -> list[bytes | None]:
-        found = dict(
-            self._query(
-                "SELECT id, raw FROM envelopes WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps(row_ids),),
-            )
-        )
-        return [found.get(row_id) for row_id in row_ids]

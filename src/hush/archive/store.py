@@ -113,9 +113,9 @@ class SqlStore:
         raise NotImplementedError
 
     _insert_sql = ""
-    _row_id = ""
-    """How a row is named between the two reads of a page: an expression of `envelopes`."""
-    _row_id_of_e = ""
+    _key_columns = "sent, hash"
+    """What the index part of a page query selects, and how the rows are joined back (`k`)."""
+    _key_join = "e.sent = k.sent AND e.hash = k.hash"
 
     # Shared machinery.
 
@@ -174,31 +174,25 @@ class SqlStore:
             where.append("(sent, hash) < (?, ?)")
             params += [query.cursor.sent, query.cursor.hash]
         params.append(query.limit + 1)
-        rows = self._keys(" AND ".join(where), params)
+        # One round trip: limit + 1 keys from the index, then each row's size and, while the
+        # running size stays within the page's byte budget (and never past `limit`), its raw bytes.
+        text = (
+            "SELECT sent, hash, size, CASE WHEN n <= ? AND (n = 1 OR running <= ?) THEN raw END "  # noqa: S608
+            "FROM (SELECT e.sent, e.hash, e.size, e.raw, row_number() OVER w AS n, "
+            "sum(e.size) OVER w AS running FROM envelopes e JOIN ("
+            f"SELECT {self._key_columns} FROM envelopes WHERE {' AND '.join(where)} "
+            f"ORDER BY sent DESC, hash DESC LIMIT ?) k ON {self._key_join} "
+            "WINDOW w AS (ORDER BY e.sent DESC, e.hash DESC)) t ORDER BY sent DESC, hash DESC"
+        )
+        budget = max_bytes or 1 << 62
+        rows = self._query(text, [query.limit, budget, *params])
         keys, cursor = cut_page(
-            [(sent, h, size) for sent, h, size, _ in rows], query.limit, max_bytes
+            [(int(sent), bytes(h), int(size)) for sent, h, size, _ in rows], query.limit, max_bytes
         )
         if not keys:
             return Page([], None, None)
-        raws = self._raws([row_id for _, _, _, row_id in rows[: len(keys)]])
-        # A row pruned between the two reads is simply left out.
-        envelopes = [raw for raw in raws if raw is not None]
+        envelopes = [bytes(raw) for _, _, _, raw in rows[: len(keys)]]
         return Page(envelopes, cursor, EnvelopeHash(keys[-1][1]))
-
-    def _keys(self, conditions: str, params: list[Any]) -> list[tuple[int, bytes, int, Any]]:
-        """`(sent, hash, size, row id)` of up to limit + 1 rows, newest first: keys from the
-        topic (or key) index, then each row's size."""
-        text = (
-            "SELECT e.sent, e.hash, e.size, k.rid FROM envelopes e JOIN ("  # noqa: S608
-            f"SELECT {self._row_id} AS rid FROM envelopes WHERE {conditions} "
-            f"ORDER BY sent DESC, hash DESC LIMIT ?) k ON {self._row_id_of_e} = k.rid "
-            "ORDER BY e.sent DESC, e.hash DESC"
-        )
-        return [(int(s), bytes(h), int(n), r) for s, h, n, r in self._query(text, params)]
-
-    def _raws(self, row_ids: list[Any]) -> list[bytes | None]:
-        """The raw envelopes of these rows, in this order (None for a row gone since)."""
-        raise NotImplementedError
 
     def topics_between(self, lower: int, upper: int) -> list[Topic]:
         rows = self._query(

@@ -214,14 +214,18 @@ async def bench_ingest(db_url: str, count: int, size: int) -> dict[str, Any]:
         for _ in range(count)
     ]
     big_pool = 4 * count * size
-    async with Node(_node_config(listen=False, pool_bytes=big_pool)) as plain:
+    async with Node(_node_config(listen=False, pool_bytes=big_pool, pool_peer_share=1.0)) as plain:
         baseline = await _inject_all(plain, envelopes)
     server = ArchiveServer(open_store(db_url, None), ArchiveConfig(retention_days=0))
     async with server:
-        node = Node(_node_config(listen=False, pool_bytes=big_pool), observers=[server.observer])
+        node = Node(
+            _node_config(listen=False, pool_bytes=big_pool, pool_peer_share=1.0),
+            observers=[server.observer],
+        )
         async with node:
             started = time.perf_counter()
             injected = await _inject_all(node, envelopes)
+            accepted = len(node.pool)
             await server.flush()
             total = time.perf_counter() - started
             stored = server.store.count()
@@ -231,6 +235,7 @@ async def bench_ingest(db_url: str, count: int, size: int) -> dict[str, Any]:
         "inject_per_s_with_archive": round(count / injected),
         "relay_slowdown": round(injected / baseline, 2),
         "acknowledged_per_s": round(count / total),
+        "accepted": accepted,
         "stored": stored,
         "dropped": server.dropped,
     }
