@@ -204,6 +204,11 @@ async def test_hostile_requests_get_error_answers_and_the_server_keeps_serving(s
     messages, _ = await exchange(connection, request.encode())
     assert len(messages) == len(GETH)
     assert server.refused == 5
+    requests = server.stats.requests  # the metrics (hush.metrics.archive)
+    assert requests[("other", "invalid")] == 3  # refused before a dialect was known
+    assert requests[("status_v1", "invalid")] == 1 and requests[("raw", "invalid")] == 1
+    assert requests[("raw", "ok")] == 1
+    assert server.stats.envelopes_sent == len(GETH)
     assert any(p.node_id for p in node.peers())  # never disconnected
 
 

@@ -55,6 +55,7 @@ CREATE OR REPLACE TRIGGER envelopes_removed AFTER DELETE ON envelopes
 
 class PostgresStore(SqlStore):
     _placeholder = "%s"
+    backend = "postgresql"
     _insert_sql = (
         "INSERT INTO envelopes (sent, hash, topic, expiry, size, raw) VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT DO NOTHING"

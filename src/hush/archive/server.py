@@ -48,6 +48,7 @@ from hush.crypto.keys import PrivateKey
 from hush.crypto.symmetric import SymmetricKey
 from hush.enode import short_id
 from hush.errors import HushError
+from hush.metrics.archive import ArchiveStats
 from hush.node.hooks import NodeObserver
 from hush.shh.envelope import Envelope
 from hush.shh.packets import PacketCode
@@ -67,6 +68,16 @@ REQUEST_COMPLETE = 125  # status-im/whisper p2pRequestCompleteCode
 _SEND_TIMEOUT = 60.0  # status-go processRequestTimeout, per packet here
 _BUNDLE_HEADROOM = 1024
 _T = TypeVar("_T")
+_DIALECT_LABELS = {  # hush.metrics.archive.DIALECTS
+    Dialect.RAW: "raw",
+    Dialect.RAW_PAGED: "raw",
+    Dialect.STATUS_V1: "status_v1",
+    Dialect.SPEC_V03: "status_v1",
+    Dialect.STATUS_V2: "status_v2",
+    Dialect.WAKU: "waku",
+    Dialect.DIRECT: "direct",
+}
+_RATE_REFUSALS = frozenset({"rate limit exceeded", "too many concurrent requests", "server busy"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +142,16 @@ class ArchiveServer:
     starts its workers (before the node) and stops them (after)."""
 
     def __init__(
-        self, store: EnvelopeStore, config: ArchiveConfig | None = None, clock: Clock = SYSTEM_CLOCK
+        self,
+        store: EnvelopeStore,
+        config: ArchiveConfig | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        stats: ArchiveStats | None = None,
     ):
         self.store = store
+        self.stats = stats if stats is not None else ArchiveStats()
+        """Counters for metrics (`NodeStats.archive`; docs/metrics.md)."""
+        self.backend = getattr(store, "backend", "other")
         self.config = config = config or ArchiveConfig()
         self.clock = clock
         self.sym_key = SymmetricKey.from_password(config.password) if config.password else None
@@ -171,6 +189,7 @@ class ArchiveServer:
     async def start(self) -> None:
         if self._tasks:
             return
+        self.stats.set_archived(self.backend, await self._run(self._writer, self.store.count))
         self._tasks.append(asyncio.create_task(self._flush_loop()))
         self._tasks.extend(
             asyncio.create_task(self._work_loop()) for _ in range(self.config.workers)
@@ -218,8 +237,13 @@ class ArchiveServer:
             rows, self._buffer, self._buffer_bytes = self._buffer, [], 0
             if not rows:
                 return 0
-            new = await self._run(self._writer, self.store.put, rows)
+            try:
+                new = await self._run(self._writer, self.store.put, rows)
+            except Exception:
+                self.stats.archive_error(self.backend)
+                raise
             self.archived += len(rows)
+            self.stats.archived(self.backend, new)
             return new
 
     async def _flush_loop(self) -> None:
@@ -251,6 +275,7 @@ class ArchiveServer:
             while True:
                 count = await self._run(self._writer, self.store.prune, before, config.prune_batch)
                 removed += count
+                self.stats.pruned(self.backend, count)
                 if count < config.prune_batch:
                     break
         if config.max_db_bytes > 0:
@@ -259,6 +284,7 @@ class ArchiveServer:
                     self._writer, self.store.shrink, config.max_db_bytes, config.prune_batch
                 )
                 removed += count
+                self.stats.pruned(self.backend, count)
                 if count == 0:
                     break
         return removed
@@ -283,8 +309,19 @@ class ArchiveServer:
                 return info.remote_address.rsplit(":", 1)[0]
         return ""
 
-    async def _refuse(self, node: Node, node_id: NodeID, request_id: bytes, why: str) -> None:
+    async def _refuse(
+        self,
+        node: Node,
+        node_id: NodeID,
+        request_id: bytes,
+        why: str,
+        dialect: str = "other",
+        result: str = "invalid",
+    ) -> None:
         self.refused += 1
+        if why in _RATE_REFUSALS:
+            result = "rate_limited"
+        self.stats.request(dialect, result, backend=self.backend)
         log.debug("archive: refused a request from %s: %s", short_id(node_id), why)
         with contextlib.suppress(_PeerGone):
             await self._send(node, node_id, REQUEST_COMPLETE, encode_error(request_id, why))
@@ -310,21 +347,28 @@ class ArchiveServer:
 
     async def _serve(self, job: _Job) -> None:
         request_id: bytes = job.envelope.hash
+        dialect = "other"
+        started = self.clock.monotonic()
         try:
             if self.clock.monotonic() - job.queued_at > self.config.queue_deadline:
                 raise RequestRefused("server busy")
             node_key = job.node.node_key if self.config.accept_node_key else None
             request = await self._run(self._readers, self._open, job.envelope, node_key)
             request_id = request.request_id
+            dialect = _DIALECT_LABELS[request.dialect]
             await self._reply(job, request)
             self.served += 1
+            seconds = self.clock.monotonic() - started
+            self.stats.request(dialect, "ok", seconds, backend=self.backend)
         except RequestRefused as exc:
-            await self._refuse(job.node, job.node_id, request_id, str(exc))
+            await self._refuse(job.node, job.node_id, request_id, str(exc), dialect)
         except _PeerGone:
             raise
         except Exception:
             log.exception("archive: query failed")
-            await self._refuse(job.node, job.node_id, request_id, "internal error")
+            await self._refuse(
+                job.node, job.node_id, request_id, "internal error", dialect, result="error"
+            )
 
     def _open(self, envelope: Envelope, node_key: PrivateKey | None) -> HistoryRequest:
         payload = open_request(envelope, self.sym_key, node_key, self.config.min_request_pow)
@@ -333,6 +377,7 @@ class ArchiveServer:
     async def _reply(self, job: _Job, request: HistoryRequest) -> None:
         config = self.config
         query = resolve(request, int(self.clock.time()), config.raw_max_range)
+        kind = "topics" if query.bloom is None else "bloom"
         if query.bloom is not None:
             candidates = await self._run(
                 self._readers, self.store.topics_between, query.lower, query.upper
@@ -345,12 +390,15 @@ class ArchiveServer:
         cursor = query.cursor
         while True:
             limit = min(query.limit, config.raw_max_envelopes - sent) if follow else query.limit
+            asked = self.clock.monotonic()
             page = await self._run(
                 self._readers,
                 self.store.page,
                 replace(query, cursor=cursor, limit=limit),
                 config.page_bytes,
             )
+            self.stats.query(self.backend, kind, self.clock.monotonic() - asked)
+            self.stats.sent(len(page.raw_envelopes), sum(map(len, page.raw_envelopes)))
             if request.batch:
                 for packet in bundle_envelopes(page.raw_envelopes, bundle):
                     await self._send(job.node, job.node_id, PacketCode.P2P_MESSAGE, packet)

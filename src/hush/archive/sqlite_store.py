@@ -48,6 +48,7 @@ END;
 
 
 class SqliteStore(SqlStore):
+    backend = "sqlite"
     _key_columns = "id"
     _key_join = "e.id = k.id"
     _insert_sql = (

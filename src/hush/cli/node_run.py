@@ -134,7 +134,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
         keys = await loop.run_in_executor(
             None, PersistentKeyStore, settings.datadir / KEYSTORE_FILE, passphrase
         )
-    archive = _archive_server(settings)
+    archive = _archive_server(settings, stats)
     if archive is not None:
         await archive.start()
         node = Node(
@@ -202,7 +202,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
             loop.remove_signal_handler(signum)
 
 
-def _archive_server(settings: NodeSettings) -> ArchiveServer | None:
+def _archive_server(settings: NodeSettings, stats: NodeStats) -> ArchiveServer | None:
     """The archive server `--archive` asks for (its store opened: errors are one line)."""
     if not settings.archive:
         return None
@@ -212,4 +212,5 @@ def _archive_server(settings: NodeSettings) -> ArchiveServer | None:
         retention_days=settings.archive_retention_days,
         max_db_bytes=settings.archive_max_size,
     )
-    return ArchiveServer(open_store(config.db_url, settings.datadir), config)
+    store = open_store(config.db_url, settings.datadir)
+    return ArchiveServer(store, config, stats=stats.archive)
