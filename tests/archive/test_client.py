@@ -60,7 +60,7 @@ async def test_requests_to_the_node_key_and_errors(store_url: str) -> None:
     async with archive_node(store_url) as (server_node, server):
         server.store.put(a_day_of_history(now, key, 40))
         delivered = []
-        client = HistoryClient(delivered.append)
+        client = HistoryClient(lambda envelope, _: delivered.append(envelope))
         result = await client.fetch(server_node.enode, HistoryQuery(now - 86400, now))
         assert result.error is None and result.envelopes == 40 and result.pages == 1
         wrong = HistoryQuery(now - 86400, now, sym_key=SymmetricKey(os.urandom(32)))

@@ -96,11 +96,11 @@ def _bloom(topics: tuple[Topic, ...]) -> bytes:
 
 
 class HistoryClient:
-    """Fetches history from archive servers; `deliver` gets each new envelope."""
+    """Fetches history from archive servers; `deliver(envelope, hash)` gets each new one."""
 
     def __init__(
         self,
-        deliver: Callable[[Envelope], None],
+        deliver: Callable[[Envelope, EnvelopeHash], None],
         *,
         random_bytes: RandomBytes = os.urandom,
         clock: Clock = SYSTEM_CLOCK,
@@ -292,7 +292,7 @@ class _Session:
                 continue
             result.hashes.add(envelope_hash)
             result.envelopes += 1
-            self.client._deliver(envelope)
+            self.client._deliver(envelope, envelope_hash)
 
     def _full(self) -> bool:
         return self.result.envelopes >= self.query.max_envelopes
