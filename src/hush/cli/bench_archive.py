@@ -228,7 +228,7 @@ async def bench_ingest(db_url: str, count: int, size: int) -> dict[str, Any]:
         async with node:
             started = time.perf_counter()
             injected = await _inject_all(node, envelopes)
-            accepted = len(node.pool)
+            accepted = node.info().pooled
             await server.flush()
             total = time.perf_counter() - started
             stored = server.store.count()

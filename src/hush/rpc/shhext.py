@@ -72,7 +72,7 @@ def _history_query(node: Node, value: Any, now: int) -> tuple[Enode, HistoryQuer
     key_id = _field(value, "symKeyID", as_str)
     if key_id:
         try:
-            sym_key = node.keys.sym_key(key_id)
+            sym_key = node.sym_key(key_id)
         except HushError as exc:
             raise ParamError(f"symKeyID: {exc}") from None
     timeout = _field(value, "timeout", as_float) or 10.0
