@@ -263,3 +263,23 @@ async def test_archives_at_first_pool_insertion_and_late_arrivals_are_served(
         assert late.encode() in rlp.split_list(messages[0])
         assert server.archived == 6
         connection.close()
+
+
+async def test_bloom_beyond_the_topic_cap_is_read_and_filtered(store_url: str) -> None:
+    """A bloom matching more topics than `max_bloom_topics` is served by reading the range and
+    filtering: the same envelopes, in the same order, as the topic lookups give."""
+    from hush.shh.topic import aggregate_blooms
+
+    bloom = aggregate_blooms(topic_to_bloom(DEADBEEF), topic_to_bloom(ZERO))
+    want = _of({DEADBEEF, ZERO})
+    for cap in (1000, 1):
+        config = ArchiveConfig(password=PASSWORD, max_bloom_topics=cap)
+        async with archive_node(store_url, config) as (node, server):
+            server.store.put([ArchivedEnvelope.of(e) for e in GETH])
+            connection = await raw_peer(node)
+            payload = encode_raw_request(LOWER, 0xFFFFFFFF, bloom)
+            request = request_envelope(payload, int(time.time()))
+            messages, done = await exchange(connection, request.encode())
+            assert messages == [e.encode() for e in want]
+            assert done == complete(request.hash, want[-1].hash)
+            connection.close()

@@ -44,6 +44,7 @@ from hush.archive.request import (
 )
 from hush.archive.store import ArchivedEnvelope, EnvelopeStore
 from hush.clock import SYSTEM_CLOCK, Clock
+from hush.crypto.keccak import keccak256
 from hush.crypto.keys import PrivateKey
 from hush.crypto.symmetric import SymmetricKey
 from hush.enode import short_id
@@ -53,7 +54,8 @@ from hush.node.hooks import NodeObserver
 from hush.shh.envelope import Envelope
 from hush.shh.packets import PacketCode
 from hush.shh.pool import PooledEnvelope
-from hush.types import NodeID
+from hush.shh.topic import bloom_matches, topic_to_bloom
+from hush.types import Bloom, EnvelopeHash, NodeID
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -96,6 +98,9 @@ class ArchiveConfig:
     """Seconds a raw (wnode) request may span; 0: no cap."""
     raw_max_envelopes: int = 10_000
     """A raw request has no limit field: the server follows its own cursor up to this many."""
+    max_bloom_topics: int = 1000
+    """A bloom request is answered by topic lookups when at most this many topics match (and
+    the range has at most 10x as many); beyond, by reading the range and filtering."""
     max_request_bytes: int = 65_536
     page_bytes: int = 8 * 1024 * 1024
     admission: AdmissionConfig = field(default_factory=AdmissionConfig)
@@ -378,11 +383,20 @@ class ArchiveServer:
         config = self.config
         query = resolve(request, int(self.clock.time()), config.raw_max_range)
         kind = "topics" if query.bloom is None else "bloom"
+        post_filter: Bloom | None = None
         if query.bloom is not None:
+            # A bloom becomes a topic list (index lookups) unless the range holds too many
+            # distinct topics, or too many match: then every row is read and filtered here, and
+            # pages may carry fewer envelopes than the limit (the cursor stays exact).
+            most = config.max_bloom_topics
             candidates = await self._run(
-                self._readers, self.store.topics_between, query.lower, query.upper
+                self._readers, self.store.topics_between, query.lower, query.upper, 10 * most + 1
             )
-            query = replace(query, topics=topics_for_bloom(candidates, query.bloom), bloom=None)
+            topics = topics_for_bloom(candidates, query.bloom)
+            if len(candidates) > 10 * most or len(topics) > most:
+                query, post_filter = replace(query, topics=None, bloom=None), query.bloom
+            else:
+                query = replace(query, topics=topics, bloom=None)
         follow = request.dialect is Dialect.RAW  # wnode: no limit, no cursor; send it all
         bundle = min(job.node.max_message_size, 1024 * 1024) - _BUNDLE_HEADROOM
         sent = 0
@@ -398,15 +412,20 @@ class ArchiveServer:
                 config.page_bytes,
             )
             self.stats.query(self.backend, kind, self.clock.monotonic() - asked)
-            self.stats.sent(len(page.raw_envelopes), sum(map(len, page.raw_envelopes)))
+            raws = page.raw_envelopes
+            page_last = page.last_hash
+            if post_filter is not None:
+                raws = [raw for raw in raws if _in_bloom(raw, post_filter)]
+                page_last = EnvelopeHash(keccak256(raws[-1])) if raws else None
+            self.stats.sent(len(raws), sum(map(len, raws)))
             if request.batch:
-                for packet in bundle_envelopes(page.raw_envelopes, bundle):
+                for packet in bundle_envelopes(raws, bundle):
                     await self._send(job.node, job.node_id, PacketCode.P2P_MESSAGE, packet)
             else:
-                for raw in page.raw_envelopes:
+                for raw in raws:
                     await self._send(job.node, job.node_id, PacketCode.P2P_MESSAGE, raw)
-            sent += len(page.raw_envelopes)
-            last_hash = page.last_hash or last_hash
+            sent += len(raws)
+            last_hash = page_last or last_hash
             cursor = page.next_cursor
             if not follow or cursor is None or sent >= config.raw_max_envelopes:
                 break
@@ -417,3 +436,10 @@ class ArchiveServer:
 
     async def _run(self, executor: ThreadPoolExecutor, fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+
+
+def _in_bloom(raw: bytes, bloom: Bloom) -> bool:
+    try:
+        return bloom_matches(bloom, topic_to_bloom(Envelope.decode(raw).topic))
+    except HushError:  # a stored row that no longer decodes is not served
+        return False

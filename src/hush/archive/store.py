@@ -70,8 +70,9 @@ class EnvelopeStore(Protocol):
         under `max_bytes` in all (0: no cap) but at least one."""
         ...
 
-    def topics_between(self, lower: int, upper: int) -> list[Topic]:
-        """Distinct topics that may have envelopes with `lower ≤ sent ≤ upper` (a superset)."""
+    def topics_between(self, lower: int, upper: int, limit: int) -> list[Topic]:
+        """Distinct topics that may have envelopes with `lower ≤ sent ≤ upper` (a superset),
+        at most `limit` of them."""
         ...
 
     def prune(self, before: int, batch: int) -> int:
@@ -194,10 +195,10 @@ class SqlStore:
         envelopes = [bytes(raw) for _, _, _, raw in rows[: len(keys)]]
         return Page(envelopes, cursor, EnvelopeHash(keys[-1][1]))
 
-    def topics_between(self, lower: int, upper: int) -> list[Topic]:
+    def topics_between(self, lower: int, upper: int, limit: int = 1_000_000) -> list[Topic]:
         rows = self._query(
-            "SELECT topic FROM archive_topics WHERE last_sent >= ? AND first_sent <= ?",
-            (lower, upper),
+            "SELECT topic FROM archive_topics WHERE last_sent >= ? AND first_sent <= ? LIMIT ?",
+            (lower, upper, limit),
         )
         return [Topic(int(t).to_bytes(4, "big")) for (t,) in rows]
 
