@@ -15,7 +15,20 @@ from typing import Any
 import click
 
 from hush import __version__
-from hush.cli import bench, bench_rpc, chat, client, envelope, files, keys, node, peers, top
+from hush.cli import (
+    bench,
+    bench_archive,
+    bench_rpc,
+    chat,
+    client,
+    envelope,
+    files,
+    history,
+    keys,
+    node,
+    peers,
+    top,
+)
 from hush.errors import HushError
 
 __all__ = ["EXIT_HUSH_ERROR", "EXIT_USAGE", "main"]
@@ -82,9 +95,11 @@ for _command in (
     files.receive,
     client.info,
     top.command,
+    history.command,
 ):
     main.add_command(_command)
 bench.group.add_command(bench_rpc.command)
+bench.group.add_command(bench_archive.command)
 
 
 if __name__ == "__main__":

@@ -284,6 +284,17 @@ Examples:
     type=click.IntRange(0, 5),
     help=f"0 silent … 3 info … 5 debug {help_default('verbosity')}.",
 )
+@click.option("--archive/--no-archive", default=None, help="Run an archive (mail) server.")
+@click.option(
+    "--archive-db", metavar="URL", help="postgresql://… or a SQLite file [default: in datadir]."
+)
+@click.option("--archive-password", help="Password whose key requests may be encrypted with.")
+@click.option(
+    "--archive-retention-days",
+    type=float,
+    help=f"Days envelopes are kept, 0: forever {help_default('archive_retention_days')}.",
+)
+@click.option("--archive-max-size", help="Drop the oldest beyond this size, e.g. 10GiB.")
 def command(config_file: Path | None, **flags: Any) -> None:
     """Run a Whisper v6 node."""
     settings = settings_from(flags, config_file)

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from hush.archive.server import ArchiveConfig, ArchiveServer
+from hush.archive.store import open_store
 from hush.cli.node_settings import NodeSettings, api_limits, ipc_path, rpc_settings
 from hush.enode import host_port
 from hush.errors import UsageError
@@ -149,7 +151,17 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
         keys = await loop.run_in_executor(
             None, PersistentKeyStore, settings.datadir / KEYSTORE_FILE, passphrase
         )
-    node = Node(config, observers=[stats], keys=keys)
+    archive = _archive_server(settings, stats)
+    if archive is not None:
+        await archive.start()
+        node = Node(
+            config,
+            observers=[stats, archive.observer],
+            keys=keys,
+            mail_handler=archive.handle,
+        )
+    else:
+        node = Node(config, observers=[stats], keys=keys)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     AcceptErrorLog().install(loop)  # one line a minute, not a traceback per failed accept()
@@ -204,6 +216,22 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
         finally:
             for running in servers:
                 await running.stop()
+    if archive is not None:
+        await archive.stop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signum)
+
+
+def _archive_server(settings: NodeSettings, stats: NodeStats) -> ArchiveServer | None:
+    """The archive server `--archive` asks for (its store opened: errors are one line)."""
+    if not settings.archive:
+        return None
+    config = ArchiveConfig(
+        db_url=settings.archive_db,
+        password=settings.archive_password,
+        retention_days=settings.archive_retention_days,
+        max_db_bytes=settings.archive_max_size,
+    )
+    store = open_store(config.db_url, settings.datadir)
+    return ArchiveServer(store, config, stats=stats.archive)

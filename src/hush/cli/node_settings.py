@@ -115,6 +115,13 @@ class NodeSettings:
     """The IPC socket (`--ipc`); a bare file name is in the datadir; None: `hush.ipc` there."""
     ipcdisable: bool = False
     """No IPC endpoint (`--ipcdisable`; wins over `--ipc`)."""
+    # The archive ("mail") server (hush.archive.server.ArchiveConfig)
+    archive: bool = False
+    archive_db: str | None = None
+    """`postgresql://…` or a SQLite path; None: archive.sqlite in the data directory."""
+    archive_password: str | None = None
+    archive_retention_days: float = 30.0
+    archive_max_size: int = 0
 
 
 _SETTING_DEFAULTS: dict[str, Any] = {
@@ -140,6 +147,7 @@ _TOML_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
 }
 _TOML_SIZES: dict[str, tuple[tuple[type, ...], str]] = {
     "pool_size": ((int, str), 'bytes, or a size such as "256MiB"'),
+    "archive_max_size": ((int, str), 'bytes, or a size such as "10GiB"'),
 }
 
 
@@ -291,6 +299,11 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             metrics_compat=_metrics_compat(_split(pick("metrics_compat"))),
             ipc=Path(pick("ipc")) if pick("ipc") else None,
             ipcdisable=bool(pick("ipcdisable")),
+            archive=bool(pick("archive")),
+            archive_db=pick("archive_db"),
+            archive_password=pick("archive_password"),
+            archive_retention_days=float(pick("archive_retention_days")),
+            archive_max_size=parse_size(pick("archive_max_size")),
         )
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid setting: {exc}") from exc

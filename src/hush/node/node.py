@@ -27,7 +27,7 @@ from hush.clock import SYSTEM_CLOCK, Clock
 from hush.crypto.keys import PrivateKey
 from hush.crypto.symmetric import SymmetricKey
 from hush.enode import Enode, host_port, load_or_create_node_key
-from hush.errors import DisconnectReason
+from hush.errors import DisconnectReason, UsageError
 from hush.net import P2PConfig
 from hush.net.transport import Listening, TcpTransport, Transport
 from hush.node.config import NodeConfig
@@ -47,6 +47,7 @@ from hush.sealer import EnvelopeSealer, Sealer
 from hush.shh.envelope import Envelope
 from hush.shh.filters import Filter
 from hush.shh.message import OpenedMessage
+from hush.shh.packets import PROTOCOL_NAME
 from hush.shh.pool import AddStatus, EnvelopePool
 from hush.types import Bloom, EnvelopeHash, KeyID, NodeID, RandomBytes
 
@@ -421,6 +422,25 @@ class Node:
     async def send_direct(self, target_peer: str, envelope: Envelope) -> None:
         """Send an envelope to one connected peer as a direct message (code 127)."""
         await self._poster.send_direct(target_peer, envelope)
+
+    async def send_packet(self, node_id: NodeID, code: int, payload: bytes) -> None:
+        """Send one shh packet, as given, to a connected peer (the archive's 127 and 125 replies:
+        raw stored envelopes, batches, completions). UsageError if the peer is not connected."""
+        peer = self._peers.get(node_id)
+        if peer is None:
+            raise UsageError(f"could not find peer with ID: {node_id.hex()}")
+        await peer.connection.send_message(PROTOCOL_NAME, code, payload)
+        self._observers.packet_sent(node_id, code, len(payload))
+
+    def deliver_archived(
+        self, envelope: Envelope, envelope_hash: EnvelopeHash | None = None
+    ) -> None:
+        """Hand an envelope fetched from an archive server to the local filters and subscriptions
+        as if the pool had taken it (so no allowP2P and minPow ≤ 0 needed, geth's gotcha), without
+        pooling or relaying it. An envelope the pool holds was delivered already: skipped."""
+        envelope_hash = envelope_hash or envelope.hash
+        if self.pool.get(envelope_hash) is None:
+            self._deliver(envelope, envelope.pow(), envelope_hash)
 
     async def inject(self, envelope: Envelope) -> AddStatus:
         """Add an already-sealed envelope as if posted here (benchmarks, archive replays)."""

@@ -31,6 +31,7 @@ from hush.rpc.keys import KEY_EXPORT_METHODS, KeyMethods
 from hush.rpc.posting import PostMethods
 from hush.rpc.settings import SettingsMethods
 from hush.rpc.shapes import SHH_VERSION, message_json, message_json_size
+from hush.rpc.shhext import ShhextMethods
 from hush.rpc.stats import StatsMethods
 from hush.rpc.subscriptions import SubscriptionMethods, WsSubscriptions
 from hush.types import RandomBytes
@@ -77,6 +78,7 @@ class ShhApi:
         self._subscriptions = SubscriptionMethods(node, self.limits, random_bytes)
         self._admin = AdminMethods(node, net_version)
         self._stats = StatsMethods(node, stats)
+        self._shhext = ShhextMethods(node)  # history from archive servers (hush.rpc.shhext)
 
     @property
     def filter_timeout(self) -> float:
@@ -99,4 +101,5 @@ class ShhApi:
             *self._subscriptions.methods(),
             *self._admin.methods(),
             *self._stats.methods(),
+            *self._shhext.methods(),
         ]

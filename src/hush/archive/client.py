@@ -1,0 +1,302 @@
+"""The history client: ask an archive server for what was missed, deliver it to local filters
+(archive.md §1.4, §1.5, §1.7).
+
+It opens its own devp2p session to the server, with a throwaway key (so the server need not be a
+peer of the node, and the node's own session with it is never disturbed), announces an empty
+bloom (no gossip), and sends requests on 126:
+
+* `mode="v2"` (hush and status-go ≥ 2020 servers): Status RLP v2 with the topic list (exact, no
+  bloom false positives) and Batch set; 127 carries lists; every page ends with 125, whose
+  cursor is followed until the server gives none. `mode="v1"`: the 2018–2019 form (bloom only).
+* `mode="raw"` (geth `wnode -mailserver`): `lower ‖ upper ‖ bloom`, one envelope per 127 and no
+  125: the request is complete once no 127 came for `idle_timeout` seconds.
+
+Requests are signed with the session key and encrypted with the server's password key if given,
+else to the server's node key (from its enode), and sealed to `pow_target`. Delivered envelopes
+are checked against the request (range, topics), deduplicated by hash, and bounded in count
+(`max_envelopes`); a page that does not end within `timeout` is reported as expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hush import rlp
+from hush.archive.complete import RequestComplete, RequestFailed, decode_complete
+from hush.archive.cursor import Cursor
+from hush.archive.request import encode_raw_request, encode_status_v1, encode_status_v2
+from hush.archive.server import REQUEST_COMPLETE
+from hush.clock import SYSTEM_CLOCK, Clock
+from hush.crypto.keys import PrivateKey
+from hush.crypto.symmetric import SymmetricKey
+from hush.enode import Enode
+from hush.errors import DecodeError, DisconnectReason, HushError, UsageError
+from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial
+from hush.shh import packets
+from hush.shh.envelope import Envelope
+from hush.shh.message import wrap
+from hush.shh.packets import PacketCode, Status
+from hush.shh.pow import NonceSearch, target_bits
+from hush.shh.topic import EMPTY_BLOOM, FULL_BLOOM, aggregate_blooms, topic_to_bloom
+from hush.types import EnvelopeHash, RandomBytes, Topic
+
+__all__ = ["HistoryClient", "HistoryQuery", "HistoryResult"]
+
+_REQUEST_TTL = 50  # wnode's
+_ZERO_TOPIC = Topic(bytes(4))
+_MAX_NONCES = 1 << 26
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    lower: int
+    upper: int
+    topics: tuple[Topic, ...] = ()
+    """Empty: every topic."""
+    limit: int = 1000
+    cursor: Cursor | None = None
+    follow_cursor: bool = True
+    sym_key: SymmetricKey | None = None
+    """The server's password key; None: encrypt to the server's node key."""
+    mode: str = "v2"
+    """"v2" or "v1" (Status RLP: paged, batched, 125), or "raw" (geth wnode: single 127s, no 125)."""
+    timeout: float = 10.0
+    """Seconds a page may take to complete."""
+    idle_timeout: float = 2.0
+    """raw mode: seconds without a 127 that end the request."""
+    pow_target: float = 0.2
+    max_envelopes: int = 100_000
+    """At most this many are delivered (and their hashes kept, for deduplication)."""
+
+
+@dataclass(slots=True)
+class HistoryResult:
+    request_id: bytes = b""
+    """The first request's envelope hash."""
+    cursor: Cursor | None = None
+    """Where to go on, if the server had more and the cursor was not followed."""
+    last_envelope_hash: bytes | None = None
+    pages: int = 0
+    envelopes: int = 0
+    """New envelopes delivered."""
+    duplicates: int = 0
+    filtered: int = 0
+    """Envelopes outside the request's range or topics (bloom false positives): dropped."""
+    error: str | None = None
+    expired: bool = False
+    hashes: set[EnvelopeHash] = field(default_factory=set, repr=False)
+
+
+def _bloom(topics: tuple[Topic, ...]) -> bytes:
+    return aggregate_blooms(*(topic_to_bloom(t) for t in topics)) if topics else FULL_BLOOM
+
+
+class HistoryClient:
+    """Fetches history from archive servers; `deliver(envelope, hash)` gets each new one."""
+
+    def __init__(
+        self,
+        deliver: Callable[[Envelope, EnvelopeHash], None],
+        *,
+        random_bytes: RandomBytes = os.urandom,
+        clock: Clock = SYSTEM_CLOCK,
+        client_id: str = "hush-history",
+    ):
+        self._deliver = deliver
+        self._random_bytes = random_bytes
+        self._clock = clock
+        self._p2p = P2PConfig(client_id=client_id, capabilities=(("shh", 6, 128),))
+
+    async def fetch(
+        self,
+        server: str | Enode,
+        query: HistoryQuery,
+        progress: Callable[[HistoryResult], None] | None = None,
+    ) -> HistoryResult:
+        if query.mode not in ("v2", "v1", "raw"):
+            raise UsageError(f"unknown history mode {query.mode!r} (v2, v1 or raw)")
+        if not 1 <= query.limit <= 1000:
+            raise UsageError("limit must be 1..1000")
+        if query.lower > query.upper:
+            raise UsageError("from must not be after to")
+        enode = Enode.parse(server) if isinstance(server, str) else server
+        key = PrivateKey.generate(self._random_bytes)
+        try:
+            connection = await dial(key, enode, self._p2p, random_bytes=self._random_bytes)
+        except (PeerDisconnected, OSError, HushError) as exc:
+            raise UsageError(f"cannot reach the archive server: {exc}") from exc
+        result = HistoryResult()
+        try:
+            await connection.send_message(
+                "shh", PacketCode.STATUS, packets.encode_status(Status(bloom=EMPTY_BLOOM))
+            )
+            session = _Session(self, connection, key, enode, query, result, progress)
+            await session.run()
+        except PeerDisconnected as exc:
+            result.error = f"the archive server disconnected: {exc}"
+        finally:
+            with contextlib.suppress(HushError, OSError):
+                await connection.disconnect(DisconnectReason.REQUESTED)
+            connection.close()
+        return result
+
+
+class _Session:
+    def __init__(
+        self,
+        client: HistoryClient,
+        connection: PeerConnection,
+        key: PrivateKey,
+        server: Enode,
+        query: HistoryQuery,
+        result: HistoryResult,
+        progress: Callable[[HistoryResult], None] | None,
+    ):
+        self.client = client
+        self.connection = connection
+        self.key = key
+        self.server = server
+        self.query = query
+        self.result = result
+        self.progress = progress
+        self.topics = set(query.topics)
+
+    async def run(self) -> None:
+        query = self.query
+        cursor = query.cursor
+        while True:
+            request = await self._request(cursor)
+            if not self.result.request_id:
+                self.result.request_id = request.hash
+                self._report()
+            await self.connection.send_message("shh", PacketCode.P2P_REQUEST, request.encode())
+            if query.mode == "raw":
+                await self._read_raw()
+                return
+            complete = await self._read_page(request.hash)
+            if complete is None:
+                return
+            self.result.pages += 1
+            if complete.last_envelope_hash != bytes(32):
+                self.result.last_envelope_hash = complete.last_envelope_hash
+            self.result.cursor = cursor = complete.cursor
+            self._report()
+            if cursor is None or not query.follow_cursor or self._full():
+                return
+
+    async def _request(self, cursor: Cursor | None) -> Envelope:
+        query = self.query
+        bloom = _bloom(query.topics)
+        if query.mode == "raw":
+            payload = encode_raw_request(query.lower, query.upper, bloom)
+        elif query.mode == "v1":
+            payload = encode_status_v1(query.lower, query.upper, bloom, query.limit, cursor, True)
+        else:
+            payload = encode_status_v2(
+                query.lower, query.upper, bloom, list(query.topics), query.limit, cursor, True
+            )
+        now = int(self.client._clock.time())
+        public_key = None if query.sym_key is not None else b"\x04" + self.server.node_id
+        envelope = wrap(
+            payload,
+            _ZERO_TOPIC,
+            now,
+            self.client._random_bytes,
+            ttl=_REQUEST_TTL,
+            sym_key=query.sym_key,
+            public_key=public_key,
+            signer=self.key,
+        )
+        if query.pow_target <= 0:
+            return envelope
+        bits = target_bits(query.pow_target, len(envelope.data), envelope.ttl)
+        search = NonceSearch(envelope.short_rlp())
+        found = await asyncio.to_thread(search.find, 0, _MAX_NONCES, bits)
+        if found is None:
+            raise UsageError("could not reach the request's PoW target")
+        return envelope.with_nonce(found.nonce)
+
+    async def _read_page(self, request_id: bytes) -> RequestComplete | None:
+        try:
+            async with asyncio.timeout(self.query.timeout):
+                while True:
+                    _, code, payload = await self.connection.read_message()
+                    if code == PacketCode.P2P_MESSAGE:
+                        self._received(payload)
+                    elif code == REQUEST_COMPLETE:
+                        try:
+                            answer = decode_complete(payload)
+                        except DecodeError as exc:
+                            self.result.error = f"invalid request-complete from the server: {exc}"
+                            return None
+                        if answer.request_id != request_id:
+                            continue  # an earlier request's late answer
+                        if isinstance(answer, RequestFailed):
+                            self.result.error = answer.error
+                            return None
+                        return answer
+        except TimeoutError:
+            self.result.expired = True
+            self.result.error = "request expired: no answer from the archive server in time"
+            return None
+
+    async def _read_raw(self) -> None:
+        """geth's wnode sends no completion: the request ends when 127s stop coming."""
+        wait = self.query.timeout
+        while True:
+            try:
+                async with asyncio.timeout(wait):
+                    _, code, payload = await self.connection.read_message()
+            except TimeoutError:
+                break
+            if code == PacketCode.P2P_MESSAGE:
+                self._received(payload)
+                wait = self.query.idle_timeout
+                self._report()
+            elif code == REQUEST_COMPLETE:  # a hush server answering a raw request
+                with contextlib.suppress(DecodeError):
+                    answer = decode_complete(payload)
+                    if isinstance(answer, RequestFailed):
+                        self.result.error = answer.error
+                    break
+        self.result.pages = 1
+
+    def _received(self, payload: bytes) -> None:
+        """A 127: a list of envelopes (batched) or one envelope."""
+        try:
+            items = rlp.split_list(payload)
+            # An envelope's first item is its expiry (a byte string); a batch's is an envelope.
+            raws = items if not items or items[0][0] >= 0xC0 else [payload]
+            envelopes = [Envelope.decode(raw) for raw in raws]
+        except DecodeError:
+            self.result.filtered += 1
+            return
+        query = self.query
+        result = self.result
+        for envelope in envelopes:
+            if not query.lower <= envelope.sent <= query.upper or (
+                self.topics and envelope.topic not in self.topics
+            ):
+                result.filtered += 1
+                continue
+            envelope_hash = envelope.hash
+            if envelope_hash in result.hashes:
+                result.duplicates += 1
+                continue
+            if self._full():
+                result.filtered += 1
+                continue
+            result.hashes.add(envelope_hash)
+            result.envelopes += 1
+            self.client._deliver(envelope, envelope_hash)
+
+    def _full(self) -> bool:
+        return self.result.envelopes >= self.query.max_envelopes
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(self.result)

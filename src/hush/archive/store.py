@@ -1,0 +1,278 @@
+"""The archive's storage: one interface, SQLite (default) and PostgreSQL behind it (archive.md §1.6–1.7).
+
+Rules, the same for both backends:
+
+* One table of raw envelopes keyed `(sent, hash)`, with a composite index `(topic, sent, hash)`;
+  replies send the stored bytes unchanged. Inserting a known envelope does nothing.
+* Pages are keyset queries, newest first, strictly older than the cursor, `limit + 1` keys read
+  from the index, then the raw bytes of those rows only.
+* Counts and bytes are kept incrementally by triggers in the same transaction as the rows
+  (never a full scan), and so are the distinct topics with their first and last `sent`, which turn
+  a bloom request into topic lookups.
+* Retention deletes in batches (`prune`), an optional size cap drops the oldest (`shrink`).
+* **Acknowledged** means `put` returned: its transaction committed. A process killed at any moment
+  (SIGKILL) loses no acknowledged envelope (SQLite WAL with synchronous=NORMAL, PostgreSQL's
+  default synchronous commit); an OS crash or power loss may, on SQLite, lose the last commits.
+
+Every method blocks: the server calls them on its own threads, never the event loop. Each thread
+gets its own connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from hush.archive.page import Page, PageQuery, cut_page
+from hush.errors import UsageError
+from hush.shh.envelope import Envelope
+from hush.types import EnvelopeHash, Topic
+
+__all__ = ["ArchivedEnvelope", "EnvelopeStore", "SqlStore", "open_store"]
+
+SQLITE_FILE = "archive.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedEnvelope:
+    """One row: the envelope's key, what queries filter on, and its raw encoding."""
+
+    sent: int
+    hash: bytes
+    topic: Topic
+    expiry: int
+    raw: bytes
+
+    @classmethod
+    def of(
+        cls, envelope: Envelope, raw: bytes | None = None, envelope_hash: bytes | None = None
+    ) -> ArchivedEnvelope:
+        return cls(
+            envelope.sent,
+            envelope_hash or envelope.hash,
+            envelope.topic,
+            envelope.expiry,
+            raw or envelope.encode(),
+        )
+
+
+class EnvelopeStore(Protocol):
+    def put(self, rows: Sequence[ArchivedEnvelope]) -> int:
+        """Store and commit `rows`; returns how many were new. Acknowledged when it returns."""
+        ...
+
+    def page(self, query: PageQuery, max_bytes: int = 0) -> Page:
+        """One page for a query whose topics are resolved (`query.bloom` is None), its envelopes
+        under `max_bytes` in all (0: no cap) but at least one."""
+        ...
+
+    def topics_between(self, lower: int, upper: int, limit: int) -> list[Topic]:
+        """Distinct topics that may have envelopes with `lower ≤ sent ≤ upper` (a superset),
+        at most `limit` of them."""
+        ...
+
+    def prune(self, before: int, batch: int) -> int:
+        """Delete up to `batch` envelopes sent before `before`; returns how many went."""
+        ...
+
+    def shrink(self, max_bytes: int, batch: int) -> int:
+        """Delete up to `batch` of the oldest envelopes while the raw bytes exceed `max_bytes`."""
+        ...
+
+    def count(self) -> int: ...
+
+    def total_bytes(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def _topic_int(topic: bytes) -> int:
+    return int.from_bytes(topic, "big")
+
+
+class SqlStore:
+    """What both backends share: the queries, written once, in the `?` placeholder style."""
+
+    _placeholder = "?"
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[Any] = []
+        self._closed = False
+
+    # Backend specifics.
+
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def _topic_filter(self, topics: Sequence[Topic]) -> tuple[str, Any]:
+        raise NotImplementedError
+
+    _insert_sql = ""
+    _key_columns = "sent, hash"
+    """What the index part of a page query selects, and how the rows are joined back (`k`)."""
+    _key_join = "e.sent = k.sent AND e.hash = k.hash"
+
+    # Shared machinery.
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._lock:
+                if self._closed:
+                    raise UsageError("archive store is closed")
+                conn = self._connect()
+                self._connections.append(conn)
+            self._local.conn = conn
+        return conn
+
+    def _sql(self, text: str) -> str:
+        return text if self._placeholder == "?" else text.replace("?", self._placeholder)
+
+    def _query(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
+        conn = self._conn()
+        cursor = conn.execute(self._sql(text), params)
+        rows = cursor.fetchall()
+        conn.commit()  # ends the read transaction (PostgreSQL would hold a snapshot otherwise)
+        return list(rows)
+
+    def put(self, rows: Sequence[ArchivedEnvelope]) -> int:
+        if not rows:
+            return 0
+        conn = self._conn()
+        before = self._count_in(conn)
+        conn.cursor().executemany(
+            self._sql(self._insert_sql),
+            [
+                (row.sent, row.hash, _topic_int(row.topic), row.expiry, len(row.raw), row.raw)
+                for row in rows
+            ],
+        )
+        after = self._count_in(conn)
+        conn.commit()
+        return int(after - before)
+
+    def _count_in(self, conn: Any) -> int:
+        return int(conn.execute("SELECT count FROM archive_stats WHERE id = 0").fetchone()[0])
+
+    def page(self, query: PageQuery, max_bytes: int = 0) -> Page:
+        if query.bloom is not None:
+            raise UsageError("resolve the bloom into topics before querying")
+        if query.topics is not None and not query.topics:
+            return Page([], None, None)
+        where = ["sent >= ?", "sent <= ?"]
+        params: list[Any] = [query.lower, query.upper]
+        if query.topics is not None:
+            clause, value = self._topic_filter(query.topics)
+            where.append(clause)
+            params.append(value)
+        if query.cursor is not None:
+            where.append("(sent, hash) < (?, ?)")
+            params += [query.cursor.sent, query.cursor.hash]
+        params.append(query.limit + 1)
+        # One round trip: limit + 1 keys from the index, then each row's size and, while the
+        # running size stays within the page's byte budget (and never past `limit`), its raw bytes.
+        text = (
+            "SELECT sent, hash, size, CASE WHEN n <= ? AND (n = 1 OR running <= ?) THEN raw END "  # noqa: S608
+            "FROM (SELECT e.sent, e.hash, e.size, e.raw, row_number() OVER w AS n, "
+            "sum(e.size) OVER w AS running FROM envelopes e JOIN ("
+            f"SELECT {self._key_columns} FROM envelopes WHERE {' AND '.join(where)} "
+            f"ORDER BY sent DESC, hash DESC LIMIT ?) k ON {self._key_join} "
+            "WINDOW w AS (ORDER BY e.sent DESC, e.hash DESC)) t ORDER BY sent DESC, hash DESC"
+        )
+        budget = max_bytes or 1 << 62
+        rows = self._query(text, [query.limit, budget, *params])
+        keys, cursor = cut_page(
+            [(int(sent), bytes(h), int(size)) for sent, h, size, _ in rows], query.limit, max_bytes
+        )
+        if not keys:
+            return Page([], None, None)
+        envelopes = [bytes(raw) for _, _, _, raw in rows[: len(keys)]]
+        return Page(envelopes, cursor, EnvelopeHash(keys[-1][1]))
+
+    def topics_between(self, lower: int, upper: int, limit: int = 1_000_000) -> list[Topic]:
+        rows = self._query(
+            "SELECT topic FROM archive_topics WHERE last_sent >= ? AND first_sent <= ? LIMIT ?",
+            (lower, upper, limit),
+        )
+        return [Topic(int(t).to_bytes(4, "big")) for (t,) in rows]
+
+    def _delete_keys(self, select: str, params: Sequence[Any]) -> int:
+        conn = self._conn()
+        before = self._count_in(conn)
+        text = f"DELETE FROM envelopes WHERE (sent, hash) IN ({select})"  # noqa: S608 - fixed SQL
+        conn.execute(self._sql(text), params)
+        after = self._count_in(conn)
+        conn.commit()
+        return int(before - after)
+
+    def prune(self, before: int, batch: int) -> int:
+        deleted = self._delete_keys(
+            "SELECT sent, hash FROM envelopes WHERE sent < ? ORDER BY sent, hash LIMIT ?",
+            (before, batch),
+        )
+        conn = self._conn()
+        conn.execute(self._sql("DELETE FROM archive_topics WHERE last_sent < ?"), (before,))
+        conn.commit()
+        return deleted
+
+    def shrink(self, max_bytes: int, batch: int) -> int:
+        excess = self.total_bytes() - max_bytes
+        if excess <= 0:
+            return 0
+        oldest = self._query(
+            "SELECT sent, hash, size FROM envelopes ORDER BY sent, hash LIMIT ?", (batch,)
+        )
+        keys = []
+        for sent, envelope_hash, size in oldest:
+            if excess <= 0:
+                break
+            keys.append((sent, envelope_hash))
+            excess -= size
+        conn = self._conn()
+        conn.cursor().executemany(
+            self._sql("DELETE FROM envelopes WHERE sent = ? AND hash = ?"), keys
+        )
+        conn.commit()
+        return len(keys)
+
+    def count(self) -> int:
+        return int(self._query("SELECT count FROM archive_stats WHERE id = 0")[0][0])
+
+    def total_bytes(self) -> int:
+        return int(self._query("SELECT bytes FROM archive_stats WHERE id = 0")[0][0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(Exception):  # another thread's connection: best effort
+                conn.close()
+
+
+def open_store(url: str | None, data_dir: Path | None) -> SqlStore:
+    """`postgresql://…` (or `postgres://…`): PostgreSQL; `sqlite:///path`, a path, or nothing:
+    SQLite (nothing: `archive.sqlite` in the data directory)."""
+    if url and url.startswith(("postgresql://", "postgres://")):
+        from hush.archive.postgres_store import PostgresStore  # noqa: PLC0415 - psycopg is optional
+
+        return PostgresStore(url)
+    from hush.archive.sqlite_store import SqliteStore  # noqa: PLC0415 - (it imports this module)
+
+    if url:
+        path = Path(url.removeprefix("sqlite://")) if url.startswith("sqlite://") else Path(url)
+    elif data_dir is not None:
+        path = data_dir / SQLITE_FILE
+    else:
+        raise UsageError("an archive needs a data directory or a database URL")
+    return SqliteStore(path)
+
+
+def topic_ints(topics: Iterable[Topic]) -> list[int]:
+    return [_topic_int(t) for t in topics]

@@ -1,0 +1,296 @@
+"""`hush bench archive`: the archive's targets (issue 11), each against a baseline in the same run.
+
+- catch-up (H1): a store holding one day of 50,000 envelopes of 1 KiB over 5,000 topics; a client
+  node wants 100 of the topics, which carry `--want-share` of the traffic (0.2: ≈ 10,000
+  envelopes, the issue's figure; an even spread would give 1,000) and calls `shhext_requestMessagesSync` over HTTP with `followCursor`; timed from the call to its
+  return, when every envelope is in the client's filter; `cpu_seconds` is the process's CPU time
+  over the same span (server, client and both databases' threads all run in it). Baseline: the same request in geth
+  wnode's raw form (bloom, one envelope per 127).
+- page (H3): p50/p99 of 1,000-row pages for 100 random topics over a day, from a store of `--rows`
+  envelopes (50,000 a day); SQLite and, with `--postgres URL`, PostgreSQL.
+- ingest (H4): `Node.inject` of pre-sealed envelopes with the archive observer, until the store
+  has acknowledged them all; baseline: the same injections into a node without an archive.
+
+Loopback only, bounded in count; sizes are flags so a run stays short on a shared machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import click
+
+from hush.archive.page import PageQuery
+from hush.archive.server import ArchiveConfig, ArchiveServer
+from hush.archive.store import ArchivedEnvelope, SqlStore, open_store
+from hush.crypto.symmetric import SymmetricKey
+from hush.node import Node, NodeConfig
+from hush.rpc import RpcConfig, RpcServer, ShhApi
+from hush.shh.filters import Filter
+from hush.shh.message import wrap
+from hush.types import Topic
+
+__all__ = ["command"]
+
+_DAY = 86400
+_PASSWORD = "bench-archive"  # noqa: S105 - a throwaway benchmark key
+
+
+def _topics(count: int) -> list[Topic]:
+    return [Topic((0x10000000 + i * 7919).to_bytes(4, "big")) for i in range(count)]
+
+
+def _node_config(**overrides: Any) -> NodeConfig:
+    settings: dict[str, Any] = {
+        "datadir": None,
+        "listen_host": "127.0.0.1",
+        "listen_port": 0,
+        "min_pow": 0.0,
+        "pow_processes": 1,
+    }
+    settings.update(overrides)
+    return NodeConfig(**settings)
+
+
+def _day(
+    now: int,
+    per_day: int,
+    topics: list[Topic],
+    wanted: int,
+    share: float,
+    key: SymmetricKey,
+    size: int,
+) -> list[ArchivedEnvelope]:
+    """A day of envelopes; `share` of them on the first `wanted` topics (the busy chats)."""
+    rng = random.Random(1)
+    payload = bytes(size - 100)
+    rows = []
+    for i in range(per_day):
+        sent = now - _DAY + i * _DAY // per_day
+        pool = topics[:wanted] if rng.random() < share else topics[wanted:]
+        envelope = wrap(payload, rng.choice(pool), sent, os.urandom, sym_key=key, ttl=60)
+        rows.append(ArchivedEnvelope.of(envelope))
+    return rows
+
+
+async def _rpc(session: aiohttp.ClientSession, url: str, method: str, *params: Any) -> Any:
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+    async with session.post(url, json=body) as response:
+        reply = await response.json()
+    if "error" in reply:
+        raise click.ClickException(reply["error"]["message"])
+    return reply["result"]
+
+
+async def bench_catch_up(
+    db_url: str, per_day: int, want: int, share: float, size: int
+) -> dict[str, Any]:
+    now = int(time.time())
+    key = SymmetricKey(os.urandom(32))
+    topics = _topics(5000)
+    wanted = topics[:want]
+    store = open_store(db_url, None)
+    store.put(_day(now, per_day, topics, want, share, key, size))
+    server = ArchiveServer(store, ArchiveConfig(password=_PASSWORD, retention_days=0))
+    results: dict[str, Any] = {}
+    async with server:
+        archive = Node(_node_config(), observers=[server.observer], mail_handler=server.handle)
+        client = Node(_node_config(listen=False, max_message_size=4 * 1024 * 1024))
+        async with archive, client:
+            rpc = RpcServer(client, RpcConfig(), api=ShhApi(client))
+            await rpc.start("127.0.0.1", 0)
+            try:
+                async with aiohttp.ClientSession() as session:
+                    sym_id = await _rpc(
+                        session, rpc.url, "shh_generateSymKeyFromPassword", _PASSWORD
+                    )
+                    for mode in ("v2", "raw"):
+                        # Two filters: one holds at most DEFAULT_FILTER_CAPACITY (10,000) messages.
+                        halves = (wanted[: len(wanted) // 2], wanted[len(wanted) // 2 :])
+                        filter_ids = [
+                            client.install_filter(Filter(sym_key=key, topics=frozenset(half)))
+                            for half in halves
+                        ]
+                        request = {
+                            "mailServerPeer": archive.enode,
+                            "from": now - _DAY,
+                            "to": now,
+                            "topics": ["0x" + t.hex() for t in wanted],
+                            "symKeyID": sym_id,
+                            "followCursor": True,
+                            "mode": mode,
+                            "timeout": 120,
+                        }
+                        started, cpu = time.perf_counter(), time.process_time()
+                        reply = await _rpc(session, rpc.url, "shhext_requestMessagesSync", request)
+                        seconds = time.perf_counter() - started
+                        cpu = time.process_time() - cpu
+                        delivered = 0
+                        for filter_id in filter_ids:
+                            delivered += len(client.filter_messages(filter_id))
+                            client.uninstall_filter(filter_id)
+                        results[mode] = {
+                            "seconds": round(seconds, 3),
+                            "cpu_seconds": round(cpu, 3),
+                            "envelopes": reply["envelopes"],
+                            "in_filter": delivered,
+                            "pages": reply["pages"],
+                            "error": reply["error"],
+                        }
+            finally:
+                await rpc.stop()
+    results["ratio_raw_over_v2"] = round(results["raw"]["seconds"] / results["v2"]["seconds"], 2)
+    return results
+
+
+def _fill(store: SqlStore, rows: int, now: int, topics: list[Topic], size: int) -> None:
+    rng = random.Random(2)
+    per_day = 50_000
+    raw = b"\xc0" * size
+    batch: list[ArchivedEnvelope] = []
+    for i in range(rows):
+        sent = now - i * _DAY // per_day
+        digest = rng.randbytes(32)
+        batch.append(ArchivedEnvelope(sent, digest, rng.choice(topics), sent + 60, raw))
+        if len(batch) == 20_000:
+            store.put(batch)
+            batch = []
+    store.put(batch)
+
+
+def bench_pages(db_url: str, rows: int, queries: int, size: int) -> dict[str, Any]:
+    now = 1_800_000_000
+    topics = _topics(5000)
+    store = open_store(db_url, None)
+    try:
+        started = time.perf_counter()
+        _fill(store, rows, now, topics, size)
+        fill_rate = rows / (time.perf_counter() - started)
+        rng = random.Random(3)
+        times = []
+        got = []
+        for _ in range(queries):
+            wanted = tuple(rng.sample(topics, 100))
+            day = rng.randrange(max(1, rows // 50_000))
+            upper = now - day * _DAY
+            query = PageQuery(upper - _DAY, upper, wanted, 1000)
+            start = time.perf_counter()
+            page = store.page(query)
+            times.append(time.perf_counter() - start)
+            got.append(len(page.raw_envelopes))
+        times.sort()
+        return {
+            "rows": rows,
+            "fill_rows_per_s": round(fill_rate),
+            "rows_per_page_median": statistics.median(got),
+            "p50_ms": round(times[len(times) // 2] * 1000, 2),
+            "p99_ms": round(times[min(len(times) - 1, int(len(times) * 0.99))] * 1000, 2),
+        }
+    finally:
+        store.close()
+
+
+async def _inject_all(node: Node, envelopes: list[Any]) -> float:
+    started = time.perf_counter()
+    for envelope in envelopes:
+        await node.inject(envelope)
+    return time.perf_counter() - started
+
+
+async def bench_ingest(db_url: str, count: int, size: int) -> dict[str, Any]:
+    now = int(time.time())
+    key = SymmetricKey(os.urandom(32))
+    topics = _topics(5000)
+    rng = random.Random(4)
+    payload = bytes(size - 100)
+    envelopes = [
+        wrap(payload, rng.choice(topics), now, os.urandom, sym_key=key, ttl=600)
+        for _ in range(count)
+    ]
+    big_pool = 4 * count * size
+    async with Node(_node_config(listen=False, pool_bytes=big_pool, pool_peer_share=1.0)) as plain:
+        baseline = await _inject_all(plain, envelopes)
+    server = ArchiveServer(open_store(db_url, None), ArchiveConfig(retention_days=0))
+    async with server:
+        node = Node(
+            _node_config(listen=False, pool_bytes=big_pool, pool_peer_share=1.0),
+            observers=[server.observer],
+        )
+        async with node:
+            started = time.perf_counter()
+            injected = await _inject_all(node, envelopes)
+            accepted = node.info().pooled
+            await server.flush()
+            total = time.perf_counter() - started
+            stored = server.store.count()
+    return {
+        "envelopes": count,
+        "inject_per_s_without_archive": round(count / baseline),
+        "inject_per_s_with_archive": round(count / injected),
+        "relay_slowdown": round(injected / baseline, 2),
+        "acknowledged_per_s": round(count / total),
+        "accepted": accepted,
+        "stored": stored,
+        "dropped": server.dropped,
+    }
+
+
+@click.command(name="archive")
+@click.option("--per-day", type=int, default=50_000, show_default=True, help="Catch-up store size.")
+@click.option("--want", type=int, default=100, show_default=True, help="Topics the client wants.")
+@click.option(
+    "--want-share",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Share of the day on the wanted topics (0.2: ~10,000 envelopes).",
+)
+@click.option("--rows", type=int, default=500_000, show_default=True, help="Page-bench store size.")
+@click.option("--queries", type=int, default=200, show_default=True)
+@click.option("--ingest", type=int, default=20_000, show_default=True)
+@click.option("--size", type=int, default=1024, show_default=True, help="Envelope bytes.")
+@click.option("--postgres", metavar="URL", help="Also run the page and ingest benches there.")
+@click.option("--only", type=click.Choice(["catch-up", "page", "ingest"]), multiple=True)
+@click.option("--json", "as_json", is_flag=True)
+def command(
+    per_day: int,
+    want: int,
+    want_share: float,
+    rows: int,
+    queries: int,
+    ingest: int,
+    size: int,
+    postgres: str | None,
+    only: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """The archive's catch-up, page and ingest benchmarks (issue 11 targets)."""
+    report: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="hush-bench-archive-") as tmp:
+        base = Path(tmp)
+
+        def sqlite(name: str) -> str:
+            return str(base / f"{name}.sqlite")
+
+        if not only or "catch-up" in only:
+            report["catch_up_sqlite"] = asyncio.run(
+                bench_catch_up(sqlite("catch"), per_day, want, want_share, size)
+            )
+        if not only or "page" in only:
+            report["page_sqlite"] = bench_pages(sqlite("pages"), rows, queries, size)
+            if postgres:
+                report["page_postgres"] = bench_pages(postgres, rows, queries, size)
+        if not only or "ingest" in only:
+            report["ingest_sqlite"] = asyncio.run(bench_ingest(sqlite("ingest"), ingest, size))
+            if postgres:
+                report["ingest_postgres"] = asyncio.run(bench_ingest(postgres, ingest, size))
+    click.echo(json.dumps(report, indent=None if as_json else 2))
