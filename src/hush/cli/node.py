@@ -86,6 +86,7 @@ Examples:
   hush node --datadir /tmp/b --listen 127.0.0.1:30304 --peer enode://…@127.0.0.1:30303
   hush node --config hush.toml --keystore --passphrase-file pass.txt
   hush node --http 8545 --metrics 9090             # Prometheus on 127.0.0.1:9090/metrics
+  hush node --datadir /tmp/c --bootnodes enode://…@127.0.0.1:30301   # find peers by discovery
 """,
 )
 @click.option(
@@ -278,6 +279,23 @@ Examples:
     "--passphrase-file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="File holding the keystore passphrase (else $HUSH_PASSPHRASE, else prompted).",
+)
+@click.option(
+    "--bootnodes",
+    multiple=True,
+    metavar="ENODE[,ENODE…]",
+    help="discv4 bootnodes (repeatable, or comma-separated); turns discovery on.",
+)
+@click.option("--nodiscover", is_flag=True, default=None, help="Don't run discovery.")
+@click.option(
+    "--discovery-port",
+    type=click.IntRange(0, 65535),
+    help="UDP port of discovery [default: the devp2p port]; turns discovery on (a bootnode).",
+)
+@click.option(
+    "--fleet",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Fleet file {boot, static, mail}: bootnodes, static peers, trusted mail servers.",
 )
 @click.option(
     "--verbosity",

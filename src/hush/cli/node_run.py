@@ -27,6 +27,7 @@ import click
 
 from hush.archive.server import ArchiveConfig, ArchiveServer
 from hush.archive.store import open_store
+from hush.cli.node_discovery import dial_policy, running_discovery, with_discovery
 from hush.cli.node_settings import NodeSettings, api_limits, ipc_path, rpc_settings
 from hush.enode import host_port
 from hush.errors import UsageError
@@ -117,6 +118,7 @@ async def _start_ipc(node: Node, settings: NodeSettings, api: ShhApi) -> RpcServ
 
 async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set, or SIGINT/SIGTERM."""
+    settings = with_discovery(settings)  # a fleet file's nodes join bootnodes and peers
     config = NodeConfig(
         datadir=settings.datadir,
         listen_host=settings.listen[0] if settings.listen else "127.0.0.1",
@@ -145,6 +147,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
     )
     stats = NodeStats()  # counted always (hush_stats, hush top); exported with --metrics
     keys: PersistentKeyStore | None = None
+    policy = dial_policy(settings)  # discovery's peer source, when discovery runs
     if settings.keystore:
         passphrase = _passphrase(settings)
         loop = asyncio.get_running_loop()
@@ -159,9 +162,10 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
             observers=[stats, archive.observer],
             keys=keys,
             mail_handler=archive.handle,
+            peer_source=policy,
         )
     else:
-        node = Node(config, observers=[stats], keys=keys)
+        node = Node(config, observers=[stats], keys=keys, peer_source=policy)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     AcceptErrorLog().install(loop)  # one line a minute, not a traceback per failed accept()
@@ -174,7 +178,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
     except OSError as exc:
         flag = "--listen HOST:PORT (or --listen off)"
         raise _listen_error("devp2p", flag, settings.listen or ("", 0), exc) from None
-    async with node:  # started: this stops it
+    async with node, running_discovery(settings, node, policy):  # started: this stops them
         click.echo(f"enode: {node.enode}", err=False)
         if settings.listen and settings.listen[0] in ("0.0.0.0", "::") and settings.nat is None:
             click.echo(

@@ -122,6 +122,14 @@ class NodeSettings:
     archive_password: str | None = None
     archive_retention_days: float = 30.0
     archive_max_size: int = 0
+    bootnodes: tuple[str, ...] = ()
+    """discv4 seeds (enode URLs); a fleet file's `boot` nodes are added."""
+    nodiscover: bool = False
+    """No discovery even with bootnodes."""
+    discovery_port: int | None = None
+    """UDP port of discovery (None: the devp2p port)."""
+    fleet: Path | None = None
+    """A fleet file `{boot, static, mail}` (hush.discovery.fleet)."""
 
 
 _SETTING_DEFAULTS: dict[str, Any] = {
@@ -304,6 +312,10 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             archive_password=pick("archive_password"),
             archive_retention_days=float(pick("archive_retention_days")),
             archive_max_size=parse_size(pick("archive_max_size")),
+            bootnodes=_split(pick("bootnodes")),
+            nodiscover=bool(pick("nodiscover")),
+            discovery_port=None if pick("discovery_port") is None else int(pick("discovery_port")),
+            fleet=Path(pick("fleet")).expanduser() if pick("fleet") else None,
         )
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid setting: {exc}") from exc

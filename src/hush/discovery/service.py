@@ -154,6 +154,10 @@ class Discovery:
         return self._core
 
     @property
+    def running(self) -> bool:
+        return self._endpoint is not None
+
+    @property
     def port(self) -> int:
         return self.core.endpoint.udp_port
 
@@ -170,9 +174,19 @@ class Discovery:
         return len(self.core.table) if self._core is not None else 0
 
     def random_nodes(self, count: int) -> list[Enode]:
-        if self._core is None:
+        """Up to `count` dialable nodes (a TCP port), from the table and recent lookups."""
+        core = self._core
+        if core is None:
             return []
-        return [node.enode for node in self._core.table.random_nodes(count) if node.tcp_port]
+        pool = {n.node_id: n for n in core.found.values() if n.tcp_port}
+        pool.update((n.node_id, n) for n in core.table.nodes() if n.tcp_port)
+        nodes = list(pool.values())
+        chosen: list[Enode] = []
+        while nodes and len(chosen) < count:
+            index = int.from_bytes(self._random_bytes(4), "big") % len(nodes)
+            nodes[index], nodes[-1] = nodes[-1], nodes[index]
+            chosen.append(nodes.pop().enode)
+        return chosen
 
     def request_lookup(self) -> None:
         """Look for more nodes (a random target), unless one ran within `lookup_gap`."""
@@ -198,6 +212,7 @@ class Discovery:
             return
         core.receive_datagram(data, address, self.clock.time())
         self._flush()
+        self._wake.set()  # a reply may have armed a timer (a bond wait) without sending
 
     def _flush(self) -> None:
         core, endpoint = self._core, self._endpoint

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from hush.crypto.keccak import keccak256
+from hush.discovery.nodeinfo import node_record
 from hush.enode import Enode
 from hush.errors import DecodeError
 from hush.node import Node, PeerInfo
@@ -90,12 +91,17 @@ class AdminMethods:
         status = node.info()
         enode = Enode.parse(node.enode)
         port = node.listen_port or 0
+        record, discovery_port = node_record(node)  # geth's `enr`; the UDP port when it runs
         return {
             "id": keccak256(status.node_id).hex(),
             "name": status.client_id,
             "enode": node.enode,
+            "enr": record,
             "ip": enode.ip,
-            "ports": {"discovery": port, "listener": port},
+            "ports": {
+                "discovery": port if discovery_port is None else discovery_port,
+                "listener": port,
+            },
             "listenAddr": status.listen_address,
             "protocols": {
                 "shh": {

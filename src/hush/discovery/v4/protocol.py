@@ -99,6 +99,9 @@ class Discv4Config:
     """Source IPs whose budget we track."""
     max_records: int = 1024
     """ENRs of other nodes we keep (latest answers)."""
+    max_found: int = 512
+    """Nodes learned from Neighbors replies kept beside the table (geth's dialer draws from
+    lookup results, not only the table: a full bucket doesn't hide a node from the dialer)."""
 
 
 class _Purpose(enum.Enum):
@@ -177,6 +180,8 @@ class Discv4:
             key, enr_seq, ip=ip if ip else None, udp_port=udp_port, tcp_port=tcp_port
         )
         self.records: OrderedDict[NodeID, enr.Record] = OrderedDict()
+        self.found: OrderedDict[NodeID, TableNode] = OrderedDict()
+        """Nodes lookups heard of, most recent last (bounded by `max_found`)."""
         self.dropped: Counter[str] = Counter()
         self._out: list[tuple[bytes, Address]] = []
         self._pings: dict[bytes, _PendingPing] = {}
@@ -429,6 +434,10 @@ class Discv4:
             self._failures.pop(node_id, None)
             for node in query.received:
                 self.table.add_seen(node, now)
+                self.found.pop(node.node_id, None)
+                self.found[node.node_id] = node
+            while len(self.found) > self.config.max_found:
+                self.found.popitem(last=False)
         else:
             failures = self._failures.get(node_id, 0) + 1
             if failures >= self.config.max_findnode_failures:

@@ -1,0 +1,89 @@
+"""`hush node`'s discovery: the dial policy handed to the node, and discovery v4 beside it.
+
+Rules (discovery.md §3.3):
+- Discovery runs when there is something to find or serve: `--bootnodes` (or a fleet's `boot`)
+  or an explicit `--discovery-port` (a bootnode needs no bootnodes). `--nodiscover` turns it
+  off, and so does `--light` (light nodes keep their 1–2 static full nodes) or `--listen off`.
+- UDP binds the devp2p listen host, port `--discovery-port` (default: the devp2p port).
+- The dial policy's caches and the table live in `<datadir>/discovery.json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import click
+
+from hush.cli.node_settings import NodeSettings
+from hush.discovery import DialPolicy, Discovery, DiscoveryConfig, load_fleet, load_state
+from hush.enode import Enode
+from hush.errors import DecodeError, UsageError
+from hush.node import Node
+
+__all__ = ["dial_policy", "discovery_enabled", "running_discovery", "with_discovery"]
+
+
+def discovery_enabled(settings: NodeSettings) -> bool:
+    if settings.nodiscover or settings.light or settings.listen is None:
+        return False
+    return bool(settings.bootnodes) or settings.discovery_port is not None
+
+
+def dial_policy(settings: NodeSettings) -> DialPolicy | None:
+    """The node's peer source when discovery runs (its table is attached once it starts)."""
+    if not discovery_enabled(settings):
+        return None
+    return DialPolicy(None, load_state(settings.datadir))
+
+
+def with_discovery(settings: NodeSettings) -> NodeSettings:
+    """Discovery settings checked, and a fleet file's nodes merged: `boot` into bootnodes,
+    `static` and `mail` into static peers, `mail` into trusted peers too."""
+    for url in settings.bootnodes:
+        try:
+            Enode.parse(url)
+        except DecodeError as exc:
+            raise UsageError(f"--bootnodes: {exc}") from None
+    port = settings.discovery_port
+    if port is not None and not 0 <= port <= 0xFFFF:
+        raise UsageError(f"--discovery-port {port} out of range")
+    if settings.fleet is None:
+        return settings
+    fleet = load_fleet(settings.fleet)
+    return replace(
+        settings,
+        bootnodes=settings.bootnodes + tuple(str(e) for e in fleet.boot),
+        peers=settings.peers + tuple(str(e) for e in (*fleet.static, *fleet.mail)),
+        trusted=settings.trusted + tuple(str(e) for e in fleet.mail),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_discovery(
+    settings: NodeSettings, node: Node, policy: DialPolicy | None
+) -> AsyncIterator[Discovery | None]:
+    """Discovery for a started node, stopped (and its table saved) on the way out."""
+    if policy is None or settings.listen is None:
+        yield None
+        return
+    tcp_port = node.listen_port or 0
+    udp_port = settings.discovery_port if settings.discovery_port is not None else tcp_port
+    config = DiscoveryConfig(
+        host=settings.listen[0],
+        port=udp_port,
+        advertise_ip=settings.nat,
+        bootnodes=tuple(Enode.parse(url) for url in settings.bootnodes),
+    )
+    discovery = Discovery(
+        node.node_key, tcp_port, config, datadir=settings.datadir, state=policy.state
+    )
+    await discovery.start()
+    policy.nodes = discovery
+    click.echo(f"enr: {discovery.record.text()}")
+    try:
+        yield discovery
+    finally:
+        policy.nodes = None
+        await discovery.stop()
