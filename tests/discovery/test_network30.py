@@ -9,6 +9,7 @@ non-shh node twice (the 24 h negative cache); a message posted at one shh node r
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections import Counter
 from contextlib import AsyncExitStack
@@ -32,7 +33,7 @@ SHH_NODES = 15
 OTHER_NODES = 15
 TOPIC = Topic(b"\x01\x02\x03\x04")
 SECRET = bytes(range(32))
-PROTOCOL = Discv4Config(request_timeout=0.3, bond_wait=0.05, packet_rate=1e5, packet_burst=1e5)
+PROTOCOL = Discv4Config(request_timeout=1.0, bond_wait=0.1, packet_rate=1e5, packet_burst=1e5)
 FAST_DIALS = DialConfig(dials_per_minute=600.0, dial_burst=10.0, failed_backoff=1.0)
 
 
@@ -111,7 +112,7 @@ async def test_thirty_nodes_find_their_shh_peers(monkeypatch: pytest.MonkeyPatch
             return sum("shh/6" in peer.capabilities for peer in node.peers())
 
         try:
-            await wait_for(lambda: all(shh_peers(n) >= 6 for n in nodes), timeout=30)
+            await wait_for(lambda: all(shh_peers(n) >= 6 for n in nodes), timeout=60)
         except TimeoutError:
             raise AssertionError(sorted(shh_peers(n) for n in nodes)) from None
         # non-shh nodes were tried (they are in the tables) but never twice by the same node
@@ -133,7 +134,12 @@ async def test_thirty_nodes_find_their_shh_peers(monkeypatch: pytest.MonkeyPatch
             for subscription in subscriptions:
                 message = await subscription.get()
                 assert message is not None and message.payload == b"found you"
+        # Shut down with no handshake half done: stop offering, let the dials under way end.
+        for _, policy in shh:
+            policy.close()
+        await wait_for(lambda: all(policy.in_flight == 0 for _, policy in shh))
     # Refused handshakes close in the background (a Disconnect, then a linger): let them finish
     # before the loop goes, rather than leave sockets to the garbage collector.
     current = asyncio.current_task()
     await wait_for(lambda: not (asyncio.all_tasks() - {current}), timeout=5)
+    gc.collect()  # a leaked socket warns here, in this test, not in whichever test runs next

@@ -18,7 +18,7 @@ from hush.discovery.store import STORE_FILE, load_state
 from hush.discovery.v4.packets import FindNode, Ping, encode_packet
 from hush.discovery.v4.protocol import Discv4Config
 
-FAST = Discv4Config(request_timeout=0.2, bond_wait=0.05, packet_rate=1e5, packet_burst=1e5)
+FAST = Discv4Config(request_timeout=0.5, bond_wait=0.1, packet_rate=1e5, packet_burst=1e5)
 
 
 def _config(**overrides: object) -> DiscoveryConfig:

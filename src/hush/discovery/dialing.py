@@ -91,11 +91,23 @@ class DialPolicy:
         self._tokens = self.config.dial_burst
         self._refilled = now
         self.dials = 0
+        self.closed = False
         self._save()
 
     # -- PeerSource ------------------------------------------------------------------------------
 
+    def close(self) -> None:
+        """Offer nothing more (shutting down); outcomes of dials under way are still taken."""
+        self.closed = True
+
+    @property
+    def in_flight(self) -> int:
+        """Dials handed out and not yet reported back."""
+        return len(self._in_flight)
+
     def candidates(self, want: int, exclude: Collection[NodeID]) -> list[Enode]:
+        if self.closed:
+            return []
         now = self.clock.time()
         self._refill(now)
         chosen: list[Enode] = []

@@ -49,7 +49,9 @@ class DiscoveryConfig:
     """Seeds asked when the table is empty."""
     protocol: Discv4Config = field(default_factory=Discv4Config)
     lookup_gap: float = 1.0
-    """Least time between two lookups asked for by the dial policy."""
+    """Least time between two lookups asked for by the dial policy; doubled (up to
+    `max_lookup_gap`) after each lookup that found no node we didn't know."""
+    max_lookup_gap: float = 60.0
     save_interval: float = 300.0
     """How often the table is written to the data directory."""
 
@@ -86,6 +88,8 @@ class Discovery:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._last_lookup = float("-inf")
+        self._gap = self.config.lookup_gap
+        self._known = -1
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -194,8 +198,14 @@ class Discovery:
         if core is None:
             return
         now = self.clock.time()
-        if core.lookups or now - self._last_lookup < self.config.lookup_gap:
+        if core.lookups or now - self._last_lookup < self._gap:
             return
+        known = len(core.table) + len(core.found)
+        if known > self._known:  # the last lookup taught us something: keep looking
+            self._gap = self.config.lookup_gap
+        else:  # a small or exhausted network: look less and less often
+            self._gap = min(self._gap * 2, self.config.max_lookup_gap)
+        self._known = known
         self._last_lookup = now
         core.lookup(None, now)
         self._flush()
