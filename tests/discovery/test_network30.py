@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack
 
 import pytest
 
-import hush.node.node
+import hush.node.registry
 from hush.crypto import PrivateKey, SymmetricKey
 from hush.discovery import DialConfig, DialPolicy, Discovery, DiscoveryConfig, DiscoveryState
 from hush.discovery.v4.protocol import Discv4Config
@@ -98,8 +98,8 @@ async def test_thirty_nodes_find_their_shh_peers(monkeypatch: pytest.MonkeyPatch
     # The node looks at its peer count every 5 s (0.5 s at most when peers come and go); a
     # test can't wait that long. (A NodeConfig
     # field for it is asked for in the discovery report.)
-    monkeypatch.setattr(hush.node.node, "_SOURCE_INTERVAL", 0.2)
-    monkeypatch.setattr(hush.node.node, "_SOURCE_GAP", 0.05)
+    monkeypatch.setattr(hush.node.registry, "_SOURCE_INTERVAL", 0.2)
+    monkeypatch.setattr(hush.node.registry, "_SOURCE_GAP", 0.05)
     dialled: Counter[tuple[NodeID, NodeID]] = Counter()
     async with AsyncExitStack() as stack:
         boot = _discovery(PrivateKey.generate(os.urandom), 0, None)
