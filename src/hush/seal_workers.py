@@ -27,7 +27,7 @@ from hush.seal_runners import ChildRunner, Runner, ThreadRunner
 from hush.shh.envelope import Envelope
 from hush.shh.pow import SearchResult
 
-__all__ = ["Clock", "SealerBusy", "Workers"]
+__all__ = ["Clock", "HashTally", "SealerBusy", "Workers", "hashes_tried"]
 
 _MASK64 = (1 << 64) - 1
 log = logging.getLogger(__name__)
@@ -39,12 +39,41 @@ class SealerBusy(UsageError):
     """The sealer's queue is full: the post is refused before any work, try again later."""
 
 
+def hashes_tried(start: int, count: int, found: SearchResult | None, first: bool) -> int:
+    """Nonces hashed by a slice of `count` from `start`: up to and including the nonce found when
+    the search stops at the `first` hit (`find`), else the whole slice (a miss, or `best`)."""
+    if first and found is not None:
+        return ((found.nonce - start) & _MASK64) + 1
+    return count
+
+
+class HashTally:
+    """Nonces hashed by a sealer's workers since it was made (any thread adds; read any time)."""
+
+    __slots__ = ("_lock", "total")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0
+
+    def add(self, hashes: int) -> None:
+        with self._lock:
+            self.total += hashes
+
+
 class Workers:
     """The worker threads and the fair queue of one sealer, from its first seal to `close`."""
 
     def __init__(
-        self, count: int, processes: bool, clock: Clock, queue_limit: int, slice_size: int
+        self,
+        count: int,
+        processes: bool,
+        clock: Clock,
+        queue_limit: int,
+        slice_size: int,
+        tally: HashTally | None = None,
     ):
+        self.tally = tally if tally is not None else HashTally()
         self._clock = clock
         self._queue_limit = queue_limit
         self._slice = slice_size
@@ -144,6 +173,12 @@ class Workers:
                     log.exception("sealing failed")
                     self._slices_done(tasks, [None] * len(tasks), exc)
                 else:
+                    self.tally.add(
+                        sum(
+                            hashes_tried(start, count, result, job.bits is not None)
+                            for (job, start, count), result in zip(tasks, found, strict=True)
+                        )
+                    )
                     self._slices_done(tasks, found, None)
         finally:
             runner.close()

@@ -33,7 +33,7 @@ from typing import Protocol
 from hush.errors import PowError, UsageError
 from hush.seal_queue import SMALL_SEAL_BITS, FairQueue
 from hush.seal_queue import Job as _Job
-from hush.seal_workers import Clock, SealerBusy
+from hush.seal_workers import Clock, HashTally, SealerBusy, hashes_tried
 from hush.seal_workers import Workers as _Workers
 from hush.shh.envelope import Envelope
 from hush.shh.pow import ACCELERATED, NonceSearch, SearchResult, target_bits
@@ -136,6 +136,12 @@ class Sealer:
         self._random_bytes = random_bytes
         self._lock = threading.Lock()
         self._pool: _Workers | None = None
+        self._tally = HashTally()
+
+    @property
+    def hashes(self) -> int:
+        """Nonces hashed since the sealer was made, over every seal (`hush_pow_hashes_total`)."""
+        return self._tally.total
 
     @property
     def processes(self) -> int:
@@ -168,6 +174,7 @@ class Sealer:
                     self._clock,
                     self.queue_limit,
                     _SLICE_C if ACCELERATED and not self.worker_processes else _SLICE_PYTHON,
+                    self._tally,
                 )
             return self._pool
 
@@ -282,6 +289,8 @@ class InlineSealer:
         self.max_work_time = float(max_work_time)
         self.sealed = 0
         """Seals done (for tests and simulation traces)."""
+        self.hashes = 0
+        """Nonces hashed, over every seal."""
 
     def check(self, pow_target: float, work_time: float) -> None:
         _check_request(pow_target, work_time, self.max_work_time)
@@ -308,6 +317,7 @@ class InlineSealer:
             best: SearchResult | None = None
             for _ in range(max(1, (1 << self.max_bits) // _INLINE_SLICE)):
                 found = search.best(nonce, _INLINE_SLICE, best.bits + 1 if best else 1)
+                self.hashes += _INLINE_SLICE
                 best = found or best
                 nonce += _INLINE_SLICE
                 if self._clock() >= deadline:
@@ -322,6 +332,7 @@ class InlineSealer:
         search = NonceSearch(envelope.short_rlp())
         for _ in range(max(1, (_INLINE_TRIES << bits) // _INLINE_SLICE)):
             found = search.find(nonce, _INLINE_SLICE, bits)
+            self.hashes += hashes_tried(nonce, _INLINE_SLICE, found, True)
             if found is not None:
                 return envelope.with_nonce(found.nonce)
             nonce += _INLINE_SLICE

@@ -47,6 +47,9 @@ async def test_hush_stats_reports_peers_pool_and_counters(stats_node: StatsNodeF
     assert stats["envelopes"]["received"] == {"local": 1}
     assert stats["envelopes"]["accepted"] == 1
     assert stats["sealing"]["count"] == 1
+    assert stats["powHashes"] >= 1 and stats["broadcastTurns"]["count"] >= 1
+    assert stats["deliveryOverflow"] == {"normal": 0, "filter": 0}
+    assert stats["inbound"]["connections"] >= 1 and stats["inbound"]["refused"] == {}
     assert stats["packets"]["out"]["count"] >= 2
     assert {"event": "connect", "reason": "outbound", "count": 1} in stats["peerEvents"]
     assert stats["rateLimit"]["mode"] == "observe"

@@ -35,6 +35,7 @@ from hush.crypto.keys import PrivateKey
 from hush.crypto.symmetric import SymmetricKey
 from hush.enode import Enode
 from hush.errors import DecodeError, DisconnectReason, HushError, UsageError
+from hush.metrics.archive import ArchiveStats
 from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial
 from hush.shh import packets
 from hush.shh.envelope import Envelope
@@ -105,7 +106,10 @@ class HistoryClient:
         random_bytes: RandomBytes = os.urandom,
         clock: Clock = SYSTEM_CLOCK,
         client_id: str = "hush-history",
+        stats: ArchiveStats | None = None,
     ):
+        self.stats = stats
+        """Where each page's outcome is counted (`NodeStats.archive`: hush_history_*)."""
         self._deliver = deliver
         self._random_bytes = random_bytes
         self._clock = clock
@@ -138,6 +142,8 @@ class HistoryClient:
             await session.run()
         except PeerDisconnected as exc:
             result.error = f"the archive server disconnected: {exc}"
+            if self.stats is not None:
+                self.stats.history("failed")
         finally:
             with contextlib.suppress(HushError, OSError):
                 await connection.disconnect(DisconnectReason.REQUESTED)
@@ -174,10 +180,13 @@ class _Session:
                 self.result.request_id = request.hash
                 self._report()
             await self.connection.send_message("shh", PacketCode.P2P_REQUEST, request.encode())
+            asked = self.client._clock.monotonic()
             if query.mode == "raw":
                 await self._read_raw()
+                self._count(asked)
                 return
             complete = await self._read_page(request.hash)
+            self._count(asked)
             if complete is None:
                 return
             self.result.pages += 1
@@ -187,6 +196,14 @@ class _Session:
             self._report()
             if cursor is None or not query.follow_cursor or self._full():
                 return
+
+    def _count(self, asked: float) -> None:
+        """One page answered, failed or expired (hush_history_requests_total)."""
+        stats = self.client.stats
+        if stats is not None:
+            result = self.result
+            outcome = "expired" if result.expired else "failed" if result.error else "completed"
+            stats.history(outcome, self.client._clock.monotonic() - asked)
 
     async def _request(self, cursor: Cursor | None) -> Envelope:
         query = self.query

@@ -115,7 +115,22 @@ class HushCollector(Collector):
         )
         for (event, reason), count in stats.peer_events.items():
             events.add_metric([event, reason], count)
+        inbound = readings.inbound
+        if inbound is not None:
+            for why, count in sorted(inbound.refused.items()):
+                events.add_metric(["handshake_fail", f"inbound_refused_{why}"], count)
+            for why, count in sorted(inbound.handshake_failures.items()):
+                events.add_metric(["handshake_fail", f"inbound_{why}"], count)
         yield events
+        if inbound is not None:
+            connections = GaugeMetricFamily(
+                "hush_p2p_connections",
+                "p2p sockets open: inbound in the handshake (pending), all (open).",
+                labels=["state"],
+            )
+            connections.add_metric(["pending"], inbound.pending)
+            connections.add_metric(["open"], inbound.connections)
+            yield connections
         yield _gauge("hush_start_time_seconds", "When the stats began (unix time).", stats.started)
 
     def _traffic(self) -> Iterator[Metric]:
@@ -180,6 +195,11 @@ class HushCollector(Collector):
         yield _histogram(
             "hush_broadcast_bundle_envelopes", "Envelopes per messages packet sent.", stats.bundles
         )
+        yield _histogram(
+            "hush_broadcast_turn_seconds",
+            "One peer's write-loop turn: scan its new envelopes, batch and flush them.",
+            stats.broadcast_turns,
+        )
         depth = GaugeMetricFamily(
             "hush_delivery_queue_depth",
             "Messages waiting in subscription queues (hush has one queue kind: normal).",
@@ -187,6 +207,14 @@ class HushCollector(Collector):
         )
         depth.add_metric(["normal"], readings.queued_messages)
         yield depth
+        overflow = CounterMetricFamily(
+            "hush_delivery_queue_overflow",
+            "Messages lost to a full queue: subscriptions (normal), polled filters (filter).",
+            labels=["queue"],
+        )
+        overflow.add_metric(["normal"], readings.overflow[0])
+        overflow.add_metric(["filter"], readings.overflow[1])
+        yield overflow
         filters = GaugeMetricFamily("hush_filters", "Installed filters.", labels=["kind"])
         filters.add_metric(["sym"], readings.filters_sym)
         filters.add_metric(["asym"], readings.filters_asym)
@@ -208,6 +236,8 @@ class HushCollector(Collector):
                 )
         yield attempts
         yield _histogram("hush_pow_seal_seconds", "Local sealing (PoW) time.", stats.seals)
+        if readings.pow_hashes is not None:
+            yield _counter("hush_pow_hashes", "Nonces hashed by the sealer.", readings.pow_hashes)
 
     def _rate_limits(self, readings: NodeReadings) -> Iterator[Metric]:
         limits = readings.rate_limits

@@ -27,7 +27,9 @@ from hush.clock import SYSTEM_CLOCK, Clock
 from hush.errors import HushError
 from hush.metrics.archive import ArchiveStats
 from hush.metrics.counters import OTHER, Histogram, LabelledCounter
+from hush.net.transport import InboundStats, TcpTransport
 from hush.node.hooks import NodeObserver
+from hush.sealer import InlineSealer, Sealer
 from hush.shh.envelope import Envelope
 from hush.shh.errors import ERR_BLOOM_MISMATCH, ERR_FUTURE, ERR_HUGE, ERR_LOW_POW, ERR_TOO_OLD
 from hush.shh.packets import PacketCode
@@ -46,6 +48,7 @@ __all__ = [
     "REJECT_REASONS",
     "SEAL_BUCKETS",
     "SIZE_BUCKETS",
+    "TURN_BUCKETS",
     "DialFailure",
     "NodeReadings",
     "NodeStats",
@@ -62,6 +65,8 @@ AGE_BUCKETS: tuple[float, ...] = (1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600, 360
 """`now − sent` at first receipt; `sent` has 1 s resolution."""
 SEAL_BUCKETS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60)
 BUNDLE_BUCKETS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 20000)
+TURN_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.3, 1, 5, 20)
+"""One peer's write-loop turn, seconds: scanning, batching and flushing (backpressure)."""
 COMPAT = frozenset({"status"})
 """`--metrics-compat` values: `status` adds status-go's whisper_* / mailserver_* names."""
 MAX_FAILING = 256
@@ -162,6 +167,8 @@ class NodeStats(NodeObserver):
         """(p2p "true"/"false",) → messages handed to filters."""
         self.seals = Histogram(SEAL_BUCKETS)
         self.bundles = Histogram(BUNDLE_BUCKETS)
+        self.broadcast_turns = Histogram(TURN_BUCKETS)
+        """Seconds per write-loop turn of a peer (hush's per-peer stand-in for geth's cycle)."""
         self.peers: dict[NodeID, PeerTraffic] = {}
         """Connected peers' traffic (gone when they leave)."""
         self.failing: OrderedDict[NodeID, DialFailure] = OrderedDict()
@@ -235,6 +242,9 @@ class NodeStats(NodeObserver):
     def bundle_sent(self, node_id: NodeID, envelopes: int) -> None:
         self.bundles.observe(envelopes)
 
+    def broadcast_turn(self, node_id: NodeID, seconds: float, envelopes: int) -> None:
+        self.broadcast_turns.observe(seconds)
+
     def dial_failed(self, node_id: NodeID, error: Exception) -> None:
         self.peer_events.add(("handshake_fail", _dial_reason(error)))
         failure = self.failing.pop(node_id, None)
@@ -287,10 +297,17 @@ class NodeReadings:
     decrypt_attempts: Mapping[tuple[bool, bool], int]
     queued_messages: int
     rate_limits: RateLimitStats
+    overflow: tuple[int, int]
+    """Messages lost to full queues: (subscriptions, polled filters)."""
+    pow_hashes: int | None
+    """Nonces the sealer hashed (None: a sealer that does not count them)."""
+    inbound: InboundStats | None
+    """The listener's gate counts (None: a transport without them, in-memory say)."""
 
 
 def read_node(node: Node) -> NodeReadings:
     sym, asym = node.filters.kinds()
+    sealer, transport = node.sealer, node.transport
     return NodeReadings(
         peers=node.peers(),
         pool_envelopes=len(node.pool),
@@ -304,4 +321,7 @@ def read_node(node: Node) -> NodeReadings:
         decrypt_attempts=dict(node.filters.decrypt_attempts),
         queued_messages=node.queued_messages(),
         rate_limits=node.rate_limit_stats(),
+        overflow=node.delivery_overflow(),
+        pow_hashes=sealer.hashes if isinstance(sealer, Sealer | InlineSealer) else None,
+        inbound=transport.inbound_stats() if isinstance(transport, TcpTransport) else None,
     )

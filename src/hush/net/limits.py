@@ -122,6 +122,9 @@ class ConnectionGate:
         self.per_ip: dict[str, int] = {}
         self.refused: Counter[Refusal] = Counter()
         """Refusals so far, by reason."""
+        self.handshake_failures: Counter[str] = Counter()
+        """Inbound handshakes that failed or timed out after passing the gate, counted by the
+        shell as `local_<reason>` / `remote_<reason>` (a disconnect reason's name: bounded)."""
         self._recent: dict[str, float] = {}  # IP key -> when the throttle lets it in again
         self._pending: dict[Slot, None] = {}  # pending inbound slots, oldest first
 

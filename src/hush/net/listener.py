@@ -207,6 +207,8 @@ async def serve(
             peer = await establish(node_key, reader, writer, config, admit, None, random_bytes)
         except PeerDisconnected as exc:
             log.debug("inbound connection from %s failed: %s", address, exc)
+            who = "remote" if exc.by_remote else "local"
+            gate.handshake_failures[f"{who}_{exc.reason.name.lower()}"] += 1
             listener._report.failed += 1
             listener._report.note()
             return

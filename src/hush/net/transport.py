@@ -9,7 +9,8 @@ latency, bandwidth and loss, with or without real RLPx) for simulations and test
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from hush.crypto import PrivateKey
@@ -24,7 +25,7 @@ from hush.net.listener import Listener, serve
 from hush.net.slots import gate_for
 from hush.types import NodeID, RandomBytes
 
-__all__ = ["Listening", "OnLink", "PeerLink", "TcpTransport", "Transport"]
+__all__ = ["InboundStats", "Listening", "OnLink", "PeerLink", "TcpTransport", "Transport"]
 
 
 class PeerLink(Protocol):
@@ -116,6 +117,21 @@ class Transport(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class InboundStats:
+    """What the connection gate counted of inbound connections (`TcpTransport.inbound_stats`)."""
+
+    refused: Mapping[str, int] = field(default_factory=dict)
+    """Closed at accept, by `Refusal` name (lower case: budget, pending, per_ip, ...)."""
+    handshake_failures: Mapping[str, int] = field(default_factory=dict)
+    """Past the gate but failed or timed out in the handshake, by `local_<reason>` or
+    `remote_<reason>` (`local_read_timeout`: the handshake deadline)."""
+    pending: int = 0
+    """Inbound connections in the handshake now."""
+    connections: int = 0
+    """p2p sockets open now (pending or established, inbound or outbound)."""
+
+
 class _TcpListening:
     __slots__ = ("_listener",)
 
@@ -145,6 +161,18 @@ class TcpTransport:
         if self.gate is None:
             self.gate = gate_for(config)
         return self.gate
+
+    def inbound_stats(self) -> InboundStats:
+        """The gate's counts so far (cumulative), read when asked (metrics scrapes)."""
+        gate = self.gate
+        if gate is None:
+            return InboundStats()
+        return InboundStats(
+            refused={why.name.lower(): count for why, count in gate.refused.items()},
+            handshake_failures=dict(gate.handshake_failures),
+            pending=gate.pending,
+            connections=gate.total,
+        )
 
     async def listen(
         self,

@@ -50,6 +50,7 @@ class Subscription:
         ):
             self._taken(self._queue.get_nowait())
             self.dropped += 1
+            self._delivery.overflowed += 1
         self._bytes += cost
         self._queue.put_nowait(message)
 
@@ -83,6 +84,8 @@ class Delivery:
         self._observers = observers
         self.filters = FilterSet()
         self._subscriptions: dict[KeyID, Subscription] = {}
+        self.overflowed = 0
+        """Messages subscriptions lost to a full queue, ever (their own `dropped` ends with them)."""
 
     def install(self, flt: Filter) -> KeyID:
         filter_id = new_id(self._random_bytes, self.filters)
@@ -137,3 +140,7 @@ class Delivery:
     def queued_messages(self) -> int:
         """Messages waiting in subscriptions for their consumers."""
         return sum(s.queued for s in self._subscriptions.values())
+
+    def overflow(self) -> tuple[int, int]:
+        """Messages lost to full queues so far: (subscriptions, polled filters)."""
+        return self.overflowed, self.filters.dropped_total

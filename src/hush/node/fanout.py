@@ -67,5 +67,9 @@ class Observers(NodeObserver):
         if self.observers:
             self._each("bundle_sent", node_id, envelopes)
 
+    def broadcast_turn(self, node_id: NodeID, seconds: float, envelopes: int) -> None:
+        if self.observers:
+            self._each("broadcast_turn", node_id, seconds, envelopes)
+
     def dial_failed(self, node_id: NodeID, error: Exception) -> None:
         self._each("dial_failed", node_id, error)

@@ -60,6 +60,10 @@ class NodeObserver:
     def bundle_sent(self, node_id: NodeID, envelopes: int) -> None:
         """A `messages` packet of this many envelopes went to the peer (after `packet_sent`)."""
 
+    def broadcast_turn(self, node_id: NodeID, seconds: float, envelopes: int) -> None:
+        """One turn of the peer's write loop ended: `envelopes` candidates were considered and
+        what was due was sent (flushes included) in `seconds` of the node's monotonic clock."""
+
     def dial_failed(self, node_id: NodeID, error: Exception) -> None:
         """A dial of a static peer failed before its shh session started (it is retried)."""
 

@@ -407,6 +407,15 @@ class Node:
     def queued_messages(self) -> int:
         return self._delivery.queued_messages()
 
+    def delivery_overflow(self) -> tuple[int, int]:
+        """Messages lost to full queues so far: (subscriptions, polled filters), for metrics."""
+        return self._delivery.overflow()
+
+    @property
+    def transport(self) -> Transport:
+        """Where the node gets its peers (read-only; metrics read `TcpTransport.inbound_stats`)."""
+        return self._transport
+
     def envelope(self, envelope_hash: bytes) -> Envelope | None:
         """The pooled envelope with this hash, while it lives (raw traffic for inspection)."""
         entry = self.pool.get(EnvelopeHash(envelope_hash))

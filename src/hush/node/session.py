@@ -254,6 +254,7 @@ class Sessions:
             else:
                 await asyncio.sleep(policy.interval)
             peer.wake.clear()
+            began = self.clock.monotonic()
             candidates: list[PooledEnvelope]
             if peer.rescan:
                 candidates = list(pool)
@@ -278,6 +279,9 @@ class Sessions:
                     await asyncio.sleep(0)
             if pending:
                 await self._send_batch(peer, pending)
+            if candidates:
+                turn = self.clock.monotonic() - began
+                self._observers.broadcast_turn(peer.node_id, turn, len(candidates))
             if policy.on_arrival:
                 await asyncio.sleep(policy.interval)
 

@@ -78,7 +78,9 @@ class ShhApi:
         self._subscriptions = SubscriptionMethods(node, self.limits, random_bytes)
         self._admin = AdminMethods(node, net_version)
         self._stats = StatsMethods(node, stats)
-        self._shhext = ShhextMethods(node)  # history from archive servers (hush.rpc.shhext)
+        self._shhext = ShhextMethods(  # history from archive servers (hush.rpc.shhext)
+            node, stats=stats.archive if stats is not None else None
+        )
 
     @property
     def filter_timeout(self) -> float:

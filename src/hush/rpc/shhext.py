@@ -28,6 +28,7 @@ from hush.archive.client import HistoryClient, HistoryQuery, HistoryResult
 from hush.archive.cursor import Cursor
 from hush.enode import Enode
 from hush.errors import DecodeError, HushError
+from hush.metrics.archive import ArchiveStats
 from hush.node import Node
 from hush.rpc.jsonrpc import INVALID_PARAMS, CallContext, Method, Param, RpcError
 from hush.rpc.params import ParamError, as_float, as_str, as_topic, as_uint32
@@ -127,10 +128,15 @@ def _result_json(result: HistoryResult) -> dict[str, Any]:
 
 
 class ShhextMethods:
-    def __init__(self, node: Node, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        node: Node,
+        clock: Callable[[], float] = time.time,
+        stats: ArchiveStats | None = None,
+    ):
         self.node = node
         self._clock = clock
-        self._client = HistoryClient(node.deliver_archived)
+        self._client = HistoryClient(node.deliver_archived, stats=stats)
         self._in_flight: set[asyncio.Task[HistoryResult]] = set()
 
     def _start(

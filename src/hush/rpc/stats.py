@@ -72,11 +72,22 @@ class StatsMethods:
                 for kind, symmetric in (("sym", True), ("asym", False))
             },
             "rateLimit": self._rate_limits(readings),
+            "deliveryOverflow": {"normal": readings.overflow[0], "filter": readings.overflow[1]},
+            "powHashes": readings.pow_hashes,
+            "inbound": None
+            if readings.inbound is None
+            else {
+                "refused": dict(readings.inbound.refused),
+                "handshakeFailures": dict(readings.inbound.handshake_failures),
+                "pending": readings.inbound.pending,
+                "connections": readings.inbound.connections,
+            },
             "uptime": None,
             "envelopes": None,
             "packets": None,
             "sealing": None,
             "bundles": None,
+            "broadcastTurns": None,
             "peerEvents": None,
             "failingPeers": None,
             "archive": None,
@@ -148,6 +159,7 @@ class StatsMethods:
             "packets": packets,
             "sealing": _histogram(stats.seals),
             "bundles": _histogram(stats.bundles),
+            "broadcastTurns": _histogram(stats.broadcast_turns),
             "peerEvents": [
                 {"event": event, "reason": reason, "count": count}
                 for (event, reason), count in stats.peer_events.items()

@@ -136,6 +136,8 @@ class FilterSet:
         self._all_topics: dict[KeyID, _Installed] = {}
         self.decrypt_attempts: dict[tuple[bool, bool], int] = {}
         """Trial decryptions by (symmetric key?, opened?), for metrics (hush_decrypt_attempts)."""
+        self.dropped_total = 0
+        """Kept messages dropped over a bound, all filters, ever (hush_delivery_queue_overflow)."""
 
     def __len__(self) -> int:
         return len(self._filters)
@@ -256,6 +258,7 @@ class FilterSet:
         entry.bytes_used -= cost
         self.bytes_used -= cost
         entry.dropped += 1
+        self.dropped_total += 1
 
     def retrieve(
         self,
