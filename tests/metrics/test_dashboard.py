@@ -10,7 +10,7 @@ from node.conftest import connect
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hush.metrics.prometheus import LoopLag, metrics_registry
+from hush.metrics.server import LoopLag, metrics_registry
 
 from .conftest import StatsNodeFactory
 

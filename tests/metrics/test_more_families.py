@@ -18,7 +18,7 @@ from hush.archive.client import HistoryClient, HistoryQuery
 from hush.archive.server import ArchiveConfig, ArchiveServer
 from hush.archive.store import ArchivedEnvelope, open_store
 from hush.metrics import NodeStats
-from hush.metrics.prometheus import metrics_registry
+from hush.metrics.server import metrics_registry
 from hush.net.limits import ConnectionGate
 from hush.net.transport import TcpTransport
 from hush.node import Node, PostRequest

@@ -17,7 +17,7 @@ from hush.cli.node_run import run_node
 from hush.cli.node_settings import settings_from
 from hush.enode import short_id
 from hush.errors import UsageError
-from hush.metrics.prometheus import MetricsServer, metrics_registry
+from hush.metrics.server import MetricsServer, metrics_registry
 from hush.node import PostRequest
 from hush.shh.packets import PacketCode
 

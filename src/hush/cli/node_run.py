@@ -39,7 +39,7 @@ from hush.rpc import RpcConfig, RpcServer, ShhApi
 from hush.rpc.ipcpath import IpcPathTooLong
 
 if TYPE_CHECKING:
-    from hush.metrics.prometheus import MetricsServer
+    from hush.metrics.server import MetricsServer
 
 __all__ = ["run_node"]
 
@@ -87,7 +87,7 @@ async def _start_metrics(
     node: Node, stats: NodeStats, settings: NodeSettings, address: tuple[str, int]
 ) -> MetricsServer:
     """Prometheus /metrics (imported only when asked for); prints `metrics: URL`."""
-    from hush.metrics.prometheus import MetricsServer  # noqa: PLC0415
+    from hush.metrics.server import MetricsServer  # noqa: PLC0415
 
     server = MetricsServer(
         node, stats, per_peer=settings.metrics_per_peer, compat=settings.metrics_compat

@@ -1,7 +1,8 @@
 """What a node is doing, in numbers: the stats object (a NodeObserver) and the readings of a node.
 
-`hush.metrics.prometheus` exports them (it alone imports prometheus_client); `hush.rpc.stats`
-answers `hush_stats` from them; `hush top` draws them. See docs/metrics.md.
+`hush.metrics.prometheus` turns them into metric families and `hush.metrics.server` serves them
+(the two alone import prometheus_client); `hush.rpc.stats` answers `hush_stats` from them;
+`hush top` draws them. See docs/metrics.md.
 """
 
 from hush.metrics.archive import ArchiveStats

@@ -8,47 +8,35 @@ Rules:
   for connected peers (at most the node's peer limit); no per-topic label at all.
 - `compat=("status",)` (`--metrics-compat status`) adds status-go's `whisper_*` and
   `mailserver_*` names, computed from the same counters, so their dashboards work.
-- Off unless asked for; `MetricsServer` binds where told (`hush node --metrics`, loopback when
-  given a bare port) and serves only GET /metrics.
+- Serving them is `hush.metrics.server` (`MetricsServer`, the registry, the loop-lag collector).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
-from prometheus_client.gc_collector import GCCollector
-from prometheus_client.platform_collector import PlatformCollector
-from prometheus_client.process_collector import ProcessCollector
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.registry import Collector
 
-from hush.enode import host_port, short_id
+from hush.enode import short_id
 from hush.metrics.counters import Histogram
 from hush.metrics.stats import COMPAT, REJECT_REASONS, NodeReadings, NodeStats, peer_kind, read_node
 from hush.node.ratelimit import Action, Scope, Unit
-from hush.rpc.connections import ConnectionGuard, GuardedSite
 
 if TYPE_CHECKING:
     from hush.node import Node
 
-__all__ = ["COMPAT", "HushCollector", "LoopLag", "MetricsServer", "metrics_registry"]
+__all__ = ["COMPAT", "HushCollector", "gauge", "histogram"]
 
 _REJECTED = (*REJECT_REASONS.values(), "expired", "pool_full", "over_budget")
 _KINDS = ("full", "light", "trusted", "static")
-_MAX_CONNECTIONS = 16  # scrapers are few; more connections are refused with 503
-_HEADER_TIMEOUT = 10.0
-_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
 def _buckets(histogram: Histogram) -> list[tuple[str, float]]:
@@ -58,9 +46,9 @@ def _buckets(histogram: Histogram) -> list[tuple[str, float]]:
     ]
 
 
-def _histogram(name: str, doc: str, histogram: Histogram) -> HistogramMetricFamily:
+def histogram(name: str, doc: str, values: Histogram) -> HistogramMetricFamily:
     family = HistogramMetricFamily(name, doc)
-    family.add_metric([], _buckets(histogram), histogram.sum)
+    family.add_metric([], _buckets(values), values.sum)
     return family
 
 
@@ -68,7 +56,7 @@ def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(name, doc, value=value)
 
 
-def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=value)
 
 
@@ -131,7 +119,7 @@ class HushCollector(Collector):
             connections.add_metric(["pending"], inbound.pending)
             connections.add_metric(["open"], inbound.connections)
             yield connections
-        yield _gauge("hush_start_time_seconds", "When the stats began (unix time).", stats.started)
+        yield gauge("hush_start_time_seconds", "When the stats began (unix time).", stats.started)
 
     def _traffic(self) -> Iterator[Metric]:
         stats = self.stats
@@ -173,29 +161,27 @@ class HushCollector(Collector):
         yield _counter(
             "hush_envelopes_expired", "Envelopes the expiry sweep removed.", stats.expired
         )
-        yield _histogram(
+        yield histogram(
             "hush_envelope_size_bytes", "Sizes of pooled envelopes (encoded).", stats.sizes
         )
-        yield _histogram(
+        yield histogram(
             "hush_envelope_age_seconds",
             "now − sent when an envelope from a peer is first pooled (1 s resolution).",
             stats.ages,
         )
-        yield _gauge("hush_pool_envelopes", "Envelopes in the pool.", readings.pool_envelopes)
-        yield _gauge(
-            "hush_pool_bytes", "Accounted memory of the pool (bytes).", readings.pool_bytes
-        )
-        yield _gauge(
+        yield gauge("hush_pool_envelopes", "Envelopes in the pool.", readings.pool_envelopes)
+        yield gauge("hush_pool_bytes", "Accounted memory of the pool (bytes).", readings.pool_bytes)
+        yield gauge(
             "hush_pool_max_bytes", "The pool's memory cap (bytes).", readings.pool_max_bytes
         )
-        yield _gauge("hush_min_pow", "The node's minimum PoW.", readings.min_pow)
+        yield gauge("hush_min_pow", "The node's minimum PoW.", readings.min_pow)
 
     def _delivery(self, readings: NodeReadings) -> Iterator[Metric]:
         stats = self.stats
-        yield _histogram(
+        yield histogram(
             "hush_broadcast_bundle_envelopes", "Envelopes per messages packet sent.", stats.bundles
         )
-        yield _histogram(
+        yield histogram(
             "hush_broadcast_turn_seconds",
             "One peer's write-loop turn: scan its new envelopes, batch and flush them.",
             stats.broadcast_turns,
@@ -235,7 +221,7 @@ class HushCollector(Collector):
                     readings.decrypt_attempts.get((symmetric, opened), 0),
                 )
         yield attempts
-        yield _histogram("hush_pow_seal_seconds", "Local sealing (PoW) time.", stats.seals)
+        yield histogram("hush_pow_seal_seconds", "Local sealing (PoW) time.", stats.seals)
         if readings.pow_hashes is not None:
             yield _counter("hush_pow_hashes", "Nonces hashed by the sealer.", readings.pow_hashes)
 
@@ -283,8 +269,8 @@ class HushCollector(Collector):
             "Mail request to last envelope sent.",
             labels=["backend"],
         )
-        for backend, histogram in sorted(archive.request_seconds.items()):
-            durations.add_metric([backend], _buckets(histogram), histogram.sum)
+        for backend, samples in sorted(archive.request_seconds.items()):
+            durations.add_metric([backend], _buckets(samples), samples.sum)
         yield durations
         yield _counter(
             "hush_mail_envelopes_sent", "History envelopes sent.", archive.envelopes_sent
@@ -293,8 +279,8 @@ class HushCollector(Collector):
         queries = HistogramMetricFamily(
             "hush_mail_db_query_seconds", "Archive page query time.", labels=["backend", "filter"]
         )
-        for (backend, kind), histogram in sorted(archive.query_seconds.items()):
-            queries.add_metric([backend, kind], _buckets(histogram), histogram.sum)
+        for (backend, kind), samples in sorted(archive.query_seconds.items()):
+            queries.add_metric([backend, kind], _buckets(samples), samples.sum)
         yield queries
         for name, doc, values, family_type in (
             (
@@ -326,7 +312,7 @@ class HushCollector(Collector):
         for result, count in sorted(archive.history_requests.items()):
             history.add_metric([result], count)
         yield history
-        yield _histogram(
+        yield histogram(
             "hush_history_request_duration_seconds",
             "History request page time (client side).",
             archive.history_seconds,
@@ -379,7 +365,7 @@ class HushCollector(Collector):
         cached.add_metric(["hit"], stats.duplicate)
         cached.add_metric(["miss"], stats.accepted)
         yield cached
-        yield _histogram("whisper_envelopes_size_bytes", "Envelope sizes.", stats.sizes)
+        yield histogram("whisper_envelopes_size_bytes", "Envelope sizes.", stats.sizes)
         limits = readings.rate_limits
         yield _counter(
             "whisper_rate_limits_processed",
@@ -423,118 +409,3 @@ class HushCollector(Collector):
             if result != "ok":
                 delivery_failures.add_metric([result], count)
         yield delivery_failures
-
-
-class LoopLag(Collector):
-    """How late the event loop runs a callback: sleeps `interval` and measures the overshoot."""
-
-    def __init__(self, interval: float = 0.5):
-        self.interval = interval
-        self.last = 0.0
-        self.histogram = Histogram(_LAG_BUCKETS)
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            before = loop.time()
-            await asyncio.sleep(self.interval)
-            self.last = max(0.0, loop.time() - before - self.interval)
-            self.histogram.observe(self.last)
-
-    def collect(self) -> Iterable[Metric]:
-        yield _gauge(
-            "hush_event_loop_lag_seconds", "The event loop's latest measured lag.", self.last
-        )
-        yield _histogram(
-            "hush_event_loop_lag_distribution_seconds", "Event loop lag samples.", self.histogram
-        )
-
-
-def metrics_registry(
-    node: Node,
-    stats: NodeStats,
-    *,
-    per_peer: bool = False,
-    compat: Collection[str] = (),
-    loop_lag: LoopLag | None = None,
-) -> CollectorRegistry:
-    """A registry of its own (not prometheus_client's global one) with every hush collector."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(HushCollector(node, stats, per_peer=per_peer, compat=compat))
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    GCCollector(registry=registry)
-    if loop_lag is not None:
-        registry.register(loop_lag)
-    return registry
-
-
-class MetricsServer:
-    """GET /metrics over HTTP, on the node's event loop (aiohttp), with the JSON-RPC server's
-    connection cap and header deadline (`hush.rpc.connections`)."""
-
-    def __init__(
-        self,
-        node: Node,
-        stats: NodeStats,
-        *,
-        per_peer: bool = False,
-        compat: Collection[str] = (),
-    ):
-        unknown = sorted(set(compat) - COMPAT)
-        if unknown:
-            raise ValueError(f"unknown metrics compat: {', '.join(unknown)}")
-        self.loop_lag = LoopLag()
-        self.registry = metrics_registry(
-            node, stats, per_peer=per_peer, compat=compat, loop_lag=self.loop_lag
-        )
-        self._runner: web.AppRunner | None = None
-        self._guard: ConnectionGuard | None = None
-        self.address: tuple[str, int] | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.address is not None
-        return f"http://{host_port(*self.address)}/metrics"
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        if self._guard is not None:
-            self._guard.request_started(request.protocol)
-        body = generate_latest(self.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def start(self, host: str, port: int) -> None:
-        app = web.Application(client_max_size=4096)
-        app.router.add_get("/metrics", self._metrics)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        assert runner.server is not None
-        self._guard = ConnectionGuard(runner.server, _MAX_CONNECTIONS, _HEADER_TIMEOUT)
-        site = GuardedSite(runner, self._guard, host, port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        bound = site.server.sockets[0].getsockname()
-        self.address = (str(bound[0]), int(bound[1]))
-        self.loop_lag.start()
-
-    async def stop(self) -> None:
-        await self.loop_lag.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
