@@ -172,13 +172,15 @@ def test_decode_slices_is_decode_envelope_in_slices() -> None:
     """The batch decoder gives what `decode_envelope` of each encoding gives, and fails the peer
     with the same error at a malformed list or envelope (the slices before it come through)."""
     key = SymmetricKey(os.urandom(32))
-    good = [wrap(b"x" * i, TOPIC, 1_700_000_000, os.urandom, sym_key=key).encode() for i in range(7)]
+    good = [
+        wrap(b"x" * i, TOPIC, 1_700_000_000, os.urandom, sym_key=key).encode() for i in range(7)
+    ]
     bad_envelope = b"\xc5\x01\x02\x03\x04\x05"  # five items
     cases = [
         packets.encode_messages(good),
         packets.encode_messages([]),
-        packets.encode_messages(good[:3] + [bad_envelope] + good[3:]),
-        packets.encode_messages(good[:4] + [b"\x83abc"]),  # a string, not an envelope
+        packets.encode_messages([*good[:3], bad_envelope, *good[3:]]),
+        packets.encode_messages([*good[:4], b"\x83abc"]),  # a string, not an envelope
         packets.encode_messages(good[:4])[:-5],  # the list is cut short
         packets.encode_messages(good) + b"trailing",
     ]
