@@ -140,6 +140,62 @@ def test_malformed_packets_disconnect(code: int, payload: bytes) -> None:
         peer.receive(PacketCode.MESSAGES, packets.encode_messages([]))
 
 
+def _one_by_one(payload: bytes) -> tuple[list[list[bytes]], str]:
+    peer = handshaken()
+    event = peer.receive(PacketCode.MESSAGES, payload)
+    assert isinstance(event, Envelopes)
+    got: list[bytes] = []
+    try:
+        for raw in peer.encoded_envelopes(event):
+            got.append(peer.decode_envelope(raw).encode())
+    except PeerError as exc:
+        assert not peer.active  # the slices before the failing one came through
+        return [got[i : i + 3] for i in range(0, len(got) - len(got) % 3, 3)], str(exc)
+    return [got[i : i + 3] for i in range(0, len(got), 3)], ""
+
+
+def _sliced(payload: bytes) -> tuple[list[list[bytes]], str]:
+    peer = handshaken()
+    event = peer.receive(PacketCode.MESSAGES, payload)
+    assert isinstance(event, Envelopes)
+    got: list[list[bytes]] = []
+    try:
+        for chunk in peer.decode_slices(event, 3):
+            got.append([envelope.encode() for envelope in chunk])
+    except PeerError as exc:
+        assert exc.reason is DisconnectReason.SUBPROTOCOL_ERROR and not peer.active
+        return got, str(exc)
+    return got, ""
+
+
+def test_decode_slices_is_decode_envelope_in_slices() -> None:
+    """The batch decoder gives what `decode_envelope` of each encoding gives, and fails the peer
+    with the same error at a malformed list or envelope (the slices before it come through)."""
+    key = SymmetricKey(os.urandom(32))
+    good = [
+        wrap(b"x" * i, TOPIC, 1_700_000_000, os.urandom, sym_key=key).encode() for i in range(7)
+    ]
+    bad_envelope = b"\xc5\x01\x02\x03\x04\x05"  # five items
+    cases = [
+        packets.encode_messages(good),
+        packets.encode_messages([]),
+        packets.encode_messages([*good[:3], bad_envelope, *good[3:]]),
+        packets.encode_messages([*good[:4], b"\x83abc"]),  # a string, not an envelope
+        packets.encode_messages(good[:4])[:-5],  # the list is cut short
+        packets.encode_messages(good) + b"trailing",
+    ]
+    for payload in cases:
+        try:
+            expected = _one_by_one(payload)
+        except PeerError as exc:  # the list header itself: on receipt, for both
+            with pytest.raises(PeerError, match=str(exc)):
+                _sliced(payload)
+            continue
+        assert _sliced(payload) == expected
+    assert _sliced(cases[0])[0] == [good[0:3], good[3:6], good[6:]]
+    assert "invalid packet 1" in _sliced(cases[2])[1]
+
+
 def test_oversized_packet_disconnects() -> None:
     peer = handshaken()
     peer.max_message_size = 100

@@ -42,6 +42,17 @@ class LivePeer:
                 self.fresh.append(entry.hash)
         self.wake.set()
 
+    def offer_all(self, entries: list[PooledEnvelope]) -> None:
+        """`offer` each of them, in order (one ingest slice's newly pooled envelopes)."""
+        if not entries:
+            return
+        if not self.rescan:
+            if len(self.fresh) + len(entries) > FRESH_LIMIT:
+                self.rescan_pool()
+            else:
+                self.fresh.extend([entry.hash for entry in entries])
+        self.wake.set()
+
     def rescan_pool(self) -> None:
         self.rescan = True
         self.fresh.clear()

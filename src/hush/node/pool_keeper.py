@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 from collections.abc import Mapping
 
 from hush.clock import Clock
@@ -29,7 +28,7 @@ from hush.node.hooks import NodeObserver
 from hush.node.live_peer import LivePeer
 from hush.shh.envelope import Envelope
 from hush.shh.peer import Envelopes
-from hush.shh.pool import AddOutcome, AddStatus, EnvelopePool
+from hush.shh.pool import AddOutcome, AddStatus, EnvelopePool, PooledEnvelope
 from hush.types import EnvelopeHash, NodeID
 
 __all__ = ["EXPIRY_CYCLE", "PoolKeeper"]
@@ -70,6 +69,14 @@ class PoolKeeper:
     def add(
         self, envelope: Envelope, local: bool = False, source: NodeID | None = None
     ) -> AddOutcome:
+        outcome = self._pool_one(envelope, local, source)
+        if outcome.status is AddStatus.ACCEPTED and outcome.entry is not None:
+            for peer in self._peers.values():
+                peer.offer(outcome.entry)
+        return outcome
+
+    def _pool_one(self, envelope: Envelope, local: bool, source: NodeID | None) -> AddOutcome:
+        """`add` but for the offer to the live peers (`ingest` offers a slice at once)."""
         outcome = self.pool.add(envelope, self.now(), source=source, local=local)
         if outcome.evicted:
             self.forget(outcome.evicted)
@@ -79,8 +86,6 @@ class PoolKeeper:
             entry = outcome.entry
             observers.envelope_accepted(entry, envelope, source, local)
             self._delivery.deliver(envelope, entry.pow, entry.hash)
-            for peer in self._peers.values():
-                peer.offer(entry)
             if self._armed is None or entry.expiry + 1 < self._armed:
                 self._rearm.set()  # the sweep waits for a later expiry (or none)
         return outcome
@@ -89,29 +94,35 @@ class PoolKeeper:
         """geth: decode the whole batch (any malformed envelope drops the peer before any is
         added), add every envelope, then drop the peer if any was bad. Both passes go in slices
         that give the event loop back, so one peer's 40,000-envelope packet doesn't stall the
-        others, nor RPC. Envelopes over the peer's share of the pool or refused for lack of
-        room are not marked known: the peer can't grow its known set with them."""
+        others, nor RPC; each slice's newly pooled envelopes are offered to the live peers at
+        its end (no await in between: no later than one by one). Envelopes over the peer's
+        share of the pool or refused for lack of room are not marked known: the peer can't
+        grow its known set with them."""
         shh = peer.shh
-        encoded = shh.encoded_envelopes(batch)
         first: list[Envelope] = []
         count = 0
-        while chunk := list(itertools.islice(encoded, INGEST_SLICE)):
-            decoded = [shh.decode_envelope(raw) for raw in chunk]
+        for decoded in shh.decode_slices(batch, INGEST_SLICE):
             first = first or decoded
-            count += len(chunk)
-            if len(chunk) == INGEST_SLICE:
+            count += len(decoded)
+            if len(decoded) == INGEST_SLICE:
                 await asyncio.sleep(0)
         whole = count <= INGEST_SLICE  # one slice: added as decoded, else decoded again
-        envelopes = iter(first) if whole else map(Envelope.decode, shh.encoded_envelopes(batch))
+        slices = ([first] if first else []) if whole else shh.decode_slices(batch, INGEST_SLICE)
         failure = ""
         source = peer.node_id
-        while chunk_of := list(itertools.islice(envelopes, INGEST_SLICE)):
-            for envelope in chunk_of:
-                outcome = self.add(envelope, source=source)
+        peers = self._peers
+        for chunk in slices:
+            pooled: list[PooledEnvelope] = []
+            for envelope in chunk:
+                outcome = self._pool_one(envelope, False, source)
+                if outcome.status is AddStatus.ACCEPTED and outcome.entry is not None:
+                    pooled.append(outcome.entry)
                 if outcome.known and outcome.entry is not None:
                     self.note_known(peer, outcome.entry.hash)
                 elif outcome.status is AddStatus.REJECTED and not failure:
                     failure = outcome.reason
+            for live in peers.values():
+                live.offer_all(pooled)
             self.settle()
             if not whole:
                 await asyncio.sleep(0)

@@ -76,19 +76,21 @@ class BroadcastPolicy:
         batches: list[list[PooledEnvelope]] = []
         current: list[PooledEnvelope] = []
         size = _LIST_HEADER
+        known, requirement, bloom = peer.known, peer.pow_requirement, peer.bloom
         for entry in candidates:
             if (
-                entry.hash in peer.known
-                or entry.pow < peer.pow_requirement
-                or not bloom_matches(peer.bloom, entry.bloom)
+                entry.hash in known
+                or entry.pow < requirement
+                or (bloom is not None and not bloom_matches(bloom, entry.bloom))
                 or (light and entry.hash not in local)
             ):
                 continue
-            if current and size + entry.wire_size > max_batch_bytes:
+            wire_size = len(entry.raw)
+            if current and size + wire_size > max_batch_bytes:
                 batches.append(current)
                 current, size = [], _LIST_HEADER
             current.append(entry)
-            size += entry.wire_size
+            size += wire_size
         if current:
             batches.append(current)
         return batches

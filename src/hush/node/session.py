@@ -260,16 +260,18 @@ class Sessions:
                 candidates = list(pool)
                 peer.rescan = False
             else:
-                candidates = [e for h in peer.fresh if (e := pool.get(h)) is not None]
+                candidates = list(filter(None, map(pool.get, peer.fresh)))  # still pooled
             peer.fresh = []
             # The policy sees the candidates a slice at a time (the loop is given back between
             # slices); consecutive small batches are joined so packets stay full.
             pending: list[PooledEnvelope] = []
             pending_size = 0
             for start in range(0, len(candidates), _SCAN_SLICE):
-                chunk = [e for e in candidates[start : start + _SCAN_SLICE] if e.hash in pool]
+                chunk = candidates[start : start + _SCAN_SLICE]
+                if start:  # the loop was given back since `candidates` was read
+                    chunk = [e for e in chunk if e.hash in pool]
                 for batch in policy.batches(peer.shh, chunk, pool.local, self.light, max_batch):
-                    size = sum(entry.wire_size for entry in batch)
+                    size = sum([len(entry.raw) for entry in batch])
                     if pending and pending_size + size > max_batch:
                         await self._send_batch(peer, pending)
                         pending, pending_size = [], 0
@@ -287,8 +289,7 @@ class Sessions:
 
     async def _send_batch(self, peer: LivePeer, batch: list[PooledEnvelope]) -> None:
         keeper = self.keeper
-        for entry in batch:
-            keeper.note_known(peer, entry.hash)
+        keeper.pool.mark_known_by(peer.shh.known, batch)  # note_known for the whole batch
         keeper.settle()
         peer.shh.send_messages([entry.raw for entry in batch])
         await self.flush(peer)

@@ -222,6 +222,16 @@ class ShhPeer:
             self._state = _State.CLOSED
             raise _fail(f"invalid packet {PacketCode.MESSAGES}: {exc}") from exc
 
+    def decode_slices(self, event: Envelopes, size: int) -> Iterator[list[Envelope]]:
+        """A `messages` packet's envelopes decoded `size` at a time (the C batch decoder where
+        built): what `decode_envelope` of each of `encoded_envelopes` gives, and a malformed
+        list or envelope fails the peer with the same error when it is reached."""
+        try:
+            yield from packets.decode_messages_in_slices(event.payload, size)
+        except DecodeError as exc:
+            self._state = _State.CLOSED
+            raise _fail(f"invalid packet {PacketCode.MESSAGES}: {exc}") from exc
+
     def mark_known(self, envelope_hash: EnvelopeHash) -> bool:
         """Remember that the peer has this envelope; True if it wasn't known yet."""
         if envelope_hash in self.known:
