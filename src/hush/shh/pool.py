@@ -21,17 +21,24 @@ bucket plus O(1) per entry, and never scan the pool.
 
 from __future__ import annotations
 
-import enum
 import heapq
-import math
 from collections.abc import Container, Hashable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from hush.shh.envelope import Envelope
 from hush.shh.errors import ERR_BLOOM_MISMATCH, ERR_FUTURE, ERR_HUGE, ERR_LOW_POW, ERR_TOO_OLD
-from hush.shh.topic import bloom_matches, topic_to_bloom
-from hush.types import Bloom, EnvelopeHash, Topic
+from hush.shh.pool_entry import (
+    ENTRY_OVERHEAD,
+    KNOWN_MARK_COST,
+    PINNED,
+    AddOutcome,
+    AddStatus,
+    Bucket,
+    PooledEnvelope,
+    pow_rank,
+)
+from hush.shh.timing import SYNC_ALLOWANCE, Timing, Tolerant, envelope_timing
+from hush.shh.topic import bloom_matches
+from hush.types import Bloom, EnvelopeHash
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -49,191 +56,10 @@ __all__ = [
     "envelope_timing",
 ]
 
-SYNC_ALLOWANCE = 10  # seconds of clock skew tolerated; 2× for old envelopes (DefaultSyncAllowance)
 DEFAULT_MIN_POW = 0.2
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 MAX_MESSAGE_SIZE = 10 * 1024 * 1024  # hard cap for set_max_message_size
 DEFAULT_POOL_BYTES = 256 * 1024 * 1024
-
-ENTRY_OVERHEAD = 320
-"""Bytes one pooled entry costs beyond its encoded size: the entry object, the encoding's bytes
-header, its hash and PoW, its slots in the index and in its bucket. Measured at 279-308 B
-(tracemalloc, 33k-100k inserts per size class, dicts just before and after a resize, CPython
-3.11; geth-era hush took 608-725 B, and 1,650 B at 1 KB payloads, storing the data twice)."""
-KNOWN_MARK_COST = 64
-"""Bytes one "peer knows this envelope" mark costs (a slot in that peer's known dict), measured
-at 31-60 B across resize points, rounded up."""
-
-_RANK_STEPS = 8  # PoW ranks per doubling: entries within 9 % of each other's PoW rank the same
-_PINNED = 1 << 40  # the rank of local entries: above every PoW, never evicted
-_MIN_RANK = -(1 << 20)  # PoW 0 (accepted when the minimum PoW is 0)
-
-
-class Timing(enum.Enum):
-    """Where an envelope stands in geth's time window on arrival (whisper.go add, §3.6)."""
-
-    CURRENT = "valid"
-    """Sent at or before now, not expired: accepted."""
-    AHEAD = "future"
-    """Sent up to SYNC_ALLOWANCE seconds ahead: accepted, its PoW judged with the extra seconds."""
-    TOO_FAR_AHEAD = "too far ahead"
-    """Sent more than SYNC_ALLOWANCE seconds ahead: rejected (ERR_FUTURE)."""
-    EXPIRED = "expired"
-    """Expired up to 2 × SYNC_ALLOWANCE seconds ago: dropped silently."""
-    TOO_OLD = "too old"
-    """Expired longer ago: rejected (ERR_TOO_OLD)."""
-
-
-def envelope_timing(envelope: Envelope, now: int) -> tuple[Timing, int]:
-    """The envelope's place in the time window at `now`, and the seconds geth adds to the PoW
-    divisor for a future-dated envelope (`sent − now + 1`; 0 otherwise)."""
-    sent = envelope.sent
-    if sent > now:
-        diff = sent - now + 1
-        return (Timing.TOO_FAR_AHEAD if sent - SYNC_ALLOWANCE > now else Timing.AHEAD), diff
-    if envelope.expiry < now:
-        if envelope.expiry + 2 * SYNC_ALLOWANCE < now:
-            return Timing.TOO_OLD, 0
-        return Timing.EXPIRED, 0
-    return Timing.CURRENT, 0
-
-
-class AddStatus(enum.Enum):
-    ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"
-    EXPIRED = "expired"
-    """Expired, but within the 20 s tolerance: dropped silently, not the sender's fault."""
-    POOL_FULL = "pool full"
-    """Full of envelopes at least as costly (or posted here): not the sender's fault."""
-    OVER_BUDGET = "over budget"
-    """The sender's share of the pool is full: not pooled, nobody is disconnected."""
-    REJECTED = "rejected"
-    """geth would disconnect the sender; `reason` is geth's error string."""
-
-
-def _rank(pow_value: float) -> int:
-    if pow_value <= 0:
-        return _MIN_RANK
-    if math.isinf(pow_value):
-        return _PINNED - 1
-    return math.floor(math.log2(pow_value) * _RANK_STEPS)
-
-
-class _Bucket:
-    """The entries sharing one (rank, expiry): the unit that expiry and eviction take from."""
-
-    __slots__ = ("entries", "expiry", "rank")
-
-    def __init__(self, rank: int, expiry: int):
-        self.rank = rank
-        self.expiry = expiry
-        self.entries: dict[EnvelopeHash, PooledEnvelope] = {}
-
-
-class PooledEnvelope:
-    """One pooled envelope, stored compactly: its encoding, hash and PoW.
-
-    Seven slots and no per-entry copies of expiry, topic or bloom (the bucket holds the expiry, the
-    topic is read from the encoding at an offset found once: relaying asks for every entry's
-    bloom once per peer); `envelope` decodes afresh each time it is asked for.
-    """
-
-    __slots__ = ("_bucket", "_topic_at", "hash", "knowers", "pow", "raw", "source")
-
-    def __init__(self, raw: bytes, envelope_hash: EnvelopeHash, pow_value: float, source: Hashable):
-        self.raw = raw
-        self.hash = envelope_hash
-        self.pow = pow_value
-        self.source = source
-        self.knowers = 0
-        self._bucket: _Bucket | None = None
-        # canonical (it was decoded): list header, expiry, ttl, then 84 + topic; < 256, so the
-        # offset is one of CPython's shared small ints, not an object per entry
-        pos = 1 if raw[0] <= 0xF7 else raw[0] - 0xF6
-        for _ in range(2):
-            marker = raw[pos]
-            pos += 1 if marker < 0x80 else 1 + marker - 0x80
-        self._topic_at = pos + 1
-
-    @property
-    def expiry(self) -> int:
-        assert self._bucket is not None
-        return self._bucket.expiry
-
-    @property
-    def local(self) -> bool:
-        """Posted on this node: never evicted before it expires."""
-        return self._bucket is not None and self._bucket.rank == _PINNED
-
-    @property
-    def cost(self) -> int:
-        """Bytes this entry is accounted for."""
-        return ENTRY_OVERHEAD + len(self.raw) + self.knowers * KNOWN_MARK_COST
-
-    @property
-    def wire_size(self) -> int:
-        return len(self.raw)
-
-    @property
-    def envelope(self) -> Envelope:
-        return Envelope.decode(self.raw)
-
-    @property
-    def topic(self) -> Topic:
-        at = self._topic_at
-        return Topic(self.raw[at : at + 4])
-
-    @property
-    def bloom(self) -> Bloom:
-        at = self._topic_at
-        return topic_to_bloom(self.raw[at : at + 4])  # type: ignore[arg-type]
-
-    def __repr__(self) -> str:
-        return f"PooledEnvelope({self.hash.hex()[:16]}…, pow={self.pow}, {len(self.raw)} B)"
-
-
-@dataclass(frozen=True, slots=True)
-class AddOutcome:
-    status: AddStatus
-    reason: str = ""
-    entry: PooledEnvelope | None = None
-    evicted: tuple[EnvelopeHash, ...] = ()
-    """Hashes evicted to make room for this one (forget them wherever they are remembered)."""
-
-    @property
-    def known(self) -> bool:
-        """Accepted now or before: the sender evidently has it (geth marks it known)."""
-        return self.status in (AddStatus.ACCEPTED, AddStatus.DUPLICATE)
-
-
-_T = TypeVar("_T")
-
-
-class _Tolerant(Generic[_T]):
-    """A setting whose previous value stays acceptable for SYNC_ALLOWANCE seconds after a change.
-
-    geth applies a new minimum PoW or bloom at once, but keeps accepting what the old one allowed
-    for 10 s, since peers learn of the change only when its packet reaches them.
-    """
-
-    __slots__ = ("current", "switch_at", "tolerance")
-
-    def __init__(self, value: _T):
-        self.current = value
-        self.tolerance = value
-        self.switch_at: int | None = None
-
-    def set(self, value: _T, now: int) -> None:
-        self.tolerance = self.tolerance_at(now)
-        self.current = value
-        self.switch_at = now + SYNC_ALLOWANCE
-
-    def tolerance_at(self, now: int) -> _T:
-        if self.switch_at is not None and now >= self.switch_at:
-            self.tolerance = self.current
-            self.switch_at = None
-        return self.tolerance
-
 
 _LOCAL = "local"  # the accounting source of envelopes posted here
 
@@ -260,8 +86,8 @@ class EnvelopePool:
         bloom: Bloom | None = None,
         source_budget: int | None = None,
     ):
-        self._min_pow = _Tolerant(min_pow)
-        self._bloom: _Tolerant[Bloom | None] = _Tolerant(bloom)
+        self._min_pow = Tolerant(min_pow)
+        self._bloom: Tolerant[Bloom | None] = Tolerant(bloom)
         self.max_message_size = max_message_size
         self.max_bytes = max_bytes
         self.source_budget = source_budget
@@ -269,7 +95,7 @@ class EnvelopePool:
         self.bytes_used = 0
         """Accounted memory of everything pooled (see ENTRY_OVERHEAD), at most max_bytes."""
         self._entries: dict[EnvelopeHash, PooledEnvelope] = {}
-        self._buckets: dict[tuple[int, int], _Bucket] = {}
+        self._buckets: dict[tuple[int, int], Bucket] = {}
         self._expiry_heap: list[tuple[int, int]] = []  # (expiry, rank); stale keys skipped
         self._rank_heap: list[tuple[int, int]] = []  # (rank, expiry) of evictable buckets
         self._rank_bytes: dict[int, int] = {}  # evictable bytes per rank
@@ -346,13 +172,13 @@ class EnvelopePool:
             whose = "this node's own" if local else "this peer's"
             return AddOutcome(AddStatus.OVER_BUDGET, f"{whose} share of the pool is full")
         evicted: list[EnvelopeHash] = []
-        rank = _rank(pow_value)
+        rank = pow_rank(pow_value)
         if self.bytes_used + cost > self.max_bytes and not self._make_room(
             self.bytes_used + cost - self.max_bytes, rank, evicted
         ):
             return AddOutcome(AddStatus.POOL_FULL, "envelope pool is full")
         entry = PooledEnvelope(raw, envelope_hash, pow_value, source)
-        self._insert(entry, _PINNED if local else rank, envelope.expiry)
+        self._insert(entry, PINNED if local else rank, envelope.expiry)
         return AddOutcome(AddStatus.ACCEPTED, entry=entry, evicted=tuple(evicted))
 
     # -- accounting ----------------------------------------------------------------------------
@@ -361,9 +187,9 @@ class EnvelopePool:
         key = (rank, expiry)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(rank, expiry)
+            bucket = self._buckets[key] = Bucket(rank, expiry)
             heapq.heappush(self._expiry_heap, (expiry, rank))
-            if rank != _PINNED:
+            if rank != PINNED:
                 heapq.heappush(self._rank_heap, key)
             limit = 2 * len(self._buckets) + 64  # stale keys of emptied buckets: bounded
             if len(self._expiry_heap) > limit or len(self._rank_heap) > limit:
@@ -382,7 +208,7 @@ class EnvelopePool:
             del self._usage[entry.source]
         bucket = entry._bucket
         assert bucket is not None
-        if bucket.rank != _PINNED:
+        if bucket.rank != PINNED:
             rank_bytes = self._rank_bytes.get(bucket.rank, 0) + amount
             if rank_bytes:
                 self._rank_bytes[bucket.rank] = rank_bytes
@@ -401,7 +227,7 @@ class EnvelopePool:
     def _compact_heaps(self) -> None:
         self._expiry_heap = [(b.expiry, b.rank) for b in self._buckets.values()]
         heapq.heapify(self._expiry_heap)
-        self._rank_heap = [(b.rank, b.expiry) for b in self._buckets.values() if b.rank != _PINNED]
+        self._rank_heap = [(b.rank, b.expiry) for b in self._buckets.values() if b.rank != PINNED]
         heapq.heapify(self._rank_heap)
 
     def _make_room(self, excess: int, rank: int, evicted: list[EnvelopeHash]) -> bool:
@@ -426,7 +252,7 @@ class EnvelopePool:
         excess = self.bytes_used - self.max_bytes
         if excess > 0:
             available = sum(self._rank_bytes.values())
-            self._make_room(min(excess, available), _PINNED, evicted)
+            self._make_room(min(excess, available), PINNED, evicted)
         return evicted
 
     def mark_known(self, envelope_hash: EnvelopeHash) -> bool:
@@ -458,7 +284,7 @@ class EnvelopePool:
             usage[entry.source] += cost  # _charge_mark, inlined
             bucket = entry._bucket
             assert bucket is not None
-            if bucket.rank != _PINNED:
+            if bucket.rank != PINNED:
                 rank_bytes[bucket.rank] += cost
             added += 1
         self.bytes_used += added * cost
@@ -481,7 +307,7 @@ class EnvelopePool:
         bucket = entry._bucket
         assert bucket is not None
         rank = bucket.rank
-        if rank != _PINNED:
+        if rank != PINNED:
             self._rank_bytes[rank] += amount
 
     # -- time ----------------------------------------------------------------------------------
