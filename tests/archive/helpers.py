@@ -7,7 +7,7 @@ import asyncio
 import functools
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -122,3 +122,10 @@ async def read_reply(
                 messages.append(data)
             elif code == REQUEST_COMPLETE:
                 return messages, data
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Until `condition()` holds (the explicit signal), failing past `timeout`."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)

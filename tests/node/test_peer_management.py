@@ -70,9 +70,9 @@ async def test_too_many_peers_reason(make_node: NodeFactory) -> None:
 
 
 async def test_archive_requests_reach_the_handler(make_node: NodeFactory) -> None:
-    requests: list[tuple[NodeID, Envelope]] = []
+    requests: list[tuple[NodeID, Envelope | bytes]] = []
 
-    async def handler(node: Node, peer: NodeID, envelope: Envelope) -> None:
+    async def handler(node: Node, peer: NodeID, envelope: Envelope | bytes) -> None:
         requests.append((peer, envelope))
 
     archive = await make_node()
@@ -97,7 +97,7 @@ async def test_archive_requests_reach_the_handler(make_node: NodeFactory) -> Non
 
 
 async def test_failing_archive_handler_drops_only_that_peer(make_node: NodeFactory) -> None:
-    async def broken(node: Node, peer: NodeID, envelope: Envelope) -> None:
+    async def broken(node: Node, peer: NodeID, envelope: Envelope | bytes) -> None:
         raise RuntimeError("archive bug")
 
     archive, honest = await make_node(), await make_node()

@@ -8,6 +8,9 @@ bloom (no gossip), and sends requests on 126:
 * `mode="v2"` (hush and status-go ≥ 2020 servers): Status RLP v2 with the topic list (exact, no
   bloom false positives) and Batch set; 127 carries lists; every page ends with 125, whose
   cursor is followed until the server gives none. `mode="v1"`: the 2018–2019 form (bloom only).
+* `mode="direct"` (hush and status-im/whisper servers): a direct `MessagesRequest` (dialect E),
+  neither encrypted, signed nor sealed (no PoW cost), with a random 32-byte ID; bloom only, so
+  the topics are checked here; batched 127s and 125 as for v2.
 * `mode="raw"` (geth `wnode -mailserver`): `lower ‖ upper ‖ bloom`, one envelope per 127 and no
   125: the request is complete once no 127 came for `idle_timeout` seconds.
 
@@ -28,7 +31,12 @@ from dataclasses import dataclass, field
 from hush import rlp
 from hush.archive.complete import RequestComplete, RequestFailed, decode_complete
 from hush.archive.cursor import Cursor
-from hush.archive.request import encode_raw_request, encode_status_v1, encode_status_v2
+from hush.archive.request import (
+    encode_direct_request,
+    encode_raw_request,
+    encode_status_v1,
+    encode_status_v2,
+)
 from hush.archive.server import REQUEST_COMPLETE
 from hush.clock import SYSTEM_CLOCK, Clock
 from hush.crypto.keys import PrivateKey
@@ -50,6 +58,7 @@ __all__ = ["HistoryClient", "HistoryQuery", "HistoryResult"]
 _REQUEST_TTL = 50  # wnode's
 _ZERO_TOPIC = Topic(bytes(4))
 _MAX_NONCES = 1 << 26
+_MODES = ("v2", "v1", "direct", "raw")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +73,8 @@ class HistoryQuery:
     sym_key: SymmetricKey | None = None
     """The server's password key; None: encrypt to the server's node key."""
     mode: str = "v2"
-    """"v2" or "v1" (Status RLP: paged, batched, 125), or "raw" (geth wnode: single 127s, no 125)."""
+    """"v2" or "v1" (Status RLP: paged, batched, 125), "direct" (dialect E: like v2 without
+    encryption or PoW), or "raw" (geth wnode: single 127s, no 125)."""
     timeout: float = 10.0
     """Seconds a page may take to complete."""
     idle_timeout: float = 2.0
@@ -121,8 +131,8 @@ class HistoryClient:
         query: HistoryQuery,
         progress: Callable[[HistoryResult], None] | None = None,
     ) -> HistoryResult:
-        if query.mode not in ("v2", "v1", "raw"):
-            raise UsageError(f"unknown history mode {query.mode!r} (v2, v1 or raw)")
+        if query.mode not in _MODES:
+            raise UsageError(f"unknown history mode {query.mode!r} (v2, v1, direct or raw)")
         if not 1 <= query.limit <= 1000:
             raise UsageError("limit must be 1..1000")
         if query.lower > query.upper:
@@ -175,17 +185,17 @@ class _Session:
         query = self.query
         cursor = query.cursor
         while True:
-            request = await self._request(cursor)
+            request_id, request = await self._request(cursor)
             if not self.result.request_id:
-                self.result.request_id = request.hash
+                self.result.request_id = request_id
                 self._report()
-            await self.connection.send_message("shh", PacketCode.P2P_REQUEST, request.encode())
+            await self.connection.send_message("shh", PacketCode.P2P_REQUEST, request)
             asked = self.client._clock.monotonic()
             if query.mode == "raw":
                 await self._read_raw()
                 self._count(asked)
                 return
-            complete = await self._read_page(request.hash)
+            complete = await self._read_page(request_id)
             self._count(asked)
             if complete is None:
                 return
@@ -205,9 +215,16 @@ class _Session:
             outcome = "expired" if result.expired else "failed" if result.error else "completed"
             stats.history(outcome, self.client._clock.monotonic() - asked)
 
-    async def _request(self, cursor: Cursor | None) -> Envelope:
+    async def _request(self, cursor: Cursor | None) -> tuple[bytes, bytes]:
+        """The request's ID and its 126 payload."""
         query = self.query
         bloom = _bloom(query.topics)
+        if query.mode == "direct":
+            request_id = self.client._random_bytes(32)
+            direct = encode_direct_request(
+                request_id, query.lower, query.upper, query.limit, cursor, bloom
+            )
+            return request_id, direct
         if query.mode == "raw":
             payload = encode_raw_request(query.lower, query.upper, bloom)
         elif query.mode == "v1":
@@ -228,14 +245,14 @@ class _Session:
             public_key=public_key,
             signer=self.key,
         )
-        if query.pow_target <= 0:
-            return envelope
-        bits = target_bits(query.pow_target, len(envelope.data), envelope.ttl)
-        search = NonceSearch(envelope.short_rlp())
-        found = await asyncio.to_thread(search.find, 0, _MAX_NONCES, bits)
-        if found is None:
-            raise UsageError("could not reach the request's PoW target")
-        return envelope.with_nonce(found.nonce)
+        if query.pow_target > 0:
+            bits = target_bits(query.pow_target, len(envelope.data), envelope.ttl)
+            search = NonceSearch(envelope.short_rlp())
+            found = await asyncio.to_thread(search.find, 0, _MAX_NONCES, bits)
+            if found is None:
+                raise UsageError("could not reach the request's PoW target")
+            envelope = envelope.with_nonce(found.nonce)
+        return envelope.hash, packets.encode_envelope_packet(envelope)
 
     async def _read_page(self, request_id: bytes) -> RequestComplete | None:
         try:

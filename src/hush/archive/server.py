@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hush import rlp
 from hush.archive.admission import Admission, AdmissionConfig
 from hush.archive.complete import (
     NO_HASH,
@@ -39,6 +40,7 @@ from hush.archive.request import (
     Dialect,
     HistoryRequest,
     RequestRefused,
+    decode_p2p_request,
     open_request,
     parse_request_payload,
 )
@@ -48,7 +50,7 @@ from hush.crypto.keccak import keccak256
 from hush.crypto.keys import PrivateKey
 from hush.crypto.symmetric import SymmetricKey
 from hush.enode import short_id
-from hush.errors import HushError
+from hush.errors import DecodeError, HushError
 from hush.metrics.archive import ArchiveStats
 from hush.node.hooks import NodeObserver
 from hush.shh.envelope import Envelope
@@ -92,6 +94,9 @@ class ArchiveConfig:
     """Requests may be encrypted with the key derived from this password (PBKDF2, like geth)."""
     accept_node_key: bool = True
     """Requests may be encrypted to the node's key."""
+    accept_direct: bool = True
+    """Direct `MessagesRequest`s (dialect E: unencrypted, unsigned, as status-im/whisper
+    accepts them) are served; False: refused."""
     min_request_pow: float = 0.0
     complete_form: CompleteForm = CompleteForm.BYTES
     raw_max_range: int = 0
@@ -124,7 +129,8 @@ class ArchiveConfig:
 class _Job:
     node: Node
     node_id: NodeID
-    envelope: Envelope
+    request: Envelope | bytes
+    """The request envelope, or a 126 payload that is not one (dialect E, or garbage)."""
     queued_at: float
 
 
@@ -296,16 +302,22 @@ class ArchiveServer:
 
     # Requests.
 
-    async def handle(self, node: Node, node_id: NodeID, envelope: Envelope) -> None:
-        """The node's mail handler: admit and queue, on the peer's read loop (so: no waiting)."""
-        if envelope.size() > self.config.max_request_bytes:
-            await self._refuse(node, node_id, envelope.hash, "request too large")
+    async def handle(self, node: Node, node_id: NodeID, request: Envelope | bytes) -> None:
+        """The node's mail handler: admit and queue, on the peer's read loop (so: no waiting).
+        `request` is the request envelope, or the raw 126 payload when it is not one."""
+        request_id: bytes
+        if isinstance(request, Envelope):
+            size, request_id = request.size(), request.hash
+        else:
+            size, request_id = len(request), _direct_id(request)
+        if size > self.config.max_request_bytes:
+            await self._refuse(node, node_id, request_id, "request too large")
             return
         why = self.admission.admit(node_id, self._ip(node, node_id), self.clock.monotonic())
         if why is not None:
-            await self._refuse(node, node_id, envelope.hash, why)
+            await self._refuse(node, node_id, request_id, why)
             return
-        self._queue.put_nowait(_Job(node, node_id, envelope, self.clock.monotonic()))
+        self._queue.put_nowait(_Job(node, node_id, request, self.clock.monotonic()))
 
     @staticmethod
     def _ip(node: Node, node_id: NodeID) -> str:
@@ -351,14 +363,15 @@ class ArchiveServer:
                 self.admission.done(job.node_id)
 
     async def _serve(self, job: _Job) -> None:
-        request_id: bytes = job.envelope.hash
-        dialect = "other"
+        raw = job.request
+        request_id: bytes = raw.hash if isinstance(raw, Envelope) else _direct_id(raw)
+        dialect = "other" if isinstance(raw, Envelope) else "direct"
         started = self.clock.monotonic()
         try:
             if self.clock.monotonic() - job.queued_at > self.config.queue_deadline:
                 raise RequestRefused("server busy")
             node_key = job.node.node_key if self.config.accept_node_key else None
-            request = await self._run(self._readers, self._open, job.envelope, node_key)
+            request = await self._run(self._readers, self._open, raw, node_key)
             request_id = request.request_id
             dialect = _DIALECT_LABELS[request.dialect]
             await self._reply(job, request)
@@ -375,7 +388,16 @@ class ArchiveServer:
                 job.node, job.node_id, request_id, "internal error", dialect, result="error"
             )
 
-    def _open(self, envelope: Envelope, node_key: PrivateKey | None) -> HistoryRequest:
+    def _open(self, request: Envelope | bytes, node_key: PrivateKey | None) -> HistoryRequest:
+        if isinstance(request, Envelope):
+            envelope = request
+        else:
+            decoded = decode_p2p_request(request)  # dialect E, or RequestRefused
+            if isinstance(decoded, HistoryRequest):
+                if not self.config.accept_direct:
+                    raise RequestRefused("direct requests are not accepted here")
+                return decoded
+            envelope = decoded
         payload = open_request(envelope, self.sym_key, node_key, self.config.min_request_pow)
         return parse_request_payload(payload, envelope.hash)
 
@@ -436,6 +458,17 @@ class ArchiveServer:
 
     async def _run(self, executor: ThreadPoolExecutor, fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+
+
+def _direct_id(payload: bytes) -> bytes:
+    """The ID to answer a non-envelope 126 payload with: its item 0 if that looks like a
+    MessagesRequest ID (so a refused direct request is matched by its sender), else the
+    payload's keccak."""
+    with contextlib.suppress(DecodeError):
+        item, _ = rlp.decode_prefix(payload)
+        if isinstance(item, list) and item and isinstance(item[0], bytes) and len(item[0]) == 32:
+            return item[0]
+    return keccak256(payload)
 
 
 def _in_bloom(raw: bytes, bloom: Bloom) -> bool:

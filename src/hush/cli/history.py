@@ -62,10 +62,10 @@ def parse_time(text: str, now: int) -> int:
 @click.option("--limit", type=click.IntRange(1, 1000), default=1000, show_default=True)
 @click.option(
     "--mode",
-    type=click.Choice(["v2", "v1", "raw"]),
+    type=click.Choice(["v2", "v1", "direct", "raw"]),
     default="v2",
     show_default=True,
-    help="v2/v1: hush and Status servers (paged); raw: geth wnode servers.",
+    help="v2/v1/direct: hush and Status servers (paged); raw: geth wnode servers.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the totals as JSON.")
 def command(

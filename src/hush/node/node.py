@@ -55,8 +55,9 @@ __all__ = ["MailHandler", "Node", "NodeStatus", "PeerInfo", "PostRequest", "Subs
 
 log = logging.getLogger(__name__)
 
-MailHandler = Callable[["Node", NodeID, Envelope], Awaitable[None]]
-"""Called for each archive request (code 126) a peer sends; the archive server plugs in here."""
+MailHandler = Callable[["Node", NodeID, Envelope | bytes], Awaitable[None]]
+"""Called for each archive request (code 126) a peer sends; the archive server plugs in here.
+It gets the request envelope, or the raw payload when that is not an envelope (dialect E)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,9 +286,9 @@ class Node:
         self._mail_handler = handler
         self._sessions.on_mail = None if handler is None else self._on_mail
 
-    async def _on_mail(self, node_id: NodeID, envelope: Envelope) -> None:
+    async def _on_mail(self, node_id: NodeID, request: Envelope | bytes) -> None:
         if self._mail_handler is not None:
-            await self._mail_handler(self, node_id, envelope)
+            await self._mail_handler(self, node_id, request)
 
     @property
     def relay_policy(self) -> RelayPolicy:

@@ -49,8 +49,8 @@ __all__ = ["MailCallback", "Sessions"]
 
 log = logging.getLogger(__name__)
 
-MailCallback = Callable[[NodeID, Envelope], Awaitable[None]]
-"""Handles one archive request (code 126) from a peer."""
+MailCallback = Callable[[NodeID, Envelope | bytes], Awaitable[None]]
+"""Handles one archive request (code 126) from a peer: an envelope, or the raw payload."""
 
 _SCAN_SLICE = 2048  # candidates the relay policy sees before the loop is given back
 
@@ -204,9 +204,9 @@ class Sessions:
                 await self.keeper.ingest(peer, batch)
             case DirectMessage(envelope):
                 self.delivery.deliver(envelope, envelope.pow(), envelope.hash, p2p=True)
-            case MailRequest(envelope):
+            case MailRequest(envelope, raw):
                 if self.on_mail is not None:
-                    await self.on_mail(peer.node_id, envelope)
+                    await self.on_mail(peer.node_id, raw if envelope is None else envelope)
             case PowRequirementChanged() | BloomChanged():
                 peer.rescan_pool()
             case _:

@@ -8,7 +8,8 @@
   (`{BaseTimeout, StepTimeout, MaxRetries}`) retries an expired request with a longer timeout.
 
 hush additions to the request object: `followCursor` (fetch every page; default false, as
-Status's client pages itself), `mode` ("v2", "v1" or "raw" for geth wnode servers) and `powTarget`.
+Status's client pages itself), `mode` ("v2", "v1", "direct" for dialect E, or "raw" for geth
+wnode servers) and `powTarget`.
 Defaults: `from` now − 24 h, `to` now, `limit` 1000, `timeout` 10 s; `force` is accepted and
 ignored (hush has no debounce). The server is marked trusted, as Status does. Background fetches
 are bounded (`MAX_IN_FLIGHT`); a bad parameter is an invalid-params error, a failed fetch the
@@ -39,7 +40,7 @@ __all__ = ["MAX_IN_FLIGHT", "ShhextMethods"]
 
 MAX_IN_FLIGHT = 8
 _DAY = 86400
-_MODES = ("v2", "v1", "raw")
+_MODES = ("v2", "v1", "direct", "raw")
 
 
 def _field(value: dict[str, Any], name: str, decode: Callable[[Any, str | None], Any]) -> Any:

@@ -96,7 +96,10 @@ class DirectMessage:
 
 @dataclass(frozen=True, slots=True)
 class MailRequest:
-    envelope: Envelope
+    envelope: Envelope | None
+    """The request envelope; None when the payload is not one (a direct `MessagesRequest`,
+    archive.md §1.2 dialect E, or garbage): the archive server gets `payload` and answers it."""
+    payload: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +204,10 @@ class ShhPeer:
             case PacketCode.P2P_REQUEST:
                 if not self.accept_mail_requests:
                     return Ignored(code, "no archive server here")
-                return MailRequest(packets.decode_envelope(payload))
+                try:
+                    return MailRequest(packets.decode_envelope(payload))
+                except DecodeError:  # the archive server tells dialect E from garbage
+                    return MailRequest(None, payload)
             case _:
                 return Ignored(code, "unknown packet code")
 
