@@ -10,7 +10,7 @@ import pytest
 
 from hush.archive.request import encode_raw_request
 from hush.archive.store import ArchivedEnvelope, open_store
-from hush.cli.node_run import run_node
+from hush.cli.node_run import archive_password, run_node
 from hush.cli.node_settings import settings_from
 from hush.errors import UsageError
 from hush.shh.envelope import Envelope
@@ -33,8 +33,34 @@ def test_archive_settings_from_flags_and_toml(tmp_path: Path) -> None:
         settings_from({"archive_max_size": "lots"}, None)
 
 
+def test_archive_password_from_a_file_the_environment_or_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HUSH_ARCHIVE_PASSWORD", raising=False)
+    assert archive_password(settings_from({}, None)) is None
+    monkeypatch.setenv("HUSH_ARCHIVE_PASSWORD", "from env")
+    assert archive_password(settings_from({}, None)) == "from env"
+    assert archive_password(settings_from({"archive_password": "flag"}, None)) == "flag"
+    secret = tmp_path / "inbox.txt"
+    secret.write_text("from file\nsecond line\n")
+    from_file = settings_from({"archive_password_file": str(secret)}, None)
+    assert archive_password(from_file) == "from file"
+    toml = tmp_path / "hush.toml"
+    toml.write_text(f'archive = true\narchive-password-file = "{secret}"\n')
+    assert archive_password(settings_from({}, toml)) == "from file"
+    both = settings_from({"archive_password_file": str(secret), "archive_password": "x"}, None)
+    with pytest.raises(UsageError, match="not both"):
+        archive_password(both)
+    with pytest.raises(UsageError, match="cannot read archive password file"):
+        archive_password(settings_from({"archive_password_file": str(tmp_path / "no")}, None))
+
+
+@pytest.mark.parametrize("source", ["flag", "file", "env"])
 async def test_hush_node_archive_serves_requests(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
 ) -> None:
     datadir = tmp_path / "data"
     store = open_store(None, datadir)  # the default place: archive.sqlite in the data directory
@@ -45,9 +71,16 @@ async def test_hush_node_archive_serves_requests(
         "datadir": str(datadir),
         "listen": "127.0.0.1:0",
         "archive": True,
-        "archive_password": PASSWORD,
         "archive_retention_days": 0.0,  # the vectors are a week old
     }
+    monkeypatch.delenv("HUSH_ARCHIVE_PASSWORD", raising=False)
+    if source == "flag":
+        flags["archive_password"] = PASSWORD
+    elif source == "file":
+        (tmp_path / "inbox.txt").write_text(PASSWORD + "\n")
+        flags["archive_password_file"] = str(tmp_path / "inbox.txt")
+    else:
+        monkeypatch.setenv("HUSH_ARCHIVE_PASSWORD", PASSWORD)
     stop = asyncio.Event()
     task = asyncio.create_task(run_node(settings_from(flags, None), stop))
     enode = ""

@@ -306,7 +306,16 @@ Examples:
 @click.option(
     "--archive-db", metavar="URL", help="postgresql://… or a SQLite file [default: in datadir]."
 )
-@click.option("--archive-password", help="Password whose key requests may be encrypted with.")
+@click.option(
+    "--archive-password",
+    help="Password whose key requests may be encrypted with (visible in `ps`: prefer "
+    "--archive-password-file or $HUSH_ARCHIVE_PASSWORD).",
+)
+@click.option(
+    "--archive-password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the archive password from the first line of this file.",
+)
 @click.option(
     "--archive-retention-days",
     type=float,

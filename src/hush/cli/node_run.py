@@ -27,6 +27,7 @@ import click
 
 from hush.archive.server import ArchiveConfig, ArchiveServer
 from hush.archive.store import open_store
+from hush.cli.common import read_secret_file
 from hush.cli.node_discovery import dial_policy, running_discovery, with_discovery
 from hush.cli.node_settings import NodeSettings, api_limits, ipc_path, rpc_settings
 from hush.enode import host_port
@@ -227,13 +228,26 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
             loop.remove_signal_handler(signum)
 
 
+def archive_password(settings: NodeSettings) -> str | None:
+    """The archive password: `--archive-password-file` (its first line), `--archive-password`
+    (or the TOML `archive-password`), else $HUSH_ARCHIVE_PASSWORD; None: requests only to the
+    node key. Never logged."""
+    if settings.archive_password_file is not None:
+        if settings.archive_password is not None:
+            raise UsageError("give --archive-password or --archive-password-file, not both")
+        return read_secret_file(settings.archive_password_file, "archive password")
+    if settings.archive_password is not None:
+        return settings.archive_password
+    return os.environ.get("HUSH_ARCHIVE_PASSWORD") or None
+
+
 def _archive_server(settings: NodeSettings, stats: NodeStats) -> ArchiveServer | None:
     """The archive server `--archive` asks for (its store opened: errors are one line)."""
     if not settings.archive:
         return None
     config = ArchiveConfig(
         db_url=settings.archive_db,
-        password=settings.archive_password,
+        password=archive_password(settings),
         retention_days=settings.archive_retention_days,
         max_db_bytes=settings.archive_max_size,
     )

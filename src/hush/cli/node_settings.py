@@ -120,6 +120,9 @@ class NodeSettings:
     archive_db: str | None = None
     """`postgresql://…` or a SQLite path; None: archive.sqlite in the data directory."""
     archive_password: str | None = None
+    """Prefer `archive_password_file` or $HUSH_ARCHIVE_PASSWORD: a flag is visible in `ps`."""
+    archive_password_file: Path | None = None
+    """Its first line is the password (`hush.cli.node_run.archive_password`)."""
     archive_retention_days: float = 30.0
     archive_max_size: int = 0
     bootnodes: tuple[str, ...] = ()
@@ -310,6 +313,9 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             archive=bool(pick("archive")),
             archive_db=pick("archive_db"),
             archive_password=pick("archive_password"),
+            archive_password_file=Path(pick("archive_password_file")).expanduser()
+            if pick("archive_password_file")
+            else None,
             archive_retention_days=float(pick("archive_retention_days")),
             archive_max_size=parse_size(pick("archive_max_size")),
             bootnodes=_split(pick("bootnodes")),
