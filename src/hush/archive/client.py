@@ -14,6 +14,11 @@ bloom (no gossip), and sends requests on 126:
 * `mode="raw"` (geth `wnode -mailserver`): `lower ‖ upper ‖ bloom`, one envelope per 127 and no
   125: the request is complete once no 127 came for `idle_timeout` seconds.
 
+Windows overlap: `overlap` seconds (the shhext default is TTL + 20 s, archive.md §1.7) move the
+lower bound earlier, so an envelope that reached the server after the previous window was
+fetched, though sent inside it, still comes; a shared `RecentHashes` keeps what was already
+delivered from coming twice across requests (bounded, oldest forgotten first).
+
 Requests are signed with the session key and encrypted with the server's password key if given,
 else to the server's node key (from its enode), and sealed to `pow_target`. Delivered envelopes
 are checked against the request (range, topics), deduplicated by hash, and bounded in count
@@ -26,7 +31,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hush import rlp
 from hush.archive.complete import RequestComplete, RequestFailed, decode_complete
@@ -53,12 +58,35 @@ from hush.shh.pow import NonceSearch, target_bits
 from hush.shh.topic import EMPTY_BLOOM, FULL_BLOOM, aggregate_blooms, topic_to_bloom
 from hush.types import EnvelopeHash, RandomBytes, Topic
 
-__all__ = ["HistoryClient", "HistoryQuery", "HistoryResult"]
+__all__ = ["DEFAULT_OVERLAP", "HistoryClient", "HistoryQuery", "HistoryResult", "RecentHashes"]
 
 _REQUEST_TTL = 50  # wnode's
 _ZERO_TOPIC = Topic(bytes(4))
 _MAX_NONCES = 1 << 26
 _MODES = ("v2", "v1", "direct", "raw")
+DEFAULT_OVERLAP = 50 + 20
+"""Seconds windows overlap: geth's default TTL (50 s) + Status's 20 s."""
+
+
+class RecentHashes:
+    """The hashes of envelopes delivered lately, at most `capacity` (oldest forgotten first):
+    deduplication across history requests, bounded."""
+
+    def __init__(self, capacity: int = 200_000):
+        self.capacity = capacity
+        self._hashes: dict[EnvelopeHash, None] = {}
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def __contains__(self, envelope_hash: object) -> bool:
+        return envelope_hash in self._hashes
+
+    def add(self, envelope_hash: EnvelopeHash) -> None:
+        hashes = self._hashes
+        hashes[envelope_hash] = None
+        while len(hashes) > self.capacity:
+            del hashes[next(iter(hashes))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +110,9 @@ class HistoryQuery:
     pow_target: float = 0.2
     max_envelopes: int = 100_000
     """At most this many are delivered (and their hashes kept, for deduplication)."""
+    overlap: int = 0
+    """Seconds the lower bound is moved earlier (see the module's notes); the answer says
+    which lower bound was asked for (`HistoryResult.lower`)."""
 
 
 @dataclass(slots=True)
@@ -99,6 +130,8 @@ class HistoryResult:
     """Envelopes outside the request's range or topics (bloom false positives): dropped."""
     error: str | None = None
     expired: bool = False
+    lower: int = 0
+    """The lower bound asked for, `overlap` included."""
     hashes: set[EnvelopeHash] = field(default_factory=set, repr=False)
 
 
@@ -117,10 +150,13 @@ class HistoryClient:
         clock: Clock = SYSTEM_CLOCK,
         client_id: str = "hush-history",
         stats: ArchiveStats | None = None,
+        recent: RecentHashes | None = None,
     ):
         self.stats = stats
         """Where each page's outcome is counted (`NodeStats.archive`: hush_history_*)."""
         self._deliver = deliver
+        self.recent = recent
+        """Shared by every fetch: envelopes delivered by an earlier one are not delivered again."""
         self._random_bytes = random_bytes
         self._clock = clock
         self._p2p = P2PConfig(client_id=client_id, capabilities=(("shh", 6, 128),))
@@ -138,12 +174,14 @@ class HistoryClient:
         if query.lower > query.upper:
             raise UsageError("from must not be after to")
         enode = Enode.parse(server) if isinstance(server, str) else server
+        if query.overlap:
+            query = replace(query, lower=max(0, query.lower - query.overlap), overlap=0)
         key = PrivateKey.generate(self._random_bytes)
         try:
             connection = await dial(key, enode, self._p2p, random_bytes=self._random_bytes)
         except (PeerDisconnected, OSError, HushError) as exc:
             raise UsageError(f"cannot reach the archive server: {exc}") from exc
-        result = HistoryResult()
+        result = HistoryResult(lower=query.lower)
         try:
             await connection.send_message(
                 "shh", PacketCode.STATUS, packets.encode_status(Status(bloom=EMPTY_BLOOM))
@@ -318,13 +356,16 @@ class _Session:
                 result.filtered += 1
                 continue
             envelope_hash = envelope.hash
-            if envelope_hash in result.hashes:
+            recent = self.client.recent
+            if envelope_hash in result.hashes or (recent is not None and envelope_hash in recent):
                 result.duplicates += 1
                 continue
             if self._full():
                 result.filtered += 1
                 continue
             result.hashes.add(envelope_hash)
+            if recent is not None:
+                recent.add(envelope_hash)
             result.envelopes += 1
             self.client._deliver(envelope, envelope_hash)
 

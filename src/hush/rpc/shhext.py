@@ -7,8 +7,17 @@
   Status does, plus `requestId`, `lastEnvelopeHash`, `envelopes`, `pages`. `retryConfig`
   (`{BaseTimeout, StepTimeout, MaxRetries}`) retries an expired request with a longer timeout.
 
+Over WebSocket (and IPC), `shhext_requestMessages` also pushes how the request ended, once its
+envelopes are in the filters (status-im/whisper #27), after the reply with its ID:
+`{"method": "shhext_subscription", "params": {"subscription": <request ID>, "result": {"type":
+"mailserver.request.completed", "event": {"requestID", "lastEnvelopeHash", "cursor",
+"errorMessage"}}}}` (Status's `MailServerResponseSignal`), or `"type":
+"mailserver.request.expired"` with `"event": {"hash": <request ID>}` when no answer came in time.
+
 hush additions to the request object: `followCursor` (fetch every page; default false, as
-Status's client pages itself), `mode` ("v2", "v1", "direct" for dialect E, or "raw" for geth
+Status's client pages itself), `overlap` (seconds `from` moves earlier, default TTL + 20 s = 70:
+late arrivals inside the previous window still come; what an earlier request delivered is not
+delivered again), `mode` ("v2", "v1", "direct" for dialect E, or "raw" for geth
 wnode servers) and `powTarget`.
 Defaults: `from` now − 24 h, `to` now, `limit` 1000, `timeout` 10 s; `force` is accepted and
 ignored (hush has no debounce). The server is marked trusted, as Status does. Background fetches
@@ -25,7 +34,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from hush.archive.client import HistoryClient, HistoryQuery, HistoryResult
+from hush.archive.client import (
+    DEFAULT_OVERLAP,
+    HistoryClient,
+    HistoryQuery,
+    HistoryResult,
+    RecentHashes,
+)
 from hush.archive.cursor import Cursor
 from hush.enode import Enode
 from hush.errors import DecodeError, HushError
@@ -92,6 +107,7 @@ def _history_query(node: Node, value: Any, now: int) -> tuple[Enode, HistoryQuer
         mode=mode,
         timeout=min(timeout, 300.0),
         pow_target=_field(value, "powTarget", as_float) if "powTarget" in value else 0.2,
+        overlap=_field(value, "overlap", as_uint32) if "overlap" in value else DEFAULT_OVERLAP,
     )
     return enode, query
 
@@ -128,6 +144,26 @@ def _result_json(result: HistoryResult) -> dict[str, Any]:
     }
 
 
+def _signal(result: HistoryResult) -> dict[str, Any]:
+    """Status's signal for a finished request (`mailserver.request.completed|expired`)."""
+    request_id = hex_str(result.request_id)
+    if result.expired:
+        return {"type": "mailserver.request.expired", "event": {"hash": request_id}}
+    last = result.last_envelope_hash
+    return {
+        "type": "mailserver.request.completed",
+        "event": {
+            "requestID": request_id,
+            "lastEnvelopeHash": hex_str(last) if last else hex_str(bytes(32)),
+            "cursor": result.cursor.encode().hex() if result.cursor else "",
+            "errorMessage": result.error or "",
+        },
+    }
+
+
+_NOTIFY_WAIT = 10.0  # seconds a notification waits for its request's reply to be written
+
+
 class ShhextMethods:
     def __init__(
         self,
@@ -137,8 +173,9 @@ class ShhextMethods:
     ):
         self.node = node
         self._clock = clock
-        self._client = HistoryClient(node.deliver_archived, stats=stats)
+        self._client = HistoryClient(node.deliver_archived, stats=stats, recent=RecentHashes())
         self._in_flight: set[asyncio.Task[HistoryResult]] = set()
+        self._notifying: set[asyncio.Task[None]] = set()
 
     def _start(
         self, enode: Enode, query: HistoryQuery
@@ -164,14 +201,35 @@ class ShhextMethods:
         task.add_done_callback(self._in_flight.discard)
         return task, started
 
-    async def request_messages(self, _: CallContext, request: Any) -> str:
+    async def request_messages(self, context: CallContext, request: Any) -> str:
         enode, query = _request(self.node, request, int(self._clock()))
         task, started = self._start(enode, query)
         request_id = await asyncio.shield(started)
         if not request_id:  # failed before its first request went out
             result = await task
             raise RpcError(result.error or "history request failed")
+        if context.notify is not None:
+            replied = asyncio.Event()
+            context.after_reply.append(replied.set)
+            notifier = asyncio.create_task(self._notify(context, replied, task))
+            self._notifying.add(notifier)
+            notifier.add_done_callback(self._notifying.discard)
         return hex_str(request_id)
+
+    async def _notify(
+        self, context: CallContext, replied: asyncio.Event, task: asyncio.Task[HistoryResult]
+    ) -> None:
+        """Push the request's end once it ended and its ID was sent (bounded by the fetch's
+        own timeouts; a connection gone meanwhile ends it quietly)."""
+        notify = context.notify
+        assert notify is not None
+        with contextlib.suppress(TimeoutError, HushError):
+            result = await task
+            async with asyncio.timeout(_NOTIFY_WAIT):
+                await replied.wait()
+            note = {"subscription": hex_str(result.request_id), "result": _signal(result)}
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await notify({"jsonrpc": "2.0", "method": "shhext_subscription", "params": note})
 
     async def request_messages_sync(self, _: CallContext, first: Any, second: Any = None) -> Any:
         retry: dict[str, Any] = {}
