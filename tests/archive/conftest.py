@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -94,6 +95,24 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield str(tmp_path / "archive.sqlite")
         return
     url: str = request.getfixturevalue("postgres_url")
+    _drop_pg_tables(url)
+    yield url
+    _drop_pg_tables(url)
+
+
+@pytest.fixture
+def second_store_url(store_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another empty store on the same backend, for a second archive server (PostgreSQL: a
+    second database on the same server)."""
+    if not store_url.startswith("postgresql"):
+        yield str(tmp_path / "archive-b.sqlite")
+        return
+    import psycopg
+
+    with psycopg.connect(store_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'hush_b'").fetchone() is None:
+            conn.execute("CREATE DATABASE hush_b")
+    url = urlunsplit(urlsplit(store_url)._replace(path="/hush_b"))
     _drop_pg_tables(url)
     yield url
     _drop_pg_tables(url)

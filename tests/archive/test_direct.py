@@ -22,7 +22,7 @@ from hush.shh.envelope import Envelope
 from hush.shh.filters import Filter
 from hush.shh.message import wrap
 from hush.shh.packets import PacketCode, Status
-from hush.shh.peer import Ignored, MailRequest, ShhPeer
+from hush.shh.peer import Ignored, MailPacket, MailRequest, ShhPeer
 from hush.shh.topic import FULL_BLOOM, topic_to_bloom
 from hush.types import Topic
 
@@ -58,8 +58,9 @@ def test_peer_hands_a_non_envelope_request_over_raw() -> None:
     assert isinstance(peer.receive(PacketCode.P2P_REQUEST, b"\xff garbage"), Ignored)
     assert isinstance(peer.receive(PacketCode.P2P_REQUEST, direct), Ignored)
     peer.accept_mail_requests = True
-    assert peer.receive(PacketCode.P2P_REQUEST, direct) == MailRequest(None, direct)
-    assert peer.receive(PacketCode.P2P_REQUEST, b"\xff") == MailRequest(None, b"\xff")
+    code = PacketCode.P2P_REQUEST
+    assert peer.receive(code, direct) == MailRequest(MailPacket(code, direct))
+    assert peer.receive(code, b"\xff") == MailRequest(MailPacket(code, b"\xff"))
     envelope = GETH[0]
     assert peer.receive(PacketCode.P2P_REQUEST, envelope.encode()) == MailRequest(envelope)
     assert peer.active  # none of it failed the peer

@@ -14,6 +14,7 @@ from hush.shh import packets
 from hush.shh.envelope import Envelope
 from hush.shh.message import wrap
 from hush.shh.packets import PacketCode
+from hush.shh.peer import MailPacket
 from hush.types import NodeID, Topic
 
 from .conftest import NodeFactory, config, connect, wait_for
@@ -70,9 +71,9 @@ async def test_too_many_peers_reason(make_node: NodeFactory) -> None:
 
 
 async def test_archive_requests_reach_the_handler(make_node: NodeFactory) -> None:
-    requests: list[tuple[NodeID, Envelope | bytes]] = []
+    requests: list[tuple[NodeID, Envelope | MailPacket]] = []
 
-    async def handler(node: Node, peer: NodeID, envelope: Envelope | bytes) -> None:
+    async def handler(node: Node, peer: NodeID, envelope: Envelope | MailPacket) -> None:
         requests.append((peer, envelope))
 
     archive = await make_node()
@@ -97,7 +98,7 @@ async def test_archive_requests_reach_the_handler(make_node: NodeFactory) -> Non
 
 
 async def test_failing_archive_handler_drops_only_that_peer(make_node: NodeFactory) -> None:
-    async def broken(node: Node, peer: NodeID, envelope: Envelope | bytes) -> None:
+    async def broken(node: Node, peer: NodeID, envelope: Envelope | MailPacket) -> None:
         raise RuntimeError("archive bug")
 
     archive, honest = await make_node(), await make_node()

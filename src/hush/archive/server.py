@@ -12,6 +12,10 @@
   client asked for batches, then 125. A refusal is `ERROR=…` on 125, never a disconnect.
 * Memory: requests over `max_request_bytes` are refused unread; a reply holds one page, capped at
   `page_bytes`; the ingest buffer is capped in rows and bytes.
+* Server↔server sync (`hush.archive.sync`, only with trusted peers, which the node's shh layer
+  checks): a 123 is admitted like a request and answered with one 124 page; `sync_from` asks a
+  peer for a range page by page and archives what comes (raw, as received), one sync per peer
+  at a time (a 124 carries no request ID); an unasked 124 is ignored.
 * Retention: every `prune_interval`, envelopes older than `retention_days` go in batches, then the
   oldest while the store exceeds `max_db_bytes`.
 """
@@ -35,7 +39,8 @@ from hush.archive.complete import (
     encode_complete,
     encode_error,
 )
-from hush.archive.page import resolve, topics_for_bloom
+from hush.archive.cursor import Cursor
+from hush.archive.page import PageQuery, resolve, topics_for_bloom
 from hush.archive.request import (
     Dialect,
     HistoryRequest,
@@ -45,18 +50,26 @@ from hush.archive.request import (
     parse_request_payload,
 )
 from hush.archive.store import ArchivedEnvelope, EnvelopeStore
+from hush.archive.sync import (
+    MAX_SYNC_LIMIT,
+    decode_sync_request,
+    decode_sync_response,
+    encode_sync_request,
+    encode_sync_response,
+)
 from hush.clock import SYSTEM_CLOCK, Clock
 from hush.crypto.keccak import keccak256
 from hush.crypto.keys import PrivateKey
 from hush.crypto.symmetric import SymmetricKey
 from hush.enode import short_id
-from hush.errors import DecodeError, HushError
+from hush.errors import DecodeError, HushError, UsageError
 from hush.metrics.archive import ArchiveStats
 from hush.node.hooks import NodeObserver
 from hush.shh.envelope import Envelope
 from hush.shh.packets import PacketCode
+from hush.shh.peer import SYNC_REQUEST, SYNC_RESPONSE, MailPacket
 from hush.shh.pool import PooledEnvelope
-from hush.shh.topic import bloom_matches, topic_to_bloom
+from hush.shh.topic import FULL_BLOOM, bloom_matches, topic_to_bloom
 from hush.types import Bloom, EnvelopeHash, NodeID
 
 if TYPE_CHECKING:
@@ -64,7 +77,7 @@ if TYPE_CHECKING:
 
     from hush.node.node import Node
 
-__all__ = ["REQUEST_COMPLETE", "ArchiveConfig", "ArchiveServer"]
+__all__ = ["REQUEST_COMPLETE", "ArchiveConfig", "ArchiveServer", "SyncResult"]
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +142,25 @@ class ArchiveConfig:
 class _Job:
     node: Node
     node_id: NodeID
-    request: Envelope | bytes
-    """The request envelope, or a 126 payload that is not one (dialect E, or garbage)."""
+    request: Envelope | MailPacket
+    """The request envelope, a 126 payload that is not one (dialect E, or garbage), or a 123."""
     queued_at: float
+
+
+@dataclass(slots=True)
+class SyncResult:
+    """What `ArchiveServer.sync_from` got from a peer."""
+
+    pages: int = 0
+    received: int = 0
+    """Envelopes in the 124s."""
+    archived: int = 0
+    """Of those, new to this store."""
+    invalid: int = 0
+    """Not envelopes: skipped."""
+    cursor: Cursor | None = None
+    """Where the peer had more (`follow_cursor` off, or an error)."""
+    error: str | None = None
 
 
 class _PeerGone(Exception):
@@ -182,6 +211,8 @@ class ArchiveServer:
         """Envelopes dropped because the ingest buffer was full."""
         self.served = 0
         self.refused = 0
+        self._syncs: dict[NodeID, asyncio.Future[bytes]] = {}
+        """The 124 awaited from each peer a sync runs with."""
 
     # Lifecycle.
 
@@ -302,20 +333,31 @@ class ArchiveServer:
 
     # Requests.
 
-    async def handle(self, node: Node, node_id: NodeID, request: Envelope | bytes) -> None:
+    async def handle(self, node: Node, node_id: NodeID, request: Envelope | MailPacket) -> None:
         """The node's mail handler: admit and queue, on the peer's read loop (so: no waiting).
-        `request` is the request envelope, or the raw 126 payload when it is not one."""
+        `request` is the request envelope, or a `MailPacket`: a 126 payload that is not an
+        envelope, or a 123/124 from a trusted peer."""
         request_id: bytes
         if isinstance(request, Envelope):
             size, request_id = request.size(), request.hash
-        else:
-            size, request_id = len(request), _direct_id(request)
-        if size > self.config.max_request_bytes:
-            await self._refuse(node, node_id, request_id, "request too large")
+        elif request.code == SYNC_RESPONSE:
+            waiting = self._syncs.get(node_id)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(request.payload)
             return
-        why = self.admission.admit(node_id, self._ip(node, node_id), self.clock.monotonic())
+        else:
+            size, request_id = len(request.payload), _direct_id(request.payload)
+        why = "request too large" if size > self.config.max_request_bytes else None
+        if why is None:
+            why = self.admission.admit(node_id, self._ip(node, node_id), self.clock.monotonic())
         if why is not None:
-            await self._refuse(node, node_id, request_id, why)
+            if isinstance(request, MailPacket) and request.code == SYNC_REQUEST:
+                self.refused += 1
+                with contextlib.suppress(_PeerGone):
+                    refusal = encode_sync_response([], None, why)
+                    await self._send(node, node_id, SYNC_RESPONSE, refusal)
+            else:
+                await self._refuse(node, node_id, request_id, why)
             return
         self._queue.put_nowait(_Job(node, node_id, request, self.clock.monotonic()))
 
@@ -363,7 +405,10 @@ class ArchiveServer:
                 self.admission.done(job.node_id)
 
     async def _serve(self, job: _Job) -> None:
-        raw = job.request
+        if isinstance(job.request, MailPacket) and job.request.code == SYNC_REQUEST:
+            await self._serve_sync(job, job.request.payload)
+            return
+        raw = job.request if isinstance(job.request, Envelope) else job.request.payload
         request_id: bytes = raw.hash if isinstance(raw, Envelope) else _direct_id(raw)
         dialect = "other" if isinstance(raw, Envelope) else "direct"
         started = self.clock.monotonic()
@@ -401,24 +446,119 @@ class ArchiveServer:
         payload = open_request(envelope, self.sym_key, node_key, self.config.min_request_pow)
         return parse_request_payload(payload, envelope.hash)
 
+    async def _serve_sync(self, job: _Job, payload: bytes) -> None:
+        """Answer a 123 with one 124 page (an error in its `Error` field, never a disconnect)."""
+        try:
+            if self.clock.monotonic() - job.queued_at > self.config.queue_deadline:
+                raise RequestRefused("server busy")
+            request = decode_sync_request(payload)
+            bloom = None if request.bloom == FULL_BLOOM else request.bloom
+            query = PageQuery(
+                request.lower, request.upper, None, request.limit, request.cursor, bloom
+            )
+            query, post_filter = await self._topics_for(query)
+            room = min(job.node.max_message_size, 1024 * 1024) - _BUNDLE_HEADROOM
+            page = await self._run(
+                self._readers, self.store.page, query, min(room, self.config.page_bytes)
+            )
+            raws = page.raw_envelopes
+            if post_filter is not None:
+                raws = [raw for raw in raws if _in_bloom(raw, post_filter)]
+            self.stats.sent(len(raws), sum(map(len, raws)))
+            response = encode_sync_response(raws, page.next_cursor)
+            self.served += 1
+        except RequestRefused as exc:
+            self.refused += 1
+            response = encode_sync_response([], None, str(exc))
+        await self._send(job.node, job.node_id, SYNC_RESPONSE, response)
+
+    async def sync_from(
+        self,
+        node: Node,
+        node_id: NodeID,
+        lower: int,
+        upper: int,
+        bloom: bytes = FULL_BLOOM,
+        *,
+        limit: int = MAX_SYNC_LIMIT,
+        cursor: Cursor | None = None,
+        follow_cursor: bool = True,
+        timeout: float = 10.0,
+    ) -> SyncResult:
+        """Fetch `lower..upper` from a trusted archive peer (123/124) into this store. Each page
+        must come within `timeout`, and its cursor must move back in time (so the loop ends)."""
+        if not 1 <= limit <= MAX_SYNC_LIMIT:
+            raise UsageError(f"limit must be 1..{MAX_SYNC_LIMIT}")
+        if node_id in self._syncs:
+            raise UsageError("a sync from this peer is already running")
+        result = SyncResult()
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                answer: asyncio.Future[bytes] = loop.create_future()
+                self._syncs[node_id] = answer
+                request = encode_sync_request(lower, upper, bloom, limit, cursor)
+                await self._send(node, node_id, SYNC_REQUEST, request)
+                try:
+                    async with asyncio.timeout(timeout):
+                        payload = await answer
+                    response = decode_sync_response(payload)
+                except TimeoutError:
+                    result.error = "sync expired: no answer from the peer in time"
+                    break
+                except DecodeError as exc:
+                    result.error = f"invalid sync response: {exc}"
+                    break
+                result.pages += 1
+                result.received += len(response.raw_envelopes)
+                rows = []
+                for raw in response.raw_envelopes:
+                    try:
+                        envelope = Envelope.decode(raw)
+                    except HushError:
+                        result.invalid += 1
+                        continue
+                    rows.append(ArchivedEnvelope.of(envelope, raw, keccak256(raw)))
+                if rows:
+                    new = await self._run(self._writer, self.store.put, rows)
+                    result.archived += new
+                    self.stats.archived(self.backend, new)
+                if response.error:
+                    result.error = response.error
+                    break
+                if response.cursor is not None and cursor is not None and response.cursor >= cursor:
+                    result.error = "sync response: the cursor did not move back"
+                    break
+                result.cursor = cursor = response.cursor
+                if cursor is None or not follow_cursor:
+                    break
+        except _PeerGone as exc:
+            result.error = f"the peer is gone: {exc}"
+        finally:
+            self._syncs.pop(node_id, None)
+        return result
+
+    async def _topics_for(self, query: PageQuery) -> tuple[PageQuery, Bloom | None]:
+        """A bloom becomes a topic list (index lookups) unless the range holds too many
+        distinct topics, or too many match: then every row is read and filtered by the caller
+        (the returned bloom), and pages may carry fewer envelopes than the limit (the cursor
+        stays exact)."""
+        if query.bloom is None:
+            return query, None
+        most = self.config.max_bloom_topics
+        candidates = await self._run(
+            self._readers, self.store.topics_between, query.lower, query.upper, 10 * most + 1
+        )
+        topics = topics_for_bloom(candidates, query.bloom)
+        if len(candidates) > 10 * most or len(topics) > most:
+            return replace(query, topics=None, bloom=None), query.bloom
+        return replace(query, topics=topics, bloom=None), None
+
     async def _reply(self, job: _Job, request: HistoryRequest) -> None:
         config = self.config
         query = resolve(request, int(self.clock.time()), config.raw_max_range)
         kind = "topics" if query.bloom is None else "bloom"
-        post_filter: Bloom | None = None
-        if query.bloom is not None:
-            # A bloom becomes a topic list (index lookups) unless the range holds too many
-            # distinct topics, or too many match: then every row is read and filtered here, and
-            # pages may carry fewer envelopes than the limit (the cursor stays exact).
-            most = config.max_bloom_topics
-            candidates = await self._run(
-                self._readers, self.store.topics_between, query.lower, query.upper, 10 * most + 1
-            )
-            topics = topics_for_bloom(candidates, query.bloom)
-            if len(candidates) > 10 * most or len(topics) > most:
-                query, post_filter = replace(query, topics=None, bloom=None), query.bloom
-            else:
-                query = replace(query, topics=topics, bloom=None)
+        query, post_filter = await self._topics_for(query)
         follow = request.dialect is Dialect.RAW  # wnode: no limit, no cursor; send it all
         bundle = min(job.node.max_message_size, 1024 * 1024) - _BUNDLE_HEADROOM
         sent = 0

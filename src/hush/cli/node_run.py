@@ -187,7 +187,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
                 "machine's address in place of 127.0.0.1 (or start with --nat extip:IP)",
                 err=True,
             )
-        api = ShhApi(node, limits=api_limits(settings), stats=stats)
+        api = ShhApi(node, limits=api_limits(settings), stats=stats, archive=archive)
         endpoints: list[tuple[tuple[str, int], RpcConfig]] = []
         if settings.http and settings.http == settings.ws and settings.http[1] != 0:
             endpoints.append((settings.http, rpc_settings(settings)))

@@ -48,6 +48,7 @@ from hush.shh.envelope import Envelope
 from hush.shh.filters import Filter
 from hush.shh.message import OpenedMessage
 from hush.shh.packets import PROTOCOL_NAME
+from hush.shh.peer import MailPacket
 from hush.shh.pool import AddStatus, EnvelopePool
 from hush.types import Bloom, EnvelopeHash, KeyID, NodeID, RandomBytes
 
@@ -55,9 +56,10 @@ __all__ = ["MailHandler", "Node", "NodeStatus", "PeerInfo", "PostRequest", "Subs
 
 log = logging.getLogger(__name__)
 
-MailHandler = Callable[["Node", NodeID, Envelope | bytes], Awaitable[None]]
+MailHandler = Callable[["Node", NodeID, Envelope | MailPacket], Awaitable[None]]
 """Called for each archive request (code 126) a peer sends; the archive server plugs in here.
-It gets the request envelope, or the raw payload when that is not an envelope (dialect E)."""
+It gets the request envelope, or a `MailPacket`: a 126 payload that is not an envelope (dialect
+E), or server↔server sync (123/124) from a trusted peer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +288,7 @@ class Node:
         self._mail_handler = handler
         self._sessions.on_mail = None if handler is None else self._on_mail
 
-    async def _on_mail(self, node_id: NodeID, request: Envelope | bytes) -> None:
+    async def _on_mail(self, node_id: NodeID, request: Envelope | MailPacket) -> None:
         if self._mail_handler is not None:
             await self._mail_handler(self, node_id, request)
 

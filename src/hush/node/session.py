@@ -37,6 +37,7 @@ from hush.shh.peer import (
     BloomChanged,
     DirectMessage,
     Envelopes,
+    MailPacket,
     MailRequest,
     PowRequirementChanged,
     ShhPeer,
@@ -49,8 +50,8 @@ __all__ = ["MailCallback", "Sessions"]
 
 log = logging.getLogger(__name__)
 
-MailCallback = Callable[[NodeID, Envelope | bytes], Awaitable[None]]
-"""Handles one archive request (code 126) from a peer: an envelope, or the raw payload."""
+MailCallback = Callable[[NodeID, Envelope | MailPacket], Awaitable[None]]
+"""Handles one archive packet from a peer: a 126 envelope, or a `MailPacket` (126 raw, 123/124)."""
 
 _SCAN_SLICE = 2048  # candidates the relay policy sees before the loop is given back
 
@@ -204,9 +205,9 @@ class Sessions:
                 await self.keeper.ingest(peer, batch)
             case DirectMessage(envelope):
                 self.delivery.deliver(envelope, envelope.pow(), envelope.hash, p2p=True)
-            case MailRequest(envelope, raw):
+            case MailRequest(envelope):
                 if self.on_mail is not None:
-                    await self.on_mail(peer.node_id, raw if envelope is None else envelope)
+                    await self.on_mail(peer.node_id, envelope)
             case PowRequirementChanged() | BloomChanged():
                 peer.rescan_pool()
             case _:

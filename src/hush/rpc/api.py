@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hush.metrics import NodeStats
 from hush.node import Node
@@ -32,6 +33,9 @@ from hush.rpc.posting import PostMethods
 from hush.rpc.settings import SettingsMethods
 from hush.rpc.shapes import SHH_VERSION, message_json, message_json_size
 from hush.rpc.shhext import ShhextMethods
+
+if TYPE_CHECKING:
+    from hush.archive.server import ArchiveServer
 from hush.rpc.stats import StatsMethods
 from hush.rpc.subscriptions import SubscriptionMethods, WsSubscriptions
 from hush.types import RandomBytes
@@ -64,6 +68,7 @@ class ShhApi:
         random_bytes: RandomBytes = os.urandom,
         net_version: str = "1",
         stats: NodeStats | None = None,
+        archive: ArchiveServer | None = None,
     ):
         self.node = node
         self.limits = limits or ApiLimits()
@@ -79,7 +84,7 @@ class ShhApi:
         self._admin = AdminMethods(node, net_version)
         self._stats = StatsMethods(node, stats)
         self._shhext = ShhextMethods(  # history from archive servers (hush.rpc.shhext)
-            node, stats=stats.archive if stats is not None else None
+            node, stats=stats.archive if stats is not None else None, archive=archive
         )
 
     @property

@@ -14,6 +14,12 @@ envelopes are in the filters (status-im/whisper #27), after the reply with its I
 "errorMessage"}}}}` (Status's `MailServerResponseSignal`), or `"type":
 "mailserver.request.expired"` with `"event": {"hash": <request ID>}` when no answer came in time.
 
+* `shhext_syncMessages({mailServerPeer, from, to, limit, cursor, followCursor, topics})`: this
+  node's archive server fetches the range from another archive server over 123/124 into its
+  store (archive.md §1.5; an empty topic list means every topic). The peer is marked trusted
+  and dialled if not connected; it must trust this node too. Returns Status's `{cursor, error}`
+  plus `envelopes` (new to the store), `received` and `pages`.
+
 hush additions to the request object: `followCursor` (fetch every page; default false, as
 Status's client pages itself), `overlap` (seconds `from` moves earlier, default TTL + 20 s = 70:
 late arrivals inside the previous window still come; what an earlier request delivered is not
@@ -32,7 +38,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hush.archive.client import (
     DEFAULT_OVERLAP,
@@ -49,7 +55,11 @@ from hush.node import Node
 from hush.rpc.jsonrpc import INVALID_PARAMS, CallContext, Method, Param, RpcError
 from hush.rpc.params import ParamError, as_float, as_str, as_topic, as_uint32
 from hush.rpc.shapes import hex_str
+from hush.shh.topic import FULL_BLOOM, aggregate_blooms, topic_to_bloom
 from hush.types import Topic
+
+if TYPE_CHECKING:
+    from hush.archive.server import ArchiveServer
 
 __all__ = ["MAX_IN_FLIGHT", "ShhextMethods"]
 
@@ -170,8 +180,11 @@ class ShhextMethods:
         node: Node,
         clock: Callable[[], float] = time.time,
         stats: ArchiveStats | None = None,
+        archive: ArchiveServer | None = None,
     ):
         self.node = node
+        self.archive = archive
+        """This node's archive server, which `shhext_syncMessages` fills."""
         self._clock = clock
         self._client = HistoryClient(node.deliver_archived, stats=stats, recent=RecentHashes())
         self._in_flight: set[asyncio.Task[HistoryResult]] = set()
@@ -254,8 +267,51 @@ class ShhextMethods:
                 break
         return _result_json(result)
 
+    async def sync_messages(self, _: CallContext, request: Any) -> dict[str, Any]:
+        if self.archive is None:
+            raise RpcError("no archive server here (start the node with --archive)")
+        enode, query = _request(self.node, request, int(self._clock()))
+        follow = bool(request.get("followCursor", False))
+        self.node.add_trusted_peer(enode)
+        node_id = enode.node_id
+        if not any(p.node_id == node_id for p in self.node.peers()):
+            self.node.add_peer(enode)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(query.timeout):
+                    while not any(p.node_id == node_id for p in self.node.peers()):
+                        await asyncio.sleep(0.05)
+            if not any(p.node_id == node_id for p in self.node.peers()):
+                raise RpcError("cannot reach mailServerPeer")
+        bloom = (
+            aggregate_blooms(*(topic_to_bloom(t) for t in query.topics))
+            if query.topics
+            else FULL_BLOOM
+        )
+        try:
+            result = await self.archive.sync_from(
+                self.node,
+                node_id,
+                query.lower,
+                query.upper,
+                bloom,
+                limit=query.limit,
+                cursor=query.cursor,
+                follow_cursor=follow,
+                timeout=query.timeout,
+            )
+        except HushError as exc:
+            raise RpcError(str(exc)) from None
+        return {
+            "cursor": result.cursor.encode().hex() if result.cursor else "",
+            "error": result.error or "",
+            "envelopes": result.archived,
+            "received": result.received,
+            "pages": result.pages,
+        }
+
     def methods(self) -> list[Method]:
         return [
+            Method("shhext_syncMessages", self.sync_messages, (Param("request", _any),)),
             Method("shhext_requestMessages", self.request_messages, (Param("request", _any),)),
             Method(
                 "shhext_requestMessagesSync",

@@ -39,6 +39,9 @@ __all__ = [
     "DirectMessage",
     "Envelopes",
     "Ignored",
+    "SYNC_REQUEST",
+    "SYNC_RESPONSE",
+    "MailPacket",
     "MailRequest",
     "PeerEvent",
     "PowRequirementChanged",
@@ -94,12 +97,25 @@ class DirectMessage:
     envelope: Envelope
 
 
+SYNC_REQUEST = 123
+"""status-im/whisper p2pSyncRequestCode: archive server → archive server (archive.md §1.1)."""
+SYNC_RESPONSE = 124
+"""p2pSyncResponseCode: the answer to a 123."""
+
+
+@dataclass(frozen=True, slots=True)
+class MailPacket:
+    """An archive packet that is not an envelope request, for the archive server: a 126 payload
+    that is not an envelope (a direct `MessagesRequest`, archive.md §1.2 dialect E, or garbage,
+    which the server answers), or a 123/124 server↔server sync packet from a trusted peer."""
+
+    code: int
+    payload: bytes
+
+
 @dataclass(frozen=True, slots=True)
 class MailRequest:
-    envelope: Envelope | None
-    """The request envelope; None when the payload is not one (a direct `MessagesRequest`,
-    archive.md §1.2 dialect E, or garbage): the archive server gets `payload` and answers it."""
-    payload: bytes = b""
+    envelope: Envelope | MailPacket
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +223,13 @@ class ShhPeer:
                 try:
                     return MailRequest(packets.decode_envelope(payload))
                 except DecodeError:  # the archive server tells dialect E from garbage
-                    return MailRequest(None, payload)
+                    return MailRequest(MailPacket(code, payload))
+            case 123 | 124:  # SYNC_REQUEST, SYNC_RESPONSE
+                if not self.accept_mail_requests:
+                    return Ignored(code, "no archive server here")
+                if not self.trusted:
+                    return Ignored(code, "archive sync from an untrusted peer")
+                return MailRequest(MailPacket(code, payload))
             case _:
                 return Ignored(code, "unknown packet code")
 
