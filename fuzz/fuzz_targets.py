@@ -73,6 +73,7 @@ from hush.shh.peer import (
     DirectMessage,
     Envelopes,
     Ignored,
+    MailPacket,
     MailRequest,
     PowRequirementChanged,
     ShhPeer,
@@ -559,6 +560,12 @@ def fuzz_shh_peer(data: bytes) -> None:
             assert math.isfinite(event.value) and event.value >= 0
         elif isinstance(event, BloomChanged):
             assert event.bloom is None or len(event.bloom) == 64
+        elif isinstance(event, MailRequest) and isinstance(event.envelope, MailPacket):
+            # Not an envelope: a 126 payload for the archive server to answer, or 123/124 server
+            # sync from a trusted peer; only with an archive server.
+            packet = event.envelope
+            assert peer.accept_mail_requests and packet.payload == payload
+            assert packet.code == code and (code == 126 or (peer.trusted and code in (123, 124)))
         elif isinstance(event, DirectMessage | MailRequest):
             assert isinstance(event.envelope, Envelope)
         else:
