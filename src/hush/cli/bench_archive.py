@@ -177,23 +177,30 @@ def bench_pages(db_url: str, rows: int, queries: int, size: int) -> dict[str, An
         fill_rate = rows / (time.perf_counter() - started)
         rng = random.Random(3)
         times = []
+        cpu = []
         got = []
         for _ in range(queries):
             wanted = tuple(rng.sample(topics, 100))
             day = rng.randrange(max(1, rows // 50_000))
             upper = now - day * _DAY
             query = PageQuery(upper - _DAY, upper, wanted, 1000)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             page = store.page(query)
             times.append(time.perf_counter() - start)
+            cpu.append(time.thread_time() - start_cpu)
             got.append(len(page.raw_envelopes))
         times.sort()
+        cpu.sort()
         return {
             "rows": rows,
             "fill_rows_per_s": round(fill_rate),
             "rows_per_page_median": statistics.median(got),
             "p50_ms": round(times[len(times) // 2] * 1000, 2),
             "p99_ms": round(times[min(len(times) - 1, int(len(times) * 0.99))] * 1000, 2),
+            # This thread's CPU: all of SQLite's work (in process), the client's share only for
+            # PostgreSQL. Wall minus CPU is waiting: I/O, the server, or other processes' load.
+            "cpu_p50_ms": round(cpu[len(cpu) // 2] * 1000, 2),
+            "cpu_p99_ms": round(cpu[min(len(cpu) - 1, int(len(cpu) * 0.99))] * 1000, 2),
         }
     finally:
         store.close()
