@@ -14,9 +14,6 @@ import os
 from collections import Counter
 from contextlib import AsyncExitStack
 
-import pytest
-
-import hush.node.registry
 from hush.crypto import PrivateKey, SymmetricKey
 from hush.discovery import DialConfig, DialPolicy, Discovery, DiscoveryConfig, DiscoveryState
 from hush.discovery.v4.protocol import Discv4Config
@@ -46,6 +43,10 @@ def _config() -> NodeConfig:
         pow_processes=1,
         send_interval=0.005,
         target_peers=6,
+        # the node looks at its peer count every 5 s (0.5 s at most when peers come and go);
+        # a test can't wait that long
+        source_interval=0.2,
+        source_gap=0.05,
     )
 
 
@@ -94,12 +95,7 @@ async def _shh_node(stack: AsyncExitStack, boot: Discovery) -> tuple[Node, DialP
     return node, policy
 
 
-async def test_thirty_nodes_find_their_shh_peers(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The node looks at its peer count every 5 s (0.5 s at most when peers come and go); a
-    # test can't wait that long. (A NodeConfig
-    # field for it is asked for in the discovery report.)
-    monkeypatch.setattr(hush.node.registry, "_SOURCE_INTERVAL", 0.2)
-    monkeypatch.setattr(hush.node.registry, "_SOURCE_GAP", 0.05)
+async def test_thirty_nodes_find_their_shh_peers() -> None:
     dialled: Counter[tuple[NodeID, NodeID]] = Counter()
     async with AsyncExitStack() as stack:
         boot = _discovery(PrivateKey.generate(os.urandom), 0, None)

@@ -54,6 +54,12 @@ class NodeConfig:
     target_peers: int = 6
     """Peers the node dials its peer source's candidates for (discovery, a fleet file) until it
     has this many; static peers count. Without a peer source it does nothing."""
+    source_interval: float = 5.0
+    """Seconds between two looks at the peer count for the peer source's dials, unless a peer
+    comes or goes first."""
+    source_gap: float = 0.5
+    """Least seconds between two such looks (at most `target_peers` dials per gap, 3 at once):
+    bounds the source's dial rate however fast peers come and go. At most `source_interval`."""
     max_pending_peers: int = 50
     """Inbound connections in the handshake at once; more are closed at accept (geth's
     --maxpendpeers, 50)."""
@@ -152,6 +158,8 @@ class NodeConfig:
                     raise UsageError(f"invalid {name} entry {str(url)[:80]!r}: {exc}") from None
         check_int("max_peers", self.max_peers, 0, _MAX_COUNT)
         check_int("target_peers", self.target_peers, 0, _MAX_COUNT)
+        check_number("source_interval", self.source_interval, 0, 3600, positive=True)
+        check_number("source_gap", self.source_gap, 0, self.source_interval, positive=True)
         check_int("max_pending_peers", self.max_pending_peers, 1, _MAX_COUNT)
         check_int("max_peers_per_ip", self.max_peers_per_ip, 1, _MAX_COUNT)
         check_number("min_pow", self.min_pow, 0)

@@ -160,6 +160,8 @@ class Node:
             max_peers=config.max_peers,
             target_peers=config.target_peers,
             live=self._peers,
+            source_interval=config.source_interval,
+            source_gap=config.source_gap,
         )
         self._poster = Poster(
             keys=lambda: self.keys,

@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 30.0
 """Most seconds between two dials of a static peer."""
 _SOURCE_DIALS = 3  # candidates of the peer source dialled at once
-_SOURCE_INTERVAL = 5.0  # seconds between two looks at the peer count, unless a peer comes or goes
-_SOURCE_GAP = 0.5  # …and at least this long: a source's dials are bounded (6 per second at most)
 
 Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None] | None"]
 
@@ -93,6 +91,8 @@ class PeerRegistry:
         max_peers: int,
         target_peers: int,
         live: dict[NodeID, LivePeer],
+        source_interval: float = 5.0,
+        source_gap: float = 0.5,
     ) -> None:
         self._node_key = node_key
         self._transport = transport
@@ -104,6 +104,10 @@ class PeerRegistry:
         self._spawn = spawn
         self.max_peers = max_peers
         self.target_peers = target_peers
+        self.source_interval = source_interval
+        """Seconds between two looks at the peer count, unless a peer comes or goes…"""
+        self.source_gap = source_gap
+        """…and at least this long: a source's dials are bounded per gap."""
         self.live = live
         """The connected peers by node id (the pool keeper reads the same table)."""
         self._static: dict[NodeID, Enode] = {}
@@ -312,9 +316,9 @@ class PeerRegistry:
                     exclude.add(enode.node_id)
                     dialing.add(enode.node_id)
                     self._spawn(self._dial_candidate(source, enode, dialing))
-            await asyncio.sleep(_SOURCE_GAP)
+            await asyncio.sleep(self.source_gap)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_SOURCE_INTERVAL - _SOURCE_GAP):
+                async with asyncio.timeout(self.source_interval - self.source_gap):
                     await self._source_wake.wait()
             self._source_wake.clear()
 
