@@ -20,6 +20,8 @@ from hush.enode import Enode
 from hush.errors import UsageError
 from hush.node import Node, NodeConfig
 from hush.rpc.admin import AdminMethods
+from hush.rpc.server import RpcServer
+from hush.rpc.stats import StatsMethods
 
 from .test_service import FAST, wait_for
 
@@ -98,9 +100,50 @@ async def test_admin_node_info_reports_enr_and_discovery_port() -> None:
         assert plain.node_id == node.node_key.node_id
         assert node.listen_port is not None
         discovery = Discovery(node.node_key, node.listen_port, DiscoveryConfig(port=0))
+        assert "discport" not in node.enode
         async with discovery:
             policy.nodes = discovery
+            node.discovery = discovery
             info = await admin.node_info(None)  # type: ignore[arg-type]
             assert info["ports"] == {"discovery": discovery.port, "listener": node.listen_port}
             record = enr.from_text(info["enr"])
             assert record == discovery.record and record.udp_port == discovery.port
+            # geth's enode form: ?discport= when the UDP port differs from the TCP one
+            assert discovery.port != node.listen_port
+            assert node.enode.endswith(f"?discport={discovery.port}")
+            assert Enode.parse(node.enode).udp_port == discovery.port
+            assert info["enode"] == node.enode
+        assert "discport" not in node.enode  # stopped: no discovery to advertise
+
+
+async def test_hush_info_shows_the_table_size_and_shh_peers() -> None:
+    def config() -> NodeConfig:
+        return NodeConfig(datadir=None, listen_host="127.0.0.1", listen_port=0, pow_processes=1)
+
+    boot = Discovery(PrivateKey.generate(os.urandom), 0, DiscoveryConfig(port=0, protocol=FAST))
+    async with boot, Node(config()) as peer, Node(config()) as node:
+        assert node.listen_port is not None
+        stats = StatsMethods(node, None)
+        assert (await stats.stats_method(None))["discovery"] is None  # type: ignore[arg-type]
+        async with RpcServer(node) as server:
+            await server.start("127.0.0.1", 0)
+            url = server.url
+            result = await asyncio.to_thread(CliRunner().invoke, main, ["info", "--rpc", url])
+            assert result.exit_code == 0, result.output
+            assert "shh peers: 0; discovery: off" in result.output
+            config_ = DiscoveryConfig(port=0, protocol=FAST, bootnodes=(boot.enode,))
+            async with Discovery(node.node_key, node.listen_port, config_) as discovery:
+                node.discovery = discovery
+                await wait_for(lambda: discovery.table_size() == 1)
+                node.add_peer(peer.enode)
+                await wait_for(lambda: len(node.peers()) == 1)
+                answer = await stats.stats_method(None)  # type: ignore[arg-type]
+                assert answer["discovery"] == {"udpPort": discovery.port, "tableSize": 1}
+                args = ["info", "--rpc", url]
+                result = await asyncio.to_thread(CliRunner().invoke, main, args)
+                assert result.exit_code == 0, result.output
+                expected = (
+                    f"shh peers: 1; discovery: 1 node(s) in the table, UDP port {discovery.port}"
+                )
+                assert expected in result.output
+                node.discovery = None

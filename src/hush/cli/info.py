@@ -2,7 +2,8 @@
 
 Whatever the node answers is shown, never trusted: a missing field prints empty, a mistyped one
 as text, and every string is escaped before rich renders it, so a peer's name can't inject
-markup. With `--json` the three answers are printed as they came.
+markup. With `--json` the answers are printed as they came (`stats`: hush_stats, null where the
+node doesn't serve it).
 """
 
 from __future__ import annotations
@@ -16,13 +17,21 @@ from rich.markup import escape
 from rich.table import Table
 
 from hush.cli.common import rpc_option, run
-from hush.cli.rpcclient import RpcClient
+from hush.cli.rpcclient import NodeError, RpcClient
 
 __all__ = ["info"]
 
 
 def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+async def _stats(rpc: RpcClient) -> dict[str, Any] | None:
+    """hush_stats, when the node serves it (geth doesn't; a node may not expose `hush`)."""
+    try:
+        return await rpc.call("hush_stats", expect=dict)
+    except NodeError:
+        return None
 
 
 def _text(value: object) -> str:
@@ -41,6 +50,7 @@ def info(rpc_url: str, as_json: bool) -> None:
                 "node": await rpc.call("admin_nodeInfo", expect=dict),
                 "shh": await rpc.call("shh_info", expect=dict),
                 "peers": await rpc.call("admin_peers", expect=list),
+                "stats": await _stats(rpc),
             }
 
     data = run(go())
@@ -59,6 +69,15 @@ def info(rpc_url: str, as_json: bool) -> None:
         f"min PoW {_text(shh.get('minPow'))}; max message {_text(shh.get('maxMessageSize'))} "
         f"bytes; bloom: {_text(bloom_text)}" + ("; light client" if shh_node.get("light") else "")
     )
+    shh_peers = sum("shh" in _dict(_dict(peer).get("protocols")) for peer in data["peers"])
+    stats = data["stats"]
+    discovery = _dict(_dict(stats).get("discovery"))
+    if discovery:
+        where = _text(discovery.get("udpPort"))
+        found = f"{_text(discovery.get('tableSize'))} node(s) in the table, UDP port {where}"
+    else:
+        found = "off" if isinstance(stats, dict) else "unknown (no hush_stats)"
+    console.print(f"shh peers: {shh_peers}; discovery: {found}")
     table = Table(title=f"{len(data['peers'])} peer(s)")
     table.add_column("id", no_wrap=True, min_width=16)
     for column in ("name", "remote", "dir", "trusted", "PoW req", "bloom"):

@@ -81,9 +81,11 @@ async def running_discovery(
     )
     await discovery.start()
     policy.nodes = discovery
+    node.discovery = discovery
     click.echo(f"enr: {discovery.record.text()}")
     try:
         yield discovery
     finally:
         policy.nodes = None
+        node.discovery = None
         await discovery.stop()

@@ -169,6 +169,9 @@ class Discovery:
     def record(self) -> enr.Record:
         return self.core.record
 
+    def record_text(self) -> str:
+        return self.core.record.text()
+
     @property
     def enode(self) -> Enode:
         endpoint = self.core.endpoint

@@ -8,6 +8,8 @@ peers to dial.
   to all of them, the simulator to whatever it traces.
 * `PeerSource` — candidates to dial when the node has fewer peers than it wants (discovery, a
   fleet file), told how each dial went so it can learn who speaks shh.
+* `DiscoveryView` — what the node shows of the discovery running beside it (its enode's
+  discport, admin_nodeInfo's enr, hush_stats), set as `Node.discovery` by whoever runs it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from hush.shh.envelope import Envelope
 from hush.shh.pool import AddOutcome, PooledEnvelope
 from hush.types import NodeID
 
-__all__ = ["DialOutcome", "NodeObserver", "PeerSource"]
+__all__ = ["DialOutcome", "DiscoveryView", "NodeObserver", "PeerSource"]
 
 
 class NodeObserver:
@@ -88,4 +90,24 @@ class PeerSource(Protocol):
 
     def dialed(self, node_id: NodeID, outcome: DialOutcome) -> None:
         """How a dial of a candidate went."""
+        ...
+
+
+class DiscoveryView(Protocol):
+    """The node's discovery, read-only (hush.discovery.Discovery is one)."""
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def port(self) -> int:
+        """The UDP port it answers on."""
+        ...
+
+    def record_text(self) -> str:
+        """The node's ENR as `enr:` text (EIP-778)."""
+        ...
+
+    def table_size(self) -> int:
+        """Nodes in its table."""
         ...

@@ -33,7 +33,7 @@ from hush.net.transport import Listening, TcpTransport, Transport
 from hush.node.config import NodeConfig
 from hush.node.delivery import Delivery, Subscription
 from hush.node.fanout import Observers
-from hush.node.hooks import NodeObserver, PeerSource
+from hush.node.hooks import DiscoveryView, NodeObserver, PeerSource
 from hush.node.keystore import KeyStore
 from hush.node.live_peer import LivePeer
 from hush.node.pool_keeper import PoolKeeper
@@ -107,6 +107,8 @@ class Node:
         self._transport: Transport = transport if transport is not None else TcpTransport()
         self._observers = Observers(observers)
         self.peer_source = peer_source
+        self.discovery: DiscoveryView | None = None
+        """The discovery running beside the node, set by whoever runs it (`hush node`)."""
         if node_key is None:
             node_key = (
                 load_or_create_node_key(config.datadir, random_bytes)
@@ -250,7 +252,10 @@ class Node:
         host = self.config.advertise_host or self.config.listen_host
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
-        return str(Enode(self.node_key.node_id, host, self.listen_port or 0))
+        tcp_port = self.listen_port or 0
+        discovery = self.discovery
+        udp_port = discovery.port if discovery is not None and discovery.running else None
+        return str(Enode(self.node_key.node_id, host, tcp_port, udp_port))  # ?discport= if ≠
 
     def info(self) -> NodeStatus:
         """The node's identity, address and pool figures, read-only."""

@@ -82,6 +82,7 @@ class StatsMethods:
                 "pending": readings.inbound.pending,
                 "connections": readings.inbound.connections,
             },
+            "discovery": _discovery(node),
             "uptime": None,
             "envelopes": None,
             "packets": None,
@@ -180,6 +181,14 @@ class StatsMethods:
 
     def methods(self) -> list[Method]:
         return [Method("hush_stats", self.stats_method)]
+
+
+def _discovery(node: Node) -> dict[str, Any] | None:
+    """The discovery beside the node (null when none runs): its UDP port and table size."""
+    discovery = node.discovery
+    if discovery is None or not discovery.running:
+        return None
+    return {"udpPort": discovery.port, "tableSize": discovery.table_size()}
 
 
 def _archive(archive: ArchiveStats) -> dict[str, Any]:
