@@ -217,6 +217,40 @@ def test_alpha_bounds_queries_in_flight() -> None:
     assert sum(isinstance(p, Ping) for p in _decoded(a)) == 3
 
 
+def test_two_lookups_pinging_one_node_at_once_both_finish() -> None:
+    # Two Pings to one node in the same second are the same packet (deterministic signatures,
+    # whole-second expirations), so one hash and one Pong: both lookups must hear of it. (A
+    # lost waiter once left a lookup pending for ever, and no lookup ever started again.)
+    net = SimNet(seed=6)
+    a = net.add(30001)
+    peers = [net.add(30100 + i) for i in range(3)]
+    for peer in peers:
+        a.table.add_seen(TableNode.of(net.enode(peer)), net.now)
+    first, second = a.lookup(None, net.now), a.lookup(None, net.now)
+    assert first.pending == second.pending == 3
+    out = a.datagrams_to_send()
+    assert sum(isinstance(decode_packet(d).packet, Ping) for d, _ in out) == 3  # not six
+    for data, to in out:
+        net.nodes[to].receive_datagram(data, ("127.0.0.1", 30001), net.now)
+    net.run(net.now + 5.0)
+    assert first.done and second.done and not a.lookups
+    assert {n.node_id for n in first.result} == {p.node_id for p in peers}
+    third = a.lookup(None, net.now)  # lookups go on
+    net.run(net.now + 5.0)
+    assert third.done and not a.lookups
+
+
+def test_a_lost_shared_ping_fails_every_waiter() -> None:
+    net = SimNet(seed=7)
+    a = net.add(30001)
+    dead = net.add(30100)
+    net.lost.add(("127.0.0.1", 30100))
+    a.table.add_seen(TableNode.of(net.enode(dead)), net.now)
+    first, second = a.lookup(None, net.now), a.lookup(None, net.now)
+    net.run(net.now + 5.0)
+    assert first.done and second.done and not a.lookups
+
+
 def test_dead_nodes_fail_revalidation_and_leave() -> None:
     net, a, b = _pair()
     a.ping(net.enode(b), net.now)

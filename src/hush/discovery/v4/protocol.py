@@ -117,6 +117,12 @@ class _PendingPing:
     deadline: float
     purpose: _Purpose
     lookup: Lookup | None = None
+    also: list[tuple[_Purpose, Lookup | None]] = field(default_factory=list)
+    """Other purposes waiting on the same Pong: two Pings to one node within the same second
+    are the same packet (deterministic signatures, whole-second expirations), so one hash."""
+
+    def waiters(self) -> list[tuple[_Purpose, Lookup | None]]:
+        return [(self.purpose, self.lookup), *self.also]
 
 
 @dataclass(slots=True)
@@ -318,14 +324,20 @@ class Discv4:
         del self._pings[pong.ping_hash]
         self._remember(self._last_pong, sender, (address[0], now))
         node = pending.node
-        if pending.purpose is _Purpose.REVALIDATE:
+        for purpose, lookup in pending.waiters():
+            self._ponged(node, purpose, lookup, now)
+
+    def _ponged(
+        self, node: TableNode, purpose: _Purpose, lookup: Lookup | None, now: float
+    ) -> None:
+        if purpose is _Purpose.REVALIDATE:
             self.table.revalidated(node.node_id, alive=True)
-        elif pending.purpose is _Purpose.QUERY and pending.lookup is not None:
+        elif purpose is _Purpose.QUERY and lookup is not None:
             self.table.add_verified(node, now)
             if node.node_id in self._queries:  # another lookup is asking it already
-                self._query_finished(pending.lookup, [], now)
-            elif not pending.lookup.done:
-                query = _Query(node, pending.lookup, now + self.config.bond_wait)
+                self._query_finished(lookup, [], now)
+            elif not lookup.done:
+                query = _Query(node, lookup, now + self.config.bond_wait)
                 self._queries[node.node_id] = query
                 if self._pinged_recently(node.node_id, now):
                     self._send_findnode(query, now)
@@ -464,17 +476,25 @@ class Discv4:
             return False
         recipient = Endpoint(ip_bytes(node.ip), node.udp_port, 0)
         ping = Ping(_VERSION, self.endpoint, recipient, self._expiration(now), self.record.seq)
-        _, packet_hash = self._send(ping, node)
+        data, packet_hash = encode_packet(ping, self.key)
+        waiting = self._pings.get(packet_hash)
+        if waiting is not None:  # this very packet is out already: wait for its Pong
+            # (once per purpose and lookup: a Ping flood can't grow the list)
+            if not any(p is purpose and w is lookup for p, w in waiting.waiters()):
+                waiting.also.append((purpose, lookup))
+            return True
+        self._out.append((data, (node.ip, node.udp_port)))
         self._pings[packet_hash] = _PendingPing(
             node, now + self.config.request_timeout, purpose, lookup
         )
         return True
 
     def _ping_failed(self, ping: _PendingPing, now: float) -> None:
-        if ping.purpose is _Purpose.REVALIDATE:
-            self.table.revalidated(ping.node.node_id, alive=False)
-        elif ping.purpose is _Purpose.QUERY and ping.lookup is not None:
-            self._query_finished(ping.lookup, [], now)
+        for purpose, lookup in ping.waiters():
+            if purpose is _Purpose.REVALIDATE:
+                self.table.revalidated(ping.node.node_id, alive=False)
+            elif purpose is _Purpose.QUERY and lookup is not None:
+                self._query_finished(lookup, [], now)
 
     # -- helpers ---------------------------------------------------------------------------------
 
