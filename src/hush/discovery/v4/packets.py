@@ -13,6 +13,7 @@ Expiration is checked by the protocol, not here: a decoder accepts the 2006 vect
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,11 +50,13 @@ _HEAD = 32 + 65
 _MIN_SIZE = _HEAD + 1 + 1
 
 
+@functools.lru_cache(maxsize=4096)  # bounded; parsing IP literals was a hot spot
 def ip_bytes(ip: str) -> bytes:
     """The wire form of an IP literal: 4 bytes for IPv4, 16 for IPv6, empty for ""."""
     return b"" if ip == "" else ipaddress.ip_address(ip).packed
 
 
+@functools.lru_cache(maxsize=4096)
 def ip_text(raw: bytes) -> str:
     """The text form of a wire IP ("" for an empty one)."""
     return "" if not raw else str(ipaddress.ip_address(raw))

@@ -12,6 +12,7 @@ bounded by these numbers: 272 entries, 170 replacements.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -62,6 +63,10 @@ _LAN = tuple(
 )
 
 
+_CACHED_IPS = 4096  # parsing an IP literal is most of the table's CPU; the cache is bounded
+
+
+@functools.lru_cache(maxsize=_CACHED_IPS)
 def is_lan(ip: str) -> bool:
     """Loopback and the LAN ranges of geth's `netutil.IsLAN` (narrower than Python's
     `is_private`, which also takes the documentation ranges)."""
@@ -71,6 +76,7 @@ def is_lan(ip: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=_CACHED_IPS)
 def _subnet(ip: str) -> str:
     address = ipaddress.ip_address(ip)
     prefix = 24 if address.version == 4 else 64
