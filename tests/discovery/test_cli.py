@@ -12,7 +12,12 @@ from click.testing import CliRunner
 
 from hush.cli.main import main
 from hush.cli.node import run_node, settings_from
-from hush.cli.node_discovery import discovery_enabled, with_discovery
+from hush.cli.node_discovery import (
+    dial_policy,
+    discovery_enabled,
+    running_discovery,
+    with_discovery,
+)
 from hush.crypto import PrivateKey
 from hush.discovery import DialPolicy, Discovery, DiscoveryConfig, DiscoveryState
 from hush.discovery.v4 import enr
@@ -23,6 +28,8 @@ from hush.rpc.admin import AdminMethods
 from hush.rpc.server import RpcServer
 from hush.rpc.stats import StatsMethods
 
+from .test_dnsdisc import RECORDS, _zone
+from .test_dnsdisc import URL as ENRTREE_URL
 from .test_service import FAST, wait_for
 
 BOOT = str(Enode(PrivateKey(b"\x07" * 32).node_id, "127.0.0.1", 30301))
@@ -147,3 +154,51 @@ async def test_hush_info_shows_the_table_size_and_shh_peers() -> None:
                 )
                 assert expected in result.output
                 node.discovery = None
+
+
+def test_enrtree_flag_and_toml(tmp_path: Path) -> None:
+    flags = {"datadir": str(tmp_path), "enrtree": (ENRTREE_URL,)}
+    settings = with_discovery(settings_from(flags, None))
+    assert settings.enrtree == (ENRTREE_URL,) and discovery_enabled(settings)
+    config = tmp_path / "hush.toml"
+    config.write_text(f'enrtree = ["{ENRTREE_URL}"]\n')
+    assert settings_from({"datadir": str(tmp_path)}, config).enrtree == (ENRTREE_URL,)
+    with pytest.raises(UsageError, match=r"^--enrtree: enrtree: URL must start"):
+        with_discovery(settings_from({"datadir": str(tmp_path), "enrtree": ("dns://x",)}, None))
+    result = CliRunner().invoke(
+        main, ["node", "--datadir", str(tmp_path), "--enrtree", "enrtree://nope@x.org"]
+    )
+    assert result.exit_code != 0 and "--enrtree" in result.output
+    assert "Traceback" not in result.output
+
+
+async def test_enrtree_nodes_seed_discovery_and_the_dial_policy(tmp_path: Path) -> None:
+    lister = Discovery(PrivateKey.generate(os.urandom), 0, DiscoveryConfig(port=0, protocol=FAST))
+    async with lister:
+        listed = enr.make_record(lister.key, 1, "127.0.0.1", udp_port=lister.port, tcp_port=30999)
+        zone = _zone([*RECORDS[:3], listed], [])
+
+        async def resolve(name: str) -> list[str]:
+            return zone.get(name, [])
+
+        async def broken(name: str) -> list[str]:
+            raise OSError("network unreachable")
+
+        flags = {"datadir": str(tmp_path), "listen": "127.0.0.1:0", "verbosity": 0}
+        settings = settings_from({**flags, "enrtree": (ENRTREE_URL,)}, None)
+        policy = dial_policy(settings)
+        assert policy is not None
+        config = NodeConfig(datadir=None, listen_host="127.0.0.1", listen_port=0, pow_processes=1)
+        async with Node(config, peer_source=policy) as node:
+            async with running_discovery(settings, node, policy, resolve) as found:
+                assert found is not None
+                ids = {e.node_id for e in policy.extra}
+                assert ids == {r.node_id for r in (*RECORDS[:3], listed)}
+                # the listed node was pinged: it answers and enters the table
+                await wait_for(lambda: found.table_size() == 1)
+            policy = DialPolicy(None, DiscoveryState())
+            elsewhere = settings_from(
+                {**flags, "enrtree": (ENRTREE_URL,), "discovery_port": 0}, None
+            )
+            async with running_discovery(elsewhere, node, policy, broken) as other:
+                assert other is not None and policy.extra == ()  # a warning, no failure

@@ -298,6 +298,13 @@ Examples:
     help="Fleet file {boot, static, mail}: bootnodes, static peers, trusted mail servers.",
 )
 @click.option(
+    "--enrtree",
+    multiple=True,
+    metavar="URL",
+    help="EIP-1459 node list enrtree://KEY@DOMAIN (repeatable; read-only), fetched over the "
+    "system's DNS at start; turns discovery on.",
+)
+@click.option(
     "--verbosity",
     type=click.IntRange(0, 5),
     help=f"0 silent … 3 info … 5 debug {help_default('verbosity')}.",

@@ -6,10 +6,15 @@ Rules (discovery.md §3.3):
   off, and so does `--light` (light nodes keep their 1–2 static full nodes) or `--listen off`.
 - UDP binds the devp2p listen host, port `--discovery-port` (default: the devp2p port).
 - The dial policy's caches and the table live in `<datadir>/discovery.json`.
+- `--enrtree URL` (EIP-1459, read-only) also turns it on: each list is synced once at start,
+  over the system's DNS (the one place hush uses DNS, and only when asked), bounded in entries
+  and time; its nodes are pinged into the table and become dial candidates. A list that can't
+  be fetched or verified is a warning, not a failure: the node runs on what else it has.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -18,17 +23,25 @@ import click
 
 from hush.cli.node_settings import NodeSettings
 from hush.discovery import DialPolicy, Discovery, DiscoveryConfig, load_fleet, load_state
+from hush.discovery.dnsdisc import TxtResolver, parse_url, sync_tree
+from hush.discovery.dnstxt import SystemResolver
 from hush.enode import Enode
-from hush.errors import DecodeError, UsageError
+from hush.errors import DecodeError, HushError, UsageError
 from hush.node import Node
 
-__all__ = ["dial_policy", "discovery_enabled", "running_discovery", "with_discovery"]
+__all__ = [
+    "dial_policy",
+    "discovery_enabled",
+    "enrtree_nodes",
+    "running_discovery",
+    "with_discovery",
+]
 
 
 def discovery_enabled(settings: NodeSettings) -> bool:
     if settings.nodiscover or settings.light or settings.listen is None:
         return False
-    return bool(settings.bootnodes) or settings.discovery_port is not None
+    return bool(settings.bootnodes) or bool(settings.enrtree) or settings.discovery_port is not None
 
 
 def dial_policy(settings: NodeSettings) -> DialPolicy | None:
@@ -46,6 +59,11 @@ def with_discovery(settings: NodeSettings) -> NodeSettings:
             Enode.parse(url)
         except DecodeError as exc:
             raise UsageError(f"--bootnodes: {exc}") from None
+    for url in settings.enrtree:
+        try:
+            parse_url(url)
+        except DecodeError as exc:
+            raise UsageError(f"--enrtree: {exc}") from None
     port = settings.discovery_port
     if port is not None and not 0 <= port <= 0xFFFF:
         raise UsageError(f"--discovery-port {port} out of range")
@@ -60,9 +78,33 @@ def with_discovery(settings: NodeSettings) -> NodeSettings:
     )
 
 
+ENRTREE_TIMEOUT = 30.0
+"""Seconds one list's sync may take at start."""
+
+
+async def enrtree_nodes(urls: tuple[str, ...], resolve: TxtResolver) -> list[Enode]:
+    """The dialable nodes (ip and tcp) of every list; a list that fails is a warning."""
+    found: dict[bytes, Enode] = {}
+    for url in urls:
+        try:
+            async with asyncio.timeout(ENRTREE_TIMEOUT):
+                _, records, _ = await sync_tree(url, resolve)
+        except (HushError, OSError, TimeoutError) as exc:
+            click.echo(f"warning: --enrtree {url[:80]}: {exc or 'timed out'}", err=True)
+            continue
+        for record in records:
+            if record.ip is not None and record.tcp_port:
+                enode = Enode(record.node_id, record.ip, record.tcp_port, record.udp_port)
+                found[record.node_id] = enode
+    return list(found.values())
+
+
 @contextlib.asynccontextmanager
 async def running_discovery(
-    settings: NodeSettings, node: Node, policy: DialPolicy | None
+    settings: NodeSettings,
+    node: Node,
+    policy: DialPolicy | None,
+    resolve: TxtResolver | None = None,
 ) -> AsyncIterator[Discovery | None]:
     """Discovery for a started node, stopped (and its table saved) on the way out."""
     if policy is None or settings.listen is None:
@@ -83,6 +125,12 @@ async def running_discovery(
     policy.nodes = discovery
     node.discovery = discovery
     click.echo(f"enr: {discovery.record.text()}")
+    if settings.enrtree:
+        listed = await enrtree_nodes(settings.enrtree, resolve or SystemResolver())
+        policy.extra = (*policy.extra, *listed)
+        for enode in listed:
+            discovery.ping(enode)
+        click.echo(f"enrtree: {len(listed)} node(s) from {len(settings.enrtree)} list(s)")
     try:
         yield discovery
     finally:

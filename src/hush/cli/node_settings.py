@@ -133,6 +133,9 @@ class NodeSettings:
     """UDP port of discovery (None: the devp2p port)."""
     fleet: Path | None = None
     """A fleet file `{boot, static, mail}` (hush.discovery.fleet)."""
+    enrtree: tuple[str, ...] = ()
+    """EIP-1459 lists (`enrtree://KEY@DOMAIN`, read-only) synced over the system's DNS at start:
+    their nodes seed discovery and are dial candidates. Turns discovery on."""
 
 
 _SETTING_DEFAULTS: dict[str, Any] = {
@@ -322,6 +325,7 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             nodiscover=bool(pick("nodiscover")),
             discovery_port=None if pick("discovery_port") is None else int(pick("discovery_port")),
             fleet=Path(pick("fleet")).expanduser() if pick("fleet") else None,
+            enrtree=_split(pick("enrtree")),
         )
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid setting: {exc}") from exc
