@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hush.cli.common import rpc_option, run
-from hush.cli.rpcclient import NodeError, RpcClient
+from hush.cli.rpcclient import BadReply, NodeError, RpcClient
 
 __all__ = ["info"]
 
@@ -27,10 +27,11 @@ def _dict(value: object) -> dict[str, Any]:
 
 
 async def _stats(rpc: RpcClient) -> dict[str, Any] | None:
-    """hush_stats, when the node serves it (geth doesn't; a node may not expose `hush`)."""
+    """hush_stats, when the node serves it (geth doesn't; a node may not expose `hush`): an
+    error or a junk answer leaves it out rather than failing the whole command."""
     try:
         return await rpc.call("hush_stats", expect=dict)
-    except NodeError:
+    except (NodeError, BadReply):
         return None
 
 
