@@ -160,6 +160,8 @@ def test_enrtree_flag_and_toml(tmp_path: Path) -> None:
     flags = {"datadir": str(tmp_path), "enrtree": (ENRTREE_URL,)}
     settings = with_discovery(settings_from(flags, None))
     assert settings.enrtree == (ENRTREE_URL,) and discovery_enabled(settings)
+    assert not settings.enr_shh
+    assert settings_from({**flags, "enr_shh": True}, None).enr_shh
     config = tmp_path / "hush.toml"
     config.write_text(f'enrtree = ["{ENRTREE_URL}"]\n')
     assert settings_from({"datadir": str(tmp_path)}, config).enrtree == (ENRTREE_URL,)

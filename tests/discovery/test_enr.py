@@ -86,3 +86,15 @@ def test_size_and_text_limits() -> None:
         enr.from_text(too_big)
     with pytest.raises(DecodeError, match="exceeds"):
         enr.make_record(KEY, 1, extra={b"z": rlp.encode(b"\x00" * 300)})
+
+
+def test_the_shh_entry_is_published_only_when_asked() -> None:
+    key = PrivateKey(b"\x09" * 32)
+    plain = enr.make_record(key, 1, "127.0.0.1", udp_port=30303, tcp_port=30303)
+    assert enr.shh_versions(plain) is None  # the default: a standard v4 record
+    flagged = enr.make_record(key, 2, "127.0.0.1", 30303, 30303, extra=enr.shh_entry())
+    again = enr.from_text(flagged.text())
+    assert enr.shh_versions(again) == (6,) and dict(again.pairs)[b"shh"] == b"\xc1\x06"
+    junk = enr.make_record(key, 3, extra={b"shh": b"\x06"})  # an integer, not a list
+    with pytest.raises(DecodeError, match="shh entry"):
+        enr.shh_versions(junk)

@@ -15,6 +15,7 @@ import pytest
 from hush.crypto import PrivateKey
 from hush.discovery import Discovery, DiscoveryConfig, MemoryDatagramNetwork
 from hush.discovery.store import STORE_FILE, load_state
+from hush.discovery.v4 import enr
 from hush.discovery.v4.packets import FindNode, Ping, encode_packet
 from hush.discovery.v4.protocol import Discv4Config
 
@@ -162,3 +163,26 @@ async def test_hostile_udp_input_is_dropped() -> None:
         sock.close()
         honest.close()
         await node.stop()
+
+
+async def test_the_shh_entry_travels_in_enr_responses(tmp_path: Path) -> None:
+    network = MemoryDatagramNetwork()
+    asked = Discovery(PrivateKey.generate(os.urandom), 1, _config(), open_endpoint=network.open)
+    flagged = dataclasses.replace(FAST, enr_shh=True)
+    key = PrivateKey.generate(os.urandom)
+    config = _config(port=41001, protocol=flagged)
+    hush = Discovery(key, 7, config, datadir=tmp_path, open_endpoint=network.open)
+    async with asked, hush:
+        assert enr.shh_versions(hush.record) == (6,)
+        asked.ping(hush.enode)
+        await wait_for(lambda: asked.table_size() == 1)
+        node = asked.core.table.get(key.node_id)
+        assert node is not None and asked.core.request_enr(node, asked.clock.time())
+        asked._flush()
+        await wait_for(lambda: key.node_id in asked.core.records)
+        assert enr.shh_versions(asked.core.records[key.node_id]) == (6,)
+        seq = hush.record.seq
+    # the same endpoint without the flag is another record: a new sequence number
+    plain = Discovery(key, 7, _config(port=41001), datadir=tmp_path, open_endpoint=network.open)
+    async with plain:
+        assert enr.shh_versions(plain.record) is None and plain.record.seq == seq + 1

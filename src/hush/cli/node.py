@@ -298,6 +298,12 @@ Examples:
     help="Fleet file {boot, static, mail}: bootnodes, static peers, trusted mail servers.",
 )
 @click.option(
+    "--enr-shh",
+    is_flag=True,
+    default=None,
+    help="Publish a hush-private `shh` entry ([6]) in the node's ENR (no other client reads it).",
+)
+@click.option(
     "--enrtree",
     multiple=True,
     metavar="URL",

@@ -25,6 +25,7 @@ from hush.cli.node_settings import NodeSettings
 from hush.discovery import DialPolicy, Discovery, DiscoveryConfig, load_fleet, load_state
 from hush.discovery.dnsdisc import TxtResolver, parse_url, sync_tree
 from hush.discovery.dnstxt import SystemResolver
+from hush.discovery.v4.protocol import Discv4Config
 from hush.enode import Enode
 from hush.errors import DecodeError, HushError, UsageError
 from hush.node import Node
@@ -117,6 +118,7 @@ async def running_discovery(
         port=udp_port,
         advertise_ip=settings.nat,
         bootnodes=tuple(Enode.parse(url) for url in settings.bootnodes),
+        protocol=Discv4Config(enr_shh=settings.enr_shh),
     )
     discovery = Discovery(
         node.node_key, tcp_port, config, datadir=settings.datadir, state=policy.state

@@ -133,6 +133,8 @@ class NodeSettings:
     """UDP port of discovery (None: the devp2p port)."""
     fleet: Path | None = None
     """A fleet file `{boot, static, mail}` (hush.discovery.fleet)."""
+    enr_shh: bool = False
+    """Publish the hush-private `shh` ENR entry (`[6]`; discovery.md §3.3)."""
     enrtree: tuple[str, ...] = ()
     """EIP-1459 lists (`enrtree://KEY@DOMAIN`, read-only) synced over the system's DNS at start:
     their nodes seed discovery and are dial candidates. Turns discovery on."""
@@ -326,6 +328,7 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             discovery_port=None if pick("discovery_port") is None else int(pick("discovery_port")),
             fleet=Path(pick("fleet")).expanduser() if pick("fleet") else None,
             enrtree=_split(pick("enrtree")),
+            enr_shh=bool(pick("enr_shh")),
         )
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid setting: {exc}") from exc

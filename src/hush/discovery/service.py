@@ -104,6 +104,8 @@ class Discovery:
             ip = "127.0.0.1"
         udp_port = endpoint.local_address[1]
         signed_for = f"{ip}:{udp_port}:{self.tcp_port}"
+        if self.config.protocol.enr_shh:
+            signed_for += " shh"  # another record: another sequence number
         seq = (
             self.state.enr_seq if self.state.enr_endpoint == signed_for else self.state.enr_seq + 1
         )

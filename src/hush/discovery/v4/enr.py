@@ -106,6 +106,27 @@ class Record:
         return "enr:" + base64.urlsafe_b64encode(self.encode()).rstrip(b"=").decode("ascii")
 
 
+SHH_KEY = b"shh"
+"""hush's private ENR key: the shh versions a node speaks, an RLP list of integers."""
+
+
+def shh_entry(versions: tuple[int, ...] = (6,)) -> dict[bytes, bytes]:
+    """The `shh` entry for `make_record(extra=…)`."""
+    return {SHH_KEY: rlp.encode_list_payload(b"".join(rlp.encode_uint(v) for v in versions))}
+
+
+def shh_versions(record: Record) -> tuple[int, ...] | None:
+    """The shh versions a record advertises (None: no `shh` entry, as on every non-hush node);
+    a malformed entry is a DecodeError."""
+    raw = dict(record.pairs).get(SHH_KEY)
+    if raw is None:
+        return None
+    item = rlp.decode(raw)
+    if not isinstance(item, list) or len(item) > 8 or not all(isinstance(v, bytes) for v in item):
+        raise DecodeError("enr: shh entry must be a short list of versions")
+    return tuple(rlp.decode_uint(v) for v in item)
+
+
 def make_record(
     key: PrivateKey,
     seq: int,

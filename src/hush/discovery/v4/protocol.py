@@ -99,6 +99,9 @@ class Discv4Config:
     """Source IPs whose budget we track."""
     max_records: int = 1024
     """ENRs of other nodes we keep (latest answers)."""
+    enr_shh: bool = False
+    """Publish a hush-private `shh` entry (`[6]`, the versions spoken) in our record
+    (discovery.md §3.3: no client reads it; EIP-868 ENR requests are the only way to see it)."""
     max_found: int = 512
     """Nodes learned from Neighbors replies kept beside the table (geth's dialer draws from
     lookup results, not only the table: a full bucket doesn't hide a node from the dialer)."""
@@ -183,7 +186,12 @@ class Discv4:
         self.table = Table(self.node_id, random_bytes)
         self.bootnodes = bootnodes
         self.record = enr.make_record(
-            key, enr_seq, ip=ip if ip else None, udp_port=udp_port, tcp_port=tcp_port
+            key,
+            enr_seq,
+            ip=ip if ip else None,
+            udp_port=udp_port,
+            tcp_port=tcp_port,
+            extra=enr.shh_entry() if self.config.enr_shh else None,
         )
         self.records: OrderedDict[NodeID, enr.Record] = OrderedDict()
         self.found: OrderedDict[NodeID, TableNode] = OrderedDict()
