@@ -20,7 +20,7 @@ import statistics
 import time
 from typing import Any
 
-from hush.discovery.simulation import discover
+from hush.testing.discovery import discover
 from hush.vclock import run_virtual
 
 

@@ -1,6 +1,6 @@
 """The layering is enforced, not hoped for (style.md "pure cores"; issue 8 "Tests").
 
-The pure cores — `hush.rlp`, `hush.crypto`, `hush.shh` and `hush.rlpx` — touch no socket, clock,
+The pure cores — `hush.rlp`, `hush.crypto`, `hush.shh`, `hush.rlpx` and `hush.discovery` — touch no socket, clock,
 logger, thread or global RNG: time comes in as `now`, randomness as an injected `random_bytes`.
 Each core imports only the cores below it (`shh` never imports `rlpx`: the node hands shh
 payloads between them). Imports are read with `ast` from the source files, wherever they stand —
@@ -56,8 +56,8 @@ CORES: dict[str, frozenset[str]] = {
     "hush.crypto": frozenset({"hush.errors", "hush.types", "hush.crypto"}),
     "hush.shh": frozenset({"hush.errors", "hush.types", "hush.rlp", "hush.crypto", "hush.shh"}),
     "hush.rlpx": frozenset({"hush.errors", "hush.types", "hush.rlp", "hush.crypto", "hush.rlpx"}),
-    "hush.discovery.v4": frozenset(
-        {"hush.errors", "hush.types", "hush.rlp", "hush.crypto", "hush.enode", "hush.discovery.v4"}
+    "hush.discovery": frozenset(
+        {"hush.errors", "hush.types", "hush.rlp", "hush.crypto", "hush.enode", "hush.discovery"}
     ),
 }
 """Each core and the hush modules (and their submodules) it may import; `hush` itself (the
@@ -109,7 +109,7 @@ def violations(module: str, imports: set[str]) -> list[str]:
 
 def _core_files() -> list[tuple[str, Path]]:
     files = [("hush.rlp", SRC / "rlp.py")]
-    for core in ("crypto", "shh", "rlpx", "discovery/v4"):
+    for core in ("crypto", "shh", "rlpx", "discovery"):
         for path in sorted((SRC / core).rglob("*.py")):
             parts = path.relative_to(SRC.parent).with_suffix("").parts
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)

@@ -19,10 +19,10 @@ from hush.cli.node_discovery import (
     with_discovery,
 )
 from hush.crypto import PrivateKey
-from hush.discovery import DialPolicy, Discovery, DiscoveryConfig, DiscoveryState
 from hush.discovery.v4 import enr
 from hush.enode import Enode
 from hush.errors import UsageError
+from hush.net.discovery import DialPolicy, Discovery, DiscoveryConfig, DiscoveryState
 from hush.node import Node, NodeConfig
 from hush.rpc.admin import AdminMethods
 from hush.rpc.server import RpcServer

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from hush.crypto import PrivateKey
-from hush.discovery.dialing import DialConfig, DialPolicy
 from hush.discovery.fleet import load_fleet, parse_fleet
-from hush.discovery.store import DiscoveryState, load_state, save_state
 from hush.enode import Enode
 from hush.errors import UsageError
+from hush.net.discovery.dialing import DialConfig, DialPolicy
+from hush.net.discovery.store import DiscoveryState, load_state, save_state
 from hush.node.hooks import DialOutcome
 
 

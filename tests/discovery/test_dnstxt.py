@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from hush.discovery.dnsdisc import sync_tree
-from hush.discovery.dnstxt import (
+from hush.errors import DecodeError, UsageError
+from hush.net.discovery.dnstxt import (
     SystemResolver,
     decode_txt_reply,
     encode_query,
     system_nameserver,
 )
-from hush.errors import DecodeError, UsageError
 
 from .test_dnsdisc import RECORDS, URL, _zone
 

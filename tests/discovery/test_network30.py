@@ -15,10 +15,10 @@ from collections import Counter
 from contextlib import AsyncExitStack
 
 from hush.crypto import PrivateKey, SymmetricKey
-from hush.discovery import DialConfig, DialPolicy, Discovery, DiscoveryConfig, DiscoveryState
 from hush.discovery.v4.protocol import Discv4Config
 from hush.errors import DisconnectReason
 from hush.net import P2PConfig
+from hush.net.discovery import DialConfig, DialPolicy, Discovery, DiscoveryConfig, DiscoveryState
 from hush.net.transport import PeerLink, TcpTransport
 from hush.node import Node, NodeConfig, PostRequest
 from hush.shh.filters import Filter

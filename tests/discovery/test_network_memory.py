@@ -1,5 +1,5 @@
 """100 nodes in one process (issue 12's third test): discv4 over the in-memory datagram network,
-real Nodes over `hush.net.memory`, under virtual time (`hush.discovery.simulation`).
+real Nodes over `hush.net.memory`, under virtual time (`hush.testing.discovery`).
 
 One bootnode, 50 shh Nodes and 50 eth-only nodes (discovery plus a devp2p listener without
 shh). Every shh node finds ≥ 6 shh peers by itself; then 10 of them stop, the nodes they leave
@@ -11,7 +11,7 @@ every other. The few-hundred-node runs are `benchmarks/discovery_network.py` (BE
 
 from __future__ import annotations
 
-from hush.discovery.simulation import DiscoveryRun, discover
+from hush.testing.discovery import DiscoveryRun, discover
 from hush.vclock import run_virtual
 
 SHH, OTHERS, CHURN = 50, 50, 10

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from hush.crypto import PrivateKey
-from hush.discovery import Discovery, DiscoveryConfig, MemoryDatagramNetwork
-from hush.discovery.store import STORE_FILE, load_state
 from hush.discovery.v4 import enr
 from hush.discovery.v4.packets import FindNode, Ping, encode_packet
 from hush.discovery.v4.protocol import Discv4Config
+from hush.net.discovery import Discovery, DiscoveryConfig, MemoryDatagramNetwork
+from hush.net.discovery.store import STORE_FILE, load_state
 
 FAST = Discv4Config(request_timeout=0.5, bond_wait=0.1, packet_rate=1e5, packet_burst=1e5)
 

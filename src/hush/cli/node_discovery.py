@@ -22,12 +22,13 @@ from dataclasses import replace
 import click
 
 from hush.cli.node_settings import NodeSettings
-from hush.discovery import DialPolicy, Discovery, DiscoveryConfig, load_fleet, load_state
+from hush.discovery import load_fleet
 from hush.discovery.dnsdisc import TxtResolver, parse_url, sync_tree
-from hush.discovery.dnstxt import SystemResolver
 from hush.discovery.v4.protocol import Discv4Config
 from hush.enode import Enode
 from hush.errors import DecodeError, HushError, UsageError
+from hush.net.discovery import DialPolicy, Discovery, DiscoveryConfig, load_state
+from hush.net.discovery.dnstxt import SystemResolver
 from hush.node import Node
 
 __all__ = [

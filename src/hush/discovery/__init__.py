@@ -1,33 +1,16 @@
-"""Node discovery: discv4 (pure core in `hush.discovery.v4`), its datagram shell, and the policy
-that turns discovered nodes into shh peers (devp2p.md §5, discovery.md)."""
+"""Node discovery, the pure part: discv4 (`hush.discovery.v4`: packets, ENR, the Kademlia table,
+the protocol state machine), EIP-1459 tree lists and fleet files (devp2p.md §5,
+discovery.md). No sockets, clock or event loop:
+the shell that drives them over UDP (or an in-memory datagram network), and the dial policy
+that turns discovered nodes into shh peers, are `hush.net.discovery`."""
 
-from hush.discovery.datagram import (
-    DatagramEndpoint,
-    MemoryDatagramNetwork,
-    UdpEndpoint,
-    open_udp,
-)
-from hush.discovery.dialing import DialConfig, DialPolicy
 from hush.discovery.fleet import Fleet, load_fleet, parse_fleet
-from hush.discovery.service import Discovery, DiscoveryConfig
-from hush.discovery.store import DiscoveryState, load_state, save_state
 from hush.discovery.v4.protocol import Discv4, Discv4Config
 
 __all__ = [
-    "DatagramEndpoint",
-    "DialConfig",
-    "DialPolicy",
-    "Discovery",
-    "DiscoveryConfig",
-    "DiscoveryState",
     "Discv4",
     "Discv4Config",
     "Fleet",
-    "MemoryDatagramNetwork",
-    "UdpEndpoint",
     "load_fleet",
-    "load_state",
-    "open_udp",
     "parse_fleet",
-    "save_state",
 ]

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from hush.crypto.keccak import keccak256
-from hush.discovery.nodeinfo import node_record
 from hush.enode import Enode
 from hush.errors import DecodeError
+from hush.net.discovery.nodeinfo import node_record
 from hush.node import Node, PeerInfo
 from hush.rpc.jsonrpc import CallContext, Method, Param, RpcError
 from hush.rpc.params import as_hex, as_str

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hush.clock import SYSTEM_CLOCK, Clock
-from hush.discovery.store import DiscoveryState
 from hush.enode import Enode
+from hush.net.discovery.store import DiscoveryState
 from hush.node.hooks import DialOutcome
 from hush.types import NodeID
 

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 
 from hush.clock import Clock, LoopClock
 from hush.crypto import PrivateKey, SymmetricKey
-from hush.discovery.datagram import MemoryDatagramNetwork
-from hush.discovery.dialing import DialConfig, DialPolicy
-from hush.discovery.service import Discovery, DiscoveryConfig
-from hush.discovery.store import DiscoveryState
 from hush.enode import Enode
 from hush.errors import DisconnectReason
 from hush.net import P2PConfig
+from hush.net.discovery.datagram import MemoryDatagramNetwork
+from hush.net.discovery.dialing import DialConfig, DialPolicy
+from hush.net.discovery.service import Discovery, DiscoveryConfig
+from hush.net.discovery.store import DiscoveryState
 from hush.net.memory import LinkModel, LogNormal, MemoryNetwork
 from hush.net.transport import PeerLink
 from hush.node import Node, PostRequest, Subscription

@@ -19,13 +19,13 @@ from pathlib import Path
 
 from hush.clock import SYSTEM_CLOCK, Clock
 from hush.crypto import PrivateKey
-from hush.discovery.datagram import Address, DatagramEndpoint, Receiver, open_udp
-from hush.discovery.store import DiscoveryState, load_state, save_state
 from hush.discovery.v4 import enr
 from hush.discovery.v4.protocol import Discv4, Discv4Config
 from hush.discovery.v4.table import TableNode
 from hush.enode import Enode
 from hush.errors import UsageError
+from hush.net.discovery.datagram import Address, DatagramEndpoint, Receiver, open_udp
+from hush.net.discovery.store import DiscoveryState, load_state, save_state
 from hush.types import RandomBytes
 
 __all__ = ["Discovery", "DiscoveryConfig", "OpenEndpoint"]
