@@ -84,6 +84,11 @@ class NodeConfig:
     send_interval: float = 0.02
     """Least seconds between two batches to the same peer (bursts coalesce; an idle link sends
     at once). Used by the default relay policy."""
+    stem: bool = True
+    """One-hop stem for own envelopes (`hush.node.stem`): a post goes to one peer first and is
+    relayed after its echo or a ~2 s embargo. False: flood at once to every peer, as geth."""
+    stem_embargo: float = 2.0
+    """Mean seconds of the stem's exponential embargo."""
     pow_processes: int | None = None
     """Sealing workers (threads; processes only where the C nonce loop wasn't built); None: one
     per core."""
@@ -145,7 +150,7 @@ class NodeConfig:
             raise UsageError(f"invalid datadir: must be a path, got {self.datadir!r}")
         check_host("listen_host", self.listen_host)
         check_int("listen_port", self.listen_port, 0, 0xFFFF)
-        for name in ("listen", "light", "restrict_light"):
+        for name in ("listen", "light", "restrict_light", "stem"):
             check_bool(name, getattr(self, name))
         for name in ("static_peers", "trusted_peers"):
             urls = getattr(self, name)
@@ -167,6 +172,7 @@ class NodeConfig:
         check_int("pool_bytes", self.pool_bytes, 1)
         check_number("pool_peer_share", self.pool_peer_share, 0, 1, positive=True)
         check_number("send_interval", self.send_interval, 0, 3600)
+        check_number("stem_embargo", self.stem_embargo, 0, 60, positive=True)
         if self.pow_processes is not None:
             check_int("pow_processes", self.pow_processes, 1, 1024)
         check_number("max_pow_time", self.max_pow_time, 0, positive=True)

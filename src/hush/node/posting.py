@@ -30,7 +30,7 @@ from hush.shh.errors import (
     ERR_SYM_ASYM,
 )
 from hush.shh.message import DEFAULT_TTL, wrap
-from hush.shh.pool import MAX_MESSAGE_SIZE, AddStatus
+from hush.shh.pool import MAX_MESSAGE_SIZE, AddStatus, PooledEnvelope
 from hush.types import EnvelopeHash, RandomBytes, Topic
 
 __all__ = ["PostRequest", "Poster"]
@@ -70,6 +70,7 @@ class Poster:
         observers: NodeObserver,
         find_peer: Callable[[str], LivePeer],
         send_direct: Callable[[LivePeer, Envelope], Awaitable[None]],
+        stem: Callable[[PooledEnvelope], Awaitable[object]] | None = None,
     ) -> None:
         self._keys = keys
         self.sealer = sealer
@@ -79,6 +80,8 @@ class Poster:
         self._observers = observers
         self._find_peer = find_peer
         self._send_direct = send_direct
+        self.stem = stem
+        """Sends a freshly pooled post down the stem (None: it floods, as geth)."""
 
     async def post(self, request: PostRequest, requester: Hashable = None) -> EnvelopeHash:
         """Encrypt, sign, seal and send a message; returns the envelope hash (geth's shh_post).
@@ -137,6 +140,8 @@ class Poster:
             raise UsageError("failed to add envelope")
         if not outcome.known:
             raise UsageError(outcome.reason)
+        if self.stem is not None and outcome.status is AddStatus.ACCEPTED and outcome.entry:
+            await self.stem(outcome.entry)  # no await before: its embargo precedes any relay
         return sealed.hash
 
     async def seal(
