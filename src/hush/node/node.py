@@ -187,7 +187,7 @@ class Node:
                 peers=self._peers,
                 send_batch=self._sessions.send_batch,
             )
-            self._sessions.held = self._stem.held
+            self._sessions.held = self._stem
             self._sessions.on_leave = self._stem.peer_left
             self._keeper.on_echo = self._stem.echo
             self._poster.stem = self._stem.send

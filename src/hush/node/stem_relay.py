@@ -50,10 +50,9 @@ class StemRelay:
         self._send_batch = send_batch
         self._rearm = asyncio.Event()
 
-    @property
-    def held(self) -> Stem:
-        """`hash in held`: under embargo, not to be relayed to anyone yet."""
-        return self.stem
+    def __contains__(self, envelope_hash: object) -> bool:
+        """`hash in relay`: under embargo, not to be relayed to anyone yet."""
+        return envelope_hash in self.stem
 
     async def send(self, entry: PooledEnvelope) -> NodeID | None:
         """Stem a freshly pooled own envelope: the stem peer it went to, or None (flooded)."""
