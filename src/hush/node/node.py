@@ -177,6 +177,8 @@ class Node:
             observers=self._observers,
             find_peer=self._registry.find,
             send_direct=self._sessions.send_direct,
+            sent_spread=config.sent_spread,
+            padding_bucket=config.padding_bucket,
         )
         self._stem: StemRelay | None = None
         if config.stem:
