@@ -263,3 +263,26 @@ async def test_churn_with_the_stem_delivers_everything() -> None:
                 assert message is not None
                 seen.add(message.payload)
         assert loop.time() < 600
+
+
+@virtual_time()
+async def test_a_light_node_uses_the_same_stem() -> None:
+    """A light node (it relays only its own envelopes) posts: to its stem peer first, to its
+    leaf peer only after the echo, and not to the peer that echoed it."""
+    loop = asyncio.get_running_loop()
+    logs: list[_Log] = []
+    async with _cluster(31, logs) as cluster:
+        light = await cluster.add_node(light=True)
+        nodes = [light, *await cluster.add_nodes(3)]
+        await _wire(cluster, nodes, [(0, 1), (0, 2), (0, 3), (1, 2)])  # 3 is a leaf
+        ids = [node_id_of(n) for n in nodes]
+        stem = light._stem
+        assert stem is not None and stem.stem.stem_peer([ids[1]], loop.time()) == ids[1]
+        await asyncio.sleep(1.0)
+        posted = loop.time()
+        await light.post(_request(light, b"from a light node"))
+        assert logs[0].sent == [(posted, ids[1])]
+        await logs[0].wait_sent(lambda: len(logs[0].sent) == 2)
+        assert logs[0].echoes[0] == (pytest.approx(posted + 3 * LATENCY), ids[2])
+        assert logs[0].sent[1] == (pytest.approx(posted + 3 * LATENCY), ids[3])
+        await cluster.watch(nodes[3]).wait(lambda: len(nodes[3].pool) == 1)
