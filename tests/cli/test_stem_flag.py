@@ -18,11 +18,16 @@ def test_stem_is_on_by_default_and_off_by_flag_or_file(tmp_path: Path) -> None:
     config.write_text("stem = false\n")
     assert settings_from({}, config).stem is False
     assert settings_from({"stem": "on"}, config).stem is True  # the flag wins
+    hops = settings_from({"stem": "hops"}, None)
+    assert hops.stem is True and hops.stem_hops is True
+    assert settings_from({}, None).stem_hops is False
+    config.write_text("stem_hops = true\n")
+    assert settings_from({}, config).stem_hops is True
 
 
 def test_stem_flag_is_documented_and_checked() -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["node", "--help"])
-    assert result.exit_code == 0 and "--stem [on|off]" in result.output
+    assert result.exit_code == 0 and "--stem [on|off|hops]" in result.output
     result = runner.invoke(main, ["node", "--stem", "maybe"])
     assert result.exit_code == 2 and "maybe" in result.output

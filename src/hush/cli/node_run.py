@@ -135,6 +135,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event | None = None) ->
         max_message_size=settings.max_message_size,
         light=settings.light,
         stem=settings.stem,
+        stem_hops=settings.stem_hops,
         send_interval=settings.send_interval,
         pool_bytes=settings.pool_size,
         pool_peer_share=settings.pool_peer_share,

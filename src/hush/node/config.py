@@ -90,6 +90,9 @@ class NodeConfig:
     relayed after its echo or a ~2 s embargo. False: flood at once to every peer, as geth."""
     stem_embargo: float = 2.0
     """Mean seconds of the stem's exponential embargo."""
+    stem_hops: bool = False
+    """Opt-in multi-hop stem between hush nodes (`hush.node.stem_hops`) on its own devp2p
+    capability, `hushstem/1` (shh/6 unchanged; legacy peers ignore it). Needs `stem`."""
     sent_spread: int = DEFAULT_SENT_SPREAD
     """Envelope hygiene: a post's `sent` (expiry − ttl, in clear) moves up to this many seconds
     into the past, uniformly, its expiry kept (0: the exact second, as geth)."""
@@ -157,7 +160,7 @@ class NodeConfig:
             raise UsageError(f"invalid datadir: must be a path, got {self.datadir!r}")
         check_host("listen_host", self.listen_host)
         check_int("listen_port", self.listen_port, 0, 0xFFFF)
-        for name in ("listen", "light", "restrict_light", "stem"):
+        for name in ("listen", "light", "restrict_light", "stem", "stem_hops"):
             check_bool(name, getattr(self, name))
         for name in ("static_peers", "trusted_peers"):
             urls = getattr(self, name)
@@ -180,6 +183,8 @@ class NodeConfig:
         check_number("pool_peer_share", self.pool_peer_share, 0, 1, positive=True)
         check_number("send_interval", self.send_interval, 0, 3600)
         check_number("stem_embargo", self.stem_embargo, 0, 60, positive=True)
+        if self.stem_hops and not self.stem:
+            raise UsageError("invalid stem_hops: the multi-hop stem needs stem on")
         check_int("sent_spread", self.sent_spread, 0, 3600)
         if self.padding_bucket not in PADDING_BUCKETS:
             raise UsageError(

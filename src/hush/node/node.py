@@ -44,6 +44,7 @@ from hush.node.registry import PeerInfo, PeerRegistry, p2p_config
 from hush.node.relay import BroadcastPolicy, RelayPolicy
 from hush.node.session import Sessions
 from hush.node.stem import Stem, StemConfig
+from hush.node.stem_hops import StemHops
 from hush.node.stem_relay import StemRelay
 from hush.node.tasks import NodeTasks
 from hush.sealer import EnvelopeSealer, Sealer
@@ -188,9 +189,11 @@ class Node:
                 clock=clock,
                 peers=self._peers,
                 send_batch=self._sessions.send_batch,
+                hops=StemHops(random_bytes) if config.stem_hops else None,
             )
             self._sessions.held = self._stem
             self._sessions.on_leave = self._stem.peer_left
+            self._sessions.on_stem_hop = self._stem.on_hop
             self._keeper.on_echo = self._stem.echo
             self._poster.stem = self._stem.send
         self.mail_handler = mail_handler

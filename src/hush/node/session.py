@@ -30,6 +30,7 @@ from hush.node.live_peer import LivePeer
 from hush.node.pool_keeper import PoolKeeper
 from hush.node.ratelimit import Action, RateLimiter
 from hush.node.relay import RelayPolicy
+from hush.node.stem_hops import STEM_NAME
 from hush.shh.envelope import Envelope
 from hush.shh.filters import Filter
 from hush.shh.packets import PROTOCOL_NAME, PacketCode, Status
@@ -83,6 +84,8 @@ class Sessions:
         """The archive server's handler; None: code 126 is ignored."""
         self.held: Container[EnvelopeHash] = ()
         """Own envelopes under the stem's embargo: relayed to nobody yet (`hush.node.stem`)."""
+        self.on_stem_hop: Callable[[LivePeer, int, bytes], Awaitable[None]] | None = None
+        """Handles a `hushstem` message (the opt-in multi-hop stem); None: ignored."""
         self.on_leave: Callable[[NodeID], None] | None = None
         """Told when an active session ends (the stem loses its peer)."""
 
@@ -201,6 +204,10 @@ class Sessions:
     async def _read_one(self, peer: LivePeer) -> None:
         capability, code, payload = await peer.connection.read_message()
         if capability != PROTOCOL_NAME:
+            hop = capability == STEM_NAME and self.on_stem_hop is not None and peer.shh.active
+            if hop and not (self.limiter.enabled and self._rate_limited(peer, code, len(payload))):
+                assert self.on_stem_hop is not None
+                await self.on_stem_hop(peer, code, payload)
             return
         self._observers.packet_received(peer.node_id, code, len(payload))
         if self.limiter.enabled and self._rate_limited(peer, code, len(payload)):
