@@ -8,7 +8,8 @@ A small real-node stand-in for `hush sim darkness` (simulation.md §6): per seed
 relays with geth's 300 ms tick (`GETH_TICK`); link latency Uniform(20, 120) ms per segment.
 `messages` posts (`Node.post`) from uniformly random nodes, 3 virtual seconds apart. Two modes
 on the same graph and schedule: `geth` (stem off: the source floods at once) and `stem` (the
-default one-hop stem; the other nodes' relaying is unchanged, i.e. geth-like). Every node's first
+default one-hop stem; the other nodes' relaying is unchanged, i.e. geth-like), and with
+`--modes ...,hops` the opt-in multi-hop stem on every node (spies log stem hops too). Every node's first
 copy of every envelope is logged (time, who sent it). The adversary is a uniformly random set
 of ⌊pN⌋ spies, drawn `spy-draws` times per seed after the run (spies are passive and follow the
 protocol, so one run serves every draw); posts whose source is a spy are skipped. First-spy
@@ -32,6 +33,7 @@ from hush.crypto.symmetric import SymmetricKey
 from hush.net.memory import LinkModel, MemoryNetwork, Uniform
 from hush.node import GETH_TICK, PostRequest
 from hush.node.hooks import NodeObserver
+from hush.shh import packets
 from hush.shh.envelope import Envelope
 from hush.testing import MemoryCluster, node_id_of
 from hush.testing.gossip import random_regular_graph
@@ -51,10 +53,25 @@ class _First(NodeObserver):
         self, entry: Any, envelope: Envelope, source: NodeID | None, local: bool
     ) -> None:
         now = asyncio.get_running_loop().time()
-        self.log.setdefault(bytes(envelope.hash), {})[self.index] = (now, source)
+        self.log.setdefault(bytes(envelope.hash), {}).setdefault(self.index, (now, source))
 
 
-async def _run(seed: int, nodes: int, degree: int, messages: int, stem: bool) -> dict[str, Any]:
+def _tap_hops(
+    node: Any, index: int, log: dict[bytes, dict[int, tuple[float, NodeID | None]]]
+) -> None:
+    """A spy logs stem hops too (they never reach its pool until fluffed)."""
+    handler = node._sessions.on_stem_hop
+
+    async def tapped(peer: Any, code: int, payload: bytes) -> None:
+        now = asyncio.get_running_loop().time()
+        for envelope in packets.decode_messages(payload):
+            log.setdefault(bytes(envelope.hash), {}).setdefault(index, (now, peer.node_id))
+        await handler(peer, code, payload)
+
+    node._sessions.on_stem_hop = tapped
+
+
+async def _run(seed: int, nodes: int, degree: int, messages: int, mode: str) -> dict[str, Any]:
     rng = random.Random(seed)
     edges = random_regular_graph(nodes, degree, rng)
     schedule = [rng.randrange(nodes) for _ in range(messages)]
@@ -67,9 +84,13 @@ async def _run(seed: int, nodes: int, degree: int, messages: int, stem: bool) ->
         relay_policy=lambda: GETH_TICK,
         observers=lambda i: (_First(i, log),),
         max_peers=max(25, 2 * degree),
-        stem=stem,
+        stem=mode != "geth",
+        stem_hops=mode == "hops",
     ) as cluster:
         members = await cluster.add_nodes(nodes)
+        if mode == "hops":
+            for i, member in enumerate(members):
+                _tap_hops(member, i, log)
         for a, b in edges:
             members[a].add_peer(members[b].enode)
         for a, b in edges:
@@ -138,14 +159,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=60)
     parser.add_argument("--spy-draws", type=int, default=40)
+    parser.add_argument("--modes", default="geth,stem", help="of geth, stem, hops")
     args = parser.parse_args()
     out: dict[str, Any] = {"setup": vars(args)}
     wall = time.perf_counter()
-    for mode in ("geth", "stem"):
+    for mode in args.modes.split(","):
         detect: dict[float, list[float]] = {0.1: [], 0.2: []}
         reach50, reach95, worst = [], [], []
         for seed in range(1, args.seeds + 1):
-            run = run_virtual(_run(seed, args.nodes, args.degree, args.messages, mode == "stem"))
+            run = run_virtual(_run(seed, args.nodes, args.degree, args.messages, mode))
             for p, found in detect.items():
                 found.append(_analyse(run, p, args.spy_draws, seed)[0])
             r50, r95, low = _reach(run)

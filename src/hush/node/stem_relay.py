@@ -39,6 +39,8 @@ from hush.types import EnvelopeHash, NodeID
 
 __all__ = ["StemRelay"]
 
+_SLACK = 1e-6  # seconds: a timer this close is due (a float clock may never reach it exactly)
+
 SendBatch = Callable[[LivePeer, list[PooledEnvelope]], Awaitable[None]]
 
 
@@ -177,12 +179,14 @@ class StemRelay:
             if self.hops is not None:
                 timers.append(self.hops.get_timer())
             due = min((t for t in timers if t is not None), default=None)
-            wait = None if due is None else max(0.0, due - self.clock.monotonic())
-            if wait is None or wait > 0:
+            wait = None if due is None else due - self.clock.monotonic()
+            if wait is None or wait > _SLACK:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._rearm.wait(), wait)
                 continue
-            now = self.clock.monotonic()
+            # Due (or so nearly that a float clock could not wait for it): handle it now.
+            assert due is not None
+            now = max(self.clock.monotonic(), due)
             self._offer(self.stem.handle_timer(now))
             if self.hops is not None:
                 self._fluff(self.hops.handle_timer(now))
