@@ -33,7 +33,8 @@ from hush.node.stem import Stem
 from hush.node.stem_hops import STEM_CODE, STEM_NAME, StemHops
 from hush.shh import packets
 from hush.shh.envelope import Envelope
-from hush.shh.pool import PooledEnvelope, Timing, envelope_timing
+from hush.shh.pool import PooledEnvelope
+from hush.shh.timing import Timing, envelope_timing
 from hush.shh.topic import bloom_matches
 from hush.types import EnvelopeHash, NodeID
 
@@ -66,6 +67,10 @@ class StemRelay:
     def __contains__(self, envelope_hash: object) -> bool:
         """`hash in relay`: under embargo, not to be relayed to anyone yet."""
         return envelope_hash in self.stem
+
+    def __len__(self) -> int:
+        """Envelopes under embargo (0: the write loops need not look)."""
+        return len(self.stem)
 
     async def send(self, entry: PooledEnvelope) -> NodeID | None:
         """Stem a freshly pooled own envelope: the stem peer it went to, or None (flooded)."""
