@@ -71,7 +71,9 @@ def _tap_hops(
     node._sessions.on_stem_hop = tapped
 
 
-async def _run(seed: int, nodes: int, degree: int, messages: int, mode: str) -> dict[str, Any]:
+async def _run(
+    seed: int, nodes: int, degree: int, messages: int, mode: str, embargo: float = 2.0
+) -> dict[str, Any]:
     rng = random.Random(seed)
     edges = random_regular_graph(nodes, degree, rng)
     schedule = [rng.randrange(nodes) for _ in range(messages)]
@@ -86,6 +88,7 @@ async def _run(seed: int, nodes: int, degree: int, messages: int, mode: str) -> 
         max_peers=max(25, 2 * degree),
         stem=mode != "geth",
         stem_hops=mode == "hops",
+        stem_embargo=embargo,
     ) as cluster:
         members = await cluster.add_nodes(nodes)
         if mode == "hops":
@@ -160,6 +163,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=60)
     parser.add_argument("--spy-draws", type=int, default=40)
     parser.add_argument("--modes", default="geth,stem", help="of geth, stem, hops")
+    parser.add_argument("--embargo", type=float, default=2.0, help="mean stem embargo, s")
     args = parser.parse_args()
     out: dict[str, Any] = {"setup": vars(args)}
     wall = time.perf_counter()
@@ -167,7 +171,9 @@ def main() -> None:
         detect: dict[float, list[float]] = {0.1: [], 0.2: []}
         reach50, reach95, worst = [], [], []
         for seed in range(1, args.seeds + 1):
-            run = run_virtual(_run(seed, args.nodes, args.degree, args.messages, mode))
+            run = run_virtual(
+                _run(seed, args.nodes, args.degree, args.messages, mode, args.embargo)
+            )
             for p, found in detect.items():
                 found.append(_analyse(run, p, args.spy_draws, seed)[0])
             r50, r95, low = _reach(run)

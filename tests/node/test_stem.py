@@ -129,3 +129,13 @@ def test_timers_release_in_deadline_order() -> None:
 def test_bad_settings_are_refused(config: dict[str, float]) -> None:
     with pytest.raises(UsageError):
         StemConfig(**config)  # type: ignore[arg-type]
+
+
+def test_a_post_may_carry_its_own_embargo_mean() -> None:
+    """The multi-hop stem holds the source's post longer (HopsConfig.source_embargo)."""
+    short, long = _stem(seed=4), _stem(seed=4)
+    short.post(_hash(1), PEERS[0], 0.0)
+    long.post(_hash(1), PEERS[0], 0.0, mean=6.0)
+    short_due, long_due = short.get_timer(), long.get_timer()
+    assert short_due is not None and long_due is not None
+    assert long_due == pytest.approx(3 * short_due)  # same draw, three times the mean

@@ -97,9 +97,10 @@ class Stem:
             if value < bound:
                 return value % count
 
-    def embargo(self) -> float:
-        """One embargo duration: exponential with the configured mean, its far tail cut."""
-        mean = self.config.mean_embargo
+    def embargo(self, mean: float | None = None) -> float:
+        """One embargo duration: exponential with the configured mean (or `mean`), its far
+        tail cut."""
+        mean = self.config.mean_embargo if mean is None else mean
         return min(-mean * math.log(self._uniform()), _EMBARGO_CAP * mean)
 
     # -- inputs ----------------------------------------------------------------------------------
@@ -120,17 +121,17 @@ class Stem:
         return self.peer
 
     def post(
-        self, envelope_hash: EnvelopeHash, peer: NodeID, now: float
+        self, envelope_hash: EnvelopeHash, peer: NodeID, now: float, mean: float | None = None
     ) -> tuple[EnvelopeHash, ...]:
-        """Hold an own envelope sent to `peer` (the stem peer) under embargo; returns the
-        envelopes released to make room (the oldest), usually none."""
+        """Hold an own envelope sent to `peer` (the stem peer) under embargo (of mean `mean`
+        if given); returns the envelopes released to make room (the oldest), usually none."""
         released: list[EnvelopeHash] = []
         if envelope_hash not in self._held:
             while len(self._held) >= self.config.max_held:
                 oldest = next(iter(self._held))
                 del self._held[oldest]
                 released.append(oldest)
-        self._held[envelope_hash] = _Held(now + self.embargo(), peer)
+        self._held[envelope_hash] = _Held(now + self.embargo(mean), peer)
         return tuple(released)
 
     def echo(self, envelope_hash: EnvelopeHash) -> bool:

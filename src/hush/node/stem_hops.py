@@ -73,12 +73,18 @@ class HopsConfig:
     """Mean seconds of the exponential fail-safe timer."""
     max_held: int = 1024
     """Envelopes forwarded and held for their fail-safe at most."""
+    source_embargo: float = 6.0
+    """Mean seconds a node holds its own post, sent down a multi-hop stem, before flooding it
+    without an echo: longer than the one-hop stem's 2 s, as the fluff starts several hops away
+    (measured: with 2 s the source's own flood gave it away; see docs/threat-model.md)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.fluff_probability <= 1:
             raise UsageError(f"fluff probability must be in [0, 1], got {self.fluff_probability}")
         if not (0 < self.epoch < math.inf and 0 < self.fail_safe <= 600):
             raise UsageError("stem epoch and fail-safe must be positive (fail-safe ≤ 600 s)")
+        if not 0 < self.source_embargo <= 60:
+            raise UsageError(f"source embargo must be in (0, 60] s, got {self.source_embargo}")
         if self.relays < 1 or self.max_held < 1:
             raise UsageError("stem relays and held envelopes must be at least 1")
 

@@ -75,7 +75,8 @@ class StemRelay:
     async def send(self, entry: PooledEnvelope) -> NodeID | None:
         """Stem a freshly pooled own envelope: the stem peer it went to, or None (flooded)."""
         if self.hops is not None and (relay := self._hop_route(None)) is not None:
-            self._offer(self.stem.post(entry.hash, relay, self.clock.monotonic()))
+            mean = self.hops.config.source_embargo
+            self._offer(self.stem.post(entry.hash, relay, self.clock.monotonic(), mean))
             self._rearm.set()
             if await self._send_hop(self._peers[relay], [entry.raw]):
                 return relay
