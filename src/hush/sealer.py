@@ -11,8 +11,10 @@ child interpreter where the C loop was not built). The parts never import this m
 - Bounded: at most `queue_limit` seals queued or running (more: `SealerBusy`), `max_work_time` caps
   the time of one seal, and a target no nonce can reach within the time is refused before hashing.
 - The search starts at a random nonce, so the nonce does not reveal how fast the device is.
-- `pow_target < 0` is geth's "best within the time" mode: mine for all of `work_time`, keep the
-  best nonce, and move the expiry by `work_time` as geth does.
+- `pow_target < 0` is geth's "best within the time" mode: mine for all of `work_time` and keep
+  the best nonce — only when asked for, since the work done reveals the device's speed — but
+  unlike geth without moving the expiry by `work_time` (simulation.md §4: geth's shift makes
+  `expiry − ttl` point past the send time; any expiry in the future is valid to geth).
 
 `EnvelopeSealer` is the seam the node seals through (`Node(sealer=...)`): `Sealer` by default,
 `InlineSealer` for simulations — it hashes in the calling thread at once, at low PoW, its time
@@ -91,13 +93,6 @@ def _check_request(pow_target: float, work_time: float, max_work_time: float) ->
         raise UsageError(
             f"PoW time {work_time:.15g} s is over this node's limit of {max_work_time:.15g} s"
         )
-
-
-def _moved(envelope: Envelope, work_time: float) -> Envelope:
-    """geth's "best within the time" mode moves the expiry by the work time."""
-    return Envelope(
-        (envelope.expiry + int(work_time)) & 0xFFFFFFFF, envelope.ttl, envelope.topic, envelope.data
-    )
 
 
 class Sealer:
@@ -212,7 +207,7 @@ class Sealer:
         """The envelope with a nonce meeting `pow_target` (geth's target arithmetic), blocking.
 
         `pow_target == 0`: no mining. `pow_target < 0`: best nonce found within `work_time`
-        seconds, with the expiry moved by `work_time`. Raises PowError when a positive target
+        seconds (the expiry as it was: geth moves it by `work_time`, hush doesn't). Raises PowError when a positive target
         is not reached within `work_time` seconds, or cannot be.
         """
         return self.submit(envelope, pow_target, work_time).result()
@@ -235,7 +230,7 @@ class Sealer:
             return future
         start = int.from_bytes(self._random_bytes(8), "big")
         if pow_target < 0:
-            job = _Job(_moved(envelope, work_time), None, work_time, self.workers, start, requester)
+            job = _Job(envelope, None, work_time, self.workers, start, requester)
         else:
             bits = target_bits(pow_target, len(envelope.data), envelope.ttl)
             self._check_reachable(bits, work_time)
@@ -312,8 +307,7 @@ class InlineSealer:
         nonce = int.from_bytes(self._random_bytes(8), "big")
         deadline = self._clock() + work_time
         if pow_target < 0:  # best within the time (and the nonce bound)
-            moved = _moved(envelope, work_time)
-            search = NonceSearch(moved.short_rlp())
+            search = NonceSearch(envelope.short_rlp())
             best: SearchResult | None = None
             for _ in range(max(1, (1 << self.max_bits) // _INLINE_SLICE)):
                 found = search.best(nonce, _INLINE_SLICE, best.bits + 1 if best else 1)
@@ -322,7 +316,7 @@ class InlineSealer:
                 nonce += _INLINE_SLICE
                 if self._clock() >= deadline:
                     break
-            return moved.with_nonce(best.nonce) if best else moved
+            return envelope.with_nonce(best.nonce) if best else envelope
         bits = target_bits(pow_target, len(envelope.data), envelope.ttl)
         if bits > self.max_bits:
             raise PowError(

@@ -102,7 +102,7 @@ def chat(tmp_path: Path, live: LiveNode) -> Iterator[Terminal]:
     room = tmp_path / "room"
     room.write_text(ROOM + "\n")
     argv = [sys.executable, "-c", "from hush.cli.main import main; main()", "chat"]
-    argv += ["--rpc", live.url, "--password-file", str(room), "--interval", "0.05"]
+    argv += ["--rpc", live.url, "--password-file", str(room), "--interval", "0.05", "--sign"]
     terminal = Terminal(tmp_path, argv)
     yield terminal
     terminal.close()

@@ -46,6 +46,13 @@ __all__ = ["MAX_PENDING", "command"]
 MAX_PENDING = 100
 """Lines kept while the node is unreachable; older ones are dropped (and said so)."""
 RETRY_SECONDS = 1.0
+_OWN_HASHES = 1024  # our lines' hashes remembered to hide their echo
+SIGN_HELP = (
+    "Sign each line with this chat's own fresh key, so others see one name for you. A "
+    "signature is inside the encryption, but everyone holding the room's key can recover the "
+    "signing public key and prove you wrote the line (it is non-repudiable); unsigned lines "
+    "show as anonymous."
+)
 _QUIT = ("/quit", "/exit")
 
 
@@ -66,6 +73,12 @@ class _Room:
     receiver_id: str | None = None
     filter_id: str | None = None
     made: list[tuple[str, str]] = field(default_factory=list)
+    sign: bool = False
+    """Sign lines (with this chat's own fresh key): off unless asked, see `SIGN_HELP`."""
+    sent: deque[str] = field(default_factory=lambda: deque(maxlen=_OWN_HASHES))
+    """Hashes of our recent lines, so they are not shown twice."""
+    in_flight: str | None = None
+    """The payload being posted (its echo may be polled before the post returns its hash)."""
 
     @property
     def me(self) -> str:
@@ -78,10 +91,11 @@ class _Room:
             await self.cleanup()
         self.made.clear()
         rpc = self.rpc
-        self.signer_id = await rpc.call(
-            "shh_addPrivateKey", "0x" + self.signer.secret.hex(), expect=str
-        )
-        self.made.append(("shh_deleteKeyPair", self.signer_id))
+        if self.sign:
+            self.signer_id = await rpc.call(
+                "shh_addPrivateKey", "0x" + self.signer.secret.hex(), expect=str
+            )
+            self.made.append(("shh_deleteKeyPair", self.signer_id))
         criteria: dict[str, Any] = {"topics": [self.topic]}
         if self.password is not None:
             self.sym_key_id = await rpc.call(
@@ -104,15 +118,28 @@ class _Room:
 
     async def poll(self) -> list[dict[str, Any]]:
         found = await self.rpc.call("shh_getFilterMessages", self.filter_id, expect=list)
-        return [m for m in found if isinstance(m, dict) and m.get("sig") != self.me]
+        return [
+            m
+            for m in found
+            if isinstance(m, dict)
+            and m.get("sig") != self.me
+            and m.get("hash") not in self.sent
+            and m.get("payload") != self.in_flight
+        ]
 
     async def send(self, text: str) -> None:
-        outgoing = dict(self.post_params, payload="0x" + text.encode().hex(), sig=self.signer_id)
+        outgoing = dict(self.post_params, payload="0x" + text.encode().hex())
+        if self.sign:
+            outgoing["sig"] = self.signer_id
         if self.sym_key_id:
             outgoing["symKeyID"] = self.sym_key_id
         else:
             outgoing["pubKey"] = self.pubkey
-        await self.rpc.call("shh_post", outgoing, expect=str)
+        self.in_flight = outgoing["payload"]
+        try:
+            self.sent.append(await self.rpc.call("shh_post", outgoing, expect=str))
+        finally:
+            self.in_flight = None
 
     async def cleanup(self) -> None:
         """Remove what we made on the node, within a second whatever the node does."""
@@ -326,6 +353,7 @@ Type a line and press Enter to send it; /quit, Ctrl-D or Ctrl-C quit.
     show_default=True,
     help="Seconds a line lives.",
 )
+@click.option("--sign/--no-sign", default=False, show_default=True, help=SIGN_HELP)
 @click.option("--interval", type=float, default=0.2, show_default=True, help="Poll interval, s.")
 def command(
     rpc_url: str,
@@ -337,6 +365,7 @@ def command(
     pow_target: float,
     pow_time: int,
     ttl: int,
+    sign: bool,
     interval: float,
 ) -> None:
     """Interactive chat: a room by password (wnode-compatible) or a private conversation."""
@@ -362,6 +391,7 @@ def command(
                 PrivateKey.generate(os.urandom),
                 receiver,
                 post_params,
+                sign=sign,
             )
             chat = _Chat(room, _echo, interval)
             failed: list[Exception] = []
@@ -376,7 +406,8 @@ def command(
                     await asyncio.sleep(0.02)
                 if failed:
                     raise failed[0]
-                banner = [f"you are {short_name(room.me)}; chatting on topic {topic_hex}"]
+                who = short_name(room.me) if sign else "anonymous (unsigned; --sign to sign)"
+                banner = [f"you are {who}; chatting on topic {topic_hex}"]
                 if room.receiver_id is not None:
                     own = await rpc.call("shh_getPublicKey", room.receiver_id, expect=str)
                     banner.insert(0, f"your public key: {own}")

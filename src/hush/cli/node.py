@@ -128,6 +128,13 @@ Examples:
 )
 @click.option("--light/--no-light", default=None, help="Run as a light client.")
 @click.option(
+    "--stem",
+    type=click.Choice(["on", "off", "hops"]),
+    help="Own envelopes go to one peer first, relayed after their echo or a ~2 s embargo "
+    "(hides the sender from colluding peers); off: flood to every peer at once, as geth; "
+    "hops: also a multi-hop stem among hush peers on the hushstem/1 capability [default: on].",
+)
+@click.option(
     "--nat",
     metavar="none|extip:IP",
     help="Address put in our enode: extip:IP advertises IP [default: none, the listen address].",

@@ -79,6 +79,8 @@ class NodeSettings:
     min_pow: float = _NODE_DEFAULTS.min_pow
     max_message_size: int = _NODE_DEFAULTS.max_message_size
     light: bool = _NODE_DEFAULTS.light
+    stem: bool = _NODE_DEFAULTS.stem
+    stem_hops: bool = _NODE_DEFAULTS.stem_hops
     send_interval: float = _NODE_DEFAULTS.send_interval
     pool_size: int = _NODE_DEFAULTS.pool_bytes
     pool_peer_share: float = _NODE_DEFAULTS.pool_peer_share
@@ -284,6 +286,8 @@ def settings_from(flags: dict[str, Any], config_file: Path | None) -> NodeSettin
             min_pow=float(pick("min_pow")),
             max_message_size=int(pick("max_message_size")),
             light=bool(pick("light")),
+            stem=pick("stem") in (True, "on", "hops"),
+            stem_hops=pick("stem") == "hops" or pick("stem_hops") is True,
             send_interval=float(pick("send_interval")),
             pool_size=parse_size(pick("pool_size")),
             pool_peer_share=float(pick("pool_peer_share")),

@@ -70,7 +70,13 @@ Examples:
 )
 @send_options
 @click.option("--padding", help="Explicit padding (hex); default random to 256 bytes.")
-@click.option("--sign", "signer", metavar="KEYID", help="Sign with this key pair (id on the node).")
+@click.option(
+    "--sign",
+    "signer",
+    metavar="KEYID",
+    help="Sign with this key pair (id on the node); unsigned unless given. Every holder of the "
+    "decryption key can then recover that public key and prove you sent it.",
+)
 @click.option("--hex", "as_hex", is_flag=True, help="PAYLOAD is hex, not text.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.argument("payload", required=False)

@@ -18,6 +18,7 @@ from hush.node.ratelimit import (
     rate_limit_config,
 )
 from hush.sealer import DEFAULT_MAX_WORK_TIME, DEFAULT_QUEUE_LIMIT
+from hush.shh.hygiene import DEFAULT_SENT_SPREAD, PADDING_BUCKETS
 from hush.shh.pool import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MIN_POW,
@@ -84,6 +85,20 @@ class NodeConfig:
     send_interval: float = 0.02
     """Least seconds between two batches to the same peer (bursts coalesce; an idle link sends
     at once). Used by the default relay policy."""
+    stem: bool = True
+    """One-hop stem for own envelopes (`hush.node.stem`): a post goes to one peer first and is
+    relayed after its echo or a ~2 s embargo. False: flood at once to every peer, as geth."""
+    stem_embargo: float = 2.0
+    """Mean seconds of the stem's exponential embargo."""
+    stem_hops: bool = False
+    """Opt-in multi-hop stem between hush nodes (`hush.node.stem_hops`) on its own devp2p
+    capability, `hushstem/1` (shh/6 unchanged; legacy peers ignore it). Needs `stem`."""
+    sent_spread: int = DEFAULT_SENT_SPREAD
+    """Envelope hygiene: a post's `sent` (expiry − ttl, in clear) moves up to this many seconds
+    into the past, uniformly, its expiry kept (0: the exact second, as geth)."""
+    padding_bucket: int = 256
+    """Posts are padded to a multiple of this many bytes (256 as geth; 512, 1024 or 4096 hide
+    the length class better, at that cost in bytes)."""
     pow_processes: int | None = None
     """Sealing workers (threads; processes only where the C nonce loop wasn't built); None: one
     per core."""
@@ -145,7 +160,7 @@ class NodeConfig:
             raise UsageError(f"invalid datadir: must be a path, got {self.datadir!r}")
         check_host("listen_host", self.listen_host)
         check_int("listen_port", self.listen_port, 0, 0xFFFF)
-        for name in ("listen", "light", "restrict_light"):
+        for name in ("listen", "light", "restrict_light", "stem", "stem_hops"):
             check_bool(name, getattr(self, name))
         for name in ("static_peers", "trusted_peers"):
             urls = getattr(self, name)
@@ -167,6 +182,15 @@ class NodeConfig:
         check_int("pool_bytes", self.pool_bytes, 1)
         check_number("pool_peer_share", self.pool_peer_share, 0, 1, positive=True)
         check_number("send_interval", self.send_interval, 0, 3600)
+        check_number("stem_embargo", self.stem_embargo, 0, 60, positive=True)
+        if self.stem_hops and not self.stem:
+            raise UsageError("invalid stem_hops: the multi-hop stem needs stem on")
+        check_int("sent_spread", self.sent_spread, 0, 3600)
+        if self.padding_bucket not in PADDING_BUCKETS:
+            raise UsageError(
+                f"invalid padding_bucket: {self.padding_bucket!r} (one of "
+                f"{', '.join(map(str, PADDING_BUCKETS))})"
+            )
         if self.pow_processes is not None:
             check_int("pow_processes", self.pow_processes, 1, 1024)
         check_number("max_pow_time", self.max_pow_time, 0, positive=True)

@@ -7,7 +7,8 @@ it (tests/test_facade_parts.py checks):
 - `session` (`Sessions`): one shh session per peer — status exchange under `ShhPeer`'s timer,
   read dispatch, rate limits, the write loop under the relay policy;
 - `pool_keeper` (`PoolKeeper`): adding envelopes, known marks, settling, the expiry sweep;
-- `posting` (`Poster`): post, seal, direct send; `delivery` (`Delivery`): filters and
+- `posting` (`Poster`): post, seal, direct send; `stem_relay` (`StemRelay`, on `stem`'s core):
+  an own post to one stem peer first, relayed after its echo or embargo; `delivery` (`Delivery`): filters and
   subscriptions; `fanout` (`Observers`): the observers as one.
 What comes in from outside is injected: the `Clock` (every time read of the node), the
 `Transport` (TCP by default), the sealer (`Sealer` by default, `InlineSealer` in simulations),
@@ -42,6 +43,9 @@ from hush.node.ratelimit import RateLimiter, RateLimitStats
 from hush.node.registry import PeerInfo, PeerRegistry, p2p_config
 from hush.node.relay import BroadcastPolicy, RelayPolicy
 from hush.node.session import Sessions
+from hush.node.stem import Stem, StemConfig
+from hush.node.stem_hops import StemHops
+from hush.node.stem_relay import StemRelay
 from hush.node.tasks import NodeTasks
 from hush.sealer import EnvelopeSealer, Sealer
 from hush.shh.envelope import Envelope
@@ -174,7 +178,24 @@ class Node:
             observers=self._observers,
             find_peer=self._registry.find,
             send_direct=self._sessions.send_direct,
+            sent_spread=config.sent_spread,
+            padding_bucket=config.padding_bucket,
         )
+        self._stem: StemRelay | None = None
+        if config.stem:
+            self._stem = StemRelay(
+                stem=Stem(random_bytes, StemConfig(mean_embargo=config.stem_embargo)),
+                keeper=self._keeper,
+                clock=clock,
+                peers=self._peers,
+                send_batch=self._sessions.send_batch,
+                hops=StemHops(random_bytes) if config.stem_hops else None,
+            )
+            self._sessions.held = self._stem
+            self._sessions.on_leave = self._stem.peer_left
+            self._sessions.on_stem_hop = self._stem.on_hop
+            self._keeper.on_echo = self._stem.echo
+            self._poster.stem = self._stem.send
         self.mail_handler = mail_handler
         self._server: Listening | None = None
         self.listen_port: int | None = None
@@ -211,6 +232,8 @@ class Node:
                 raise
             self.listen_port = self._server.address[1]
         self._tasks.spawn(self._keeper.run_expiry())
+        if self._stem is not None:
+            self._tasks.spawn(self._stem.run())
         if self.peer_source is not None:
             self._tasks.spawn(self._registry.source_loop(self.peer_source))
         for url in self.config.trusted_peers:
@@ -285,6 +308,8 @@ class Node:
     @clock.setter
     def clock(self, clock: Clock) -> None:
         self._clock = self._keeper.clock = self._sessions.clock = self._poster.clock = clock
+        if self._stem is not None:
+            self._stem.clock = clock
 
     @property
     def mail_handler(self) -> MailHandler | None:

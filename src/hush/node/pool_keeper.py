@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from hush.clock import Clock
 from hush.errors import EnvelopeRejected
@@ -59,6 +59,8 @@ class PoolKeeper:
         self._peers = peers
         self._rearm = asyncio.Event()
         self._armed: int | None = None  # the expiry the sweep waits for now
+        self.on_echo: Callable[[EnvelopeHash], None] | None = None
+        """Told when a peer sends an own envelope back (the stem's echo)."""
 
     def now(self) -> int:
         """Wall seconds, as envelopes count them."""
@@ -88,6 +90,14 @@ class PoolKeeper:
             self._delivery.deliver(envelope, entry.pow, entry.hash)
             if self._armed is None or entry.expiry + 1 < self._armed:
                 self._rearm.set()  # the sweep waits for a later expiry (or none)
+        elif (
+            outcome.status is AddStatus.DUPLICATE
+            and source is not None
+            and outcome.entry is not None
+            and outcome.entry.local
+            and self.on_echo is not None
+        ):
+            self.on_echo(outcome.entry.hash)
         return outcome
 
     async def ingest(self, peer: LivePeer, batch: Envelopes) -> None:

@@ -29,8 +29,9 @@ from hush.shh.errors import (
     ERR_POST_LOW_POW,
     ERR_SYM_ASYM,
 )
+from hush.shh.hygiene import DEFAULT_SENT_SPREAD, bucket_padding, spread_sent
 from hush.shh.message import DEFAULT_TTL, wrap
-from hush.shh.pool import MAX_MESSAGE_SIZE, AddStatus
+from hush.shh.pool import MAX_MESSAGE_SIZE, AddStatus, PooledEnvelope
 from hush.types import EnvelopeHash, RandomBytes, Topic
 
 __all__ = ["PostRequest", "Poster"]
@@ -51,7 +52,10 @@ class PostRequest:
     """Id of a local key pair that signs the message."""
     ttl: int = DEFAULT_TTL
     padding: bytes | None = None
-    """None or empty: random padding to a multiple of 256 bytes."""
+    """None or empty: random padding to the node's bucket (a multiple of 256 bytes, as geth,
+    by default) or to `pad_to`."""
+    pad_to: int | None = None
+    """Pad the plaintext to exactly this many bytes (one size per topic hides lengths)."""
     pow_time: float = 5.0
     pow_target: float = 0.2
     target_peer: str | None = None
@@ -70,6 +74,9 @@ class Poster:
         observers: NodeObserver,
         find_peer: Callable[[str], LivePeer],
         send_direct: Callable[[LivePeer, Envelope], Awaitable[None]],
+        stem: Callable[[PooledEnvelope], Awaitable[object]] | None = None,
+        sent_spread: int = DEFAULT_SENT_SPREAD,
+        padding_bucket: int = 256,
     ) -> None:
         self._keys = keys
         self.sealer = sealer
@@ -79,6 +86,11 @@ class Poster:
         self._observers = observers
         self._find_peer = find_peer
         self._send_direct = send_direct
+        self.stem = stem
+        self.sent_spread = sent_spread
+        """`sent` moves up to this many seconds into the past, the expiry kept (hygiene)."""
+        self.padding_bucket = padding_bucket
+        """Sends a freshly pooled post down the stem (None: it floods, as geth)."""
 
     async def post(self, request: PostRequest, requester: Hashable = None) -> EnvelopeHash:
         """Encrypt, sign, seal and send a message; returns the envelope hash (geth's shh_post).
@@ -112,18 +124,30 @@ class Poster:
             self._find_peer(request.target_peer)  # its errors before the work, not after
         elif request.pow_target < pool.min_pow:
             raise UsageError(ERR_POST_LOW_POW)  # geth says so after mining
-        plain_size = len(request.payload) + len(request.padding or b"")
+        padding = request.padding or None
+        if padding is None and (request.pad_to is not None or self.padding_bucket != 256):
+            padding = bucket_padding(
+                len(request.payload),
+                signer is not None,
+                self._random_bytes,
+                bucket=self.padding_bucket,
+                pad_to=request.pad_to,
+            )
+        plain_size = len(request.payload) + len(padding or b"")
         if plain_size > (pool.max_message_size if to_pool else MAX_MESSAGE_SIZE):
             raise UsageError(ERR_HUGE)
+        sent, ttl = spread_sent(
+            self._keeper.now(), request.ttl or DEFAULT_TTL, self.sent_spread, self._random_bytes
+        )
         envelope = wrap(
             request.payload,
             request.topic,
-            self._keeper.now(),
+            sent,
             self._random_bytes,
-            ttl=request.ttl,
+            ttl=ttl,
             sym_key=sym_key,
             public_key=request.public_key,
-            padding=request.padding or None,
+            padding=padding,
             signer=signer,
         )
         if to_pool and envelope.size() > pool.max_message_size:
@@ -137,6 +161,8 @@ class Poster:
             raise UsageError("failed to add envelope")
         if not outcome.known:
             raise UsageError(outcome.reason)
+        if self.stem is not None and outcome.status is AddStatus.ACCEPTED and outcome.entry:
+            await self.stem(outcome.entry)  # no await before: its embargo precedes any relay
         return sealed.hash
 
     async def seal(

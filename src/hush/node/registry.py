@@ -28,6 +28,7 @@ from hush.node.hooks import DialOutcome, NodeObserver, PeerSource
 from hush.node.live_peer import LivePeer
 from hush.node.pool_keeper import PoolKeeper
 from hush.node.session import Sessions
+from hush.node.stem_hops import STEM_CAPABILITY
 from hush.shh.packets import PROTOCOL_LENGTH, PROTOCOL_NAME, PROTOCOL_VERSION
 from hush.shh.pool import MAX_MESSAGE_SIZE
 from hush.types import Bloom, NodeID, RandomBytes
@@ -47,7 +48,8 @@ def p2p_config(config: NodeConfig) -> P2PConfig:
     """The devp2p settings of a node with this config: shh/6 its one capability."""
     return P2PConfig(
         client_id=config.client_id,
-        capabilities=((PROTOCOL_NAME, PROTOCOL_VERSION, PROTOCOL_LENGTH),),
+        capabilities=((PROTOCOL_NAME, PROTOCOL_VERSION, PROTOCOL_LENGTH),)
+        + ((STEM_CAPABILITY,) if config.stem_hops else ()),
         # The shh layer checks packets against the node's current limit (geth drops an
         # oversized packet as a subprotocol error); the transport only enforces the hard cap.
         max_message_size=MAX_MESSAGE_SIZE + 1024,

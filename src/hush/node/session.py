@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Container, Mapping
 
 from hush.clock import Clock
 from hush.enode import short_id
@@ -30,6 +30,7 @@ from hush.node.live_peer import LivePeer
 from hush.node.pool_keeper import PoolKeeper
 from hush.node.ratelimit import Action, RateLimiter
 from hush.node.relay import RelayPolicy
+from hush.node.stem_hops import STEM_NAME
 from hush.shh.envelope import Envelope
 from hush.shh.filters import Filter
 from hush.shh.packets import PROTOCOL_NAME, PacketCode, Status
@@ -44,7 +45,7 @@ from hush.shh.peer import (
 )
 from hush.shh.pool import MAX_MESSAGE_SIZE, PooledEnvelope
 from hush.shh.topic import BLOOM_SIZE, aggregate_blooms, bloom_matches, topic_to_bloom
-from hush.types import Bloom, NodeID
+from hush.types import Bloom, EnvelopeHash, NodeID
 
 __all__ = ["MailCallback", "Sessions"]
 
@@ -81,6 +82,12 @@ class Sessions:
         self._peers = peers
         self.on_mail: MailCallback | None = None
         """The archive server's handler; None: code 126 is ignored."""
+        self.held: Container[EnvelopeHash] = ()
+        """Own envelopes under the stem's embargo: relayed to nobody yet (`hush.node.stem`)."""
+        self.on_stem_hop: Callable[[LivePeer, int, bytes], Awaitable[None]] | None = None
+        """Handles a `hushstem` message (the opt-in multi-hop stem); None: ignored."""
+        self.on_leave: Callable[[NodeID], None] | None = None
+        """Told when an active session ends (the stem loses its peer)."""
 
     def status(self) -> Status:
         pool = self.keeper.pool
@@ -169,6 +176,8 @@ class Sessions:
                 await self._read_one(peer)
         finally:
             writer.cancel()
+            if self.on_leave is not None:
+                self.on_leave(peer.node_id)
             with contextlib.suppress(asyncio.CancelledError, HushError, OSError):
                 await writer
 
@@ -195,6 +204,10 @@ class Sessions:
     async def _read_one(self, peer: LivePeer) -> None:
         capability, code, payload = await peer.connection.read_message()
         if capability != PROTOCOL_NAME:
+            hop = capability == STEM_NAME and self.on_stem_hop is not None and peer.shh.active
+            if hop and not (self.limiter.enabled and self._rate_limited(peer, code, len(payload))):
+                assert self.on_stem_hop is not None
+                await self.on_stem_hop(peer, code, payload)
             return
         self._observers.packet_received(peer.node_id, code, len(payload))
         if self.limiter.enabled and self._rate_limited(peer, code, len(payload)):
@@ -271,24 +284,27 @@ class Sessions:
                 chunk = candidates[start : start + _SCAN_SLICE]
                 if start:  # the loop was given back since `candidates` was read
                     chunk = [e for e in chunk if e.hash in pool]
+                if self.held:  # own envelopes under the stem's embargo go to nobody yet
+                    chunk = [e for e in chunk if e.hash not in self.held]
                 for batch in policy.batches(peer.shh, chunk, pool.local, self.light, max_batch):
                     size = sum([len(entry.raw) for entry in batch])
                     if pending and pending_size + size > max_batch:
-                        await self._send_batch(peer, pending)
+                        await self.send_batch(peer, pending)
                         pending, pending_size = [], 0
                     pending.extend(batch)
                     pending_size += size
                 if start + _SCAN_SLICE < len(candidates):
                     await asyncio.sleep(0)
             if pending:
-                await self._send_batch(peer, pending)
+                await self.send_batch(peer, pending)
             if candidates:
                 turn = self.clock.monotonic() - began
                 self._observers.broadcast_turn(peer.node_id, turn, len(candidates))
             if policy.on_arrival:
                 await asyncio.sleep(policy.interval)
 
-    async def _send_batch(self, peer: LivePeer, batch: list[PooledEnvelope]) -> None:
+    async def send_batch(self, peer: LivePeer, batch: list[PooledEnvelope]) -> None:
+        """One `messages` packet to this peer now, its envelopes marked known."""
         keeper = self.keeper
         keeper.pool.mark_known_by(peer.shh.known, batch)  # note_known for the whole batch
         keeper.settle()
