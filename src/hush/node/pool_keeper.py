@@ -186,8 +186,11 @@ class PoolKeeper:
             self._rearm.clear()
             wait = self.expiry_wait()
             if wait is None or wait > 0:
+                # asyncio.timeout, not wait_for: 3.11's wait_for loses a cancellation that
+                # arrives as the event is set (the node's stop would then wait for ever).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._rearm.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await self._rearm.wait()
                 if self._rearm.is_set():
                     continue  # an envelope that expires sooner: arm again
             swept = 0

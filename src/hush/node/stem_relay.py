@@ -187,8 +187,11 @@ class StemRelay:
             due = min((t for t in timers if t is not None), default=None)
             wait = None if due is None else due - self.clock.monotonic()
             if wait is None or wait > _SLACK:
+                # asyncio.timeout, not wait_for: 3.11's wait_for loses a cancellation that
+                # arrives as the event is set (the node's stop would then wait for ever).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._rearm.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await self._rearm.wait()
                 continue
             # Due (or so nearly that a float clock could not wait for it): handle it now.
             assert due is not None
