@@ -95,7 +95,7 @@ class NodeConfig:
     capability, `hushstem/1` (shh/6 unchanged; legacy peers ignore it). Needs `stem`."""
     sent_spread: int = DEFAULT_SENT_SPREAD
     """Envelope hygiene: a post's `sent` (expiry − ttl, in clear) moves up to this many seconds
-    into the past, uniformly, its expiry kept (0: the exact second, as geth)."""
+    into the past, uniformly, its TTL kept (0: the exact second, as geth)."""
     padding_bucket: int = 256
     """Posts are padded to a multiple of this many bytes (256 as geth; 512, 1024 or 4096 hide
     the length class better, at that cost in bytes)."""

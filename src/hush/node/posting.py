@@ -88,7 +88,7 @@ class Poster:
         self._send_direct = send_direct
         self.stem = stem
         self.sent_spread = sent_spread
-        """`sent` moves up to this many seconds into the past, the expiry kept (hygiene)."""
+        """`sent` moves up to this many seconds into the past, the TTL kept (hygiene)."""
         self.padding_bucket = padding_bucket
         """Sends a freshly pooled post down the stem (None: it floods, as geth)."""
 

@@ -2,9 +2,10 @@
 
 Every choice here stays inside what geth 1.9 accepts (whisper-v6.md §1.3, §2.2, §3.6):
 - `spread_sent`: `sent = expiry − ttl` is the creation second in clear. Moving `sent` up to
-  `spread` seconds into the past by lengthening the TTL keeps the expiry (the lifetime a reader
-  sees) and never puts `sent` in the future, which geth refuses past 10 s. The PoW costs
-  `r/ttl` more (the sealer mines against the longer TTL).
+  `spread` seconds into the past keeps the TTL the user asked for (the default 50 stays 50, as
+  geth's clients send it: nothing marks a hush sender) and moves the expiry back by as much; it
+  never puts `sent` in the future, which geth refuses past 10 s. The envelope lives up to
+  `spread` seconds less; the PoW costs the same.
 - `bucket_padding`: geth pads flags+size+payload+signature to a multiple of 256; a coarser
   bucket (512, 1024, 4096) or one constant size per topic hides the length class. Padding is
   free-form to every reader, so any length is valid.
@@ -23,7 +24,6 @@ DEFAULT_SENT_SPREAD = 5
 """Seconds `sent` is moved into the past at most (uniform in [0, R]; simulation.md §7 G4)."""
 PADDING_BUCKETS = (256, 512, 1024, 4096)
 """Padding buckets offered (256 is geth's alignment)."""
-_MAX_UINT32 = 0xFFFFFFFF
 
 
 def _uniform_int(bound: int, random_bytes: RandomBytes) -> int:
@@ -38,12 +38,12 @@ def _uniform_int(bound: int, random_bytes: RandomBytes) -> int:
 
 def spread_sent(now: int, ttl: int, spread: int, random_bytes: RandomBytes) -> tuple[int, int]:
     """(sent, ttl) for an envelope posted at `now` to live `ttl` seconds: `sent` is `now − r`
-    with r uniform in [0, spread] and the TTL is `ttl + r`, so the expiry stays `now + ttl`."""
+    with r uniform in [0, spread]; the TTL is kept, so the expiry is `now − r + ttl`."""
     if spread < 0:
         raise UsageError(f"the sent-time spread must be ≥ 0 s, got {spread}")
     r = _uniform_int(spread, random_bytes) if spread else 0
-    r = min(r, now, _MAX_UINT32 - ttl)
-    return now - r, ttl + r
+    r = min(r, now)
+    return now - r, ttl
 
 
 def _size_field_width(length: int) -> int:
