@@ -26,18 +26,23 @@ Bounded against a remote: each source IP has a token bucket (`packet_rate`, `pac
 `max_tracked_ips` IPs remembered, least recently heard forgotten first); outstanding requests
 are capped at `max_pending`; bond records at `max_bonds` (oldest forgotten). Hostile input is
 dropped without an answer; `dropped` counts why (a fixed set of reasons).
+
+This module is the facade: the I/O surface, the verbs, the packet handlers and the lookup,
+ping and reply flow. Its parts: `config` (`Discv4Config`), `bonds` (endpoint proofs, pending
+Pings, per-IP budgets) and `lookup` (`Lookup`, `Query`: lookup state and merge).
 """
 
 from __future__ import annotations
 
-import enum
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from hush.crypto import PrivateKey, keccak256, public_key_from_bytes
 from hush.discovery.v4 import enr
+from hush.discovery.v4.bonds import Bonds, IPBudgets, PendingPing, Purpose
+from hush.discovery.v4.config import Discv4Config
+from hush.discovery.v4.lookup import Lookup, Query
 from hush.discovery.v4.packets import (
     MAX_NEIGHBORS_PER_PACKET,
     Endpoint,
@@ -64,103 +69,6 @@ Address = tuple[str, int]
 """(IP literal, UDP port)."""
 
 _VERSION = 4
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class Discv4Config:
-    """Timings and bounds of the protocol; geth's values by default."""
-
-    expiration: float = 20.0
-    """Lifetime written into every packet we send (geth `expiration`)."""
-    bond_expiration: float = 24 * 3600.0
-    """How long a received Pong proves an endpoint (geth `bondExpiration`)."""
-    request_timeout: float = 0.5
-    """How long we wait for a Pong, Neighbors or ENRResponse (geth `respTimeout`)."""
-    bond_wait: float = 0.5
-    """After a new bond, how long we wait for the remote's Ping before asking it."""
-    revalidate_interval: float = 10.0
-    """Mean interval between revalidation pings."""
-    refresh_interval: float = 1800.0
-    """Interval between table refreshes (geth `refreshInterval`)."""
-    alpha: int = 3
-    """Queries in flight per lookup."""
-    max_findnode_failures: int = 5
-    """FindNodes in a row without an answer after which a node leaves the table."""
-    max_pending: int = 512
-    """Outstanding requests of ours (pings, findnodes, ENR requests), in all."""
-    max_bonds: int = 4096
-    """Nodes whose last Ping / Pong we remember."""
-    packet_rate: float = 100.0
-    """Packets per second one source IP may send us (token bucket refill)."""
-    packet_burst: float = 400.0
-    """Token bucket size per source IP."""
-    max_tracked_ips: int = 4096
-    """Source IPs whose budget we track."""
-    max_records: int = 1024
-    """ENRs of other nodes we keep (latest answers)."""
-    enr_shh: bool = False
-    """Publish a hush-private `shh` entry (`[6]`, the versions spoken) in our record
-    (discovery.md §3.3: no client reads it; EIP-868 ENR requests are the only way to see it)."""
-    max_found: int = 512
-    """Nodes learned from Neighbors replies kept beside the table (geth's dialer draws from
-    lookup results, not only the table: a full bucket doesn't hide a node from the dialer)."""
-
-
-class _Purpose(enum.Enum):
-    BOND = "bond"  # answer to their ping: add them when they pong
-    REVALIDATE = "revalidate"
-    QUERY = "query"  # a lookup wants to ask them
-    PING = "ping"  # a plain ping (bootnode seeding, a caller's request)
-
-
-@dataclass(slots=True)
-class _PendingPing:
-    node: TableNode
-    deadline: float
-    purpose: _Purpose
-    lookup: Lookup | None = None
-    also: list[tuple[_Purpose, Lookup | None]] = field(default_factory=list)
-    """Other purposes waiting on the same Pong: two Pings to one node within the same second
-    are the same packet (deterministic signatures, whole-second expirations), so one hash."""
-
-    def waiters(self) -> list[tuple[_Purpose, Lookup | None]]:
-        return [(self.purpose, self.lookup), *self.also]
-
-
-@dataclass(slots=True)
-class _Query:
-    """A FindNode of a lookup to one node, from bonding to the last Neighbors packet."""
-
-    node: TableNode
-    lookup: Lookup
-    deadline: float
-    sent: bool = False
-    received: list[TableNode] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Lookup:
-    """One iterative lookup towards `target` (64 bytes)."""
-
-    target: NodeID
-    target_hash: bytes
-    result: list[TableNode] = field(default_factory=list)
-    asked: set[NodeID] = field(default_factory=set)
-    pending: int = 0
-    done: bool = False
-
-    def _distance(self, node: TableNode) -> int:
-        return int.from_bytes(node.id_hash, "big") ^ int.from_bytes(self.target_hash, "big")
-
-    def _merge(self, nodes: list[TableNode]) -> None:
-        known = {n.node_id for n in self.result}
-        for node in nodes:
-            if node.node_id not in known:
-                known.add(node.node_id)
-                self.result.append(node)
-        self.result.sort(key=self._distance)
-        del self.result[BUCKET_SIZE:]
 
 
 class Discv4:
@@ -198,13 +106,12 @@ class Discv4:
         """Nodes lookups heard of, most recent last (bounded by `max_found`)."""
         self.dropped: Counter[str] = Counter()
         self._out: list[tuple[bytes, Address]] = []
-        self._pings: dict[bytes, _PendingPing] = {}
-        self._queries: dict[NodeID, _Query] = {}
+        self._pings: dict[bytes, PendingPing] = {}
+        self._queries: dict[NodeID, Query] = {}
         self._enr_requests: dict[bytes, tuple[NodeID, float]] = {}
-        self._last_pong: OrderedDict[NodeID, tuple[str, float]] = OrderedDict()
-        self._last_ping: OrderedDict[NodeID, float] = OrderedDict()
+        self._bonds = Bonds(self.config)
         self._failures: dict[NodeID, int] = {}
-        self._budgets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._budgets = IPBudgets(self.config)
         self.lookups: list[Lookup] = []
         self._next_revalidate = now + self._jitter(self.config.revalidate_interval)
         self._next_refresh = now  # the first refresh seeds from the bootnodes at once
@@ -241,14 +148,14 @@ class Discv4:
             self._next_revalidate = now + self._jitter(self.config.revalidate_interval)
             node = self.table.to_revalidate()
             if node is not None:
-                self._ping(node, now, _Purpose.REVALIDATE)
+                self._ping(node, now, Purpose.REVALIDATE)
         if now >= self._next_refresh:
             self._next_refresh = now + self.config.refresh_interval
             self.refresh(now)
 
     def receive_datagram(self, data: bytes, address: Address, now: float) -> None:
         """One datagram from `address`; anything wrong with it is dropped and counted."""
-        if not self._spend_budget(address[0], now):
+        if not self._budgets.spend(address[0], now):
             self.dropped["budget"] += 1
             return
         try:
@@ -289,7 +196,7 @@ class Discv4:
 
     def ping(self, enode: Enode, now: float) -> None:
         """Ping a node; it enters the table if it answers."""
-        self._ping(TableNode.of(enode), now, _Purpose.BOND)
+        self._ping(TableNode.of(enode), now, Purpose.BOND)
 
     def request_enr(self, node: TableNode, now: float) -> bool:
         """Ask a bonded node for its record (EIP-868); the answer lands in `records`."""
@@ -301,8 +208,7 @@ class Discv4:
 
     def bonded(self, node_id: NodeID, ip: str, now: float) -> bool:
         """Whether `node_id` at `ip` answered our Ping within the bond expiration."""
-        proof = self._last_pong.get(node_id)
-        return proof is not None and proof[0] == ip and now - proof[1] < self.config.bond_expiration
+        return self._bonds.bonded(node_id, ip, now)
 
     # -- handlers --------------------------------------------------------------------------------
 
@@ -316,8 +222,8 @@ class Discv4:
         if self.bonded(sender, ip, now):
             self.table.add_verified(node, now)
         else:
-            self._ping(node, now, _Purpose.BOND)
-        self._remember(self._last_ping, sender, now)
+            self._ping(node, now, Purpose.BOND)
+        self._bonds.remember(self._bonds.last_ping, sender, now)
         query = self._queries.get(sender)
         if query is not None and not query.sent:
             self._send_findnode(query, now)  # it has our Pong now: ask
@@ -330,24 +236,22 @@ class Discv4:
             self.dropped["unsolicited"] += 1
             return
         del self._pings[pong.ping_hash]
-        self._remember(self._last_pong, sender, (address[0], now))
+        self._bonds.remember(self._bonds.last_pong, sender, (address[0], now))
         node = pending.node
         for purpose, lookup in pending.waiters():
             self._ponged(node, purpose, lookup, now)
 
-    def _ponged(
-        self, node: TableNode, purpose: _Purpose, lookup: Lookup | None, now: float
-    ) -> None:
-        if purpose is _Purpose.REVALIDATE:
+    def _ponged(self, node: TableNode, purpose: Purpose, lookup: Lookup | None, now: float) -> None:
+        if purpose is Purpose.REVALIDATE:
             self.table.revalidated(node.node_id, alive=True)
-        elif purpose is _Purpose.QUERY and lookup is not None:
+        elif purpose is Purpose.QUERY and lookup is not None:
             self.table.add_verified(node, now)
             if node.node_id in self._queries:  # another lookup is asking it already
                 self._query_finished(lookup, [], now)
             elif not lookup.done:
-                query = _Query(node, lookup, now + self.config.bond_wait)
+                query = Query(node, lookup, now + self.config.bond_wait)
                 self._queries[node.node_id] = query
-                if self._pinged_recently(node.node_id, now):
+                if self._bonds.pinged_recently(node.node_id, now):
                     self._send_findnode(query, now)
         else:
             self.table.add_verified(node, now)
@@ -435,19 +339,21 @@ class Discv4:
     def _start_query(self, node: TableNode, lookup: Lookup, now: float) -> bool:
         if node.node_id in self._queries or not self._room():
             return False
-        if self._pinged_recently(node.node_id, now) and self.bonded(node.node_id, node.ip, now):
-            query = _Query(node, lookup, now)
+        if self._bonds.pinged_recently(node.node_id, now) and self.bonded(
+            node.node_id, node.ip, now
+        ):
+            query = Query(node, lookup, now)
             self._queries[node.node_id] = query
             self._send_findnode(query, now)
             return True
-        return self._ping(node, now, _Purpose.QUERY, lookup)
+        return self._ping(node, now, Purpose.QUERY, lookup)
 
-    def _send_findnode(self, query: _Query, now: float) -> None:
+    def _send_findnode(self, query: Query, now: float) -> None:
         query.sent = True
         query.deadline = now + self.config.request_timeout
         self._send(FindNode(query.lookup.target, self._expiration(now)), query.node)
 
-    def _query_done(self, query: _Query, now: float) -> None:
+    def _query_done(self, query: Query, now: float) -> None:
         self._queries.pop(query.node.node_id, None)
         node_id = query.node.node_id
         if query.received:
@@ -477,7 +383,7 @@ class Discv4:
     # -- pings -----------------------------------------------------------------------------------
 
     def _ping(
-        self, node: TableNode, now: float, purpose: _Purpose, lookup: Lookup | None = None
+        self, node: TableNode, now: float, purpose: Purpose, lookup: Lookup | None = None
     ) -> bool:
         if not self._room():
             self.dropped["pending_full"] += 1
@@ -492,33 +398,23 @@ class Discv4:
                 waiting.also.append((purpose, lookup))
             return True
         self._out.append((data, (node.ip, node.udp_port)))
-        self._pings[packet_hash] = _PendingPing(
+        self._pings[packet_hash] = PendingPing(
             node, now + self.config.request_timeout, purpose, lookup
         )
         return True
 
-    def _ping_failed(self, ping: _PendingPing, now: float) -> None:
+    def _ping_failed(self, ping: PendingPing, now: float) -> None:
         for purpose, lookup in ping.waiters():
-            if purpose is _Purpose.REVALIDATE:
+            if purpose is Purpose.REVALIDATE:
                 self.table.revalidated(ping.node.node_id, alive=False)
-            elif purpose is _Purpose.QUERY and lookup is not None:
+            elif purpose is Purpose.QUERY and lookup is not None:
                 self._query_finished(lookup, [], now)
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _pinged_recently(self, node_id: NodeID, now: float) -> bool:
-        seen = self._last_ping.get(node_id)
-        return seen is not None and now - seen < self.config.bond_expiration
-
     def _room(self) -> bool:
         pending = len(self._pings) + len(self._queries) + len(self._enr_requests)
         return pending < self.config.max_pending
-
-    def _remember(self, store: OrderedDict[NodeID, _T], node_id: NodeID, value: _T) -> None:
-        store[node_id] = value
-        store.move_to_end(node_id)
-        while len(store) > self.config.max_bonds:
-            store.popitem(last=False)
 
     def _node_from_record(self, record: NodeRecord, source_ip: str) -> TableNode | None:
         if record.udp_port <= 1024 or record.node_id == self.node_id:
@@ -531,15 +427,6 @@ class Discv4:
         except InvalidKeyError:
             return None
         return TableNode(record.node_id, ip, record.udp_port, record.tcp_port)
-
-    def _spend_budget(self, ip: str, now: float) -> bool:
-        tokens, last = self._budgets.pop(ip, (self.config.packet_burst, now))
-        tokens = min(self.config.packet_burst, tokens + (now - last) * self.config.packet_rate)
-        ok = tokens >= 1.0
-        self._budgets[ip] = (tokens - 1.0 if ok else tokens, now)
-        while len(self._budgets) > self.config.max_tracked_ips:
-            self._budgets.popitem(last=False)
-        return ok
 
     def _expiration(self, now: float) -> int:
         return int(now + self.config.expiration)
