@@ -219,12 +219,16 @@ def _one_graph(
 
 
 def run_darkness(
-    config: DarknessConfig, progress: Progress | None = None, clock: Callable[[], float] | None = None
+    config: DarknessConfig,
+    progress: Progress | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> DarknessReport:
     """Every seed's graph, every p; `progress(done, total)` after each propagation."""
     started = clock() if clock is not None else 0.0
-    per_graph = config.nodes if config.sources is None else min(
-        config.nodes, config.sources * len(config.spies)
+    per_graph = (
+        config.nodes
+        if config.sources is None
+        else min(config.nodes, config.sources * len(config.spies))
     )
     total = per_graph * config.seeds
     done = 0
@@ -238,6 +242,7 @@ def run_darkness(
     graphs = [_one_graph(config, g, tick) for g in range(config.seeds)]
     results = []
     for i, p in enumerate(config.spies):
+
         def est(key: str, i: int = i) -> Estimate:
             return Estimate.of([rows[i][key] for rows in graphs])
 

@@ -8,10 +8,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from hush.sim.models import vac_cases  # noqa: E402
-from hush.sim.runner import RunTrace  # noqa: E402
+from hush.sim.models import vac_cases
+from hush.sim.runner import RunTrace
 
 __all__ = ["plot_model_vs_measured", "plot_run"]
 
@@ -67,7 +67,13 @@ def plot_model_vs_measured(points: list[tuple[int, float, str]], out: Path) -> P
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ns = sorted({n for n, _, _ in points} | {100, 1000, 10_000})
     span = [ns[0] + (ns[-1] - ns[0]) * i / 50 for i in range(51)]
-    for case in ("4 partitions", "5 + bloom FP", "6 + duplicates", "7 + mailserver", "2 everyone's"):
+    for case in (
+        "4 partitions",
+        "5 + bloom FP",
+        "6 + duplicates",
+        "7 + mailserver",
+        "2 everyone's",
+    ):
         ax.plot(span, [vac_cases(int(n))[case] for n in span], "--", label=f"Vac case {case}")
     for label in sorted({label for _, _, label in points}):
         mine = sorted((n, v) for n, v, lab in points if lab == label)

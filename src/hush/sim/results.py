@@ -48,7 +48,7 @@ def _path_hops(trace: RunTrace, node: int, envelope: bytes) -> int:
         first = trace.taps[at].first.get(envelope)
         if first is None or first[1] is None:
             return hops
-        at, hops = int(first[1]), hops + 1  # type: ignore[call-overload]
+        at, hops = int(first[1]), hops + 1
     return hops
 
 
@@ -91,8 +91,13 @@ def summarise(trace: RunTrace) -> dict[str, Any]:
     per_node_out = [sum(t.bytes_out.values()) for t in trace.taps]
     return {
         "scenario": asdict(s),
-        "topology": {"kind": topo.kind, "nodes": topo.nodes, "edges": len(topo.edges),
-                     "light": len(topo.light), "degree": topo.degree},  # fmt: skip
+        "topology": {
+            "kind": topo.kind,
+            "nodes": topo.nodes,
+            "edges": len(topo.edges),
+            "light": len(topo.light),
+            "degree": topo.degree,
+        },
         "geth_nodes": len(trace.geth_nodes),
         "posts": envelopes,
         "delivery_ratio": len(delivered) / len(wanted) if wanted else None,
@@ -150,11 +155,15 @@ def checks(trace: RunTrace, numbers: dict[str, Any]) -> list[Check]:
         worst = max(worst, latency)
     if numbers["_by_hops"]:
         share = inside / len(numbers["_by_hops"])
-        out.append(Check("deliveries inside k·[lat_min, lat_max + tick + tx] (§4.4)", share, 1.0, 1.0))
+        out.append(
+            Check("deliveries inside k·[lat_min, lat_max + tick + tx] (§4.4)", share, 1.0, 1.0)
+        )
     return out
 
 
-def write_results(trace: RunTrace, numbers: dict[str, Any], found: list[Check], out: Path, plots: bool = True) -> list[Path]:
+def write_results(
+    trace: RunTrace, numbers: dict[str, Any], found: list[Check], out: Path, plots: bool = True
+) -> list[Path]:
     """results.json, CSVs and PNGs under `out`; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -170,10 +179,13 @@ def write_results(trace: RunTrace, numbers: dict[str, Any], found: list[Check], 
         "pool_size.csv": (["t", "mean", "max"], [list(row) for row in trace.pool_sizes]),
         "bandwidth.csv": (
             ["node", "direction", "code", "bytes"],
-            [[t.index, d, code, n] for t in trace.taps
-             for d, counter in (("in", t.bytes_in), ("out", t.bytes_out))
-             for code, n in sorted(counter.items())],
-        ),  # fmt: skip
+            [
+                [t.index, d, code, n]
+                for t in trace.taps
+                for d, counter in (("in", t.bytes_in), ("out", t.bytes_out))
+                for code, n in sorted(counter.items())
+            ],
+        ),
         "duplicates.csv": (["node", "copies"], [[t.index, t.copies] for t in trace.taps]),
     }
     for name, (header, rows) in series.items():
@@ -184,7 +196,8 @@ def write_results(trace: RunTrace, numbers: dict[str, Any], found: list[Check], 
             writer.writerows(rows)
         written.append(path)
     if plots:
-        from hush.sim.plots import plot_run
+        # matplotlib loads only when plots are asked for
+        from hush.sim.plots import plot_run  # noqa: PLC0415
 
         written += plot_run(trace, numbers, out)
     return written

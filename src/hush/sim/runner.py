@@ -16,7 +16,6 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from hush.crypto.symmetric import SymmetricKey
 from hush.net.memory import MemoryNetwork
@@ -126,8 +125,10 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
             nodes.append(node)
         for tap in taps:
             tap.counted = False  # the handshakes' status packets are not the workload's traffic
+        # Dials start at seeded times over one geth tick, so each link's 300 ms ticker gets
+        # its own phase, as in a network whose peers connected at different times (§6.1).
         for a, b in topology.edges:
-            nodes[a].add_peer(nodes[b].enode)
+            loop.call_later(rng.uniform(0, 0.3), nodes[a].add_peer, nodes[b].enode)
         for a, b in topology.edges:
             await cluster.connected(nodes[a], nodes[b])
         for tap in taps:
@@ -142,7 +143,9 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
 
         readers = [
             asyncio.create_task(
-                consume(i, nodes[i].subscribe(Filter(sym_key=keys[t], topics=frozenset({names[t]}))))
+                consume(
+                    i, nodes[i].subscribe(Filter(sym_key=keys[t], topics=frozenset({names[t]})))
+                )
             )
             for i in range(topology.nodes)
             for t in work.interests[i]
@@ -205,5 +208,3 @@ def run_scenario(scenario: Scenario, progress: Progress | None = None) -> RunTra
     trace.cpu_seconds = time.process_time() - cpu
     trace.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return trace
-
-

@@ -75,7 +75,9 @@ class TopologySpec:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise UsageError(f"invalid topology.kind {self.kind!r}: choose one of {', '.join(KINDS)}")
+            raise UsageError(
+                f"invalid topology.kind {self.kind!r}: choose one of {', '.join(KINDS)}"
+            )
         check_int("topology.nodes", self.nodes, 1, 20_000)
         check_int("topology.degree", self.degree, 1, 1000)
         check_int("topology.attach", self.attach, 1, 1000)
@@ -174,7 +176,9 @@ def _build(cls: type[Any], table: Any, where: str) -> Any:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(table) - known)
     if unknown:
-        raise UsageError(f"unknown key {where}.{unknown[0]}: known keys are {', '.join(sorted(known))}")
+        raise UsageError(
+            f"unknown key {where}.{unknown[0]}: known keys are {', '.join(sorted(known))}"
+        )
     values = dict(table)
     if "uplinks" in values:
         uplinks = values["uplinks"]

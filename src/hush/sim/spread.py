@@ -231,7 +231,9 @@ class _PushSpread:
     def relay(self, node: int, held_at: float, sender: int | None) -> Iterable[Send]:
         return [
             (held_at + latency, v)
-            for v, latency in zip(self.graph.neighbours[node], self.graph.latency[node], strict=True)
+            for v, latency in zip(
+                self.graph.neighbours[node], self.graph.latency[node], strict=True
+            )
             if v != sender
         ]
 

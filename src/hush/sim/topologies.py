@@ -48,7 +48,9 @@ class Topology:
 
 def _check_nodes(nodes: int, least: int) -> None:
     if not isinstance(nodes, int) or isinstance(nodes, bool) or not least <= nodes <= _MAX_NODES:
-        raise UsageError(f"invalid nodes: must be an integer in {least}..{_MAX_NODES}, got {nodes!r}")
+        raise UsageError(
+            f"invalid nodes: must be an integer in {least}..{_MAX_NODES}, got {nodes!r}"
+        )
 
 
 def regular(nodes: int, degree: int, rng: random.Random) -> Topology:

@@ -44,12 +44,18 @@ class Plan:
 def plan(spec: WorkloadSpec, nodes: int, light: frozenset[int], rng: random.Random) -> Plan:
     full = [i for i in range(nodes) if i not in light]
     posts: list[Post] = []
+    interests: tuple[tuple[int, ...], ...]
     if spec.kind == "gossip":
         interests = tuple(() if i % 10 == 9 else (i % spec.topics,) for i in range(nodes))
         for _ in range(spec.messages):
             posts.append(
-                Post(rng.uniform(0, spec.publish_over), rng.randrange(nodes),
-                     rng.randrange(spec.topics), rng.randrange(10, 400), spec.ttl)  # fmt: skip
+                Post(
+                    rng.uniform(0, spec.publish_over),
+                    rng.randrange(nodes),
+                    rng.randrange(spec.topics),
+                    rng.randrange(10, 400),
+                    spec.ttl,
+                )
             )
     elif spec.kind == "quicksim":
         every = tuple(range(spec.topics))
@@ -63,7 +69,13 @@ def plan(spec: WorkloadSpec, nodes: int, light: frozenset[int], rng: random.Rand
         publishers = [rng.randrange(nodes) for _ in range(spec.publishers)]
         count = int(spec.rate * spec.publish_over)
         posts += [
-            Post(m / spec.rate, publishers[m % len(publishers)], m % spec.topics, spec.payload, spec.ttl)
+            Post(
+                m / spec.rate,
+                publishers[m % len(publishers)],
+                m % spec.topics,
+                spec.payload,
+                spec.ttl,
+            )
             for m in range(count)
         ]
     else:  # chat
