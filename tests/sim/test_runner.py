@@ -8,7 +8,14 @@ import statistics
 
 from hush.sim.results import checks, summarise
 from hush.sim.runner import run_scenario
-from hush.sim.scenario import LinksSpec, Scenario, TopologySpec, WorkloadSpec
+from hush.sim.scenario import (
+    ChurnSpec,
+    LinksSpec,
+    Scenario,
+    SkewSpec,
+    TopologySpec,
+    WorkloadSpec,
+)
 from hush.sim.spread import Graph, policy_named, propagate
 from hush.sim.topologies import regular
 
@@ -90,3 +97,22 @@ def test_real_geth_tick_hop_wait_is_uniform_over_the_tick() -> None:
                 run.times[v] - run.times[u] - 0.05 for v, u in enumerate(run.senders) if u >= 0
             ]
     assert abs(statistics.fmean(waits) - statistics.fmean(model)) < 0.03
+
+
+def test_clock_skew_and_churn_cost_deliveries() -> None:
+    base = {
+        "seed": 5, "duration": 60.0,
+        "topology": TopologySpec(kind="regular", nodes=12, degree=4),
+        "workload": WorkloadSpec(kind="gossip", messages=20, topics=2, publish_over=40.0, ttl=30),
+    }  # fmt: skip
+    steady = summarise(run_scenario(_scenario(**base)))
+    assert steady["delivery_ratio"] == 1.0 and steady["churn_events"] == 0
+    # ±30 s clocks: envelopes from nodes ahead look more than 10 s in the future to nodes
+    # behind (geth's tolerance), which drop them.
+    skewed = summarise(run_scenario(_scenario(**base, skew=SkewSpec(30.0))))
+    assert skewed["clock_skew_s_max"] > 20 and skewed["delivery_ratio"] < 1.0
+    churned = run_scenario(_scenario(**base, churn=ChurnSpec(0.5, online=5.0, offline=40.0)))
+    numbers = summarise(churned)
+    assert numbers["churn_events"] >= 6  # offline longer than the TTL: missed for good
+    downs = [event for event in churned.churn if not event[2]]
+    assert downs and numbers["delivery_ratio_churning_nodes"] < 1.0

@@ -55,6 +55,9 @@ Scenario file (TOML), every knob with its default:
     publish_over = 30.0  seconds over which gossip/vac/chat post
     ttl = 60   rate = 50.0 (vac: msg/s; chat: msg per node per hour)
     publishers = 10 (vac)   payload = 8 (vac/chat bytes)
+  [churn] fraction = 0.0  of the nodes go offline (all links dropped) and back;
+    online = 60.0  offline = 20.0  mean seconds (exponential)
+  [skew] seconds = 0.0   each node's clock is off by U(-seconds, +seconds)
 
 Examples: examples/sim/*.toml (quick.toml runs in seconds).
 """

@@ -86,6 +86,8 @@ def summarise(trace: RunTrace) -> dict[str, Any]:
         if t.index in topo.light:
             mine = {bytes(_topic) for _topic in _topics(trace, t.index)}
             light_fp.append(sum(1 for _, _, topic in t.first.values() if topic not in mine))
+    churning = {node for _, node, _ in trace.churn}
+    steady = set(range(topo.nodes)) - churning
     seconds = trace.virtual_seconds or 1.0
     per_node_in = [sum(t.bytes_in.values()) for t in trace.taps]
     per_node_out = [sum(t.bytes_out.values()) for t in trace.taps]
@@ -101,6 +103,10 @@ def summarise(trace: RunTrace) -> dict[str, Any]:
         "geth_nodes": len(trace.geth_nodes),
         "posts": envelopes,
         "delivery_ratio": len(delivered) / len(wanted) if wanted else None,
+        "delivery_ratio_churning_nodes": _ratio(delivered, wanted, churning),
+        "delivery_ratio_steady_nodes": _ratio(delivered, wanted, steady),
+        "churn_events": len(trace.churn),
+        "clock_skew_s_max": max((abs(skew) for skew in trace.skews), default=0.0),
         "pairs_wanted": len(wanted),
         "latency_s": summary(latencies),
         "latency_by_hops_s": {str(k): summary(v) for k, v in sorted(hop_groups.items())},
@@ -121,6 +127,13 @@ def summarise(trace: RunTrace) -> dict[str, Any]:
         "_latencies": latencies,
         "_by_hops": by_hops,
     }
+
+
+def _ratio(
+    delivered: set[tuple[int, int]], wanted: set[tuple[int, int]], nodes: set[int]
+) -> float | None:
+    mine = {pair for pair in wanted if pair[0] in nodes}
+    return len(delivered & mine) / len(mine) if mine else None
 
 
 def _topics(trace: RunTrace, node: int) -> list[bytes]:

@@ -27,7 +27,7 @@ from hush.sim.measure import Tap
 from hush.sim.scenario import Scenario
 from hush.sim.topologies import Topology, build
 from hush.sim.workloads import Plan, plan
-from hush.testing import MemoryCluster, node_id_of
+from hush.testing import EPOCH, MemoryCluster, node_id_of
 from hush.types import Topic
 from hush.vclock import run_virtual
 
@@ -56,6 +56,10 @@ class RunTrace:
     topic_names: list[bytes]
     bytes_carried: int
     virtual_seconds: float
+    churn: list[tuple[float, int, bool]]
+    """(virtual time, node, back online): when churning nodes went offline and came back."""
+    skews: list[float]
+    """Each node's clock skew, seconds."""
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
@@ -79,6 +83,34 @@ def _hop_matrix(topology: Topology) -> list[list[int]]:
             frontier = nxt
         rows.append(dist)
     return rows
+
+
+def _churners(scenario: Scenario, topology: Topology, rng: random.Random) -> list[int]:
+    count = round(scenario.churn.fraction * topology.nodes)
+    return sorted(rng.sample(range(topology.nodes), count)) if count else []
+
+
+async def _churn(
+    index: int,
+    scenario: Scenario,
+    topology: Topology,
+    nodes: list[Node],
+    rng: random.Random,
+    log: list[tuple[float, int, bool]],
+) -> None:
+    """Node `index` goes offline (every link dropped, on both sides: nobody redials) and comes
+    back (the dialling side of each edge adds its static peer again), for ever."""
+    loop = asyncio.get_running_loop()
+    mine = [(a, b) for a, b in topology.edges if index in (a, b)]
+    while True:
+        await asyncio.sleep(rng.expovariate(1 / scenario.churn.online))
+        log.append((loop.time(), index, False))
+        for a, b in mine:
+            await nodes[a].remove_peer(nodes[b].enode)
+        await asyncio.sleep(rng.expovariate(1 / scenario.churn.offline))
+        log.append((loop.time(), index, True))
+        for a, b in mine:
+            nodes[a].add_peer(nodes[b].enode)
 
 
 async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
@@ -107,6 +139,7 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
     deliveries: list[tuple[float, int, int]] = []
     pool_sizes: list[tuple[float, float, int]] = []
     index_of: dict[bytes, int] = {}
+    offline_log: list[tuple[float, int, bool]] = []
     async with MemoryCluster(
         network,
         seed=scenario.seed,
@@ -115,7 +148,10 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
         max_peers_per_ip=degree_max + 2,
     ) as cluster:
         nodes: list[Node] = []
+        skews = [rng.uniform(-scenario.skew.seconds, scenario.skew.seconds) if scenario.skew.seconds
+                 else 0.0 for _ in range(topology.nodes)]  # fmt: skip
         for i in range(topology.nodes):
+            cluster.epoch = EPOCH + skews[i]  # this node's wall clock, off by its skew
             node = await cluster.add_node(light=i in topology.light)
             node.relay_policy = GETH_TICK if i in geth else BroadcastPolicy()
             if i in topology.light:
@@ -162,6 +198,13 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
                 await asyncio.sleep(scenario.sample_every)
 
         sampler = asyncio.create_task(sample())
+        churners = _churners(scenario, topology, rng)
+        churn_tasks = [
+            asyncio.create_task(
+                _churn(i, scenario, topology, nodes, random.Random(rng.random()), offline_log)
+            )
+            for i in churners
+        ]
         key_ids: dict[tuple[int, int], str] = {}
         spare = SymmetricKey(rng.randbytes(32))
         for m, post in enumerate(work.posts):
@@ -185,6 +228,8 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
         await asyncio.sleep(max(0.0, start + duration - loop.time()))
         virtual = loop.time() - start
         sampler.cancel()
+        for task in churn_tasks:
+            task.cancel()
         for reader in readers:
             reader.cancel()
         for tap in taps:  # times relative to the workload's start
@@ -194,9 +239,11 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
             tap.first = {h: (t, ids.get(s) if s is not None else None, topic)  # type: ignore[misc]
                          for h, (t, s, topic) in tap.first.items()}  # fmt: skip
         deliveries[:] = [(t - start, i, m) for t, i, m in deliveries]
+        offline_log[:] = [(t - start, i, up) for t, i, up in offline_log]
         return RunTrace(
             scenario, topology, work, geth, taps, published, deliveries, pool_sizes,
             _hop_matrix(topology), [bytes(n) for n in names], network.bytes_carried, virtual,
+            offline_log, skews,
         )  # fmt: skip
 
 

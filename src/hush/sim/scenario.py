@@ -33,6 +33,14 @@ ttl = 60
 rate = 50.0              # vac: messages/s; chat: messages per node per hour
 publishers = 10          # vac
 payload = 8              # vac / chat payload bytes
+
+[churn]                  # a fraction of the nodes go offline and come back
+fraction = 0.0
+online = 60.0            # mean seconds online (exponential)
+offline = 20.0           # mean seconds offline (exponential)
+
+[skew]
+seconds = 0.0            # each node's clock off by U(-seconds, +seconds)
 ```
 """
 
@@ -50,6 +58,8 @@ from hush.validation import check_bool, check_int, check_number, check_text
 
 __all__ = [
     "RELAYS",
+    "ChurnSpec",
+    "SkewSpec",
     "WORKLOADS",
     "LinksSpec",
     "Scenario",
@@ -147,6 +157,32 @@ class WorkloadSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ChurnSpec:
+    """Nodes going offline and back: a seeded `fraction` of the nodes alternate online
+    (Exp(mean `online`) seconds) and offline (Exp(mean `offline`) seconds, every link dropped);
+    back online, the peers' first turns send the whole pool (catch-up within the TTL)."""
+
+    fraction: float = 0.0
+    online: float = 60.0
+    offline: float = 20.0
+
+    def __post_init__(self) -> None:
+        check_number("churn.fraction", self.fraction, 0, 1)
+        check_number("churn.online", self.online, 0, 86_400, positive=True)
+        check_number("churn.offline", self.offline, 0, 86_400, positive=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SkewSpec:
+    """Clock skew: every node's wall clock is off by U(−seconds, +seconds) (its own, fixed)."""
+
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_number("skew.seconds", self.seconds, 0, 3600)
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str = "scenario"
     seed: int = 0
@@ -158,6 +194,8 @@ class Scenario:
     topology: TopologySpec = field(default_factory=TopologySpec)
     links: LinksSpec = field(default_factory=LinksSpec)
     workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    churn: ChurnSpec = field(default_factory=ChurnSpec)
+    skew: SkewSpec = field(default_factory=SkewSpec)
 
     def __post_init__(self) -> None:
         check_text("name", self.name, 80)
@@ -168,6 +206,12 @@ class Scenario:
         check_number("geth_fraction", self.geth_fraction, 0, 1)
         check_bool("rlpx", self.rlpx)
         check_number("sample_every", self.sample_every, 0, 86_400, positive=True)
+
+
+_FLOATS = (
+    "duration", "geth_fraction", "sample_every", "publish_over", "rate", "seconds", "low",
+    "high", "median", "sigma", "bandwidth", "loss", "fraction", "online", "offline",
+)  # fmt: skip
 
 
 def _build(cls: type[Any], table: Any, where: str) -> Any:
@@ -185,11 +229,19 @@ def _build(cls: type[Any], table: Any, where: str) -> Any:
         if not (isinstance(uplinks, list) and len(uplinks) == 2):
             raise UsageError(f"invalid {where}.uplinks: must be [low, high], got {uplinks!r}")
         values["uplinks"] = tuple(uplinks)
-    for name in ("duration", "geth_fraction", "sample_every", "publish_over", "rate", "seconds",
-                 "low", "high", "median", "sigma", "bandwidth", "loss"):  # fmt: skip
+    for name in _FLOATS:
         if isinstance(values.get(name), int) and not isinstance(values.get(name), bool):
             values[name] = float(values[name])
     return cls(**values)
+
+
+_TABLES: tuple[tuple[str, type[Any]], ...] = (
+    ("topology", TopologySpec),
+    ("links", LinksSpec),
+    ("workload", WorkloadSpec),
+    ("churn", ChurnSpec),
+    ("skew", SkewSpec),
+)
 
 
 def parse_scenario(text: str, default_name: str = "scenario") -> Scenario:
@@ -198,7 +250,7 @@ def parse_scenario(text: str, default_name: str = "scenario") -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"invalid scenario TOML: {exc}") from exc
     nested = {}
-    for key, cls in (("topology", TopologySpec), ("links", LinksSpec), ("workload", WorkloadSpec)):
+    for key, cls in _TABLES:
         nested[key] = _build(cls, data.pop(key, {}), key)
     data.setdefault("name", default_name)
     scenario: Scenario = _build(Scenario, data, "scenario")
