@@ -56,8 +56,21 @@ def test_sim_run_bad_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_sim_darkness_json(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["sim", "darkness", "--nodes", "60", "--degree", "4", "--seeds", "2",
-            "--policy", "sync", "--spies", "0.2", "--json"]  # fmt: skip
+    argv = [
+        "sim",
+        "darkness",
+        "--nodes",
+        "60",
+        "--degree",
+        "4",
+        "--seeds",
+        "2",
+        "--policy",
+        "sync",
+        "--spies",
+        "0.2",
+        "--json",
+    ]
     assert main(argv, standalone_mode=False) == 0
     report = json.loads(capsys.readouterr().out)
     (result,) = report["results"]

@@ -82,8 +82,12 @@ def _progress_bar(console: Console) -> Progress:
 
 @group.command(name="run")
 @click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Results directory (default: sim-results/NAME).")  # fmt: skip
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Results directory (default: sim-results/NAME).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary numbers as JSON.")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
 def run_command(scenario: Path, out: Path | None, as_json: bool, no_plots: bool) -> None:
@@ -109,22 +113,37 @@ def run_command(scenario: Path, out: Path | None, as_json: bool, no_plots: bool)
     found = checks(trace, numbers)
     write_results(trace, numbers, found, out, plots=not no_plots)
     if as_json:
-        public = {k: v for k, v in numbers.items() if not k.startswith("_") and "per_node" not in k
-                  and k != "pool_size"}  # fmt: skip
-        public["checks"] = [{"name": c.name, "measured": c.measured, "low": c.low,
-                             "high": c.high, "passed": c.passed} for c in found]  # fmt: skip
+        public = {
+            k: v
+            for k, v in numbers.items()
+            if not k.startswith("_") and "per_node" not in k and k != "pool_size"
+        }
+        public["checks"] = [
+            {
+                "name": c.name,
+                "measured": c.measured,
+                "low": c.low,
+                "high": c.high,
+                "passed": c.passed,
+            }
+            for c in found
+        ]
         public["out"] = str(out)
         click.echo(json.dumps(public, sort_keys=True))
         return
     latency = numbers["latency_s"]
-    click.echo(f"{spec.name}: {trace.topology.nodes} nodes ({trace.topology.kind}), "
-               f"{numbers['posts']} posts, {trace.virtual_seconds:.0f} virtual s in "
-               f"{trace.wall_seconds:.1f} s wall, peak RSS {trace.peak_rss_mb:.0f} MB")  # fmt: skip
+    click.echo(
+        f"{spec.name}: {trace.topology.nodes} nodes ({trace.topology.kind}), "
+        f"{numbers['posts']} posts, {trace.virtual_seconds:.0f} virtual s in "
+        f"{trace.wall_seconds:.1f} s wall, peak RSS {trace.peak_rss_mb:.0f} MB"
+    )
     ratio = numbers["delivery_ratio"]
-    click.echo(f"delivery {'n/a' if ratio is None else f'{ratio:.4f}'} of "
-               f"{numbers['pairs_wanted']} pairs; latency p50 {_s(latency['p50'])} "
-               f"p90 {_s(latency['p90'])} p99 {_s(latency['p99'])} max {_s(latency['max'])}; "
-               f"duplicate factor {numbers['duplicate_factor']:.2f}")  # fmt: skip
+    click.echo(
+        f"delivery {'n/a' if ratio is None else f'{ratio:.4f}'} of "
+        f"{numbers['pairs_wanted']} pairs; latency p50 {_s(latency['p50'])} "
+        f"p90 {_s(latency['p90'])} p99 {_s(latency['p99'])} max {_s(latency['max'])}; "
+        f"duplicate factor {numbers['duplicate_factor']:.2f}"
+    )
     for check in found:
         click.echo(check.line())
     click.echo(f"results in {out}/")
@@ -144,25 +163,52 @@ def _spies(text: str) -> tuple[float, ...]:
 @group.command(name="darkness")
 @click.option("--nodes", type=int, default=1000, show_default=True, help="Graph size N.")
 @click.option("--degree", type=int, default=8, show_default=True, help="d of the d-regular graph.")
-@click.option("--spies", default="0.1,0.2", show_default=True,
-              help="Spy fractions p, comma-separated (⌊pN⌋ spies, never the source).")  # fmt: skip
+@click.option(
+    "--spies",
+    default="0.1,0.2",
+    show_default=True,
+    help="Spy fractions p, comma-separated (⌊pN⌋ spies, never the source).",
+)
 @click.option("--seeds", type=int, default=5, show_default=True, help="Graph seeds (≥ 5 for CIs).")
-@click.option("--policy", default="geth", show_default=True,
-              help=f"Relay policy: {', '.join(sorted(POLICIES))}.")  # fmt: skip
-@click.option("--sources", type=int, default=None,
-              help="Messages per graph and p (default: one per honest node).")  # fmt: skip
+@click.option(
+    "--policy",
+    default="geth",
+    show_default=True,
+    help=f"Relay policy: {', '.join(sorted(POLICIES))}.",
+)
+@click.option(
+    "--sources",
+    type=int,
+    default=None,
+    help="Messages per graph and p (default: one per honest node).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def darkness_command(nodes: int, degree: int, spies: str, seeds: int, policy: str,
-                     sources: int | None, seed: int, as_json: bool) -> None:  # fmt: skip
+def darkness_command(
+    nodes: int,
+    degree: int,
+    spies: str,
+    seeds: int,
+    policy: str,
+    sources: int | None,
+    seed: int,
+    as_json: bool,
+) -> None:
     """Who can tell the sender (simulation.md §6): spies log the first (time, sender) of every
     copy; first-spy and graph-aware least-squares estimators; precision, posterior entropy,
     reach p50/p95; mean ± 95 % CI over graph seeds. Runs the first-arrival propagation engine
     under the policy's per-hop timing (validated against real nodes in tests/sim)."""
     from hush.sim.darkness import DarknessConfig, run_darkness  # noqa: PLC0415
 
-    config = DarknessConfig(nodes=nodes, degree=degree, spies=_spies(spies), seeds=seeds,
-                            policy=policy, sources=sources, seed=seed)  # fmt: skip
+    config = DarknessConfig(
+        nodes=nodes,
+        degree=degree,
+        spies=_spies(spies),
+        seeds=seeds,
+        policy=policy,
+        sources=sources,
+        seed=seed,
+    )
     console = Console(stderr=True)
     with _progress_bar(console) as bar:
         task = bar.add_task("messages", total=1, rate="")
@@ -170,8 +216,12 @@ def darkness_command(nodes: int, degree: int, spies: str, seeds: int, policy: st
 
         def progress(done: int, total: int) -> None:
             wall = time.perf_counter() - started
-            bar.update(task, completed=done, total=total,
-                       rate=f"{done / wall:.0f} msg/s" if wall > 0 else "")  # fmt: skip
+            bar.update(
+                task,
+                completed=done,
+                total=total,
+                rate=f"{done / wall:.0f} msg/s" if wall > 0 else "",
+            )
 
         report = run_darkness(config, progress, time.perf_counter)
     if as_json:
@@ -193,9 +243,11 @@ def _jsonable(value: Any) -> Any:
 def _print_report(report: DarknessReport) -> None:
     c = report.config
     click.echo(f"darkness: policy {c.policy} ({report.policy_description})")
-    click.echo(f"{c.nodes} nodes, {c.degree}-regular, {c.seeds} graph seeds, latency "
-               f"U({c.latency[0] * 1000:.0f}, {c.latency[1] * 1000:.0f}) ms per directed link; "
-               f"engine: {report.engine}; {report.wall_seconds:.1f} s")  # fmt: skip
+    click.echo(
+        f"{c.nodes} nodes, {c.degree}-regular, {c.seeds} graph seeds, latency "
+        f"U({c.latency[0] * 1000:.0f}, {c.latency[1] * 1000:.0f}) ms per directed link; "
+        f"engine: {report.engine}; {report.wall_seconds:.1f} s"
+    )
 
     def e(est: Any, unit: str = "") -> str:
         half = "" if math.isnan(est.ci95) else f" ±{est.ci95:.3f}"
@@ -203,8 +255,12 @@ def _print_report(report: DarknessReport) -> None:
 
     for r in report.results:
         click.echo(f"p = {r.p:g} ({r.spies} spies, {r.messages} messages):")
-        click.echo(f"  P_detect first-spy {e(r.first_spy)}  graph-aware LS {e(r.graph_aware)}"
-                   f"  (sync formula 1−(1−p)^d = {r.sync_formula:.3f})")  # fmt: skip
-        click.echo(f"  precision first-spy {e(r.precision_first_spy)}  LS "
-                   f"{e(r.precision_graph_aware)}  entropy {e(r.entropy_bits, ' bits')}")  # fmt: skip
+        click.echo(
+            f"  P_detect first-spy {e(r.first_spy)}  graph-aware LS {e(r.graph_aware)}"
+            f"  (sync formula 1−(1−p)^d = {r.sync_formula:.3f})"
+        )
+        click.echo(
+            f"  precision first-spy {e(r.precision_first_spy)}  LS "
+            f"{e(r.precision_graph_aware)}  entropy {e(r.entropy_bits, ' bits')}"
+        )
         click.echo(f"  reach 50 % {e(r.reach_p50_s, ' s')}  95 % {e(r.reach_p95_s, ' s')}")

@@ -29,8 +29,11 @@ def plot_run(trace: RunTrace, numbers: dict[str, Any], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4))
     if latencies:
         ax.plot(latencies, [(i + 1) / len(latencies) for i in range(len(latencies))])
-    ax.set(xlabel="publish → filter latency (virtual s)", ylabel="fraction of deliveries",
-           title=f"{trace.scenario.name}: latency CDF")  # fmt: skip
+    ax.set(
+        xlabel="publish → filter latency (virtual s)",
+        ylabel="fraction of deliveries",
+        title=f"{trace.scenario.name}: latency CDF",
+    )
     ax.grid(alpha=0.3)
     written.append(_save(fig, out / "latency_cdf.png"))
 
@@ -78,8 +81,13 @@ def plot_model_vs_measured(points: list[tuple[int, float, str]], out: Path) -> P
     for label in sorted({label for _, _, label in points}):
         mine = sorted((n, v) for n, v, lab in points if lab == label)
         ax.plot([n for n, _ in mine], [v for _, v in mine], "o-", label=f"measured: {label}")
-    ax.set(xscale="log", yscale="log", xlabel="nodes N", ylabel="bytes received per node per day",
-           title="measured vs Vac's model")  # fmt: skip
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="nodes N",
+        ylabel="bytes received per node per day",
+        title="measured vs Vac's model",
+    )
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
     return _save(fig, out)

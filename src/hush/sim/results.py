@@ -153,8 +153,14 @@ def checks(trace: RunTrace, numbers: dict[str, Any]) -> list[Check]:
         expected = bloom_fp(s.workload.topics) * random_posts
         fps = numbers["light_fp_envelopes"]
         mean = sum(fps) / len(fps)
-        out.append(Check(f"light bloom FP envelopes vs p({s.workload.topics})·G (§4.3)",
-                         mean, 0.9 * expected, 1.1 * expected))  # fmt: skip
+        out.append(
+            Check(
+                f"light bloom FP envelopes vs p({s.workload.topics})·G (§4.3)",
+                mean,
+                0.9 * expected,
+                1.1 * expected,
+            )
+        )
     low, high = s.links.bounds()
     tick = GETH_TICK_SECONDS if trace.geth_nodes else 0.02
     serial = 0.0
@@ -181,8 +187,10 @@ def write_results(
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     public = {k: v for k, v in numbers.items() if not k.startswith("_")}
-    public["checks"] = [{"name": c.name, "measured": c.measured, "low": c.low, "high": c.high,
-                         "passed": c.passed} for c in found]  # fmt: skip
+    public["checks"] = [
+        {"name": c.name, "measured": c.measured, "low": c.low, "high": c.high, "passed": c.passed}
+        for c in found
+    ]
     path = out / "results.json"
     path.write_text(json.dumps(public, indent=2, sort_keys=True) + "\n")
     written.append(path)

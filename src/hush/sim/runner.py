@@ -118,9 +118,14 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
     rng = random.Random(scenario.seed)
     spec = scenario.topology
     topology = build(
-        spec.kind, spec.nodes, rng, degree=spec.degree, attach=spec.attach,
-        light=spec.light, uplinks=spec.uplinks,
-    )  # fmt: skip
+        spec.kind,
+        spec.nodes,
+        rng,
+        degree=spec.degree,
+        attach=spec.attach,
+        light=spec.light,
+        uplinks=spec.uplinks,
+    )
     work = plan(scenario.workload, topology.nodes, topology.light, rng)
     if scenario.relay == "geth":
         geth = frozenset(range(topology.nodes))
@@ -148,8 +153,12 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
         max_peers_per_ip=degree_max + 2,
     ) as cluster:
         nodes: list[Node] = []
-        skews = [rng.uniform(-scenario.skew.seconds, scenario.skew.seconds) if scenario.skew.seconds
-                 else 0.0 for _ in range(topology.nodes)]  # fmt: skip
+        skews = [
+            rng.uniform(-scenario.skew.seconds, scenario.skew.seconds)
+            if scenario.skew.seconds
+            else 0.0
+            for _ in range(topology.nodes)
+        ]
         for i in range(topology.nodes):
             cluster.epoch = EPOCH + skews[i]  # this node's wall clock, off by its skew
             node = await cluster.add_node(light=i in topology.light)
@@ -218,9 +227,13 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
                 key_ids[slot] = node.add_sym_key(key.secret)
             payload = m.to_bytes(4, "big")[: post.payload] + rng.randbytes(max(0, post.payload - 4))
             request = PostRequest(
-                payload=payload, topic=topic, sym_key_id=key_ids[slot], ttl=post.ttl,
-                pow_target=0.002, pow_time=1.0,
-            )  # fmt: skip
+                payload=payload,
+                topic=topic,
+                sym_key_id=key_ids[slot],
+                ttl=post.ttl,
+                pow_target=0.002,
+                pow_time=1.0,
+            )
             at = loop.time() - start
             envelope_hash = bytes(await node.post(request))
             index_of[envelope_hash] = m
@@ -236,15 +249,28 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
             tap.first = {h: (t - start, s, topic) for h, (t, s, topic) in tap.first.items()}
         ids = {node_id_of(node): i for i, node in enumerate(nodes)}
         for tap in taps:
-            tap.first = {h: (t, ids.get(s) if s is not None else None, topic)  # type: ignore[misc]
-                         for h, (t, s, topic) in tap.first.items()}  # fmt: skip
+            tap.first = {
+                h: (t, ids.get(s) if s is not None else None, topic)  # type: ignore[misc]
+                for h, (t, s, topic) in tap.first.items()
+            }
         deliveries[:] = [(t - start, i, m) for t, i, m in deliveries]
         offline_log[:] = [(t - start, i, up) for t, i, up in offline_log]
         return RunTrace(
-            scenario, topology, work, geth, taps, published, deliveries, pool_sizes,
-            _hop_matrix(topology), [bytes(n) for n in names], network.bytes_carried, virtual,
-            offline_log, skews,
-        )  # fmt: skip
+            scenario,
+            topology,
+            work,
+            geth,
+            taps,
+            published,
+            deliveries,
+            pool_sizes,
+            _hop_matrix(topology),
+            [bytes(n) for n in names],
+            network.bytes_carried,
+            virtual,
+            offline_log,
+            skews,
+        )
 
 
 def run_scenario(scenario: Scenario, progress: Progress | None = None) -> RunTrace:

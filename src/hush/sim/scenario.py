@@ -209,9 +209,22 @@ class Scenario:
 
 
 _FLOATS = (
-    "duration", "geth_fraction", "sample_every", "publish_over", "rate", "seconds", "low",
-    "high", "median", "sigma", "bandwidth", "loss", "fraction", "online", "offline",
-)  # fmt: skip
+    "duration",
+    "geth_fraction",
+    "sample_every",
+    "publish_over",
+    "rate",
+    "seconds",
+    "low",
+    "high",
+    "median",
+    "sigma",
+    "bandwidth",
+    "loss",
+    "fraction",
+    "online",
+    "offline",
+)
 
 
 def _build(cls: type[Any], table: Any, where: str) -> Any:

@@ -37,6 +37,7 @@ __all__ = [
     "Post",
     "Propagation",
     "Spread",
+    "copies_received",
     "SpreadPolicy",
     "policy_named",
     "propagate",
@@ -127,6 +128,31 @@ class Propagation:
     senders: list[int]
 
 
+def copies_received(spread: Spread, graph: Graph, run: Propagation) -> list[int] | None:
+    """Copies of the envelope each node receives (first ones included) under known-peer
+    suppression: u sends to v at its departure time unless v's copy reached u before then (u
+    then marks v known; this covers u's own first sender too). None for a policy whose spread
+    has no `departure(node, k, held_at)` (a flood with per-link departures)."""
+    departure = getattr(spread, "departure", None)
+    if departure is None:
+        return None
+    times = run.times
+    index = [{v: k for k, v in enumerate(row)} for row in graph.neighbours]
+    copies = [0] * graph.nodes
+    for u, row in enumerate(graph.neighbours):
+        if not math.isfinite(times[u]):
+            continue
+        for k, v in enumerate(row):
+            leaves = departure(u, k, times[u])
+            back = index[v][u]
+            if math.isfinite(times[v]):
+                arrives_back = departure(v, back, times[v]) + graph.latency[v][back]
+                if arrives_back <= leaves:
+                    continue
+            copies[v] += 1
+    return copies
+
+
 def propagate(spread: Spread, nodes: int, source: int) -> Propagation:
     """Time-dependent Dijkstra from `source` under `spread`'s timing."""
     times = [math.inf] * nodes
@@ -187,6 +213,10 @@ class _TickSpread:
     def post(self, source: int) -> Post:
         return Post(())
 
+    def departure(self, node: int, k: int, held_at: float) -> float:
+        """When `node`, holding the envelope since `held_at`, sends it to its k-th neighbour."""
+        return held_at + (self.phases[node][k] - held_at) % self.tick
+
     def relay(self, node: int, held_at: float, sender: int | None) -> Iterable[Send]:
         tick = self.tick
         return [
@@ -227,6 +257,9 @@ class _PushSpread:
 
     def post(self, source: int) -> Post:
         return Post(())
+
+    def departure(self, node: int, k: int, held_at: float) -> float:
+        return held_at
 
     def relay(self, node: int, held_at: float, sender: int | None) -> Iterable[Send]:
         return [
