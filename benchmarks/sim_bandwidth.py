@@ -123,9 +123,12 @@ def main() -> None:
 
         plot_model_vs_measured(
             [
-                (int(r["nodes"]), float(r["bytes_per_day"]), "full relay node, geth tick, d = 8")
+                (
+                    int(r["nodes"]),
+                    float(r["bytes_per_day"]),
+                    f"full relay node, geth tick, d = 8 ({r['source']})",
+                )
                 for r in rows
-                if r["source"] == "engine"
             ],
             args.plot,
         )

@@ -253,6 +253,7 @@ def _print_report(report: DarknessReport) -> None:
         half = "" if math.isnan(est.ci95) else f" ±{est.ci95:.3f}"
         return f"{est.mean:.3f}{half}{unit}"
 
+    unit = " hops" if c.policy == "sync" else " s"  # sync flooding counts unit hops
     for r in report.results:
         click.echo(f"p = {r.p:g} ({r.spies} spies, {r.messages} messages):")
         click.echo(
@@ -263,4 +264,4 @@ def _print_report(report: DarknessReport) -> None:
             f"  precision first-spy {e(r.precision_first_spy)}  LS "
             f"{e(r.precision_graph_aware)}  entropy {e(r.entropy_bits, ' bits')}"
         )
-        click.echo(f"  reach 50 % {e(r.reach_p50_s, ' s')}  95 % {e(r.reach_p95_s, ' s')}")
+        click.echo(f"  reach 50 % {e(r.reach_p50_s, unit)}  95 % {e(r.reach_p95_s, unit)}")
