@@ -87,10 +87,10 @@ def test_real_geth_tick_hop_wait_is_uniform_over_the_tick() -> None:
     )
     trace = run_scenario(scenario)
     waits = []
-    for tap in trace.taps:
-        for envelope, (at, sender, _) in tap.first.items():
+    for arrivals in trace.arrivals:
+        for envelope, (at, sender, _) in arrivals.items():
             if sender is not None:
-                waits.append(at - trace.taps[sender].first[envelope][0] - 0.05)
+                waits.append(at - trace.arrivals[sender][envelope][0] - 0.05)
     assert len(waits) == 20 * 19
     assert min(waits) >= -1e-6 and max(waits) <= 0.3 + 1e-6
     # First arrivals favour short waits, in the engine as in real nodes: compare the two.

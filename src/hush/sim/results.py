@@ -45,10 +45,10 @@ class Check:
 def _path_hops(trace: RunTrace, node: int, envelope: bytes) -> int:
     hops, at = 0, node
     for _ in range(trace.topology.nodes):
-        first = trace.taps[at].first.get(envelope)
+        first = trace.arrivals[at].get(envelope)
         if first is None or first[1] is None:
             return hops
-        at, hops = int(first[1]), hops + 1
+        at, hops = first[1], hops + 1
     return hops
 
 
@@ -85,7 +85,9 @@ def summarise(trace: RunTrace) -> dict[str, Any]:
     for t in trace.taps:
         if t.index in topo.light:
             mine = {bytes(_topic) for _topic in _topics(trace, t.index)}
-            light_fp.append(sum(1 for _, _, topic in t.first.values() if topic not in mine))
+            light_fp.append(
+                sum(1 for _, _, topic in trace.arrivals[t.index].values() if topic not in mine)
+            )
     churning = {node for _, node, _ in trace.churn}
     steady = set(range(topo.nodes)) - churning
     seconds = trace.virtual_seconds or 1.0

@@ -52,7 +52,9 @@ class RunTrace:
     """(virtual time, node, post index)."""
     pool_sizes: list[tuple[float, float, int]]
     """(virtual time, mean, max) pooled envelopes per node."""
-    hops: list[list[int]]
+    arrivals: list[dict[bytes, tuple[float, int | None, bytes]]]
+    """Per node, each envelope's first arrival: (virtual time, the node it came from or None
+    if posted there, topic)."""
     topic_names: list[bytes]
     bytes_carried: int
     virtual_seconds: float
@@ -64,25 +66,6 @@ class RunTrace:
     cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
     loop_events: int = 0
-
-
-def _hop_matrix(topology: Topology) -> list[list[int]]:
-    neighbours = topology.neighbours()
-    rows = []
-    for source in range(topology.nodes):
-        dist = [-1] * topology.nodes
-        dist[source] = 0
-        frontier = [source]
-        while frontier:
-            nxt = []
-            for u in frontier:
-                for v in neighbours[u]:
-                    if dist[v] < 0:
-                        dist[v] = dist[u] + 1
-                        nxt.append(v)
-            frontier = nxt
-        rows.append(dist)
-    return rows
 
 
 def _churners(scenario: Scenario, topology: Topology, rng: random.Random) -> list[int]:
@@ -245,14 +228,14 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
             task.cancel()
         for reader in readers:
             reader.cancel()
-        for tap in taps:  # times relative to the workload's start
-            tap.first = {h: (t - start, s, topic) for h, (t, s, topic) in tap.first.items()}
         ids = {node_id_of(node): i for i, node in enumerate(nodes)}
-        for tap in taps:
-            tap.first = {
-                h: (t, ids.get(s) if s is not None else None, topic)  # type: ignore[misc]
-                for h, (t, s, topic) in tap.first.items()
+        arrivals = [
+            {
+                h: (t - start, ids.get(source) if source is not None else None, topic)
+                for h, (t, source, topic) in tap.first.items()
             }
+            for tap in taps
+        ]
         deliveries[:] = [(t - start, i, m) for t, i, m in deliveries]
         offline_log[:] = [(t - start, i, up) for t, i, up in offline_log]
         return RunTrace(
@@ -264,7 +247,7 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
             published,
             deliveries,
             pool_sizes,
-            _hop_matrix(topology),
+            arrivals,
             [bytes(n) for n in names],
             network.bytes_carried,
             virtual,

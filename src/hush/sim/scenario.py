@@ -92,6 +92,9 @@ class TopologySpec:
         check_int("topology.degree", self.degree, 1, 1000)
         check_int("topology.attach", self.attach, 1, 1000)
         check_int("topology.light", self.light, 0, 20_000)
+        low, high = self.uplinks
+        check_int("topology.uplinks low", low, 1, 1000)
+        check_int("topology.uplinks high", high, low, 1000)
 
 
 @dataclass(frozen=True, slots=True)
