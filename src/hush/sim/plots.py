@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from hush.sim.models import vac_cases
 from hush.sim.runner import RunTrace
@@ -45,6 +46,7 @@ def plot_run(trace: RunTrace, numbers: dict[str, Any], out: Path) -> list[Path]:
         ax.bar(range(len(values)), values, bottom=bottom, label=f"code {code}")
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set(xlabel="node", ylabel="kB received", title="bandwidth in per node by packet code")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if codes:
         ax.legend()
     written.append(_save(fig, out / "bandwidth_by_code.png"))
@@ -62,6 +64,14 @@ def plot_run(trace: RunTrace, numbers: dict[str, Any], out: Path) -> list[Path]:
     ax.hist([t.copies / posts for t in trace.taps if t.index not in trace.topology.light], bins=20)
     ax.set(xlabel="copies received per envelope", ylabel="nodes", title="duplicate factor")
     written.append(_save(fig, out / "duplicates.png"))
+
+    per_day = float(numbers["bytes_in_per_node_per_day_mean"])
+    label = f"this run ({trace.scenario.name}, its own traffic rate)"
+    written.append(
+        plot_model_vs_measured(
+            [(trace.topology.nodes, per_day, label)], out / "bandwidth_vs_model.png"
+        )
+    )
     return written
 
 
@@ -69,7 +79,8 @@ def plot_model_vs_measured(points: list[tuple[int, float, str]], out: Path) -> P
     """Measured bytes/node/day (N, value, label) over Vac's cases 4–7 across N."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ns = sorted({n for n, _, _ in points} | {100, 1000, 10_000})
-    span = [ns[0] + (ns[-1] - ns[0]) * i / 50 for i in range(51)]
+    low, high = max(ns[0], 2), ns[-1]
+    span = [low * (high / low) ** (i / 60) for i in range(61)]
     for case in (
         "4 partitions",
         "5 + bloom FP",
