@@ -40,6 +40,7 @@ Scenario file (TOML), every knob with its default:
                          mix: a seeded geth_fraction of nodes on the tick
   geth_fraction = 0.5
   rlpx = false           real RLPx (encryption, Hello, pings) on every link: slower
+  stem = (node default)  hush nodes' one-hop stem for own posts; geth-tick nodes never
   sample_every = 5.0     pool-size sampling period (virtual s)
   [topology] kind = "regular" | "barabasi-albert" | "star" | "ring" | "full-mesh" | "fleet"
     nodes = 30           (fleet: the full relay nodes, in a full mesh)

@@ -62,6 +62,8 @@ class RunTrace:
     """(virtual time, node, back online): when churning nodes went offline and came back."""
     skews: list[float]
     """Each node's clock skew, seconds."""
+    stem_nodes: frozenset[int]
+    """Nodes that send their own posts through a one-hop stem."""
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
@@ -128,6 +130,7 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
     pool_sizes: list[tuple[float, float, int]] = []
     index_of: dict[bytes, int] = {}
     offline_log: list[tuple[float, int, bool]] = []
+    stem_nodes: set[int] = set()
     async with MemoryCluster(
         network,
         seed=scenario.seed,
@@ -144,7 +147,14 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
         ]
         for i in range(topology.nodes):
             cluster.epoch = EPOCH + skews[i]  # this node's wall clock, off by its skew
-            node = await cluster.add_node(light=i in topology.light)
+            options: dict[str, bool] = {}
+            if i in geth:
+                options["stem"] = False  # geth has no stem
+            elif scenario.stem is not None:
+                options["stem"] = scenario.stem
+            node = await cluster.add_node(light=i in topology.light, **options)
+            if node.config.stem:
+                stem_nodes.add(i)
             node.relay_policy = GETH_TICK if i in geth else BroadcastPolicy()
             if i in topology.light:
                 wanted = [topic_to_bloom(names[t]) for t in work.interests[i]]
@@ -253,6 +263,7 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
             virtual,
             offline_log,
             skews,
+            frozenset(stem_nodes),
         )
 
 

@@ -7,6 +7,7 @@ duration = 60.0          # virtual seconds after every link is up
 relay = "push"           # push | geth | mix (geth_fraction of the nodes on geth's tick)
 geth_fraction = 0.5
 rlpx = false             # real RLPx on every link (slower, for fidelity)
+stem = true              # hush nodes' one-hop stem for own posts (default: the node's); geth nodes: off
 sample_every = 5.0       # pool-size sampling period, virtual seconds
 
 [topology]               # kind: regular | barabasi-albert | star | ring | full-mesh | fleet
@@ -193,6 +194,9 @@ class Scenario:
     relay: str = "push"
     geth_fraction: float = 0.5
     rlpx: bool = False
+    stem: bool | None = None
+    """One-hop stem for own posts on hush (push) nodes (`NodeConfig.stem`); None: the node's
+    default. geth-tick nodes never run it (geth has none)."""
     sample_every: float = 5.0
     topology: TopologySpec = field(default_factory=TopologySpec)
     links: LinksSpec = field(default_factory=LinksSpec)
@@ -208,6 +212,8 @@ class Scenario:
             raise UsageError(f"invalid relay {self.relay!r}: choose one of {', '.join(RELAYS)}")
         check_number("geth_fraction", self.geth_fraction, 0, 1)
         check_bool("rlpx", self.rlpx)
+        if self.stem is not None:
+            check_bool("stem", self.stem)
         check_number("sample_every", self.sample_every, 0, 86_400, positive=True)
 
 
