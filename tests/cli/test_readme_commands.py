@@ -152,6 +152,7 @@ BLOCKS = {
     "other commands": ". .venv/bin/activate",
     "metrics": "hush node --http 8545 --metrics",
     "public": "hush node --http 0.0.0.0",
+    "simulation": ".venv/bin/hush sim run",
 }
 """Each README shell block (by its first command) and the test below that runs it."""
 
@@ -416,6 +417,14 @@ def test_the_metrics_node_and_hush_top(session: Session) -> None:
         out = node.stop()
     assert node.process.returncode == 0, out
     _no_traceback(node_line, out)
+
+
+def test_the_simulation_runs_as_written(session: Session) -> None:
+    (line,) = _block(BLOCKS["simulation"])
+    done = _run(session, line, "")
+    _no_traceback(line, done.stdout + done.stderr)
+    assert "ok   geth duplicate factor" in done.stdout, done.stdout
+    assert (session.copy / "sim-results" / "quick" / "latency_cdf.png").exists()
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")

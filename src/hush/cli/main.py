@@ -27,6 +27,7 @@ from hush.cli import (
     keys,
     node,
     peers,
+    sim,
     top,
 )
 from hush.errors import HushError
@@ -81,7 +82,13 @@ def main() -> None:
     """hush: a Whisper v6 (shh/6) node and tools, wire-compatible with geth 1.9."""
 
 
-_GROUPS: tuple[click.Group, ...] = (envelope.group, keys.group, peers.group, bench.group)
+_GROUPS: tuple[click.Group, ...] = (
+    envelope.group,
+    keys.group,
+    peers.group,
+    bench.group,
+    sim.group,
+)
 """Every command group, in `hush --help` order; add new ones here."""
 
 for _group in _GROUPS:

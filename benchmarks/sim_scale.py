@@ -1,0 +1,64 @@
+"""`hush sim` at scale: real nodes on a random 8-regular graph under geth's 300 ms tick, one
+gossip run; prints wall and CPU seconds, packets handled per wall second, peak RSS, and the
+measured bytes received per node per day against Vac's model cases (issue 9 "Scale and speed").
+
+Usage: .venv/bin/python benchmarks/sim_scale.py [--nodes 200] [--messages 200] [--relay geth]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from hush.sim.results import checks, summarise
+from hush.sim.runner import run_scenario
+from hush.sim.scenario import LinksSpec, Scenario, TopologySpec, WorkloadSpec
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--degree", type=int, default=8)
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--relay", default="geth")
+    parser.add_argument("--publish-over", type=float, default=10.0)
+    args = parser.parse_args()
+    scenario = Scenario(
+        name="scale",
+        seed=1,
+        duration=args.publish_over + 5.0,
+        relay=args.relay,
+        sample_every=5.0,
+        topology=TopologySpec(kind="regular", nodes=args.nodes, degree=args.degree),
+        links=LinksSpec(latency="uniform", low=0.02, high=0.12),
+        workload=WorkloadSpec(
+            kind="gossip", messages=args.messages, topics=10, publish_over=args.publish_over
+        ),
+    )
+    trace = run_scenario(scenario)
+    numbers = summarise(trace)
+    packets = sum(sum(t.packets_in.values()) for t in trace.taps)
+    print(
+        json.dumps(
+            {
+                "nodes": args.nodes,
+                "messages": args.messages,
+                "relay": args.relay,
+                "virtual_s": round(trace.virtual_seconds, 1),
+                "wall_s": round(trace.wall_seconds, 1),
+                "cpu_s": round(trace.cpu_seconds, 1),
+                "packets_handled": packets,
+                "packets_per_wall_s": round(packets / trace.wall_seconds),
+                "peak_rss_mb": round(trace.peak_rss_mb),
+                "delivery_ratio": numbers["delivery_ratio"],
+                "latency_p50_s": numbers["latency_s"]["p50"],
+                "duplicate_factor": round(numbers["duplicate_factor"], 2),
+                "checks": [c.line() for c in checks(trace, numbers)],
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""Who can tell the sender: the adversary, estimators and metrics of simulation.md §6.
+
+* **Adversary** (§6.1): ⌊pN⌋ spies, uniformly random, never the source; they follow the protocol
+  and log the first (time, sender) of every envelope.
+* **Messages**: one per honest node per graph (needed for precision), or a seeded sample of
+  `sources` of them; graphs are random d-regular, one per seed.
+* **Estimators** (§6.2): *first-spy* (the sender of the earliest spy observation) and the
+  *graph-aware timing least squares* (argmin over honest candidates c of Var_s(t_s − β·D[c, s]),
+  D the hop matrix, β the policy's mean per-hop delay).
+* **Metrics** (§6.3): P_detect (recall) per estimator, precision (Dandelion: the mean over
+  honest nodes v of 1[v's message → v] / #messages attributed to v), posterior entropy (log2 of
+  the least-squares candidate set: candidates with |S|·(V_c/V_min − 1) ≤ χ²₁(0.95) = 3.84),
+  reach p50/p95 (time to reach 50 % / 95 % of honest nodes). Mean and a 95 % t-interval over
+  graph seeds.
+
+Propagation is `hush.sim.spread`'s first-arrival engine under the policy's per-hop timing.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hush.errors import UsageError
+from hush.sim.spread import Graph, policy_named, propagate
+from hush.sim.topologies import regular
+from hush.validation import check_int, check_number
+
+__all__ = ["DarknessConfig", "DarknessReport", "Estimate", "run_darkness", "sync_detect"]
+
+_CHI2_95 = 3.841
+# Student t 0.975 quantiles for 1..30 degrees of freedom.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DarknessConfig:
+    nodes: int = 1000
+    degree: int = 8
+    spies: tuple[float, ...] = (0.1, 0.2)
+    """Spy fractions p."""
+    seeds: int = 5
+    """Graph seeds (one random regular graph, latencies and phases each)."""
+    policy: str = "geth"
+    latency: tuple[float, float] = (0.02, 0.12)
+    """One-way link latency U(low, high) seconds, fixed per directed link (§6.1)."""
+    sources: int | None = None
+    """Messages per graph and p: every honest node (None) or a seeded sample of this many."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        # The graph-aware estimator keeps the all-pairs hop matrix: N² entries.
+        check_int("nodes", self.nodes, 3, 5000)
+        check_int("degree", self.degree, 1, self.nodes - 1)
+        check_int("seeds", self.seeds, 1, 1000)
+        if not self.spies:
+            raise UsageError("invalid spies: give at least one fraction")
+        for p in self.spies:
+            check_number("spies", p, 0, 0.9, positive=True)
+            if math.floor(p * self.nodes) < 1:
+                raise UsageError(f"invalid spies: {p} of {self.nodes} nodes is no spy at all")
+        low, high = self.latency
+        check_number("latency low", low, 0, 60)
+        check_number("latency high", high, low, 60)
+        if self.sources is not None:
+            check_int("sources", self.sources, 1, self.nodes)
+        policy_named(self.policy)
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """Mean over graph seeds, 95 % half-width, and the per-seed values."""
+
+    mean: float
+    ci95: float
+    values: tuple[float, ...]
+
+    @classmethod
+    def of(cls, values: list[float]) -> Estimate:
+        mean = statistics.fmean(values)
+        if len(values) < 2:
+            return cls(mean, math.nan, tuple(values))
+        t = _T975[min(len(values) - 1, len(_T975)) - 1] if len(values) <= 31 else 1.96
+        return cls(mean, t * statistics.stdev(values) / math.sqrt(len(values)), tuple(values))
+
+
+@dataclass(frozen=True, slots=True)
+class SpyResult:
+    p: float
+    spies: int
+    messages: int
+    first_spy: Estimate
+    graph_aware: Estimate
+    precision_first_spy: Estimate
+    precision_graph_aware: Estimate
+    entropy_bits: Estimate
+    reach_p50_s: Estimate
+    reach_p95_s: Estimate
+    sync_formula: float
+    """1 − (1−p)^d: exact for synchronous flooding."""
+
+
+@dataclass(frozen=True, slots=True)
+class DarknessReport:
+    config: DarknessConfig
+    engine: str
+    policy_description: str
+    results: tuple[SpyResult, ...]
+    wall_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sync_detect(p: float, degree: int) -> float:
+    return 1 - (1 - p) ** degree
+
+
+def _hops(neighbours: tuple[tuple[int, ...], ...]) -> npt.NDArray[np.int16]:
+    """All-pairs hop counts by frontier expansion on the adjacency matrix."""
+    n = len(neighbours)
+    adjacency = np.zeros((n, n), dtype=np.float32)
+    for u, row in enumerate(neighbours):
+        adjacency[u, list(row)] = 1.0
+    hops = np.full((n, n), -1, dtype=np.int16)
+    np.fill_diagonal(hops, 0)
+    reached = np.eye(n, dtype=bool)
+    frontier = np.eye(n, dtype=np.float32)
+    for step in range(1, n):
+        nxt = (frontier @ adjacency > 0) & ~reached
+        if not nxt.any():
+            break
+        hops[nxt] = step
+        reached |= nxt
+        frontier = nxt.astype(np.float32)
+    return hops
+
+
+def _precision(guesses: npt.NDArray[np.int64], truth: npt.NDArray[np.int64]) -> float:
+    counts = np.bincount(guesses, minlength=int(max(guesses.max(), truth.max())) + 1)
+    right = guesses == truth
+    return float(np.sum(right / np.maximum(counts[guesses], 1)) / len(truth))
+
+
+def _one_graph(
+    config: DarknessConfig, graph_seed: int, on_message: Callable[[], None]
+) -> list[dict[str, float]]:
+    rng = random.Random(config.seed * 1_000_003 + graph_seed)
+    topology = regular(config.nodes, config.degree, rng)
+    graph = Graph.build(config.nodes, topology.edges, rng, config.latency)
+    spread = policy_named(config.policy).spread(graph, rng)
+    hops = _hops(graph.neighbours).astype(np.float64)
+    cache: dict[int, tuple[list[float], list[int]]] = {}
+    rows = []
+    for p in config.spies:
+        spies = np.array(sorted(rng.sample(range(config.nodes), math.floor(p * config.nodes))))
+        spy_set = set(spies.tolist())
+        honest = np.array([v for v in range(config.nodes) if v not in spy_set])
+        sources = honest.tolist()
+        if config.sources is not None and config.sources < len(sources):
+            sources = sorted(rng.sample(sources, config.sources))
+        times = np.empty((len(sources), config.nodes))
+        senders = np.empty((len(sources), config.nodes), dtype=np.int64)
+        for i, source in enumerate(sources):
+            if source not in cache:
+                run = propagate(spread, config.nodes, source)
+                cache[source] = (run.times, run.senders)
+                on_message()
+            times[i], senders[i] = cache[source]
+        truth = np.array(sources, dtype=np.int64)
+        spy_times = times[:, spies]
+        first = np.argmin(spy_times, axis=1)
+        first_guess = senders[np.arange(len(sources)), spies[first]]
+        # Least squares: V[m, c] = Var(T_m) − 2β·Cov(T_m, D_c) + β²·Var(D_c), over spies.
+        beta = spread.beta
+        t_centred = spy_times - spy_times.mean(axis=1, keepdims=True)
+        d = hops[np.ix_(honest, spies)]
+        d_centred = d - d.mean(axis=1, keepdims=True)
+        n_spies = len(spies)
+        variance = (
+            (t_centred**2).mean(axis=1)[:, None]
+            - 2 * beta * (t_centred @ d_centred.T) / n_spies
+            + beta**2 * (d_centred**2).mean(axis=1)[None, :]
+        )
+        variance = np.maximum(variance, 0.0)
+        best = np.argmin(variance, axis=1)
+        ls_guess = honest[best]
+        v_min = np.maximum(variance[np.arange(len(sources)), best], 1e-12)
+        in_set = n_spies * (variance / v_min[:, None] - 1) <= _CHI2_95
+        entropy = float(np.mean(np.log2(in_set.sum(axis=1))))
+        honest_times = times[:, honest]
+        reach50 = np.quantile(honest_times, 0.5, axis=1, method="inverted_cdf")
+        reach95 = np.quantile(honest_times, 0.95, axis=1, method="inverted_cdf")
+        rows.append(
+            {
+                "first_spy": float(np.mean(first_guess == truth)),
+                "graph_aware": float(np.mean(ls_guess == truth)),
+                "precision_first_spy": _precision(first_guess, truth),
+                "precision_graph_aware": _precision(ls_guess.astype(np.int64), truth),
+                "entropy_bits": entropy,
+                "reach_p50_s": float(np.mean(reach50)),
+                "reach_p95_s": float(np.mean(reach95)),
+                "messages": float(len(sources)),
+                "spies": float(n_spies),
+            }
+        )
+    return rows
+
+
+def run_darkness(
+    config: DarknessConfig,
+    progress: Progress | None = None,
+    clock: Callable[[], float] | None = None,
+) -> DarknessReport:
+    """Every seed's graph, every p; `progress(done, total)` after each propagation."""
+    started = clock() if clock is not None else 0.0
+    per_graph = (
+        config.nodes
+        if config.sources is None
+        else min(config.nodes, config.sources * len(config.spies))
+    )
+    total = per_graph * config.seeds
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    graphs = [_one_graph(config, g, tick) for g in range(config.seeds)]
+    results = []
+    for i, p in enumerate(config.spies):
+
+        def est(key: str, i: int = i) -> Estimate:
+            return Estimate.of([rows[i][key] for rows in graphs])
+
+        results.append(
+            SpyResult(
+                p=p,
+                spies=int(graphs[0][i]["spies"]),
+                messages=int(sum(rows[i]["messages"] for rows in graphs)),
+                first_spy=est("first_spy"),
+                graph_aware=est("graph_aware"),
+                precision_first_spy=est("precision_first_spy"),
+                precision_graph_aware=est("precision_graph_aware"),
+                entropy_bits=est("entropy_bits"),
+                reach_p50_s=est("reach_p50_s"),
+                reach_p95_s=est("reach_p95_s"),
+                sync_formula=sync_detect(p, config.degree),
+            )
+        )
+    policy = policy_named(config.policy)
+    return DarknessReport(
+        config,
+        "first-arrival propagation engine (hush.sim.spread), per-hop timing of the relay policy",
+        policy.description,
+        tuple(results),
+        (clock() - started) if clock is not None else 0.0,
+    )

@@ -1,0 +1,277 @@
+"""Run a scenario on real hush nodes over the memory transport, under the virtual clock.
+
+Every node is a real `hush.node.Node` (the cores, relay policy and node code `hush node` runs)
+on a `hush.net.memory.MemoryNetwork`, seeded, started by `hush.testing.MemoryCluster`; the whole
+run is one `hush.vclock.run_virtual`, so it replays exactly from the scenario's seed. Relay
+modes: `push` (hush's `BroadcastPolicy()`), `geth` (`GETH_TICK`), `mix` (a seeded
+`geth_fraction` of the nodes on geth's tick). Light nodes (fleet leaves) run `light = true`
+with a bloom of their filters' topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hush.crypto.symmetric import SymmetricKey
+from hush.net.memory import MemoryNetwork
+from hush.node import GETH_TICK, Node, PostRequest, Subscription
+from hush.node.relay import BroadcastPolicy
+from hush.shh.filters import Filter
+from hush.shh.topic import aggregate_blooms, topic_to_bloom
+from hush.sim.measure import Tap
+from hush.sim.scenario import Scenario
+from hush.sim.topologies import Topology, build
+from hush.sim.workloads import Plan, plan
+from hush.testing import EPOCH, MemoryCluster, node_id_of
+from hush.types import Topic
+from hush.vclock import run_virtual
+
+__all__ = ["RunTrace", "run_scenario"]
+
+Progress = Callable[[float, float, int], None]
+"""progress(virtual seconds done, virtual seconds total, posts so far)."""
+
+
+@dataclass(slots=True)
+class RunTrace:
+    """Everything a run recorded, for `hush.sim.results`."""
+
+    scenario: Scenario
+    topology: Topology
+    plan: Plan
+    geth_nodes: frozenset[int]
+    taps: list[Tap]
+    published: list[tuple[float, int, int, bytes]]
+    """(virtual time, publisher, post index, envelope hash)."""
+    deliveries: list[tuple[float, int, int]]
+    """(virtual time, node, post index)."""
+    pool_sizes: list[tuple[float, float, int]]
+    """(virtual time, mean, max) pooled envelopes per node."""
+    arrivals: list[dict[bytes, tuple[float, int | None, bytes]]]
+    """Per node, each envelope's first arrival: (virtual time, the node it came from or None
+    if posted there, topic)."""
+    topic_names: list[bytes]
+    bytes_carried: int
+    virtual_seconds: float
+    churn: list[tuple[float, int, bool]]
+    """(virtual time, node, back online): when churning nodes went offline and came back."""
+    skews: list[float]
+    """Each node's clock skew, seconds."""
+    stem_nodes: frozenset[int]
+    """Nodes that send their own posts through a one-hop stem."""
+    wall_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    loop_events: int = 0
+
+
+def _churners(scenario: Scenario, topology: Topology, rng: random.Random) -> list[int]:
+    count = round(scenario.churn.fraction * topology.nodes)
+    return sorted(rng.sample(range(topology.nodes), count)) if count else []
+
+
+async def _churn(
+    index: int,
+    scenario: Scenario,
+    topology: Topology,
+    nodes: list[Node],
+    rng: random.Random,
+    log: list[tuple[float, int, bool]],
+) -> None:
+    """Node `index` goes offline (every link dropped, on both sides: nobody redials) and comes
+    back (the dialling side of each edge adds its static peer again), for ever."""
+    loop = asyncio.get_running_loop()
+    mine = [(a, b) for a, b in topology.edges if index in (a, b)]
+    while True:
+        await asyncio.sleep(rng.expovariate(1 / scenario.churn.online))
+        log.append((loop.time(), index, False))
+        for a, b in mine:
+            await nodes[a].remove_peer(nodes[b].enode)
+        await asyncio.sleep(rng.expovariate(1 / scenario.churn.offline))
+        log.append((loop.time(), index, True))
+        for a, b in mine:
+            nodes[a].add_peer(nodes[b].enode)
+
+
+async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
+    loop = asyncio.get_running_loop()
+    rng = random.Random(scenario.seed)
+    spec = scenario.topology
+    topology = build(
+        spec.kind,
+        spec.nodes,
+        rng,
+        degree=spec.degree,
+        attach=spec.attach,
+        light=spec.light,
+        uplinks=spec.uplinks,
+    )
+    work = plan(scenario.workload, topology.nodes, topology.light, rng)
+    if scenario.relay == "geth":
+        geth = frozenset(range(topology.nodes))
+    elif scenario.relay == "mix":
+        geth = frozenset(
+            rng.sample(range(topology.nodes), round(scenario.geth_fraction * topology.nodes))
+        )
+    else:
+        geth = frozenset()
+    keys = [SymmetricKey(rng.randbytes(32)) for _ in range(work.topics)]
+    names = [Topic(rng.randbytes(4)) for _ in range(work.topics)]
+    taps = [Tap(i) for i in range(topology.nodes)]
+    network = MemoryNetwork(seed=scenario.seed, model=scenario.links.model(), rlpx=scenario.rlpx)
+    degree_max = max((len(n) for n in topology.neighbours()), default=1)
+    published: list[tuple[float, int, int, bytes]] = []
+    deliveries: list[tuple[float, int, int]] = []
+    pool_sizes: list[tuple[float, float, int]] = []
+    index_of: dict[bytes, int] = {}
+    offline_log: list[tuple[float, int, bool]] = []
+    stem_nodes: set[int] = set()
+    async with MemoryCluster(
+        network,
+        seed=scenario.seed,
+        observers=lambda i: (taps[i],),
+        max_peers=degree_max + 2,
+        max_peers_per_ip=degree_max + 2,
+    ) as cluster:
+        nodes: list[Node] = []
+        skews = [
+            rng.uniform(-scenario.skew.seconds, scenario.skew.seconds)
+            if scenario.skew.seconds
+            else 0.0
+            for _ in range(topology.nodes)
+        ]
+        for i in range(topology.nodes):
+            cluster.epoch = EPOCH + skews[i]  # this node's wall clock, off by its skew
+            options: dict[str, bool] = {}
+            if i in geth:
+                options["stem"] = False  # geth has no stem
+            elif scenario.stem is not None:
+                options["stem"] = scenario.stem
+            node = await cluster.add_node(light=i in topology.light, **options)
+            if node.config.stem:
+                stem_nodes.add(i)
+            node.relay_policy = GETH_TICK if i in geth else BroadcastPolicy()
+            if i in topology.light:
+                wanted = [topic_to_bloom(names[t]) for t in work.interests[i]]
+                if wanted:
+                    await node.set_bloom(bytes(aggregate_blooms(*wanted)))
+            nodes.append(node)
+        for tap in taps:
+            tap.counted = False  # the handshakes' status packets are not the workload's traffic
+        # Dials start at seeded times over one geth tick, so each link's 300 ms ticker gets
+        # its own phase, as in a network whose peers connected at different times (§6.1).
+        for a, b in topology.edges:
+            loop.call_later(rng.uniform(0, 0.3), nodes[a].add_peer, nodes[b].enode)
+        for a, b in topology.edges:
+            await cluster.connected(nodes[a], nodes[b])
+        for tap in taps:
+            tap.counted = True
+            tap.first.clear()
+
+        async def consume(i: int, subscription: Subscription) -> None:
+            async for message in subscription:
+                m = index_of.get(bytes(message.envelope_hash))
+                if m is not None:
+                    deliveries.append((loop.time(), i, m))
+
+        readers = [
+            asyncio.create_task(
+                consume(
+                    i, nodes[i].subscribe(Filter(sym_key=keys[t], topics=frozenset({names[t]})))
+                )
+            )
+            for i in range(topology.nodes)
+            for t in work.interests[i]
+        ]
+        start = loop.time()
+        duration = max(scenario.duration, work.posts[-1].at + 1 if work.posts else 0.0)
+
+        async def sample() -> None:
+            while True:
+                sizes = [len(node.pool) for node in nodes]
+                pool_sizes.append((loop.time() - start, sum(sizes) / len(sizes), max(sizes)))
+                if progress is not None:
+                    progress(loop.time() - start, duration, len(published))
+                await asyncio.sleep(scenario.sample_every)
+
+        sampler = asyncio.create_task(sample())
+        churners = _churners(scenario, topology, rng)
+        churn_tasks = [
+            asyncio.create_task(
+                _churn(i, scenario, topology, nodes, random.Random(rng.random()), offline_log)
+            )
+            for i in churners
+        ]
+        key_ids: dict[tuple[int, int], str] = {}
+        spare = SymmetricKey(rng.randbytes(32))
+        for m, post in enumerate(work.posts):
+            await asyncio.sleep(max(0.0, start + post.at - loop.time()))
+            node = nodes[post.publisher]
+            topic_index = post.topic
+            key = keys[topic_index] if topic_index >= 0 else spare
+            topic = names[topic_index] if topic_index >= 0 else Topic(rng.randbytes(4))
+            slot = (post.publisher, topic_index)
+            if slot not in key_ids:
+                key_ids[slot] = node.add_sym_key(key.secret)
+            payload = m.to_bytes(4, "big")[: post.payload] + rng.randbytes(max(0, post.payload - 4))
+            request = PostRequest(
+                payload=payload,
+                topic=topic,
+                sym_key_id=key_ids[slot],
+                ttl=post.ttl,
+                pow_target=0.002,
+                pow_time=1.0,
+            )
+            at = loop.time() - start
+            envelope_hash = bytes(await node.post(request))
+            index_of[envelope_hash] = m
+            published.append((at, post.publisher, m, envelope_hash))
+        await asyncio.sleep(max(0.0, start + duration - loop.time()))
+        virtual = loop.time() - start
+        sampler.cancel()
+        for task in churn_tasks:
+            task.cancel()
+        for reader in readers:
+            reader.cancel()
+        ids = {node_id_of(node): i for i, node in enumerate(nodes)}
+        arrivals = [
+            {
+                h: (t - start, ids.get(source) if source is not None else None, topic)
+                for h, (t, source, topic) in tap.first.items()
+            }
+            for tap in taps
+        ]
+        deliveries[:] = [(t - start, i, m) for t, i, m in deliveries]
+        offline_log[:] = [(t - start, i, up) for t, i, up in offline_log]
+        return RunTrace(
+            scenario,
+            topology,
+            work,
+            geth,
+            taps,
+            published,
+            deliveries,
+            pool_sizes,
+            arrivals,
+            [bytes(n) for n in names],
+            network.bytes_carried,
+            virtual,
+            offline_log,
+            skews,
+            frozenset(stem_nodes),
+        )
+
+
+def run_scenario(scenario: Scenario, progress: Progress | None = None) -> RunTrace:
+    """Run `scenario` to the end (deterministic from its seed); wall time and peak RSS too."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    trace: RunTrace = run_virtual(_run(scenario, progress))
+    trace.wall_seconds = time.perf_counter() - wall
+    trace.cpu_seconds = time.process_time() - cpu
+    trace.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return trace
