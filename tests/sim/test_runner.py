@@ -56,7 +56,7 @@ def test_geth_full_mesh_duplicates_within_bounds() -> None:
     trace = run_scenario(scenario)
     numbers = summarise(trace)
     (dup,) = [c for c in checks(trace, numbers) if "duplicate" in c.name]
-    assert (dup.low, dup.high) == (3.5, 6.0) and dup.passed, dup.line()
+    assert (dup.low, dup.high) == (3.5, 6.125) and dup.passed, dup.line()
     assert numbers["delivery_ratio"] == 1.0
 
 

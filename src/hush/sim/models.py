@@ -6,7 +6,7 @@
 * The bloom false-positive law p(n) = (1 − e^(−k·n/m))^k, m = 512, k = 3, and the geth
   overwrite-bloom Monte-Carlo values of §4.3 (8.86 % at n = 100).
 * Flooding duplicate bounds: geth mode in [d/2, d−1] on d-regular graphs, [(N−1)/2, N−2] on a
-  full mesh (§4.4).
+  full mesh (§4.4), the upper end taken exactly as Case 3 counts it (d − 1 + 1/N).
 """
 
 from __future__ import annotations
@@ -61,9 +61,12 @@ def vac_cases(nodes: int) -> dict[str, float]:
 
 
 def duplicate_bounds(nodes: int, degree: int | None, full_mesh: bool) -> tuple[float, float] | None:
-    """geth mode's duplicate factor bounds (copies received per envelope per node)."""
+    """geth mode's duplicate factor bounds (copies received per envelope per node): from d/2
+    (each message crosses each edge once) to immediate forwarding's exact count, N(d−1)+1
+    transmissions over N nodes, i.e. d − 1 + 1/N (§4.4 rounds it to d − 1; on a small full mesh
+    the rounding matters: 6.125 against 6 at N = 8). A full mesh has d = N − 1."""
     if full_mesh:
-        return ((nodes - 1) / 2, nodes - 2)
+        degree = nodes - 1
     if degree is None:
         return None
-    return (degree / 2, degree - 1)
+    return (degree / 2, degree - 1 + 1 / nodes)
