@@ -22,11 +22,9 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from dataclasses import dataclass
 
 from hush.clock import SYSTEM_CLOCK, Clock
 from hush.crypto.keys import PrivateKey
-from hush.crypto.symmetric import SymmetricKey
 from hush.enode import Enode, host_port, load_or_create_node_key
 from hush.errors import DisconnectReason, UsageError
 from hush.net import P2PConfig
@@ -35,6 +33,7 @@ from hush.node.config import NodeConfig
 from hush.node.delivery import Delivery, Subscription
 from hush.node.fanout import Observers
 from hush.node.hooks import DiscoveryView, NodeObserver, PeerSource
+from hush.node.keys_facade import KeyMethods
 from hush.node.keystore import KeyStore
 from hush.node.live_peer import LivePeer
 from hush.node.pool_keeper import PoolKeeper
@@ -43,6 +42,7 @@ from hush.node.ratelimit import RateLimiter, RateLimitStats
 from hush.node.registry import PeerInfo, PeerRegistry, p2p_config
 from hush.node.relay import BroadcastPolicy, RelayPolicy
 from hush.node.session import Sessions
+from hush.node.status import NodeStatus
 from hush.node.stem import Stem, StemConfig
 from hush.node.stem_hops import StemHops
 from hush.node.stem_relay import StemRelay
@@ -66,28 +66,7 @@ It gets the request envelope, or a `MailPacket`: a 126 payload that is not an en
 E), or server↔server sync (123/124) from a trusted peer."""
 
 
-@dataclass(frozen=True, slots=True)
-class NodeStatus:
-    """What the node says about itself (`Node.info()`), read-only, for RPC, CLI and metrics."""
-
-    client_id: str
-    node_id: NodeID
-    enode: str
-    listen_address: str
-    """host:port it listens on (port 0 when not listening)."""
-    memory: int
-    """Bytes the envelope pool accounts for (geth's shh_info `memory`)."""
-    pooled: int
-    """Envelopes in the pool."""
-    queued_messages: int
-    min_pow: float
-    max_message_size: int
-    bloom: Bloom | None
-    light: bool
-    peers: int
-
-
-class Node:
+class Node(KeyMethods):
     """A Whisper v6 node. `async with Node(config) as node:` starts and stops it."""
 
     def __init__(
@@ -366,48 +345,6 @@ class Node:
     def rate_limit_stats(self) -> RateLimitStats:
         """The ingress rate limiter's counters since start (for metrics)."""
         return self._sessions.limiter.stats()
-
-    # -- keys ------------------------------------------------------------------------------------
-
-    def key_count(self) -> int:
-        """Key pairs and symmetric keys held."""
-        return len(self.keys)
-
-    def new_key_pair(self) -> KeyID:
-        return self.keys.new_key_pair()
-
-    def add_private_key(self, secret: bytes) -> KeyID:
-        return self.keys.add_private_key(secret)
-
-    def delete_key_pair(self, key_id: str) -> bool:
-        return self.keys.delete_key_pair(key_id)
-
-    def has_key_pair(self, key_id: str) -> bool:
-        return self.keys.has_key_pair(key_id)
-
-    def private_key(self, key_id: str) -> PrivateKey:
-        """The key pair with this id (UsageError `invalid id` if none)."""
-        return self.keys.private_key(key_id)
-
-    def new_sym_key(self) -> KeyID:
-        return self.keys.new_sym_key()
-
-    def add_sym_key(self, secret: bytes) -> KeyID:
-        return self.keys.add_sym_key(secret)
-
-    def sym_key_from_password(self, password: str) -> KeyID:
-        """PBKDF2 (65356 iterations): blocking, call it off the event loop."""
-        return self.keys.sym_key_from_password(password)
-
-    def has_sym_key(self, key_id: str) -> bool:
-        return self.keys.has_sym_key(key_id)
-
-    def sym_key(self, key_id: str) -> SymmetricKey:
-        """The symmetric key with this id (UsageError `non-existent key ID` if none)."""
-        return self.keys.sym_key(key_id)
-
-    def delete_sym_key(self, key_id: str) -> bool:
-        return self.keys.delete_sym_key(key_id)
 
     # -- filters and subscriptions ---------------------------------------------------------------
 
