@@ -14,7 +14,7 @@ Rules:
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import (
@@ -50,6 +50,20 @@ def histogram(name: str, doc: str, values: Histogram) -> HistogramMetricFamily:
     family = HistogramMetricFamily(name, doc)
     family.add_metric([], _buckets(values), values.sum)
     return family
+
+
+def _labelled(
+    family: type[CounterMetricFamily] | type[GaugeMetricFamily],
+    name: str,
+    doc: str,
+    label: str,
+    values: Mapping[str, float],
+) -> Metric:
+    """One family with one sample per key of `values`, labelled `label`, in key order."""
+    metric = family(name, doc, labels=[label])
+    for key, value in sorted(values.items()):
+        metric.add_metric([key], value)
+    return metric
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
@@ -306,12 +320,13 @@ class HushCollector(Collector):
             for backend, value in sorted(values.items()):
                 family.add_metric([backend], value)
             yield family
-        history = CounterMetricFamily(
-            "hush_history_requests", "History requests made (client side).", labels=["result"]
+        yield _labelled(
+            CounterMetricFamily,
+            "hush_history_requests",
+            "History requests made (client side).",
+            "result",
+            archive.history_requests,
         )
-        for result, count in sorted(archive.history_requests.items()):
-            history.add_metric([result], count)
-        yield history
         yield histogram(
             "hush_history_request_duration_seconds",
             "History request page time (client side).",
@@ -380,23 +395,25 @@ class HushCollector(Collector):
             exceeded.add_metric([scope.value], total)
         yield exceeded
         archive = self.stats.archive
-        archived = GaugeMetricFamily(
-            "mailserver_archived_envelopes", "Envelopes archived.", labels=["db"]
+        yield _labelled(
+            GaugeMetricFamily,
+            "mailserver_archived_envelopes",
+            "Envelopes archived.",
+            "db",
+            archive.archived_now,
         )
-        for backend, value in sorted(archive.archived_now.items()):
-            archived.add_metric([backend], value)
-        yield archived
         yield _counter(
             "mailserver_envelopes",
             "Envelopes archived since start.",
             sum(archive.archived_total.values()),
         )
-        archive_failures = CounterMetricFamily(
-            "mailserver_archived_envelopes_failures", "Archive write failures.", labels=["db"]
+        yield _labelled(
+            CounterMetricFamily,
+            "mailserver_archived_envelopes_failures",
+            "Archive write failures.",
+            "db",
+            archive.errors,
         )
-        for backend, value in sorted(archive.errors.items()):
-            archive_failures.add_metric([backend], value)
-        yield archive_failures
         yield _counter(
             "mailserver_delivery_attempts",
             "Mail requests handled.",
