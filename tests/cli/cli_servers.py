@@ -7,8 +7,12 @@ Loopback only, ports from the OS.
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -21,6 +25,8 @@ from hush.shh.filters import Filter
 from hush.shh.topic import topic_from_hex
 
 _T = TypeVar("_T")
+
+HUSH = [sys.executable, "-c", "from hush.cli.main import main; main()"]
 
 
 class LoopThread:
@@ -161,3 +167,32 @@ class BadServer(LoopThread):
         if self.runner is not None:
             self.run(self.runner.cleanup())
         super().close()
+
+
+def interrupt_a_sealing_post(live: LiveNode, rpc: str) -> None:
+    """Ctrl-C on `hush post --rpc RPC` while `live`'s node seals: the client exits 130, the
+    node stops hashing and publishes nothing (the RPC server cancels the handler, the sealer
+    cancels the job)."""
+    assert live.node is not None
+    sealer = live.node._sealer
+    key_id = live.node.keys.sym_key_from_password("ctrl-c room")
+    argv = ["post", "--rpc", rpc, "--sym-key", key_id, "--topic", "01020304"]
+    argv += ["--pow", str(2**18), "--pow-time", "50", "--quiet", "hi"]  # hours of hashing
+    process = subprocess.Popen(
+        [*HUSH, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while sealer.pending == 0:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the post never reached the sealer"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    assert sealer.wait_idle(10), "the node went on sealing after the client hung up"
+    assert sealer.pending == 0 and sealer.busy == 0
+    assert len(live.node.pool) == 0  # nothing was published

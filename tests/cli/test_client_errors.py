@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from cli_servers import BadServer, LiveNode
+from cli_servers import BadServer, LiveNode, interrupt_a_sealing_post
 from click.testing import CliRunner, Result
 
 from hush.cli.main import main
@@ -326,46 +326,5 @@ async def test_logs_and_info_show_the_same_peer_id(caplog: pytest.LogCaptureFixt
 
 
 def test_ctrl_c_during_post_stops_the_nodes_sealing(live: LiveNode) -> None:
-    """End to end: Ctrl-C on `hush post` while a real node seals → the node stops hashing and
-    publishes nothing (the RPC server cancels the handler, the sealer cancels the job)."""
-    assert live.node is not None
-    sealer = live.node._sealer
-    key_id = live.node.keys.sym_key_from_password("ctrl-c room")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from hush.cli.main import main; main()",
-            "post",
-            "--rpc",
-            live.url,
-            "--sym-key",
-            key_id,
-            "--topic",
-            "01020304",
-            "--pow",
-            str(2**18),  # ~33 leading zero bits: hours of hashing, so the seal is still running
-            "--pow-time",
-            "50",
-            "--quiet",
-            "hi",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while sealer.pending == 0:
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the post never reached the sealer"
-            time.sleep(0.02)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130, err
-    assert sealer.wait_idle(10), "the node went on sealing after the client hung up"
-    assert sealer.pending == 0 and sealer.busy == 0
-    assert len(live.node.pool) == 0  # nothing was published
+    """End to end over HTTP: Ctrl-C on `hush post` while a real node seals."""
+    interrupt_a_sealing_post(live, live.url)

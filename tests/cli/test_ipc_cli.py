@@ -9,19 +9,17 @@ import os
 import signal
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_servers import LiveNode
+from cli_servers import HUSH, LiveNode, interrupt_a_sealing_post
 from click.testing import CliRunner
 
 from hush.cli.main import main
 from hush.cli.rpcclient import endpoint_url
 
-HUSH = [sys.executable, "-c", "from hush.cli.main import main; main()"]
 ROOM = "ipc room"
 
 
@@ -100,31 +98,7 @@ def test_unusable_sockets_are_one_line(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_during_post_over_ipc_stops_the_nodes_sealing(live: LiveNode, tmp_path: Path) -> None:  # fmt: skip
-    assert live.node is not None
-    sealer = live.node._sealer
-    key_id = live.node.keys.sym_key_from_password("ctrl-c room")
-    argv = ["post", "--rpc", str(tmp_path / "hush.ipc"), "--sym-key", key_id, "--topic", "01020304"]
-    argv += ["--pow", str(2**18), "--pow-time", "50", "--quiet", "hi"]  # hours of hashing
-    process = subprocess.Popen(
-        [*HUSH, *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while sealer.pending == 0:
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the post never reached the sealer"
-            time.sleep(0.02)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130, err
-    assert sealer.wait_idle(10), "the node went on sealing after the client hung up"
-    assert len(live.node.pool) == 0
+    interrupt_a_sealing_post(live, str(tmp_path / "hush.ipc"))
 
 
 class NodeProcess:
