@@ -114,6 +114,16 @@ class SqlStore:
         raise NotImplementedError
 
     _insert_sql = ""
+    merge_topics = 200
+    """Topic lists up to this long are read by `_merged_keys` (per-topic range scans merged);
+    longer lists, and every list when 0, by `_scanned_keys` (one scan and a sort). SQLite allows
+    500 terms in a compound SELECT; the plan's cost grows with its terms."""
+    _merge_term = ""
+    """One term of the merged plan: rows of topic `?` with `? <= sent <= ?`."""
+    _merge_term_limit = False
+    """Each term carries its own ORDER BY and LIMIT (PostgreSQL)."""
+    _merge_source = ""
+    """The FROM clause around the merged keys (`{}`), as `e`."""
     _key_columns = "sent, hash"
     """What the index part of a page query selects, and how the rows are joined back (`k`)."""
     _key_join = "e.sent = k.sent AND e.hash = k.hash"
@@ -161,32 +171,60 @@ class SqlStore:
         return int(conn.execute("SELECT count FROM archive_stats WHERE id = 0").fetchone()[0])
 
     def page(self, query: PageQuery, max_bytes: int = 0) -> Page:
+        plan = self._plan(query)
+        if plan is None:
+            return Page([], None, None)
+        return self._page_of(
+            self._query(*self._page_sql(query, *plan, max_bytes)), query, max_bytes
+        )
+
+    def explain(self, query: PageQuery, max_bytes: int = 0) -> list[str]:
+        """The planner's plan for `page(query, max_bytes)` (its first statement), one line per
+        step."""
+        plan = self._plan(query)
+        if plan is None:
+            return []
+        text, params = self._page_sql(query, *plan, max_bytes)
+        return [str(line[-1]) for line in self._query(self._explain + text, params)]
+
+    _explain = "EXPLAIN QUERY PLAN "
+
+    def _plan(self, query: PageQuery) -> tuple[tuple[Topic, ...] | None, int] | None:
+        """The distinct topics (None: all) and the effective upper bound; None when nothing
+        can match."""
         if query.bloom is not None:
             raise UsageError("resolve the bloom into topics before querying")
-        if query.topics is not None and not query.topics:
-            return Page([], None, None)
-        where = ["sent >= ?", "sent <= ?"]
-        params: list[Any] = [query.lower, query.upper]
-        if query.topics is not None:
-            clause, value = self._topic_filter(query.topics)
-            where.append(clause)
-            params.append(value)
-        if query.cursor is not None:
-            where.append("(sent, hash) < (?, ?)")
-            params += [query.cursor.sent, query.cursor.hash]
-        params.append(query.limit + 1)
-        # One round trip: limit + 1 keys from the index, then each row's size and, while the
-        # running size stays within the page's byte budget (and never past `limit`), its raw bytes.
+        topics = None if query.topics is None else tuple(dict.fromkeys(query.topics))
+        upper = query.upper
+        if query.cursor is not None:  # (sent, hash) < cursor implies sent <= cursor.sent
+            upper = min(upper, query.cursor.sent)
+        if (topics is not None and not topics) or upper < query.lower:
+            return None
+        return topics, upper
+
+    def _merges(self, topics: tuple[Topic, ...] | None) -> bool:
+        return topics is not None and len(topics) <= self.merge_topics
+
+    def _page_sql(
+        self, query: PageQuery, topics: tuple[Topic, ...] | None, upper: int, max_bytes: int
+    ) -> tuple[str, list[Any]]:
+        """The page's statement, returning `(sent, hash, size, raw or NULL)` newest first."""
+        if topics is not None and self._merges(topics):
+            source, params = self._merged_keys(query, topics, upper)
+        else:
+            source, params = self._scanned_keys(query, topics)
+        # One round trip: limit + 1 keys, then each row's size and, while the running size stays
+        # within the page's byte budget (and never past `limit`), its raw bytes.
         text = (
             "SELECT sent, hash, size, CASE WHEN n <= ? AND (n = 1 OR running <= ?) THEN raw END "  # noqa: S608
             "FROM (SELECT e.sent, e.hash, e.size, e.raw, row_number() OVER w AS n, "
-            "sum(e.size) OVER w AS running FROM envelopes e JOIN ("
-            f"SELECT {self._key_columns} FROM envelopes WHERE {' AND '.join(where)} "
-            f"ORDER BY sent DESC, hash DESC LIMIT ?) k ON {self._key_join} "
+            f"sum(e.size) OVER w AS running FROM {source} "
             "WINDOW w AS (ORDER BY e.sent DESC, e.hash DESC)) t ORDER BY sent DESC, hash DESC"
         )
-        budget = max_bytes or 1 << 62
-        rows = self._query(text, [query.limit, budget, *params])
+        return text, [query.limit, max_bytes or 1 << 62, *params]
+
+    @staticmethod
+    def _page_of(rows: Sequence[Any], query: PageQuery, max_bytes: int) -> Page:
         keys, cursor = cut_page(
             [(int(sent), bytes(h), int(size)) for sent, h, size, _ in rows], query.limit, max_bytes
         )
@@ -194,6 +232,53 @@ class SqlStore:
             return Page([], None, None)
         envelopes = [bytes(raw) for _, _, _, raw in rows[: len(keys)]]
         return Page(envelopes, cursor, EnvelopeHash(keys[-1][1]))
+
+    def _scanned_keys(
+        self, query: PageQuery, topics: tuple[Topic, ...] | None
+    ) -> tuple[str, list[Any]]:
+        """One scan for every topic: the `(sent, hash)` index newest first (all topics), or
+        the topic index over the whole list and a sort of everything in the range."""
+        where = ["sent >= ?", "sent <= ?"]
+        params: list[Any] = [query.lower, query.upper]
+        if topics is not None:
+            clause, value = self._topic_filter(topics)
+            where.append(clause)
+            params.append(value)
+        if query.cursor is not None:
+            where.append("(sent, hash) < (?, ?)")
+            params += [query.cursor.sent, query.cursor.hash]
+        params.append(query.limit + 1)
+        source = (
+            f"envelopes e JOIN (SELECT {self._key_columns} FROM envelopes "  # noqa: S608
+            f"WHERE {' AND '.join(where)} ORDER BY sent DESC, hash DESC LIMIT ?) k "
+            f"ON {self._key_join}"
+        )
+        return source, params
+
+    def _merged_keys(
+        self, query: PageQuery, topics: tuple[Topic, ...], upper: int
+    ) -> tuple[str, list[Any]]:
+        """One bounded backward range scan of the topic index per topic, merged by the
+        planner in key order (SQLite: a compound SELECT's ordered merge of co-routines;
+        PostgreSQL: Merge Append), stopped after `limit + 1` rows: at most `limit + 1` plus
+        one look-ahead row per topic are read, however many rows the range holds."""
+        term = self._merge_term
+        bounds: list[Any] = [query.lower, upper]
+        if query.cursor is not None:
+            term += " AND (sent, hash) < (?, ?)"
+            bounds += [query.cursor.sent, query.cursor.hash]
+        ordered = " ORDER BY sent DESC, hash DESC LIMIT ?"
+        ints = topic_ints(topics)
+        if len(ints) == 1:
+            return self._merge_source.format(term + ordered), [ints[0], *bounds, query.limit + 1]
+        term_limit = [query.limit + 1] if self._merge_term_limit else []
+        if self._merge_term_limit:
+            term = f"({term}{ordered})"
+        params: list[Any] = []
+        for topic in ints:
+            params += [topic, *bounds, *term_limit]
+        params.append(query.limit + 1)
+        return self._merge_source.format(" UNION ALL ".join([term] * len(ints)) + ordered), params
 
     def topics_between(self, lower: int, upper: int, limit: int = 1_000_000) -> list[Topic]:
         rows = self._query(

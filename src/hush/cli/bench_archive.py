@@ -6,8 +6,10 @@
   return, when every envelope is in the client's filter; `cpu_seconds` is the process's CPU time
   over the same span (server, client and both databases' threads all run in it). Baseline: the same request in geth
   wnode's raw form (bloom, one envelope per 127).
-- page (H3): p50/p99 of 1,000-row pages for 100 random topics over a day, from a store of `--rows`
-  envelopes (50,000 a day); SQLite and, with `--postgres URL`, PostgreSQL.
+- page (H3): p50/p99 of 1,000-row pages for 100 random topics, from a store of `--rows`
+  envelopes (50,000 a day over 5,000 topics), built in bulk and kept in `--data-dir` (SQLite) or
+  the `--postgres` database for the next run; the merged plan against the single-scan plan
+  (`hush.cli.bench_pages`).
 - ingest (H4): `Node.inject` of pre-sealed envelopes with the archive observer, until the store
   has acknowledged them all; baseline: the same injections into a node without an archive.
 
@@ -20,7 +22,6 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -29,9 +30,9 @@ from typing import Any
 import aiohttp
 import click
 
-from hush.archive.page import PageQuery
 from hush.archive.server import ArchiveConfig, ArchiveServer
-from hush.archive.store import ArchivedEnvelope, SqlStore, open_store
+from hush.archive.store import ArchivedEnvelope, open_store
+from hush.cli.bench_pages import bench_pages, explain
 from hush.crypto.symmetric import SymmetricKey
 from hush.node import Node, NodeConfig
 from hush.rpc import RpcConfig, RpcServer, ShhApi
@@ -152,60 +153,6 @@ async def bench_catch_up(
     return results
 
 
-def _fill(store: SqlStore, rows: int, now: int, topics: list[Topic], size: int) -> None:
-    rng = random.Random(2)
-    per_day = 50_000
-    raw = b"\xc0" * size
-    batch: list[ArchivedEnvelope] = []
-    for i in range(rows):
-        sent = now - i * _DAY // per_day
-        digest = rng.randbytes(32)
-        batch.append(ArchivedEnvelope(sent, digest, rng.choice(topics), sent + 60, raw))
-        if len(batch) == 20_000:
-            store.put(batch)
-            batch = []
-    store.put(batch)
-
-
-def bench_pages(db_url: str, rows: int, queries: int, size: int) -> dict[str, Any]:
-    now = 1_800_000_000
-    topics = _topics(5000)
-    store = open_store(db_url, None)
-    try:
-        started = time.perf_counter()
-        _fill(store, rows, now, topics, size)
-        fill_rate = rows / (time.perf_counter() - started)
-        rng = random.Random(3)
-        times = []
-        cpu = []
-        got = []
-        for _ in range(queries):
-            wanted = tuple(rng.sample(topics, 100))
-            day = rng.randrange(max(1, rows // 50_000))
-            upper = now - day * _DAY
-            query = PageQuery(upper - _DAY, upper, wanted, 1000)
-            start, start_cpu = time.perf_counter(), time.thread_time()
-            page = store.page(query)
-            times.append(time.perf_counter() - start)
-            cpu.append(time.thread_time() - start_cpu)
-            got.append(len(page.raw_envelopes))
-        times.sort()
-        cpu.sort()
-        return {
-            "rows": rows,
-            "fill_rows_per_s": round(fill_rate),
-            "rows_per_page_median": statistics.median(got),
-            "p50_ms": round(times[len(times) // 2] * 1000, 2),
-            "p99_ms": round(times[min(len(times) - 1, int(len(times) * 0.99))] * 1000, 2),
-            # This thread's CPU: all of SQLite's work (in process), the client's share only for
-            # PostgreSQL. Wall minus CPU is waiting: I/O, the server, or other processes' load.
-            "cpu_p50_ms": round(cpu[len(cpu) // 2] * 1000, 2),
-            "cpu_p99_ms": round(cpu[min(len(cpu) - 1, int(len(cpu) * 0.99))] * 1000, 2),
-        }
-    finally:
-        store.close()
-
-
 async def _inject_all(node: Node, envelopes: list[Any]) -> float:
     started = time.perf_counter()
     for envelope in envelopes:
@@ -262,6 +209,12 @@ async def bench_ingest(db_url: str, count: int, size: int) -> dict[str, Any]:
     help="Share of the day on the wanted topics (0.2: ~10,000 envelopes).",
 )
 @click.option("--rows", type=int, default=500_000, show_default=True, help="Page-bench store size.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the page bench's SQLite dataset here and reuse it (default: a temp dir).",
+)
+@click.option("--explain", "show_plans", is_flag=True, help="Add the page query plans.")
 @click.option("--queries", type=int, default=200, show_default=True)
 @click.option("--ingest", type=int, default=20_000, show_default=True)
 @click.option("--size", type=int, default=1024, show_default=True, help="Envelope bytes.")
@@ -273,6 +226,8 @@ def command(
     want: int,
     want_share: float,
     rows: int,
+    data_dir: Path | None,
+    show_plans: bool,
     queries: int,
     ingest: int,
     size: int,
@@ -293,9 +248,15 @@ def command(
                 bench_catch_up(sqlite("catch"), per_day, want, want_share, size)
             )
         if not only or "page" in only:
-            report["page_sqlite"] = bench_pages(sqlite("pages"), rows, queries, size)
-            if postgres:
-                report["page_postgres"] = bench_pages(postgres, rows, queries, size)
+            pages = sqlite("pages")
+            if data_dir is not None:
+                data_dir.mkdir(parents=True, exist_ok=True)
+                pages = str(data_dir / f"pages-{rows}-{size}.sqlite")
+            for name, url in (("sqlite", pages), ("postgres", postgres)):
+                if url:
+                    report[f"page_{name}"] = bench_pages(url, rows, queries, size)
+                    if show_plans:
+                        report[f"plans_{name}"] = explain(url, rows)
         if not only or "ingest" in only:
             report["ingest_sqlite"] = asyncio.run(bench_ingest(sqlite("ingest"), ingest, size))
             if postgres:
