@@ -55,11 +55,13 @@ CREATE OR REPLACE TRIGGER envelopes_removed AFTER DELETE ON envelopes
 
 class PostgresStore(SqlStore):
     _placeholder = "%s"
+    _named = "%({})s"
     backend = "postgresql"
     # Each term an index scan of `(topic, sent, hash)` that fetches its rows' raws as it goes
     # (no second lookup by key; no reliance on the visibility map, which lags for new rows).
     _merge_term = (
-        "SELECT sent, hash, size, raw FROM envelopes WHERE topic = ? AND sent >= ? AND sent <= ?"
+        "SELECT sent, hash, size, raw FROM envelopes "
+        "WHERE topic = {topic} AND sent >= {lower} AND sent <= {upper}"
     )
     _merge_term_limit = True
     _merge_source = "({}) e"

@@ -65,7 +65,7 @@ class SqliteStore(SqlStore):
     # one statement the window sums would sort the joined raws twice (~half the page's CPU).
     _merge_term = (
         "SELECT id, sent, hash, size FROM envelopes INDEXED BY envelopes_by_topic "
-        "WHERE topic = ? AND sent >= ? AND sent <= ?"
+        "WHERE topic = {topic} AND sent >= {lower} AND sent <= {upper}"
     )
     _merge_source = "{}"
     _insert_sql = (
@@ -113,7 +113,7 @@ class SqliteStore(SqlStore):
 
     def _page_sql(
         self, query: PageQuery, topics: tuple[Topic, ...] | None, upper: int, max_bytes: int
-    ) -> tuple[str, list[Any]]:
+    ) -> tuple[str, Any]:
         if topics is not None and self._merges(topics):  # the first of the two statements
             return self._merged_keys(query, topics, upper)
         return super()._page_sql(query, topics, upper, max_bytes)

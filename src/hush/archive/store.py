@@ -98,6 +98,8 @@ class SqlStore:
     """What both backends share: the queries, written once, in the `?` placeholder style."""
 
     _placeholder = "?"
+    _named = ":{}"
+    """A named parameter (the merged plan's)."""
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -119,7 +121,7 @@ class SqlStore:
     longer lists, and every list when 0, by `_scanned_keys` (one scan and a sort). SQLite allows
     500 terms in a compound SELECT; the plan's cost grows with its terms."""
     _merge_term = ""
-    """One term of the merged plan: rows of topic `?` with `? <= sent <= ?`."""
+    """One term of the merged plan: rows of topic `{topic}` with `{lower} <= sent <= {upper}`."""
     _merge_term_limit = False
     """Each term carries its own ORDER BY and LIMIT (PostgreSQL)."""
     _merge_source = ""
@@ -207,21 +209,30 @@ class SqlStore:
 
     def _page_sql(
         self, query: PageQuery, topics: tuple[Topic, ...] | None, upper: int, max_bytes: int
-    ) -> tuple[str, list[Any]]:
-        """The page's statement, returning `(sent, hash, size, raw or NULL)` newest first."""
+    ) -> tuple[str, Any]:
+        """The page's statement, returning `(sent, hash, size, raw or NULL)` newest first, and
+        its parameters (a list for `?`, a dict for the merged plan's named ones)."""
+        budget = max_bytes or 1 << 62
         if topics is not None and self._merges(topics):
-            source, params = self._merged_keys(query, topics, upper)
-        else:
-            source, params = self._scanned_keys(query, topics)
+            source, named = self._merged_keys(query, topics, upper)
+            named |= {"limit": query.limit, "budget": budget}
+            return self._windowed(source, self._name("limit"), self._name("budget")), named
+        source, params = self._scanned_keys(query, topics)
+        return self._windowed(source, "?", "?"), [query.limit, budget, *params]
+
+    @staticmethod
+    def _windowed(source: str, limit: str, budget: str) -> str:
         # One round trip: limit + 1 keys, then each row's size and, while the running size stays
         # within the page's byte budget (and never past `limit`), its raw bytes.
-        text = (
-            "SELECT sent, hash, size, CASE WHEN n <= ? AND (n = 1 OR running <= ?) THEN raw END "  # noqa: S608
-            "FROM (SELECT e.sent, e.hash, e.size, e.raw, row_number() OVER w AS n, "
+        return (
+            f"SELECT sent, hash, size, CASE WHEN n <= {limit} AND (n = 1 OR running <= {budget}) "  # noqa: S608
+            "THEN raw END FROM (SELECT e.sent, e.hash, e.size, e.raw, row_number() OVER w AS n, "
             f"sum(e.size) OVER w AS running FROM {source} "
             "WINDOW w AS (ORDER BY e.sent DESC, e.hash DESC)) t ORDER BY sent DESC, hash DESC"
         )
-        return text, [query.limit, max_bytes or 1 << 62, *params]
+
+    def _name(self, name: str) -> str:
+        return self._named.format(name)
 
     @staticmethod
     def _page_of(rows: Sequence[Any], query: PageQuery, max_bytes: int) -> Page:
@@ -257,28 +268,31 @@ class SqlStore:
 
     def _merged_keys(
         self, query: PageQuery, topics: tuple[Topic, ...], upper: int
-    ) -> tuple[str, list[Any]]:
+    ) -> tuple[str, dict[str, Any]]:
         """One bounded backward range scan of the topic index per topic, merged by the
         planner in key order (SQLite: a compound SELECT's ordered merge of co-routines;
         PostgreSQL: Merge Append), stopped after `limit + 1` rows: at most `limit + 1` plus
-        one look-ahead row per topic are read, however many rows the range holds."""
-        term = self._merge_term
-        bounds: list[Any] = [query.lower, upper]
+        one look-ahead row per topic are read, however many rows the range holds. Named
+        parameters: the bounds are bound once, not once per topic."""
+        name = self._name
+        params: dict[str, Any] = {"lower": query.lower, "upper": upper, "rows": query.limit + 1}
+        extra = ""
         if query.cursor is not None:
-            term += " AND (sent, hash) < (?, ?)"
-            bounds += [query.cursor.sent, query.cursor.hash]
-        ordered = " ORDER BY sent DESC, hash DESC LIMIT ?"
-        ints = topic_ints(topics)
-        if len(ints) == 1:
-            return self._merge_source.format(term + ordered), [ints[0], *bounds, query.limit + 1]
-        term_limit = [query.limit + 1] if self._merge_term_limit else []
+            extra = f" AND (sent, hash) < ({name('csent')}, {name('chash')})"
+            params |= {"csent": query.cursor.sent, "chash": query.cursor.hash}
+        ordered = f" ORDER BY sent DESC, hash DESC LIMIT {name('rows')}"
+        terms = []
+        for i, topic in enumerate(topic_ints(topics)):
+            params[f"t{i}"] = topic
+            term = self._merge_term.format(
+                topic=name(f"t{i}"), lower=name("lower"), upper=name("upper")
+            )
+            terms.append(term + extra)
+        if len(terms) == 1:
+            return self._merge_source.format(terms[0] + ordered), params
         if self._merge_term_limit:
-            term = f"({term}{ordered})"
-        params: list[Any] = []
-        for topic in ints:
-            params += [topic, *bounds, *term_limit]
-        params.append(query.limit + 1)
-        return self._merge_source.format(" UNION ALL ".join([term] * len(ints)) + ordered), params
+            terms = [f"({term}{ordered})" for term in terms]
+        return self._merge_source.format(" UNION ALL ".join(terms) + ordered), params
 
     def topics_between(self, lower: int, upper: int, limit: int = 1_000_000) -> list[Topic]:
         rows = self._query(
