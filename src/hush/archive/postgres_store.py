@@ -7,6 +7,8 @@ slower."""
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +53,22 @@ CREATE OR REPLACE TRIGGER envelopes_added AFTER INSERT ON envelopes
 CREATE OR REPLACE TRIGGER envelopes_removed AFTER DELETE ON envelopes
     REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION hush_envelopes_removed();
 """
+
+
+@functools.lru_cache(maxsize=512)
+def _numbered(text: str) -> tuple[str, tuple[str, ...]]:
+    """`%(name)s` placeholders as PostgreSQL's `$n`, and the names in `$n` order. psycopg would
+    parse a statement this long (100 terms: ~15 KB; it caches up to 4 KB) on every call, ~9 ms;
+    its raw cursor takes `$n` as they are."""
+    order: dict[str, str] = {}
+
+    def number(match: re.Match[str]) -> str:
+        return order.setdefault(match.group(1), f"${len(order) + 1}")
+
+    return _NAMED.sub(number, text), tuple(order)
+
+
+_NAMED = re.compile(r"%\((\w+)\)s")
 
 
 class PostgresStore(SqlStore):
@@ -99,9 +117,15 @@ class PostgresStore(SqlStore):
     def _topic_filter(self, topics: Sequence[Topic]) -> tuple[str, Any]:
         return "topic = ANY(?)", topic_ints(topics)
 
-    def _query(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
+    def _query(self, text: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
         conn = self._conn()
-        rows = conn.execute(self._sql(text), params, binary=True).fetchall()  # bytea unencoded
+        if isinstance(params, dict):  # the merged plan's named parameters
+            numbered, order = _numbered(text)
+            cursor = self._psycopg.RawCursor(conn)
+            cursor.execute(numbered, [params[name] for name in order], binary=True)
+        else:
+            cursor = conn.execute(self._sql(text), params, binary=True)  # bytea unencoded
+        rows = cursor.fetchall()
         conn.commit()
         return list(rows)
 

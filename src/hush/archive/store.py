@@ -21,6 +21,7 @@ gets its own connection.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -231,8 +232,9 @@ class SqlStore:
             "WINDOW w AS (ORDER BY e.sent DESC, e.hash DESC)) t ORDER BY sent DESC, hash DESC"
         )
 
-    def _name(self, name: str) -> str:
-        return self._named.format(name)
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return cls._named.format(name)
 
     @staticmethod
     def _page_of(rows: Sequence[Any], query: PageQuery, max_bytes: int) -> Page:
@@ -274,25 +276,28 @@ class SqlStore:
         PostgreSQL: Merge Append), stopped after `limit + 1` rows: at most `limit + 1` plus
         one look-ahead row per topic are read, however many rows the range holds. Named
         parameters: the bounds are bound once, not once per topic."""
-        name = self._name
         params: dict[str, Any] = {"lower": query.lower, "upper": upper, "rows": query.limit + 1}
-        extra = ""
         if query.cursor is not None:
-            extra = f" AND (sent, hash) < ({name('csent')}, {name('chash')})"
             params |= {"csent": query.cursor.sent, "chash": query.cursor.hash}
+        params |= {f"t{i}": topic for i, topic in enumerate(topic_ints(topics))}
+        return self._merged_text(len(topics), query.cursor is not None), params
+
+    @classmethod
+    @functools.lru_cache(maxsize=1024)  # per backend, topic count and cursor
+    def _merged_text(cls, count: int, cursor: bool) -> str:
+        name = cls._name
+        extra = f" AND (sent, hash) < ({name('csent')}, {name('chash')})" if cursor else ""
         ordered = f" ORDER BY sent DESC, hash DESC LIMIT {name('rows')}"
-        terms = []
-        for i, topic in enumerate(topic_ints(topics)):
-            params[f"t{i}"] = topic
-            term = self._merge_term.format(
-                topic=name(f"t{i}"), lower=name("lower"), upper=name("upper")
-            )
-            terms.append(term + extra)
-        if len(terms) == 1:
-            return self._merge_source.format(terms[0] + ordered), params
-        if self._merge_term_limit:
+        terms = [
+            cls._merge_term.format(topic=name(f"t{i}"), lower=name("lower"), upper=name("upper"))
+            + extra
+            for i in range(count)
+        ]
+        if count == 1:
+            return cls._merge_source.format(terms[0] + ordered)
+        if cls._merge_term_limit:
             terms = [f"({term}{ordered})" for term in terms]
-        return self._merge_source.format(" UNION ALL ".join(terms) + ordered), params
+        return cls._merge_source.format(" UNION ALL ".join(terms) + ordered)
 
     def topics_between(self, lower: int, upper: int, limit: int = 1_000_000) -> list[Topic]:
         rows = self._query(
