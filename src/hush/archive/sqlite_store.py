@@ -99,7 +99,8 @@ class SqliteStore(SqlStore):
         assert topics is not None
         text, params = self._page_sql(query, topics, upper, max_bytes)
         conn = self._conn()
-        conn.execute("BEGIN")  # one snapshot for both statements: a prune can't come between
+        if not conn.in_transaction:  # one snapshot for both statements: no prune between them
+            conn.execute("BEGIN")
         try:
             keys = conn.execute(text, params).fetchall()
             taken, cursor = cut_page([(s, h, z) for _, s, h, z in keys], query.limit, max_bytes)
