@@ -44,7 +44,7 @@ NEWEST = 1_800_000_000
 DATASET_VERSION = 1
 _CHUNK = 50_000
 _POOL = 1 << 22
-_KINDS = (("day", False), ("day", True), ("all", False), ("all", True))
+_KINDS = (("day", False), ("day", True), ("whole", False), ("whole", True))
 
 
 def dataset_topics() -> list[Topic]:
@@ -247,7 +247,7 @@ def bench_pages(url: str, rows: int, queries: int, size: int, warmup: int = 20) 
                 if i < warmup:
                     continue
                 times[name].setdefault(label, []).append(wall)
-                times[name].setdefault("all", []).append(wall)
+                times[name].setdefault("overall", []).append(wall)
                 cpu[name].append(used)
                 after = backend[name]() if backend[name] else None
                 if server is not None and after is not None:
@@ -274,7 +274,7 @@ def bench_pages(url: str, rows: int, queries: int, size: int, warmup: int = 20) 
                 entry["server_cpu_mean_ms"] = round(server_cpu[name] / queries * 1000, 2)
             report[name] = entry
         report["p99_ratio_merged_over_scan"] = round(
-            report["merged"]["all"]["p99_ms"] / report["scan"]["all"]["p99_ms"], 3
+            report["merged"]["overall"]["p99_ms"] / report["scan"]["overall"]["p99_ms"], 3
         )
         return report
     finally:
