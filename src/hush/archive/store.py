@@ -2,10 +2,13 @@
 
 Rules, the same for both backends:
 
-* One table of raw envelopes keyed `(sent, hash)`, with a composite index `(topic, sent, hash)`;
-  replies send the stored bytes unchanged. Inserting a known envelope does nothing.
+* One table of raw envelopes keyed `(sent, hash)`, with a composite index `(topic, sent, hash)`
+  (SQLite: `(topic, sent, hash, size)`); replies send the stored bytes unchanged. Inserting a
+  known envelope does nothing.
 * Pages are keyset queries, newest first, strictly older than the cursor, `limit + 1` keys read
-  from the index, then the raw bytes of those rows only.
+  from an index, then the raw bytes of those rows only. A topic list (up to `merge_topics`) is
+  read by one backward range scan per topic, merged in key order and stopped after `limit + 1`
+  rows (H3: 5,000,000 rows, 100 topics, any window); every topic, or a longer list, by one scan.
 * Counts and bytes are kept incrementally by triggers in the same transaction as the rows
   (never a full scan), and so are the distinct topics with their first and last `sent`, which turn
   a bloom request into topic lookups.
