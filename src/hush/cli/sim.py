@@ -196,8 +196,8 @@ def darkness_command(
     as_json: bool,
 ) -> None:
     """Who can tell the sender (simulation.md §6): spies log the first (time, sender) of every
-    copy; first-spy and graph-aware least-squares estimators; precision, posterior entropy,
-    reach p50/p95; mean ± 95 % CI over graph seeds. Runs the first-arrival propagation engine
+    copy; first-spy, graph-aware least-squares and stem-aware estimators; precision, posterior
+    entropy, reach p50/p95, copies per node; mean ± 95 % CI over graph seeds. Runs the first-arrival propagation engine
     under the policy's per-hop timing (validated against real nodes in tests/sim)."""
     from hush.sim.darkness import DarknessConfig, run_darkness  # noqa: PLC0415
 
