@@ -37,11 +37,12 @@ DEFAULT_MAX_HELD = 1024
 """Own envelopes under embargo at once."""
 _EMBARGO_CAP = 10.0  # × the mean: bounds the exponential's tail (P(cut) = e^-18)
 _EMBARGO_FIXED = 0.5
-"""Share of the mean that every embargo lasts at least. A plain Exp(2 s) embargo ends within
+"""Share of `mean_embargo` that every one-hop embargo lasts at least. A plain Exp(2 s) embargo ends within
 0.4 s one time in five, before the stem peer's relay has reached anyone, and the source then
-floods to its own (spy) neighbours: `hush sim darkness --policy stem` measured first-spy 0.124 /
-0.256 at p = 0.1 / 0.2 with it and 0.085 / 0.212 with 1 s + Exp(1 s) (BENCHMARKS.md, issue 10).
-The echo still releases at once; only the fail-safe waits longer."""
+floods to its own (spy) neighbours: `hush sim darkness --policy stem` (1,000 nodes, 5 seeds)
+measured first-spy 0.157 / 0.266 at p = 0.1 / 0.2 with Exp(2 s) and 0.105 / 0.207 with
+1 s + Exp(1 s) (BENCHMARKS.md, issue 10). The echo still releases at once; only the fail-safe
+waits longer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +106,13 @@ class Stem:
                 return value % count
 
     def embargo(self, mean: float | None = None) -> float:
-        """One embargo duration with the configured mean (or `mean`): half the mean fixed plus
-        an exponential of the other half, its far tail cut at 10 × the mean."""
-        mean = self.config.mean_embargo if mean is None else mean
-        fixed = _EMBARGO_FIXED * mean
+        """One embargo duration, its far tail cut at 10 × the mean: the configured one (half
+        of `mean_embargo` fixed plus an exponential of the other half), or an exponential of
+        mean `mean` (the multi-hop source, which sets its own floor)."""
+        fixed = 0.0
+        if mean is None:
+            mean = self.config.mean_embargo
+            fixed = _EMBARGO_FIXED * mean
         return min(fixed - (mean - fixed) * math.log(self._uniform()), _EMBARGO_CAP * mean)
 
     # -- inputs ----------------------------------------------------------------------------------
