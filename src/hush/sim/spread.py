@@ -6,7 +6,9 @@ hours, and what the adversary of §6.1 sees is only the first copy each node rec
 and its sender. First arrivals under a FIFO per-hop timing come from a time-dependent Dijkstra
 (a heap of arrival events), so this engine computes exactly those, with per-hop timing that
 replicates the real relay policies (`hush.node.relay`): geth's 300 ms per-peer tick with a fixed
-random phase per link, push relay forwarding on arrival, synchronous unit hops for validation.
+random phase per link, push relay forwarding on arrival, synchronous unit hops for validation,
+and hush's one-hop stem for the source's own post (`stem`, `lite`: `hush.node.stem`'s rules and
+embargo draw) with every other node on geth's tick.
 The real-node runner (`hush.sim.runner`) and tests/sim check the per-hop timing against real
 nodes at small N. Known-peer suppression never changes a first arrival, so it is ignored.
 
