@@ -196,8 +196,8 @@ def darkness_command(
     as_json: bool,
 ) -> None:
     """Who can tell the sender (simulation.md §6): spies log the first (time, sender) of every
-    copy; first-spy and graph-aware least-squares estimators; precision, posterior entropy,
-    reach p50/p95; mean ± 95 % CI over graph seeds. Runs the first-arrival propagation engine
+    copy; first-spy, graph-aware least-squares and stem-aware estimators; precision, posterior
+    entropy, reach p50/p95, copies per node; mean ± 95 % CI over graph seeds. Runs the first-arrival propagation engine
     under the policy's per-hop timing (validated against real nodes in tests/sim)."""
     from hush.sim.darkness import DarknessConfig, run_darkness  # noqa: PLC0415
 
@@ -265,4 +265,11 @@ def _print_report(report: DarknessReport) -> None:
             f"  precision first-spy {e(r.precision_first_spy)}  LS "
             f"{e(r.precision_graph_aware)}  entropy {e(r.entropy_bits, ' bits')}"
         )
+        click.echo(
+            f"  stem-aware {e(r.stem_aware)}  precision {e(r.precision_stem_aware)}  entropy "
+            f"{e(r.entropy_stem_bits, ' bits')}  (all-lite formula p+(1−p)/(1+(d−1)(1−p)) = "
+            f"{r.stem_formula:.3f})"
+        )
         click.echo(f"  reach 50 % {e(r.reach_p50_s, unit)}  95 % {e(r.reach_p95_s, unit)}")
+        if not math.isnan(r.copies_per_node.mean):
+            click.echo(f"  copies received per node per envelope {e(r.copies_per_node)}")

@@ -89,7 +89,7 @@ class NodeConfig:
     """One-hop stem for own envelopes (`hush.node.stem`): a post goes to one peer first and is
     relayed after its echo or a ~2 s embargo. False: flood at once to every peer, as geth."""
     stem_embargo: float = 2.0
-    """Mean seconds of the stem's exponential embargo."""
+    """Mean seconds of the stem's embargo (half of it fixed, the rest exponential)."""
     stem_hops: bool = False
     """Opt-in multi-hop stem between hush nodes (`hush.node.stem_hops`) on its own devp2p
     capability, `hushstem/1` (shh/6 unchanged; legacy peers ignore it). Needs `stem`."""

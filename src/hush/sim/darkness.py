@@ -4,14 +4,19 @@
   and log the first (time, sender) of every envelope.
 * **Messages**: one per honest node per graph (needed for precision), or a seeded sample of
   `sources` of them; graphs are random d-regular, one per seed.
-* **Estimators** (§6.2): *first-spy* (the sender of the earliest spy observation) and the
+* **Estimators** (§6.2): *first-spy* (the sender of the earliest spy observation), the
   *graph-aware timing least squares* (argmin over honest candidates c of Var_s(t_s − β·D[c, s]),
-  D the hop matrix, β the policy's mean per-hop delay).
+  D the hop matrix, β the policy's mean per-hop delay) and the *stem-aware* estimator of an
+  adversary who knows the one-hop stem (`stem_aware`): a node that sent the first copy to one
+  spy only, no copy to its other spy neighbours within a tick (+ the latency spread), sent a
+  stem copy, its own post: guess it; a node that flooded is the fluff origin (the stem peer):
+  guess uniformly among its honest neighbours.
 * **Metrics** (§6.3): P_detect (recall) per estimator, precision (Dandelion: the mean over
   honest nodes v of 1[v's message → v] / #messages attributed to v), posterior entropy (log2 of
   the least-squares candidate set: candidates with |S|·(V_c/V_min − 1) ≤ χ²₁(0.95) = 3.84),
-  reach p50/p95 (time to reach 50 % / 95 % of honest nodes). Mean and a 95 % t-interval over
-  graph seeds.
+  reach p50/p95 (time to reach 50 % / 95 % of honest nodes), copies each node receives per
+  envelope (`spread.copies_received`, on up to `COPIES_SAMPLE` messages per graph; nan for a
+  policy without a departure model). Mean and a 95 % t-interval over graph seeds.
 
 Propagation is `hush.sim.spread`'s first-arrival engine under the policy's per-hop timing.
 """
@@ -29,11 +34,25 @@ import numpy as np
 import numpy.typing as npt
 
 from hush.errors import UsageError
-from hush.sim.spread import Graph, policy_named, propagate
+from hush.sim.spread import GETH_TICK_SECONDS, Graph, copies_received, policy_named, propagate
 from hush.sim.topologies import regular
 from hush.validation import check_int, check_number
 
-__all__ = ["DarknessConfig", "DarknessReport", "Estimate", "run_darkness", "sync_detect"]
+__all__ = [
+    "COPIES_SAMPLE",
+    "DarknessConfig",
+    "DarknessReport",
+    "Estimate",
+    "run_darkness",
+    "stem_aware",
+    "stem_candidates",
+    "stem_formula",
+    "stem_window",
+    "sync_detect",
+]
+
+COPIES_SAMPLE = 100
+"""Messages per graph whose copies are counted (the count is a Python loop over all links)."""
 
 _CHI2_95 = 3.841
 # Student t 0.975 quantiles for 1..30 degrees of freedom.
@@ -89,7 +108,7 @@ class Estimate:
     @classmethod
     def of(cls, values: list[float]) -> Estimate:
         mean = statistics.fmean(values)
-        if len(values) < 2:
+        if len(values) < 2 or math.isnan(mean):
             return cls(mean, math.nan, tuple(values))
         t = _T975[min(len(values) - 1, len(_T975)) - 1] if len(values) <= 31 else 1.96
         return cls(mean, t * statistics.stdev(values) / math.sqrt(len(values)), tuple(values))
@@ -109,6 +128,15 @@ class SpyResult:
     reach_p95_s: Estimate
     sync_formula: float
     """1 − (1−p)^d: exact for synchronous flooding."""
+    stem_aware: Estimate
+    precision_stem_aware: Estimate
+    entropy_stem_bits: Estimate
+    """log2 of the stem-aware candidate set (1 node: the stem copy's sender; else the fluff
+    origin's honest neighbours)."""
+    copies_per_node: Estimate
+    """Copies of an envelope each node receives, first one included (nan: not modelled)."""
+    stem_formula: float
+    """p + (1−p)/(1 + (d−1)(1−p)): §6.2's analytic stem-aware P_detect for an all-lite network."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +154,63 @@ class DarknessReport:
 
 def sync_detect(p: float, degree: int) -> float:
     return 1 - (1 - p) ** degree
+
+
+def stem_formula(p: float, degree: int) -> float:
+    return p + (1 - p) / (1 + (degree - 1) * (1 - p))
+
+
+def stem_candidates(
+    neighbours: tuple[tuple[int, ...], ...],
+    spy_mask: npt.NDArray[np.bool_],
+    times: npt.NDArray[np.float64],
+    senders: npt.NDArray[np.int64],
+    first_spy: int,
+    window: float,
+) -> tuple[list[int], bool]:
+    """The stem-aware candidate set of one message (`times` / `senders`: each node's
+    first-copy time and sender; `first_spy`: the spy with the earliest copy). u, the sender of
+    that first copy, is taken for the source when none of u's other spy neighbours got a first
+    copy from u within `window` seconds of it (the stem copy goes to one peer alone; a relay
+    sends to all its peers within one tick); otherwise u flooded, so it is the fluff origin
+    and the source is one of u's honest neighbours (u itself when it has none). Returns the
+    set and whether the first copy was taken for a stem copy."""
+    u = int(senders[first_spy])
+    until = times[first_spy] + window
+    if not any(
+        v != first_spy and spy_mask[v] and senders[v] == u and times[v] <= until
+        for v in neighbours[u]
+    ):
+        return [u], True
+    return [v for v in neighbours[u] if not spy_mask[v]] or [u], False
+
+
+def stem_aware(
+    neighbours: tuple[tuple[int, ...], ...],
+    spy_mask: npt.NDArray[np.bool_],
+    times: npt.NDArray[np.float64],
+    senders: npt.NDArray[np.int64],
+    first_spy: npt.NDArray[np.int64],
+    rng: random.Random,
+    window: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Every message's stem-aware guess (uniform over `stem_candidates`) and candidate-set
+    size; row m of `times` / `senders` is message m, `first_spy[m]` its first spy."""
+    guesses = np.empty(len(first_spy), dtype=np.int64)
+    sizes = np.empty(len(first_spy), dtype=np.float64)
+    for m, spy in enumerate(first_spy.tolist()):
+        candidates, stem_copy = stem_candidates(
+            neighbours, spy_mask, times[m], senders[m], spy, window
+        )
+        guesses[m] = candidates[0] if stem_copy else rng.choice(candidates)
+        sizes[m] = len(candidates)
+    return guesses, sizes
+
+
+def stem_window(latency: tuple[float, float]) -> float:
+    """How far apart a geth relay's copies to its peers can arrive: one tick plus the latency
+    spread."""
+    return GETH_TICK_SECONDS + latency[1] - latency[0]
 
 
 def _hops(neighbours: tuple[tuple[int, ...], ...]) -> npt.NDArray[np.int16]:
@@ -163,6 +248,10 @@ def _one_graph(
     spread = policy_named(config.policy).spread(graph, rng)
     hops = _hops(graph.neighbours).astype(np.float64)
     cache: dict[int, tuple[list[float], list[int]]] = {}
+    copies: dict[int, float] = {}
+    # Its own stream: drawing from `rng` would move every later spy and source draw.
+    guess_rng = random.Random(f"stem-aware {config.seed} {graph_seed}")
+    window = stem_window(config.latency)
     rows = []
     for p in config.spies:
         spies = np.array(sorted(rng.sample(range(config.nodes), math.floor(p * config.nodes))))
@@ -177,12 +266,20 @@ def _one_graph(
             if source not in cache:
                 run = propagate(spread, config.nodes, source)
                 cache[source] = (run.times, run.senders)
+                if len(copies) < COPIES_SAMPLE:
+                    counted = copies_received(spread, graph, run)
+                    copies[source] = math.nan if counted is None else sum(counted) / config.nodes
                 on_message()
             times[i], senders[i] = cache[source]
         truth = np.array(sources, dtype=np.int64)
         spy_times = times[:, spies]
         first = np.argmin(spy_times, axis=1)
         first_guess = senders[np.arange(len(sources)), spies[first]]
+        spy_mask = np.zeros(config.nodes, dtype=bool)
+        spy_mask[spies] = True
+        stem_guess, stem_sizes = stem_aware(
+            graph.neighbours, spy_mask, times, senders, spies[first], guess_rng, window
+        )
         # Least squares: V[m, c] = Var(T_m) − 2β·Cov(T_m, D_c) + β²·Var(D_c), over spies.
         beta = spread.beta
         t_centred = spy_times - spy_times.mean(axis=1, keepdims=True)
@@ -212,6 +309,12 @@ def _one_graph(
                 "entropy_bits": entropy,
                 "reach_p50_s": float(np.mean(reach50)),
                 "reach_p95_s": float(np.mean(reach95)),
+                "stem_aware": float(np.mean(stem_guess == truth)),
+                "precision_stem_aware": _precision(stem_guess, truth),
+                "entropy_stem_bits": float(np.mean(np.log2(stem_sizes))),
+                "copies_per_node": statistics.fmean(
+                    [copies[s] for s in sources if s in copies] or [math.nan]
+                ),
                 "messages": float(len(sources)),
                 "spies": float(n_spies),
             }
@@ -260,6 +363,11 @@ def run_darkness(
                 reach_p50_s=est("reach_p50_s"),
                 reach_p95_s=est("reach_p95_s"),
                 sync_formula=sync_detect(p, config.degree),
+                stem_aware=est("stem_aware"),
+                precision_stem_aware=est("precision_stem_aware"),
+                entropy_stem_bits=est("entropy_stem_bits"),
+                copies_per_node=est("copies_per_node"),
+                stem_formula=stem_formula(p, config.degree),
             )
         )
     policy = policy_named(config.policy)
