@@ -49,7 +49,8 @@ from hush.crypto.symmetric import SymmetricKey
 from hush.enode import Enode
 from hush.errors import DecodeError, DisconnectReason, HushError, UsageError
 from hush.metrics.archive import ArchiveStats
-from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial
+from hush.net import P2PConfig, PeerDisconnected, dial
+from hush.net.transport import PeerLink, Transport
 from hush.shh import packets
 from hush.shh.envelope import Envelope
 from hush.shh.message import wrap
@@ -151,7 +152,11 @@ class HistoryClient:
         client_id: str = "hush-history",
         stats: ArchiveStats | None = None,
         recent: RecentHashes | None = None,
+        transport: Transport | None = None,
     ):
+        self.transport = transport
+        """Where the session to the server is dialled (a simulation's memory network, say);
+        None: a TCP connection of its own."""
         self.stats = stats
         """Where each page's outcome is counted (`NodeStats.archive`: hush_history_*)."""
         self._deliver = deliver
@@ -178,7 +183,13 @@ class HistoryClient:
             query = replace(query, lower=max(0, query.lower - query.overlap), overlap=0)
         key = PrivateKey.generate(self._random_bytes)
         try:
-            connection = await dial(key, enode, self._p2p, random_bytes=self._random_bytes)
+            connection: PeerLink
+            if self.transport is not None:
+                connection = await self.transport.dial(
+                    key, enode, self._p2p, lambda _id, _inbound: None, self._random_bytes
+                )
+            else:
+                connection = await dial(key, enode, self._p2p, random_bytes=self._random_bytes)
         except (PeerDisconnected, OSError, HushError) as exc:
             raise UsageError(f"cannot reach the archive server: {exc}") from exc
         result = HistoryResult(lower=query.lower)
@@ -203,7 +214,7 @@ class _Session:
     def __init__(
         self,
         client: HistoryClient,
-        connection: PeerConnection,
+        connection: PeerLink,
         key: PrivateKey,
         server: Enode,
         query: HistoryQuery,

@@ -49,7 +49,7 @@ Scenario file (TOML), every knob with its default:
     light = 0            fleet: light leaves;  uplinks = [1, 2] per leaf
   [links] latency = "constant" (seconds) | "uniform" (low, high) | "lognormal" (median, sigma)
     seconds = 0.05  low = 0.02  high = 0.12  median = 0.05  sigma = 0.5
-    bandwidth = 1000000  bytes/s per direction (omit: unlimited);  loss = 0.0 (TCP semantics)
+    bandwidth = 1000000  bytes/s per direction (0: unlimited);  loss = 0.0 (TCP semantics)
   [workload] kind = "gossip" | "quicksim" | "vac" | "chat"
     messages = 30        gossip posts; quicksim random-topic envelopes
     topics = 5           (quicksim: the light nodes' topics, 100 in nim-waku's quicksim)
@@ -58,6 +58,13 @@ Scenario file (TOML), every knob with its default:
     publishers = 10 (vac)   payload = 8 (vac/chat bytes)
   [churn] fraction = 0.0  of the nodes go offline (all links dropped) and back;
     online = 60.0  offline = 20.0  mean seconds (exponential)
+    catch_up = false     back online, fetch what was missed from an archive server
+                         (needs [archive] servers >= 1; archive servers never churn)
+  [archive] servers = 0  full nodes (the best-connected) running the real archive
+                         server (hush.archive, SQLite in a temp dir)
+    mode = "direct"      history request: direct | v2 | v1 (Status RLP) | raw (wnode)
+    overlap = 70         seconds the fetched window starts before going offline
+    timeout = 10.0       seconds a history page may take
   [skew] seconds = 0.0   each node's clock is off by U(-seconds, +seconds)
 
 Examples: examples/sim/*.toml (quick.toml runs in seconds).
@@ -145,6 +152,15 @@ def run_command(scenario: Path, out: Path | None, as_json: bool, no_plots: bool)
         f"p90 {_s(latency['p90'])} p99 {_s(latency['p99'])} max {_s(latency['max'])}; "
         f"duplicate factor {numbers['duplicate_factor']:.2f}"
     )
+    catch_up = numbers["catch_up"]
+    if catch_up is not None:
+        held = catch_up["held_pairs_delivered_ratio"]
+        click.echo(
+            f"catch-up: {catch_up['completed']}/{catch_up['fetches']} fetches, "
+            f"{catch_up['envelopes']} envelopes, p50 {_s(catch_up['latency_s']['p50'])}; "
+            f"held pairs delivered {'n/a' if held is None else f'{held:.4f}'} of "
+            f"{catch_up['held_pairs']}"
+        )
     for check in found:
         click.echo(check.line())
     click.echo(f"results in {out}/")

@@ -17,6 +17,7 @@ __all__ = [
     "GETH_BLOOM_FP",
     "bloom_fp",
     "duplicate_bounds",
+    "flood_model",
     "vac_cases",
 ]
 
@@ -70,3 +71,21 @@ def duplicate_bounds(nodes: int, degree: int | None, full_mesh: bool) -> tuple[f
     if degree is None:
         return None
     return (degree / 2, degree - 1 + 1 / nodes)
+
+
+def flood_model(nodes: int, rate: float, copy_bytes: float) -> dict[str, float]:
+    """Receive bytes per node per second on a full mesh of `nodes` carrying `rate` envelopes/s
+    of `copy_bytes` wire bytes each (Vac's v1-vs-v2 traffic), by each model that applies:
+    §4.3's "everyone's" (case 2, each envelope once) and its duplicate term (case 6 with full
+    blooms: every envelope D = 2 times), and §4.4's two flooding counts with d = N − 1: each
+    envelope crosses each edge once (d/2 copies) or is forwarded at once to every other
+    neighbour (d − 1 + 1/N). On average a node sends what it receives (every copy received is
+    one copy sent), so the same figures stand for bytes out."""
+    once = rate * copy_bytes
+    low, high = duplicate_bounds(nodes, None, True) or (0.0, 0.0)
+    return {
+        "case 2 everyone's (once)": once,
+        "case 6 duplicates (D = 2)": once * DUPLICATES,
+        "§4.4 send delay (d/2)": once * low,
+        "§4.4 immediate forward (d − 1 + 1/N)": once * high,
+    }

@@ -11,10 +11,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from hush.sim.models import vac_cases
+from hush.sim.models import flood_model, vac_cases
 from hush.sim.runner import RunTrace
 
-__all__ = ["plot_model_vs_measured", "plot_run"]
+__all__ = ["plot_model_vs_measured", "plot_run", "plot_vac_v1"]
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -99,6 +99,36 @@ def plot_model_vs_measured(points: list[tuple[int, float, str]], out: Path) -> P
         ylabel="bytes received per node per day",
         title="measured vs Vac's model",
     )
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+    return _save(fig, out)
+
+
+def plot_vac_v1(rows: list[dict[str, Any]], out: Path) -> Path:
+    """Vac's v1-vs-v2 replica across N: measured bytes received per node per second (one line
+    per relay mode; rows: `nodes`, `relay`, `in_per_node_per_s`, `wire_bytes_per_copy`,
+    `rate`) over the models for the same traffic (`hush.sim.models.flood_model`)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ns = sorted({int(r["nodes"]) for r in rows})
+    per_copy = sum(float(r["wire_bytes_per_copy"]) for r in rows) / len(rows)
+    rate = float(rows[0]["rate"])
+    span = list(range(ns[0], ns[-1] + 1))
+    for case in flood_model(ns[0], rate, per_copy):
+        model = [flood_model(n, rate, per_copy)[case] for n in span]
+        ax.plot(span, model, "--", label=f"model: {case}")
+    for relay in sorted({str(r["relay"]) for r in rows}):
+        mine = sorted(
+            (int(r["nodes"]), float(r["in_per_node_per_s"])) for r in rows if r["relay"] == relay
+        )
+        ax.plot([n for n, _ in mine], [v for _, v in mine], "o-", label=f"measured: {relay} relay")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="nodes N (full mesh)",
+        ylabel="bytes received per node per second",
+        title=f"Vac v1 replica: {rate:g} msg/s, {per_copy:.0f} B per copy",
+    )
+    ax.set_xticks(ns, [str(n) for n in ns])
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
     return _save(fig, out)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hush.sim.measure import by_code, histogram, summary
-from hush.sim.models import bloom_fp, duplicate_bounds, vac_cases
+from hush.sim.models import bloom_fp, duplicate_bounds, flood_model, vac_cases
 from hush.sim.runner import RunTrace
 from hush.sim.spread import GETH_TICK_SECONDS
 
@@ -65,6 +65,7 @@ def summarise(trace: RunTrace) -> dict[str, Any]:
     latencies: list[float] = []
     by_hops: list[tuple[int, float]] = []
     delivered = set()
+    ever = {(node, m) for _, node, m in trace.deliveries} & wanted
     for at, node, m in trace.deliveries:
         if (node, m) not in wanted or (node, m) in delivered:
             continue
@@ -108,7 +109,9 @@ def summarise(trace: RunTrace) -> dict[str, Any]:
         "delivery_ratio": len(delivered) / len(wanted) if wanted else None,
         "delivery_ratio_churning_nodes": _ratio(delivered, wanted, churning),
         "delivery_ratio_steady_nodes": _ratio(delivered, wanted, steady),
+        "delivery_ratio_churning_nodes_ever": _ratio(ever, wanted, churning),
         "churn_events": len(trace.churn),
+        "catch_up": _catch_up(trace, wanted, ever, posted) if trace.archive_servers else None,
         "clock_skew_s_max": max((abs(skew) for skew in trace.skews), default=0.0),
         "pairs_wanted": len(wanted),
         "latency_s": summary(latencies),
@@ -121,6 +124,7 @@ def summarise(trace: RunTrace) -> dict[str, Any]:
         "bytes_in_per_node_per_day_mean": sum(per_node_in) / len(per_node_in) / seconds * _DAY,
         "bytes_out_per_node_per_day_mean": sum(per_node_out) / len(per_node_out) / seconds * _DAY,
         "vac_model_bytes_per_day": vac_cases(topo.nodes),
+        "vac_v1": _vac_v1(trace, per_node_in, per_node_out) if s.workload.kind == "vac" else None,
         "pool_size": [{"t": t, "mean": mean, "max": top} for t, mean, top in trace.pool_sizes],
         "bytes_on_links": trace.bytes_carried,
         "virtual_seconds": trace.virtual_seconds,
@@ -129,6 +133,69 @@ def summarise(trace: RunTrace) -> dict[str, Any]:
         "peak_rss_mb": trace.peak_rss_mb,
         "_latencies": latencies,
         "_by_hops": by_hops,
+    }
+
+
+def _vac_v1(trace: RunTrace, per_node_in: list[int], per_node_out: list[int]) -> dict[str, Any]:
+    """Vac's v1-vs-v2 figures: bytes in/out per node per second at the workload's rate (the
+    run's bytes per post × posts per second, so the idle tail after the last post does not
+    dilute them), per day, and the §4.3/§4.4 models for the same N and wire bytes per copy."""
+    rate, posts = trace.scenario.workload.rate, len(trace.published) or 1
+    copies = sum(t.copies for t in trace.taps)
+    per_copy = sum(t.bytes_in.get(1, 0) for t in trace.taps) / copies if copies else 0.0
+    nodes = trace.topology.nodes
+    bytes_in = sum(per_node_in) / nodes / posts * rate
+    bytes_out = sum(per_node_out) / nodes / posts * rate
+    return {
+        "rate": rate,
+        "wire_bytes_per_copy": per_copy,
+        "in_per_node_per_s": bytes_in,
+        "out_per_node_per_s": bytes_out,
+        "in_per_node_per_day": bytes_in * _DAY,
+        "out_per_node_per_day": bytes_out * _DAY,
+        "in_plus_out_kbps": (bytes_in + bytes_out) * 8 / 1000,
+        "duplicate_bounds": duplicate_bounds(nodes, None, True),
+        "model_in_per_node_per_s": flood_model(nodes, rate, per_copy),
+    }
+
+
+def _catch_up(
+    trace: RunTrace,
+    wanted: set[tuple[int, int]],
+    ever: set[tuple[int, int]],
+    posted: dict[int, tuple[float, int, bytes]],
+) -> dict[str, Any]:
+    """Mail-server catch-up: the fetches, their latency (back online → the last page), bytes
+    at the servers (126 requests in; 127 envelopes and 125 completions out), and *held pairs*:
+    (post, churning node) pairs whose envelope a server committed and that were posted before
+    the node last came back online; each of those the node can have by the end, live or from
+    history, so with catch-up every one of them should be delivered."""
+    back: dict[int, float] = {}
+    for at, node, up in trace.churn:
+        if up:
+            back[node] = at
+    held = {
+        (node, m)
+        for node, m in wanted
+        if node in back and posted[m][0] < back[node] and posted[m][2] in trace.held
+    }
+    done = [r for r in trace.catch_ups if r.done_at is not None and r.error is None]
+    servers = [trace.taps[i] for i in trace.archive_servers]
+    return {
+        "servers": list(trace.archive_servers),
+        "held_envelopes": len(trace.held),
+        "fetches": len(trace.catch_ups),
+        "completed": len(done),
+        "errors": sorted({r.error for r in trace.catch_ups if r.error}),
+        "envelopes": sum(r.envelopes for r in trace.catch_ups),
+        "duplicates": sum(r.duplicates for r in trace.catch_ups),
+        "pages": sum(r.pages for r in trace.catch_ups),
+        "latency_s": summary([r.done_at - r.back_at for r in done if r.done_at is not None]),
+        "bytes_requests_in": sum(t.bytes_in.get(126, 0) for t in servers),
+        "bytes_envelopes_out": sum(t.bytes_out.get(127, 0) for t in servers),
+        "bytes_completions_out": sum(t.bytes_out.get(125, 0) for t in servers),
+        "held_pairs": len(held),
+        "held_pairs_delivered_ratio": len(held & ever) / len(held) if held else None,
     }
 
 

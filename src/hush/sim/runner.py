@@ -15,7 +15,8 @@ import random
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from hush.crypto.symmetric import SymmetricKey
 from hush.net.memory import MemoryNetwork
@@ -23,6 +24,7 @@ from hush.node import GETH_TICK, Node, PostRequest, Subscription
 from hush.node.relay import BroadcastPolicy
 from hush.shh.filters import Filter
 from hush.shh.topic import aggregate_blooms, topic_to_bloom
+from hush.sim.catchup import Archives, CatchUp
 from hush.sim.measure import Tap
 from hush.sim.scenario import Scenario
 from hush.sim.topologies import Topology, build
@@ -68,11 +70,19 @@ class RunTrace:
     cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
     loop_events: int = 0
+    archive_servers: tuple[int, ...] = ()
+    catch_ups: list[CatchUp] = field(default_factory=list)
+    """Churning nodes' history fetches from the archive servers (`hush.sim.catchup`)."""
+    held: frozenset[bytes] = frozenset()
+    """Envelope hashes the archive servers committed."""
 
 
-def _churners(scenario: Scenario, topology: Topology, rng: random.Random) -> list[int]:
-    count = round(scenario.churn.fraction * topology.nodes)
-    return sorted(rng.sample(range(topology.nodes), count)) if count else []
+def _churners(
+    scenario: Scenario, topology: Topology, rng: random.Random, keep: tuple[int, ...] = ()
+) -> list[int]:
+    population = [i for i in range(topology.nodes) if i not in keep]  # keep: archive servers
+    count = round(scenario.churn.fraction * len(population))
+    return sorted(rng.sample(population, count)) if count else []
 
 
 async def _churn(
@@ -82,20 +92,29 @@ async def _churn(
     nodes: list[Node],
     rng: random.Random,
     log: list[tuple[float, int, bool]],
+    offline: set[int],
+    back: Callable[[int, float], None] | None = None,
 ) -> None:
     """Node `index` goes offline (every link dropped, on both sides: nobody redials) and comes
-    back (the dialling side of each edge adds its static peer again), for ever."""
+    back (the dialling side of each edge to a node that is online adds its static peer
+    again; one offline now gets the edge back when it returns), for ever."""
     loop = asyncio.get_running_loop()
     mine = [(a, b) for a, b in topology.edges if index in (a, b)]
     while True:
         await asyncio.sleep(rng.expovariate(1 / scenario.churn.online))
-        log.append((loop.time(), index, False))
+        down = loop.time()
+        log.append((down, index, False))
+        offline.add(index)
         for a, b in mine:
             await nodes[a].remove_peer(nodes[b].enode)
         await asyncio.sleep(rng.expovariate(1 / scenario.churn.offline))
         log.append((loop.time(), index, True))
+        offline.discard(index)
         for a, b in mine:
-            nodes[a].add_peer(nodes[b].enode)
+            if a not in offline and b not in offline:
+                nodes[a].add_peer(nodes[b].enode)
+        if back is not None:
+            back(index, down)  # mail-server catch-up (hush.sim.catchup)
 
 
 async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
@@ -131,13 +150,17 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
     index_of: dict[bytes, int] = {}
     offline_log: list[tuple[float, int, bool]] = []
     stem_nodes: set[int] = set()
-    async with MemoryCluster(
-        network,
-        seed=scenario.seed,
-        observers=lambda i: (taps[i],),
-        max_peers=degree_max + 2,
-        max_peers_per_ip=degree_max + 2,
-    ) as cluster:
+    archives = Archives(scenario, topology, [tuple(names[t] for t in w) for w in work.interests])
+    async with (
+        archives,
+        MemoryCluster(
+            network,
+            seed=scenario.seed,
+            observers=lambda i: (taps[i], *archives.observers(i)),
+            max_peers=degree_max + 2,
+            max_peers_per_ip=degree_max + 2,
+        ) as cluster,
+    ):
         nodes: list[Node] = []
         skews = [
             rng.uniform(-scenario.skew.seconds, scenario.skew.seconds)
@@ -147,7 +170,7 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
         ]
         for i in range(topology.nodes):
             cluster.epoch = EPOCH + skews[i]  # this node's wall clock, off by its skew
-            options: dict[str, bool] = {}
+            options: dict[str, Any] = archives.node_config(i, degree_max + 2)
             if i in geth:
                 options["stem"] = False  # geth has no stem
             elif scenario.stem is not None:
@@ -156,6 +179,7 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
             if node.config.stem:
                 stem_nodes.add(i)
             node.relay_policy = GETH_TICK if i in geth else BroadcastPolicy()
+            archives.attach(i, node)
             if i in topology.light:
                 wanted = [topic_to_bloom(names[t]) for t in work.interests[i]]
                 if wanted:
@@ -200,10 +224,20 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
                 await asyncio.sleep(scenario.sample_every)
 
         sampler = asyncio.create_task(sample())
-        churners = _churners(scenario, topology, rng)
+        churners = _churners(scenario, topology, rng, archives.indices)
+        offline: set[int] = set()
         churn_tasks = [
             asyncio.create_task(
-                _churn(i, scenario, topology, nodes, random.Random(rng.random()), offline_log)
+                _churn(
+                    i,
+                    scenario,
+                    topology,
+                    nodes,
+                    random.Random(rng.random()),
+                    offline_log,
+                    offline,
+                    archives.back,
+                )
             )
             for i in churners
         ]
@@ -238,6 +272,7 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
             task.cancel()
         for reader in readers:
             reader.cancel()
+        await archives.finish(start)
         ids = {node_id_of(node): i for i, node in enumerate(nodes)}
         arrivals = [
             {
@@ -264,6 +299,9 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
             offline_log,
             skews,
             frozenset(stem_nodes),
+            archive_servers=archives.indices,
+            catch_ups=archives.records,
+            held=archives.held(),
         )
 
 

@@ -22,7 +22,7 @@ uplinks = [1, 2]         # fleet: uplinks per leaf
 latency = "lognormal"
 median = 0.05
 sigma = 0.5
-bandwidth = 1_000_000    # bytes/s per direction; omit for unlimited
+bandwidth = 1_000_000    # bytes/s per direction; 0: unlimited
 loss = 0.0
 
 [workload]               # kind: gossip | quicksim | vac | chat
@@ -36,9 +36,16 @@ publishers = 10          # vac
 payload = 8              # vac / chat payload bytes
 
 [churn]                  # a fraction of the nodes go offline and come back
-fraction = 0.0
+fraction = 0.0           # of the nodes that run no archive server
 online = 60.0            # mean seconds online (exponential)
 offline = 20.0           # mean seconds offline (exponential)
+catch_up = false         # back online, ask an archive server for what was missed
+
+[archive]                # archive ("mail") servers: real hush.archive, SQLite in a temp dir
+servers = 0              # how many (the best-connected full nodes; they never churn)
+mode = "direct"          # the history client's request: direct | v2 | v1 | raw
+overlap = 70             # seconds the window starts before the node went offline
+timeout = 10.0           # seconds a history page may take
 
 [skew]
 seconds = 0.0            # each node's clock off by U(-seconds, +seconds)
@@ -59,6 +66,7 @@ from hush.validation import check_bool, check_int, check_number, check_text
 
 __all__ = [
     "RELAYS",
+    "ArchiveSpec",
     "ChurnSpec",
     "SkewSpec",
     "WORKLOADS",
@@ -73,6 +81,7 @@ __all__ = [
 RELAYS = ("push", "geth", "mix")
 WORKLOADS = ("gossip", "quicksim", "vac", "chat")
 LATENCIES = ("constant", "uniform", "lognormal")
+HISTORY_MODES = ("direct", "v2", "v1", "raw")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +133,8 @@ class LinksSpec:
             latency = Uniform(self.low, self.high)
         else:
             latency = LogNormal(self.median, self.sigma)
-        return LinkModel(latency, bandwidth=self.bandwidth, loss=self.loss)
+        bandwidth = self.bandwidth or None  # 0: unlimited (TOML has no null)
+        return LinkModel(latency, bandwidth=bandwidth, loss=self.loss)
 
     def bounds(self) -> tuple[float, float]:
         """Least and most one-way latency of a segment."""
@@ -164,16 +174,42 @@ class WorkloadSpec:
 class ChurnSpec:
     """Nodes going offline and back: a seeded `fraction` of the nodes alternate online
     (Exp(mean `online`) seconds) and offline (Exp(mean `offline`) seconds, every link dropped);
-    back online, the peers' first turns send the whole pool (catch-up within the TTL)."""
+    back online, the peers' first turns send the whole pool (catch-up within the TTL), and with
+    `catch_up` the node asks an archive server (`[archive]`) for the window it missed."""
 
     fraction: float = 0.0
     online: float = 60.0
     offline: float = 20.0
+    catch_up: bool = False
 
     def __post_init__(self) -> None:
         check_number("churn.fraction", self.fraction, 0, 1)
         check_number("churn.online", self.online, 0, 86_400, positive=True)
         check_number("churn.offline", self.offline, 0, 86_400, positive=True)
+        check_bool("churn.catch_up", self.catch_up)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSpec:
+    """Archive ("mail") servers: `servers` full nodes (the best-connected; they never churn)
+    run the real `hush.archive.server.ArchiveServer` on SQLite in a temporary directory;
+    churning nodes with `churn.catch_up` fetch what they missed with the real
+    `hush.archive.client.HistoryClient` (its own session to the server, over the simulated
+    network) in request form `mode`, from `overlap` seconds before they went offline."""
+
+    servers: int = 0
+    mode: str = "direct"
+    overlap: int = 70
+    timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        check_int("archive.servers", self.servers, 0, 100)
+        if self.mode not in HISTORY_MODES:
+            raise UsageError(
+                f"invalid archive.mode {self.mode!r}: choose one of {', '.join(HISTORY_MODES)}"
+            )
+        check_int("archive.overlap", self.overlap, 0, 86_400)
+        check_number("archive.timeout", self.timeout, 0, 3600, positive=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +239,7 @@ class Scenario:
     workload: WorkloadSpec = field(default_factory=WorkloadSpec)
     churn: ChurnSpec = field(default_factory=ChurnSpec)
     skew: SkewSpec = field(default_factory=SkewSpec)
+    archive: ArchiveSpec = field(default_factory=ArchiveSpec)
 
     def __post_init__(self) -> None:
         check_text("name", self.name, 80)
@@ -215,6 +252,13 @@ class Scenario:
         if self.stem is not None:
             check_bool("stem", self.stem)
         check_number("sample_every", self.sample_every, 0, 86_400, positive=True)
+        if self.churn.catch_up and not self.archive.servers:
+            raise UsageError("invalid churn.catch_up: needs an archive server ([archive] servers)")
+        if self.archive.servers > self.topology.nodes:
+            raise UsageError(
+                f"invalid archive.servers {self.archive.servers}: more than the "
+                f"{self.topology.nodes} full nodes"
+            )
 
 
 _FLOATS = (
@@ -233,6 +277,7 @@ _FLOATS = (
     "fraction",
     "online",
     "offline",
+    "timeout",
 )
 
 
@@ -263,6 +308,7 @@ _TABLES: tuple[tuple[str, type[Any]], ...] = (
     ("workload", WorkloadSpec),
     ("churn", ChurnSpec),
     ("skew", SkewSpec),
+    ("archive", ArchiveSpec),
 )
 
 

@@ -5,9 +5,10 @@
 * `quicksim` (nim-waku's quicksim): `topics` (100) topics that every light node listens to, one
   envelope per topic from node 0, then `messages` (10,000) envelopes on random topics, 1-byte
   payloads, ttl 10, 1 ms apart; measures bloom false-positive traffic at light nodes.
-* `vac` (Vac's v1-vs-v2): `rate` msg/s of `payload`-byte messages from `publishers` random
-  publishers, round-robin over `topics` topics, for `publish_over` seconds; everyone listens to
-  every topic (full blooms).
+* `vac` (Vac's v1-vs-v2, simulation.md §4.1): `rate` msg/s of `payload`-byte symmetric-key
+  messages from `publishers` distinct random publishers, round-robin over the publishers and
+  over `topics` topics, for `publish_over` seconds; every node listens to every topic (full
+  blooms), so every node must get every message.
 * `chat` (Vac's assumptions, Poisson senders): each node posts at `rate` messages per hour
   (exponential gaps) in its room (node i in room i mod `topics`) for `publish_over` seconds.
 """
@@ -66,7 +67,7 @@ def plan(spec: WorkloadSpec, nodes: int, light: frozenset[int], rng: random.Rand
         posts += [Post(start + 0.001 * m, sender, -1, 1, 10) for m in range(spec.messages)]
     elif spec.kind == "vac":
         interests = tuple(tuple(range(spec.topics)) for _ in range(nodes))
-        publishers = [rng.randrange(nodes) for _ in range(spec.publishers)]
+        publishers = rng.sample(range(nodes), min(spec.publishers, nodes))
         count = int(spec.rate * spec.publish_over)
         posts += [
             Post(

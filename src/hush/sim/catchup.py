@@ -1,0 +1,225 @@
+"""Archive servers and mail-server catch-up in a simulation (simulation.md §4.2 "Churn: on/off
+with mailserver catch-up"; archive.md).
+
+`Archives` runs the scenario's `[archive] servers` on the best-connected full nodes: each is the
+real `hush.archive.server.ArchiveServer` (ingest at first pool insertion, request admission,
+the 126 dialects, 127/125 replies) on a real SQLite store in a temporary directory, plugged into
+its node as observer and mail handler, on the node's (virtual) clock; its reader and writer
+threads hold the virtual clock while they work (`hush.vclock`), so a run still replays. With
+`churn.catch_up`, a churning node that comes back online fetches the window it missed, from
+`overlap` seconds before it went offline to now on its own clock, for its filters' topics, with
+the real `hush.archive.client.HistoryClient`: its own devp2p session to the server, dialled
+over the simulated network (the node's `MemoryTransport`: the link's latency and bandwidth),
+and the envelopes handed to `Node.deliver_archived` (filters, not the pool), so the run's
+subscriptions see them like any delivery. Each fetch is recorded (`CatchUp`); `HeldStore`
+records what each server committed, which is what a catch-up can at best return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from hush.archive.client import HistoryClient, HistoryQuery, RecentHashes
+from hush.archive.config import ArchiveConfig
+from hush.archive.page import Page, PageQuery
+from hush.archive.server import ArchiveServer
+from hush.archive.sqlite_store import SqliteStore
+from hush.archive.store import ArchivedEnvelope, EnvelopeStore
+from hush.errors import HushError
+from hush.node import Node
+from hush.node.hooks import NodeObserver
+from hush.sim.scenario import Scenario
+from hush.sim.topologies import Topology
+from hush.types import Topic
+
+__all__ = ["Archives", "CatchUp", "HeldStore", "pick_servers"]
+
+SERVER_EXTRA_PEERS = 64
+"""Peer slots an archive server's node has beyond its graph links, for history sessions."""
+
+
+@dataclass(slots=True)
+class CatchUp:
+    """One churning node's history fetch after it came back online (loop times until the run
+    ends, then seconds from the run's start)."""
+
+    node: int
+    offline_at: float
+    back_at: float
+    done_at: float | None = None
+    envelopes: int = 0
+    """New envelopes the client delivered to the node's filters."""
+    duplicates: int = 0
+    pages: int = 0
+    error: str | None = None
+
+
+class HeldStore:
+    """An `EnvelopeStore` that remembers the hash of every row committed through it."""
+
+    def __init__(self, store: EnvelopeStore) -> None:
+        self.inner = store
+        self.backend = getattr(store, "backend", "other")
+        self.held: set[bytes] = set()
+
+    def put(self, rows: Sequence[ArchivedEnvelope]) -> int:
+        new = self.inner.put(rows)
+        self.held.update(row.hash for row in rows)
+        return new
+
+    def page(self, query: PageQuery, max_bytes: int = 0) -> Page:
+        return self.inner.page(query, max_bytes)
+
+    def topics_between(self, lower: int, upper: int, limit: int) -> list[Topic]:
+        return self.inner.topics_between(lower, upper, limit)
+
+    def prune(self, before: int, batch: int) -> int:
+        return self.inner.prune(before, batch)
+
+    def shrink(self, max_bytes: int, batch: int) -> int:
+        return self.inner.shrink(max_bytes, batch)
+
+    def count(self) -> int:
+        return self.inner.count()
+
+    def total_bytes(self) -> int:
+        return self.inner.total_bytes()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def pick_servers(topology: Topology, count: int) -> tuple[int, ...]:
+    """The `count` full nodes with the most links (ties: the lower index)."""
+    degrees = topology.neighbours()
+    full = [i for i in range(topology.nodes) if i not in topology.light]
+    return tuple(sorted(sorted(full, key=lambda i: (-len(degrees[i]), i))[:count]))
+
+
+class Archives:
+    """A run's archive servers and its nodes' catch-ups: `async with Archives(...)` around the
+    cluster (servers start before their nodes and stop after them)."""
+
+    def __init__(self, scenario: Scenario, topology: Topology, topics: list[tuple[Topic, ...]]):
+        self.scenario = scenario
+        self.indices = pick_servers(topology, scenario.archive.servers)
+        self.topics = topics
+        """Per node, the topics its filters listen to (what it asks history for)."""
+        self.servers: dict[int, ArchiveServer] = {}
+        self.stores: dict[int, HeldStore] = {}
+        self.records: list[CatchUp] = []
+        self._nodes: dict[int, Node] = {}
+        self._recent: dict[int, RecentHashes] = {}
+        """Per node, what its fetches delivered (shared by them all, as `shhext` keeps one)."""
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    async def __aenter__(self) -> Archives:
+        if self.indices:
+            self._dir = tempfile.TemporaryDirectory(prefix="hush-sim-archive-")
+        for i in self.indices:
+            assert self._dir is not None
+            store = self.stores[i] = HeldStore(SqliteStore(Path(self._dir.name) / f"{i}.sqlite"))
+            server = self.servers[i] = ArchiveServer(store, ArchiveConfig(retention_days=0))
+            await server.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._cancel()
+        for server in self.servers.values():
+            await server.stop()
+        if self._dir is not None:
+            self._dir.cleanup()
+
+    def observers(self, index: int) -> tuple[NodeObserver, ...]:
+        server = self.servers.get(index)
+        return (server.observer,) if server is not None else ()
+
+    def node_config(self, index: int, max_peers: int) -> dict[str, int]:
+        """`NodeConfig` overrides for node `index` (a server takes history sessions too)."""
+        return {"max_peers": max_peers + SERVER_EXTRA_PEERS} if index in self.servers else {}
+
+    def attach(self, index: int, node: Node) -> None:
+        """Node `index` is up: a server's node gets it as mail handler, on its clock."""
+        self._nodes[index] = node
+        server = self.servers.get(index)
+        if server is not None:
+            server.clock = node.clock
+            node.mail_handler = server.handle
+
+    def back(self, index: int, offline_at: float) -> None:
+        """Node `index`, offline since loop time `offline_at`, is back: fetch what it missed."""
+        if not self.scenario.churn.catch_up or not self.topics[index] or not self.servers:
+            return
+        loop = asyncio.get_running_loop()
+        record = CatchUp(index, offline_at, loop.time())
+        self.records.append(record)
+        task = asyncio.create_task(self._fetch(record))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fetch(self, record: CatchUp) -> None:
+        loop = asyncio.get_running_loop()
+        node = self._nodes[record.node]
+        spec = self.scenario.archive
+        server = self._nodes[self.indices[len(self.records) % len(self.indices)]]
+        seed = f"catch-up {self.scenario.seed} {record.node} {len(self.records)}"
+        client = HistoryClient(
+            node.deliver_archived,
+            random_bytes=random.Random(seed).randbytes,
+            clock=node.clock,
+            recent=self._recent.setdefault(record.node, RecentHashes()),
+            transport=node.transport,
+        )
+        now = node.clock.time()
+        query = HistoryQuery(
+            lower=int(now - (record.back_at - record.offline_at)),
+            upper=int(now),
+            topics=self.topics[record.node],
+            mode=spec.mode,
+            timeout=spec.timeout,
+            overlap=spec.overlap,
+        )
+        try:
+            result = await client.fetch(server.enode, query)
+        except HushError as exc:  # the server is unreachable (UsageError)
+            record.error = str(exc)
+        else:
+            record.envelopes, record.duplicates = result.envelopes, result.duplicates
+            record.pages, record.error = result.pages, result.error
+        record.done_at = loop.time()
+
+    async def _cancel(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def finish(self, start: float) -> None:
+        """The run is over: stop fetches still in flight, commit what the servers buffered,
+        and make the records' times relative to `start`."""
+        await self._cancel()
+        for server in self.servers.values():
+            await server.flush()
+        for r in self.records:
+            r.offline_at, r.back_at = r.offline_at - start, r.back_at - start
+            if r.done_at is not None:
+                r.done_at -= start
+
+    def held(self) -> frozenset[bytes]:
+        """Hashes of every envelope some server committed."""
+        return frozenset().union(*(store.held for store in self.stores.values()))
