@@ -4,7 +4,7 @@ Usage: .venv/bin/python benchmarks/sim_vac.py [--nodes 10,30,50,85,150] [--relay
        [--seconds 2] [--seconds-150 1] [--plot FILE] [--json FILE]
 
 Each run is `examples/sim/vac.toml` (full mesh, 50 msg/s of 8-byte encrypted payloads from 10
-distinct random publishers, round-robin over 10 topics, full blooms, 5 ms constant links,
+distinct random publishers, round-robin over 10 topics, full blooms, U(1, 10) ms links,
 unlimited bandwidth) at N nodes and one relay mode: `geth` (every node on geth's 300 ms tick)
 or `push` (hush's relay, forward on arrival), publishing for `--seconds` virtual seconds
 (`--seconds-150` at N ≥ 150: full mesh at 150 nodes is ~1.1 M envelope copies per virtual
