@@ -200,6 +200,12 @@ def _spies(text: str) -> tuple[float, ...]:
     help="Messages per graph and p (default: one per honest node).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed.")
+@click.option(
+    "--black-holes",
+    is_flag=True,
+    help="Spies drop the stem hops they get (multi-hop policies: hops, hops-tick, hops25 and "
+    "hops50, the last two with 25 / 50 % hush nodes and messages from hush nodes only).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def darkness_command(
     nodes: int,
@@ -209,6 +215,7 @@ def darkness_command(
     policy: str,
     sources: int | None,
     seed: int,
+    black_holes: bool,
     as_json: bool,
 ) -> None:
     """Who can tell the sender (simulation.md §6): spies log the first (time, sender) of every
@@ -225,6 +232,7 @@ def darkness_command(
         policy=policy,
         sources=sources,
         seed=seed,
+        black_holes=black_holes,
     )
     console = Console(stderr=True)
     with _progress_bar(console) as bar:

@@ -17,3 +17,5 @@ Parts, in the order a run uses them:
 Modules load numpy/matplotlib/the node stack only where they need them, so importing
 `hush.sim.spread` (as `hush --help` does) stays cheap.
 """
+
+from hush.sim import spread_hops as _spread_hops  # noqa: F401 (registers the hops policies)

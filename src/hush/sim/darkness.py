@@ -77,6 +77,8 @@ class DarknessConfig:
     sources: int | None = None
     """Messages per graph and p: every honest node (None) or a seeded sample of this many."""
     seed: int = 0
+    black_holes: bool = False
+    """Spies drop the stem hops they receive (a policy with `with_spies`, e.g. `hops`)."""
 
     def __post_init__(self) -> None:
         # The graph-aware estimator keeps the all-pairs hop matrix: N² entries.
@@ -258,19 +260,28 @@ def _one_graph(
         spy_set = set(spies.tolist())
         honest = np.array([v for v in range(config.nodes) if v not in spy_set])
         sources = honest.tolist()
+        # A policy whose spread depends on the spies (black holes) or posts from some nodes only.
+        spied, runs = spread, cache
+        if (with_spies := getattr(spread, "with_spies", None)) is not None:
+            spied = with_spies(frozenset(spy_set), config.black_holes)
+            runs = cache if spied is spread else {}
+            if (posters := getattr(spied, "posters", None)) is not None:
+                sources = [v for v in sources if v in posters]
+        elif config.black_holes:
+            raise UsageError(f"invalid black_holes: policy {config.policy} has no stem to drop")
         if config.sources is not None and config.sources < len(sources):
             sources = sorted(rng.sample(sources, config.sources))
         times = np.empty((len(sources), config.nodes))
         senders = np.empty((len(sources), config.nodes), dtype=np.int64)
         for i, source in enumerate(sources):
-            if source not in cache:
-                run = propagate(spread, config.nodes, source)
-                cache[source] = (run.times, run.senders)
+            if source not in runs:
+                run = propagate(spied, config.nodes, source)
+                runs[source] = (run.times, run.senders)
                 if len(copies) < COPIES_SAMPLE:
-                    counted = copies_received(spread, graph, run)
+                    counted = copies_received(spied, graph, run)
                     copies[source] = math.nan if counted is None else sum(counted) / config.nodes
                 on_message()
-            times[i], senders[i] = cache[source]
+            times[i], senders[i] = runs[source]
         truth = np.array(sources, dtype=np.int64)
         spy_times = times[:, spies]
         first = np.argmin(spy_times, axis=1)
