@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=300)
     parser.add_argument("--source-embargo", type=float, default=None)
     parser.add_argument("--fail-safe", type=float, default=None)
+    parser.add_argument("--source-floor", type=float, default=None)
     args = parser.parse_args()
     policy = policy_named(args.policy)
     if not isinstance(policy, HopsPolicy):
@@ -94,6 +95,7 @@ def main() -> None:
     config = HopsConfig(
         fail_safe=real.fail_safe if args.fail_safe is None else args.fail_safe,
         source_embargo=real.source_embargo if args.source_embargo is None else args.source_embargo,
+        source_floor=real.source_floor if args.source_floor is None else args.source_floor,
     )
     policy = HopsPolicy(
         policy.name, policy.description, policy.hush_fraction, policy.fluff_tick, config
@@ -115,6 +117,7 @@ def main() -> None:
         "messages": messages,
         "fail_safe_s": config.fail_safe,
         "source_embargo_s": config.source_embargo,
+        "source_floor_s": config.source_floor,
         "delivery_worst": min(pooled("delivery")),
         "delivery_mean": statistics.fmean(pooled("delivery")),
         "extra_reach_all_s": _quantiles(pooled("all")),

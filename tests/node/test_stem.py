@@ -144,3 +144,14 @@ def test_a_post_may_carry_its_own_embargo_mean() -> None:
     short_due, long_due = short.get_timer(), long.get_timer()
     assert short_due is not None and long_due is not None
     assert long_due == pytest.approx(3 * short_due)  # same draw, three times the mean
+
+
+def test_a_post_may_carry_a_floor_under_its_embargo() -> None:
+    """HopsConfig.source_floor: the multi-hop source holds its post at least that long."""
+    plain, floored = _stem(seed=4), _stem(seed=4)
+    plain.post(_hash(1), PEERS[0], 10.0, mean=0.2)
+    floored.post(_hash(1), PEERS[0], 10.0, mean=0.2, floor=1.5)
+    plain_due, floored_due = plain.get_timer(), floored.get_timer()
+    assert plain_due is not None and floored_due is not None
+    assert floored_due == pytest.approx(plain_due + 1.5)  # same draw, 1.5 s later
+    assert floored.handle_timer(11.4) == () and floored.handle_timer(floored_due) == (_hash(1),)

@@ -95,6 +95,8 @@ def test_fail_safe_sizing_and_settings() -> None:
     assert fail_safe_mean(5, 0.1, 0.1) == pytest.approx(9.49, abs=0.01)  # Dandelion++ Prop. 3
     with pytest.raises(UsageError):
         HopsConfig(fluff_probability=1.5)
+    with pytest.raises(UsageError, match="source floor"):
+        HopsConfig(source_floor=-1.0)
     with pytest.raises(UsageError, match="stem_hops"):
         NodeConfig(datadir=None, stem=False, stem_hops=True)
 
@@ -206,3 +208,29 @@ async def test_stem_hops_carry_the_envelope_bytes_and_skip_legacy_peers(rlpx: bo
         assert watches[2].first[0] == (pytest.approx(posted + 2 * lat), node_id_of(b))
         assert watches[1].first[0] == (pytest.approx(posted + 3 * lat), node_id_of(c))
         assert watches[3].first[0] == (pytest.approx(posted + 5 * lat), node_id_of(a))
+
+
+@virtual_time()
+async def test_a_black_hole_first_relay_costs_the_source_hold_only() -> None:
+    """The source's only hush peer swallows the hop: the post floods when the source's hold
+    (`source_floor` + Exp(`source_embargo`), cut at 10× the mean) ends, not seconds later."""
+    loop = asyncio.get_running_loop()
+    watch = _Hops()
+    network = MemoryNetwork(seed=11, model=LinkModel(Constant(0.05)))
+    async with MemoryCluster(
+        network, seed=11, observers=lambda i: (watch,) if i == 1 else (), max_peers=25
+    ) as cluster:
+        source, hole = [await cluster.add_node(stem_hops=True) for _ in range(2)]
+        await cluster.connect(source, hole)
+        hole._sessions.on_stem_hop = _swallow
+        await asyncio.sleep(1.0)
+        SWALLOWED.clear()
+        posted = loop.time()
+        await source.post(_request(source, b"into the hole"))
+        async with asyncio.timeout(30):
+            while not watch.first:
+                await asyncio.sleep(0.05)
+        config = HopsConfig()
+        waited = watch.first[0][0] - posted - 0.05
+        assert len(SWALLOWED) == 1 and watch.first[0][1] == node_id_of(source)
+        assert config.source_floor <= waited <= config.source_floor + 10 * config.source_embargo

@@ -36,6 +36,7 @@ def test_the_policies_are_registered_with_the_nodes_parameters() -> None:
     spread = _spread("hops", 40, 4, 1)
     real = HopsConfig()
     assert spread.fail_safe == real.fail_safe and spread.source_embargo == real.source_embargo
+    assert spread.source_floor == real.source_floor
     assert spread.one_hop_embargo == DEFAULT_MEAN_EMBARGO
     assert spread.posters is None and all(spread.hush) and not any(spread.tick)
 

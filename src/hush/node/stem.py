@@ -133,17 +133,23 @@ class Stem:
         return self.peer
 
     def post(
-        self, envelope_hash: EnvelopeHash, peer: NodeID, now: float, mean: float | None = None
+        self,
+        envelope_hash: EnvelopeHash,
+        peer: NodeID,
+        now: float,
+        mean: float | None = None,
+        floor: float = 0.0,
     ) -> tuple[EnvelopeHash, ...]:
         """Hold an own envelope sent to `peer` (the stem peer) under embargo (of mean `mean`
-        if given); returns the envelopes released to make room (the oldest), usually none."""
+        if given, `floor` seconds more); returns the envelopes released to make room (the
+        oldest), usually none."""
         released: list[EnvelopeHash] = []
         if envelope_hash not in self._held:
             while len(self._held) >= self.config.max_held:
                 oldest = next(iter(self._held))
                 del self._held[oldest]
                 released.append(oldest)
-        self._held[envelope_hash] = _Held(now + self.embargo(mean), peer)
+        self._held[envelope_hash] = _Held(now + floor + self.embargo(mean), peer)
         return tuple(released)
 
     def echo(self, envelope_hash: EnvelopeHash) -> bool:

@@ -75,8 +75,11 @@ class StemRelay:
     async def send(self, entry: PooledEnvelope) -> NodeID | None:
         """Stem a freshly pooled own envelope: the stem peer it went to, or None (flooded)."""
         if self.hops is not None and (relay := self._hop_route(None)) is not None:
-            mean = self.hops.config.source_embargo
-            self._offer(self.stem.post(entry.hash, relay, self.clock.monotonic(), mean))
+            config = self.hops.config
+            now = self.clock.monotonic()
+            self._offer(
+                self.stem.post(entry.hash, relay, now, config.source_embargo, config.source_floor)
+            )
             self._rearm.set()
             if await self._send_hop(self._peers[relay], [entry.raw]):
                 return relay

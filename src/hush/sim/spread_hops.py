@@ -17,10 +17,10 @@ What it replicates, rule by rule, from the real node (`node/stem_hops.py`, `node
   the way it came) fluffs at once. A stem copy reaching a node that has it pooled ends there
   (`seen`) — this includes the source.
 * **The source** pools its post at once but holds it (the one-hop `Stem`'s embargo table) until
-  the first `messages` copy comes back (the echo, from any peer) or its embargo fires:
-  exponential, mean `HopsConfig.source_embargo` (6 s) with the multi-hop stem, the one-hop stem's
-  2 s without hush peers (then the post goes as a normal `messages` packet to one stem peer
-  drawn uniformly from all peers, by the real `Stem`), cut at 10× the mean.
+  the first `messages` copy comes back (the echo, from any peer) or its embargo fires: with the
+  multi-hop stem `HopsConfig.source_floor` (1.5 s) + Exp(`source_embargo`, 0.2 s); without hush
+  peers the one-hop stem's Exp(2 s), the post going as a normal `messages` packet to one stem
+  peer drawn uniformly from all peers (by the real `Stem`); the exponential cut at 10× its mean.
 * **Fluff** is the node's normal relay: hush's push relay (the default `BroadcastPolicy`: an
   idle link forwards on arrival, latency only) on hush nodes, geth's 300 ms per-link tick with a
   fixed phase on geth nodes (and on every node with `hops-tick`). A fluffing node sends to every
@@ -49,6 +49,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from hush.sim.spread import GETH_TICK_SECONDS, Graph, Post, Send, register_policy
+from hush.types import EnvelopeHash, NodeID
 
 if TYPE_CHECKING:
     from hush.node.stem_hops import HopsConfig
@@ -92,6 +93,7 @@ class HopsSpread:
     """Whether a node fluffs on geth's tick (else push)."""
     fail_safe: float
     source_embargo: float
+    source_floor: float
     one_hop_embargo: float
     seed: int
     beta: float
@@ -131,10 +133,14 @@ class HopsSpread:
 
     # -- the engine --------------------------------------------------------------------------
 
-    def _embargo(self, mean: float, seed: int) -> float:
+    def _embargo(self, mean: float, floor: float, seed: int) -> float:
         from hush.node.stem import Stem  # noqa: PLC0415 (the node stack loads only when used)
 
-        return Stem(random.Random(seed).randbytes).embargo(mean)
+        stem = Stem(random.Random(seed).randbytes)
+        stem.post(EnvelopeHash(b""), NodeID(b""), 0.0, mean, floor)
+        due = stem.get_timer()
+        assert due is not None
+        return due
 
     def run(self, source: int) -> HopsRun:
         graph = self.graph
@@ -170,13 +176,13 @@ class HopsSpread:
             if relay is not None:
                 hops.append((0.0, _OWN, source, relay))
                 push(heap, (link[source][relay], _STEM, relay, source))
-                mean = self.source_embargo
+                mean, floor = self.source_embargo, self.source_floor
             else:
                 peer = self.stem_peer[source]
                 if peer >= 0:
                     push(heap, (link[source][peer], _FLOOD, peer, source))
-                mean = self.one_hop_embargo
-            at = self._embargo(mean, self.seed * 1_000_033 + source)
+                mean, floor = self.one_hop_embargo, 0.0
+            at = self._embargo(mean, floor, self.seed * 1_000_033 + source)
             push(heap, (at, _TIMER, source, source))
         else:
             pooled[source] = 0.0
@@ -228,7 +234,7 @@ class HopsPolicy:
     name: str = "hops"
     description: str = (
         "multi-hop stem (node/stem_hops.py): q = 0.2, 2 relays, per-inbound-edge routes, "
-        "fail-safe ≈ 1.7 s, source embargo 6 s; all hush, push fluff"
+        "fail-safe ≈ 1.7 s, source hold 1.5 s + Exp(0.2 s); all hush, push fluff"
     )
     hush_fraction: float = 1.0
     fluff_tick: bool = False
@@ -242,7 +248,6 @@ class HopsPolicy:
         # The node stack loads only when a hops policy runs (`hush --help` stays cheap).
         from hush.node.stem import DEFAULT_MEAN_EMBARGO, Stem  # noqa: PLC0415
         from hush.node.stem_hops import HopsConfig, StemHops  # noqa: PLC0415
-        from hush.types import NodeID  # noqa: PLC0415
 
         config = self.hops or HopsConfig()
         n = graph.nodes
@@ -290,6 +295,7 @@ class HopsPolicy:
             tick=tick,
             fail_safe=config.fail_safe,
             source_embargo=config.source_embargo,
+            source_floor=config.source_floor,
             one_hop_embargo=(
                 DEFAULT_MEAN_EMBARGO if self.one_hop_embargo is None else self.one_hop_embargo
             ),
