@@ -155,3 +155,17 @@ def test_a_post_may_carry_a_floor_under_its_embargo() -> None:
     assert plain_due is not None and floored_due is not None
     assert floored_due == pytest.approx(plain_due + 1.5)  # same draw, 1.5 s later
     assert floored.handle_timer(11.4) == () and floored.handle_timer(floored_due) == (_hash(1),)
+
+
+def test_a_post_with_an_echo_delay_is_released_just_after_its_echo() -> None:
+    """HopsConfig.echo_delay: the multi-hop source relays U(0, delay) s after the first echo."""
+    stem = _stem(seed=5)
+    stem.post(_hash(1), PEERS[0], 0.0, mean=0.2, floor=1.5, echo_delay=0.3)
+    assert stem.echo(_hash(1), 0.4) is False and _hash(1) in stem
+    due = stem.get_timer()
+    assert due is not None and 0.4 <= due <= 0.7
+    assert stem.echo(_hash(1), 0.5) is False and stem.get_timer() == due  # one echo counts
+    assert stem.handle_timer(due) == (_hash(1),) and _hash(1) not in stem
+    plain = _stem(seed=5)
+    plain.post(_hash(2), PEERS[0], 0.0)
+    assert plain.echo(_hash(2), 0.4) is True and _hash(2) not in plain  # one-hop: at once

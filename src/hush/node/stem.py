@@ -67,6 +67,8 @@ class StemConfig:
 class _Held:
     deadline: float
     peer: NodeID
+    echo_delay: float = 0.0
+    echoed: bool = False
 
 
 class Stem:
@@ -139,22 +141,34 @@ class Stem:
         now: float,
         mean: float | None = None,
         floor: float = 0.0,
+        echo_delay: float = 0.0,
     ) -> tuple[EnvelopeHash, ...]:
         """Hold an own envelope sent to `peer` (the stem peer) under embargo (of mean `mean`
-        if given, `floor` seconds more); returns the envelopes released to make room (the
-        oldest), usually none."""
+        if given, `floor` seconds more; released U(0, `echo_delay`) s after its first echo);
+        returns the envelopes released to make room (the oldest), usually none."""
         released: list[EnvelopeHash] = []
         if envelope_hash not in self._held:
             while len(self._held) >= self.config.max_held:
                 oldest = next(iter(self._held))
                 del self._held[oldest]
                 released.append(oldest)
-        self._held[envelope_hash] = _Held(now + floor + self.embargo(mean), peer)
+        self._held[envelope_hash] = _Held(now + floor + self.embargo(mean), peer, echo_delay)
         return tuple(released)
 
-    def echo(self, envelope_hash: EnvelopeHash) -> bool:
-        """A peer sent us an envelope we hold: it is out, relay it now. True if it was held."""
-        return self._held.pop(envelope_hash, None) is not None
+    def echo(self, envelope_hash: EnvelopeHash, now: float = 0.0) -> bool:
+        """A peer sent us an envelope we hold: it is out. True: relay it now (it was held).
+        One posted with an `echo_delay` is released by the timer instead, U(0, echo_delay) s
+        after its first echo (False)."""
+        held = self._held.get(envelope_hash)
+        if held is None:
+            return False
+        if held.echo_delay <= 0:
+            del self._held[envelope_hash]
+            return True
+        if not held.echoed:
+            held.echoed = True
+            held.deadline = min(held.deadline, now + held.echo_delay * self._uniform())
+        return False
 
     def peer_lost(self, peer: NodeID) -> tuple[EnvelopeHash, ...]:
         """A connection ended. If it was the stem peer, the next post draws another, and what

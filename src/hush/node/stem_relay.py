@@ -78,7 +78,14 @@ class StemRelay:
             config = self.hops.config
             now = self.clock.monotonic()
             self._offer(
-                self.stem.post(entry.hash, relay, now, config.source_embargo, config.source_floor)
+                self.stem.post(
+                    entry.hash,
+                    relay,
+                    now,
+                    config.source_embargo,
+                    config.source_floor,
+                    config.echo_delay,
+                )
             )
             self._rearm.set()
             if await self._send_hop(self._peers[relay], [entry.raw]):
@@ -104,8 +111,10 @@ class StemRelay:
 
     def echo(self, envelope_hash: EnvelopeHash) -> None:
         """A peer sent us this envelope: if we hold it, it is out; relay it."""
-        if self.stem.echo(envelope_hash):
+        if self.stem.echo(envelope_hash, self.clock.monotonic()):
             self._offer((envelope_hash,))
+        else:
+            self._rearm.set()  # a multi-hop post's release moved to just after its echo
 
     def peer_left(self, node_id: NodeID) -> None:
         self._offer(self.stem.peer_lost(node_id))

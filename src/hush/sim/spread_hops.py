@@ -21,6 +21,8 @@ What it replicates, rule by rule, from the real node (`node/stem_hops.py`, `node
   multi-hop stem `HopsConfig.source_floor` (1.5 s) + Exp(`source_embargo`, 0.2 s); without hush
   peers the one-hop stem's Exp(2 s), the post going as a normal `messages` packet to one stem
   peer drawn uniformly from all peers (by the real `Stem`); the exponential cut at 10× its mean.
+  A multi-hop post is relayed U(0, `HopsConfig.echo_delay`) s after its first echo, a one-hop
+  one at once.
 * **Fluff** is the node's normal relay: hush's push relay (the default `BroadcastPolicy`: an
   idle link forwards on arrival, latency only) on hush nodes, geth's 300 ms per-link tick with a
   fixed phase on geth nodes (and on every node with `hops-tick`). A fluffing node sends to every
@@ -95,6 +97,7 @@ class HopsSpread:
     source_embargo: float
     source_floor: float
     one_hop_embargo: float
+    echo_delay: float
     seed: int
     beta: float
     posters: frozenset[int] | None = None
@@ -160,6 +163,7 @@ class HopsSpread:
         draws = random.Random(self.seed * 1_000_003 + source)
         rate = 1 / self.fail_safe
         first_hold = [draws.expovariate(rate) for _ in range(n)]
+        echo_delay, echoed = 0.0, False
         heap: list[tuple[float, int, int, int]] = []
         push, pop = heapq.heappush, heapq.heappop
 
@@ -177,6 +181,7 @@ class HopsSpread:
                 hops.append((0.0, _OWN, source, relay))
                 push(heap, (link[source][relay], _STEM, relay, source))
                 mean, floor = self.source_embargo, self.source_floor
+                echo_delay = self.echo_delay
             else:
                 peer = self.stem_peer[source]
                 if peer >= 0:
@@ -196,7 +201,11 @@ class HopsSpread:
             if v == source:
                 # An echo (a `messages` copy) or the embargo ends the hold; a stem copy back
                 # finds the post pooled and stops.
-                if kind != _STEM and pooled[v] == math.inf:
+                if kind == _FLOOD and echo_delay > 0:
+                    if not echoed:
+                        echoed = True
+                        push(heap, (at + draws.uniform(0, echo_delay), _TIMER, v, v))
+                elif kind != _STEM and pooled[v] == math.inf:
                     pooled[v] = at
                     flood(v, at, u if kind == _FLOOD else -1)
                 continue
@@ -234,7 +243,7 @@ class HopsPolicy:
     name: str = "hops"
     description: str = (
         "multi-hop stem (node/stem_hops.py): q = 0.2, 2 relays, per-inbound-edge routes, "
-        "fail-safe ≈ 1.7 s, source hold 1.5 s + Exp(0.2 s); all hush, push fluff"
+        "fail-safe ≈ 1.7 s, source hold 1.5 s + Exp(0.2 s), echo delay U(0, 0.3 s); all hush, push fluff"
     )
     hush_fraction: float = 1.0
     fluff_tick: bool = False
@@ -296,6 +305,7 @@ class HopsPolicy:
             fail_safe=config.fail_safe,
             source_embargo=config.source_embargo,
             source_floor=config.source_floor,
+            echo_delay=config.echo_delay,
             one_hop_embargo=(
                 DEFAULT_MEAN_EMBARGO if self.one_hop_embargo is None else self.one_hop_embargo
             ),
