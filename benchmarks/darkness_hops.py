@@ -13,7 +13,8 @@ honest nodes. Prints JSON: delivery (share of honest nodes that pooled the messa
 TTL, worst message), the extra delay per message of the time to reach every honest node, 50 % of
 them, and of each (message, node) pair, as p50 / p90 / p99 over all messages of all seeds;
 first-spy detection without black holes (the sender of the earliest copy any spy logged) with a
-95 % t-interval over seeds; the share of messages whose stem met a black hole; mean stem hops;
+95 % t-interval over seeds, and the same for `--baseline` (default `lite`, the one-hop stem) on
+the same graph, spies and messages, with the paired difference; the share of messages whose stem met a black hole; mean stem hops;
 CPU seconds. `--source-embargo` / `--fail-safe` override the node's `HopsConfig` (what-ifs).
 """
 
@@ -30,7 +31,7 @@ from typing import Any
 from hush.node.stem_hops import HopsConfig
 from hush.shh.message import DEFAULT_TTL
 from hush.sim.darkness import Estimate
-from hush.sim.spread import Graph, policy_named
+from hush.sim.spread import Graph, policy_named, propagate
 from hush.sim.spread_hops import HopsPolicy, HopsSpread
 from hush.sim.topologies import regular
 
@@ -52,10 +53,11 @@ def _one_seed(args: argparse.Namespace, policy: HopsPolicy, graph_seed: int) -> 
     honest = [v for v in range(args.nodes) if v not in spies]
     posters = [v for v in honest if spread.posters is None or v in spread.posters]
     sources = sorted(rng.sample(posters, min(args.sources, len(posters))))
+    baseline = policy_named(args.baseline).spread(graph, random.Random(rng.random()))
     holes = spread.with_spies(spies, black_holes=True)
     assert isinstance(holes, HopsSpread)
     out: dict[str, Any] = {"all": [], "half": [], "pairs": [], "delivery": [], "caught": 0}
-    out |= {"met": 0, "hops": 0, "reach50": [], "reach50_bh": []}
+    out |= {"met": 0, "hops": 0, "reach50": [], "reach50_bh": [], "caught_baseline": 0}
     half = len(honest) // 2
     for source in sources:
         clear, dark = spread.run(source), holes.run(source)
@@ -71,6 +73,8 @@ def _one_seed(args: argparse.Namespace, policy: HopsPolicy, graph_seed: int) -> 
         out["hops"] += len(clear.stem_hops)
         first = min(spies, key=lambda s: clear.times[s])
         out["caught"] += clear.senders[first] == source
+        base = propagate(baseline, args.nodes, source)
+        out["caught_baseline"] += base.senders[min(spies, key=lambda s: base.times[s])] == source
     out["messages"] = len(sources)
     return out
 
@@ -84,6 +88,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--p", type=float, default=0.1)
     parser.add_argument("--sources", type=int, default=300)
+    parser.add_argument("--baseline", default="lite", help="policy for paired first-spy")
     parser.add_argument("--source-embargo", type=float, default=None)
     parser.add_argument("--fail-safe", type=float, default=None)
     parser.add_argument("--source-floor", type=float, default=None)
@@ -108,6 +113,8 @@ def main() -> None:
         return [x for s in seeds for x in s[key]]
 
     first_spy = Estimate.of([s["caught"] / s["messages"] for s in seeds])
+    baseline = Estimate.of([s["caught_baseline"] / s["messages"] for s in seeds])
+    paired = Estimate.of([(s["caught"] - s["caught_baseline"]) / s["messages"] for s in seeds])
     report = {
         "policy": args.policy,
         "nodes": args.nodes,
@@ -129,6 +136,9 @@ def main() -> None:
         "stem_met_black_hole": sum(s["met"] for s in seeds) / messages,
         "mean_stem_hops": sum(s["hops"] for s in seeds) / messages,
         "first_spy": {"mean": first_spy.mean, "ci95": first_spy.ci95},
+        "baseline": args.baseline,
+        "first_spy_baseline": {"mean": baseline.mean, "ci95": baseline.ci95},
+        "first_spy_minus_baseline": {"mean": paired.mean, "ci95": paired.ci95},
         "cpu_s": round(time.process_time() - cpu, 1),
         "wall_s": round(time.perf_counter() - started, 1),
     }
