@@ -14,7 +14,6 @@ import pytest
 
 from hush.cli.main import main
 from hush.errors import UsageError
-from hush.node.stem import DEFAULT_MEAN_EMBARGO
 from hush.node.stem_hops import HopsConfig
 from hush.shh.message import DEFAULT_TTL
 from hush.sim.darkness import DarknessConfig, run_darkness
@@ -37,7 +36,7 @@ def test_the_policies_are_registered_with_the_nodes_parameters() -> None:
     real = HopsConfig()
     assert spread.fail_safe == real.fail_safe and spread.source_embargo == real.source_embargo
     assert spread.source_floor == real.source_floor
-    assert spread.one_hop_embargo == DEFAULT_MEAN_EMBARGO
+    assert spread.one_hop_embargo is None  # the one-hop fallback draws the node's own embargo
     assert spread.posters is None and all(spread.hush) and not any(spread.tick)
 
 

@@ -19,8 +19,8 @@ What it replicates, rule by rule, from the real node (`node/stem_hops.py`, `node
 * **The source** pools its post at once but holds it (the one-hop `Stem`'s embargo table) until
   the first `messages` copy comes back (the echo, from any peer) or its embargo fires: with the
   multi-hop stem `HopsConfig.source_floor` (1.5 s) + Exp(`source_embargo`, 0.2 s); without hush
-  peers the one-hop stem's Exp(2 s), the post going as a normal `messages` packet to one stem
-  peer drawn uniformly from all peers (by the real `Stem`); the exponential cut at 10× its mean.
+  peers the one-hop stem's own embargo (1 s + Exp(1 s)), the post going as a normal `messages` packet to one stem
+  peer drawn uniformly from all peers (by the real `Stem`); each cut at 10× its mean.
   A multi-hop post is relayed U(0, `HopsConfig.echo_delay`) s after its first echo, a one-hop
   one at once.
 * **Fluff** is the node's normal relay: hush's push relay (the default `BroadcastPolicy`: an
@@ -96,7 +96,8 @@ class HopsSpread:
     fail_safe: float
     source_embargo: float
     source_floor: float
-    one_hop_embargo: float
+    one_hop_embargo: float | None
+    """Mean embargo of the one-hop fallback (None: the node's own, 1 s + Exp(1 s))."""
     echo_delay: float
     seed: int
     beta: float
@@ -136,7 +137,7 @@ class HopsSpread:
 
     # -- the engine --------------------------------------------------------------------------
 
-    def _embargo(self, mean: float, floor: float, seed: int) -> float:
+    def _embargo(self, mean: float | None, floor: float, seed: int) -> float:
         from hush.node.stem import Stem  # noqa: PLC0415 (the node stack loads only when used)
 
         stem = Stem(random.Random(seed).randbytes)
@@ -180,8 +181,8 @@ class HopsSpread:
             if relay is not None:
                 hops.append((0.0, _OWN, source, relay))
                 push(heap, (link[source][relay], _STEM, relay, source))
-                mean, floor = self.source_embargo, self.source_floor
-                echo_delay = self.echo_delay
+                mean: float | None = self.source_embargo
+                floor, echo_delay = self.source_floor, self.echo_delay
             else:
                 peer = self.stem_peer[source]
                 if peer >= 0:
@@ -251,11 +252,11 @@ class HopsPolicy:
     hops: HopsConfig | None = None
     """The stem's parameters (None: the real node's defaults, `HopsConfig()`)."""
     one_hop_embargo: float | None = None
-    """Mean embargo of the one-hop fallback (None: the node's `StemConfig()` default)."""
+    """Mean exponential embargo of the one-hop fallback (None: the node's `Stem` default)."""
 
     def spread(self, graph: Graph, rng: random.Random) -> HopsSpread:
         # The node stack loads only when a hops policy runs (`hush --help` stays cheap).
-        from hush.node.stem import DEFAULT_MEAN_EMBARGO, Stem  # noqa: PLC0415
+        from hush.node.stem import Stem  # noqa: PLC0415
         from hush.node.stem_hops import HopsConfig, StemHops  # noqa: PLC0415
 
         config = self.hops or HopsConfig()
@@ -306,9 +307,7 @@ class HopsPolicy:
             source_embargo=config.source_embargo,
             source_floor=config.source_floor,
             echo_delay=config.echo_delay,
-            one_hop_embargo=(
-                DEFAULT_MEAN_EMBARGO if self.one_hop_embargo is None else self.one_hop_embargo
-            ),
+            one_hop_embargo=self.one_hop_embargo,
             seed=rng.getrandbits(63),
             beta=mean_latency + ticking * GETH_TICK_SECONDS / 2,
             posters=None if hush_count >= n else frozenset(chosen),
