@@ -41,9 +41,15 @@ class ArchiveConfig:
     workers: int = 4
     """Requests served at once (each on its own reader thread)."""
     flush_interval: float = 0.1
+    """Seconds queued envelopes wait at most before the writer commits them (group commit)."""
     flush_rows: int = 500
+    """Queued envelopes that wake the writer at once."""
+    commit_rows: int = 5000
+    """At most this many envelopes per transaction (a slow database gets batches up to this)."""
     ingest_rows: int = 100_000
     ingest_bytes: int = 64 * 1024 * 1024
+    """The ingest queue's bounds: rows, and memory (raw size + `ROW_OVERHEAD` per row, rows in a
+    commit included). Past them a new envelope is dropped and counted, never queued."""
     retention_days: float = 30.0
     """0: keep forever (geth's mailserver)."""
     max_db_bytes: int = 0

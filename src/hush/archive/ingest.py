@@ -1,12 +1,23 @@
 """Ingest of the archive server: what the node's pool accepts goes to the store (archive.md §1.3).
 
 * `ArchiveObserver` is the `NodeObserver`: `envelope_accepted` (first pool insertion, never a
-  direct 127 message) hands the raw bytes to `Ingest.archive`.
-* `Ingest` owns the bounded buffer (rows and bytes) that a writer thread commits every
-  `flush_interval` or `flush_rows`; rows the store committed are *acknowledged* (`archived`); if
-  the buffer is full, new envelopes are dropped and counted (`dropped`), never blocking the node.
-  It also runs retention (`prune`): envelopes older than `retention_days` go in batches, then
-  the oldest while the store exceeds `max_db_bytes`.
+  direct 127 message) hands the raw bytes to `Ingest.archive`, which only appends to a queue:
+  the node's relay never waits for the database.
+* **The queue is bounded** in rows (`ingest_rows`) and in memory (`ingest_bytes`, charged at
+  the raw size plus `ROW_OVERHEAD` per row, and counting the rows a commit has in flight, so the
+  cap is what the process really holds). When the database is slower than the network the queue
+  fills and each new envelope is **dropped and counted** (`dropped`); it never grows, never
+  blocks the node, and what was queued before is kept.
+* **Group commit**: the writer thread commits when `flush_rows` are queued or `flush_interval`
+  has passed, at most `commit_rows` rows per transaction (a slow database gets bigger batches,
+  up to that size: the size/time budget). A row is **acknowledged** when its transaction
+  committed (`archived` counts them; `flush()` returning means every envelope archived before the
+  call is): a SIGKILL at any moment loses nothing acknowledged (see `hush.archive.store`).
+* A failed commit (the database went away) puts its rows back at the head of the queue, counts
+  an error and retries with backoff (up to `_MAX_BACKOFF` s); new envelopes meanwhile are queued
+  while there is room, then dropped and counted.
+* Retention (`prune`): envelopes older than `retention_days` go in batches, then the oldest
+  while the store exceeds `max_db_bytes`.
 * `run_in`: a blocking store call on one of the server's thread pools.
 
 `ArchiveServer` (hush.archive.server) owns one `Ingest` and runs its loops.
@@ -15,6 +26,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,7 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["ArchiveObserver", "Ingest", "run_in"]
+__all__ = ["ROW_OVERHEAD", "ArchiveObserver", "Ingest", "run_in"]
 
 log = logging.getLogger(
     "hush.archive.server"
@@ -40,13 +52,19 @@ log = logging.getLogger(
 
 _T = TypeVar("_T")
 
+ROW_OVERHEAD = 200
+"""Bytes a queued row costs beyond its raw envelope: the `ArchivedEnvelope` (72), its two ints
+(2 × 32), the deque slot, and the store's parameter arrays while it is committed (measured with
+tracemalloc in tests/archive/test_ingest.py)."""
+_MAX_BACKOFF = 5.0
+
 
 async def run_in(executor: ThreadPoolExecutor, fn: Callable[..., _T], *args: Any) -> _T:
     return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
 
 class Ingest:
-    """The ingest buffer, its writer and retention, on the writer thread pool."""
+    """The bounded ingest queue, its group-committing writer and retention."""
 
     def __init__(
         self,
@@ -63,58 +81,90 @@ class Ingest:
         self.stats = stats
         self.backend = backend
         self._writer = writer
-        self._buffer: list[ArchivedEnvelope] = []
-        self._buffer_bytes = 0
+        self._queue: collections.deque[ArchivedEnvelope] = collections.deque()
+        self._rows = 0
+        """Rows queued or in a commit."""
+        self._bytes = 0
+        """What they cost in memory (raw + `ROW_OVERHEAD` each)."""
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
+        self._backoff = 0.0
         self.archived = 0
         """Envelopes the store acknowledged (committed)."""
         self.dropped = 0
-        """Envelopes dropped because the ingest buffer was full."""
+        """Envelopes dropped because the ingest queue was full."""
+        self.errors = 0
+        """Commits that failed (their rows were queued again)."""
+        self.peak_rows = 0
+        """The most rows queued or in a commit at once."""
+
+    @property
+    def queued(self) -> int:
+        """Rows waiting or in a commit."""
+        return self._rows
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._bytes
 
     def archive(self, entry: PooledEnvelope, envelope: Envelope) -> None:
-        """Buffer one envelope for the writer (the node's observer calls this; never raises)."""
+        """Queue one envelope for the writer (the node's observer calls this; never raises, never
+        waits): dropped and counted when the queue is full."""
         raw = entry.raw
+        cost = len(raw) + ROW_OVERHEAD
         config = self.config
-        if (
-            len(self._buffer) >= config.ingest_rows
-            or self._buffer_bytes + len(raw) > config.ingest_bytes
-        ):
+        if self._rows >= config.ingest_rows or self._bytes + cost > config.ingest_bytes:
             self.dropped += 1
             return
-        self._buffer.append(
+        self._queue.append(
             ArchivedEnvelope(envelope.sent, entry.hash, envelope.topic, envelope.expiry, raw)
         )
-        self._buffer_bytes += len(raw)
-        if len(self._buffer) >= config.flush_rows:
+        self._rows += 1
+        self._bytes += cost
+        self.peak_rows = max(self.peak_rows, self._rows)
+        if len(self._queue) >= config.flush_rows:
             self._wake.set()
 
     async def flush(self) -> int:
-        """Commit what is buffered now; returns how many rows were new. When it returns, every
-        envelope archived before the call is acknowledged."""
+        """Commit what is queued now, in transactions of at most `commit_rows`; returns how many
+        rows were new. When it returns, every envelope archived before the call is acknowledged;
+        if a commit fails, its rows are back at the head of the queue and the error is raised."""
         async with self._flush_lock:
-            rows, self._buffer, self._buffer_bytes = self._buffer, [], 0
-            if not rows:
-                return 0
-            try:
-                new = await run_in(self._writer, self.store.put, rows)
-            except Exception:
-                self.stats.archive_error(self.backend)
-                raise
-            self.archived += len(rows)
-            self.stats.archived(self.backend, new)
+            new = 0
+            todo = len(self._queue)
+            while todo > 0:
+                count = min(todo, self.config.commit_rows)
+                rows = [self._queue.popleft() for _ in range(count)]
+                try:
+                    added = await run_in(self._writer, self.store.put, rows)
+                except BaseException as exc:  # cancelled too: the rows stay queued
+                    self._queue.extendleft(reversed(rows))  # not acknowledged: kept, in order
+                    if isinstance(exc, Exception):
+                        self.errors += 1
+                        self.stats.archive_error(self.backend)
+                    raise
+                todo -= count
+                self._rows -= count
+                self._bytes -= sum(len(row.raw) for row in rows) + ROW_OVERHEAD * count
+                self.archived += count
+                new += added
+                self.stats.archived(self.backend, added)
             return new
 
     async def flush_loop(self) -> None:
         while True:
+            if self._backoff:  # the database failed: wait, however full the queue is
+                await asyncio.sleep(self._backoff)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.config.flush_interval):
                     await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()
-            except Exception:  # a database error must not end archiving: retry next round
-                log.exception("archive: storing envelopes failed")
+                self._backoff = 0.0
+            except Exception:  # a database error must not end archiving: retry with backoff
+                self._backoff = min(_MAX_BACKOFF, max(0.1, 2 * self._backoff))
+                log.exception("archive: storing envelopes failed (kept, retrying)")
 
     async def prune_loop(self) -> None:
         config = self.config

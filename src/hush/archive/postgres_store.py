@@ -7,6 +7,7 @@ slower."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Sequence
@@ -53,6 +54,13 @@ CREATE OR REPLACE TRIGGER envelopes_added AFTER INSERT ON envelopes
 CREATE OR REPLACE TRIGGER envelopes_removed AFTER DELETE ON envelopes
     REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION hush_envelopes_removed();
 """
+
+_INSERT = (
+    "INSERT INTO envelopes (sent, hash, topic, expiry, size, raw) SELECT * FROM unnest("
+    "%b::bigint[], %b::bytea[], %b::bigint[], %b::bigint[], %b::int[], %b::bytea[])"
+)
+"""One statement per batch; `%b`: the arrays go in binary (text escaping of the raws took 5/6
+of the writer's CPU)."""
 
 
 @functools.lru_cache(maxsize=512)
@@ -132,20 +140,44 @@ class PostgresStore(SqlStore):
     def put(self, rows: Sequence[ArchivedEnvelope]) -> int:
         if not rows:
             return 0
+        try:
+            return self._put(rows)
+        except self._psycopg.Error:
+            self._drop_broken()
+            raise
+
+    def _drop_broken(self) -> None:
+        """After a failed write: roll back, and forget a connection the server closed (the next
+        call reconnects: the ingest queue retries its batch)."""
         conn = self._conn()
-        cursor = conn.execute(
-            "INSERT INTO envelopes (sent, hash, topic, expiry, size, raw) SELECT * FROM unnest("
-            "%s::bigint[], %s::bytea[], %s::bigint[], %s::bigint[], %s::int[], %s::bytea[]) "
-            "ON CONFLICT DO NOTHING",
-            (
-                [row.sent for row in rows],
-                [row.hash for row in rows],
-                topic_ints(row.topic for row in rows),
-                [row.expiry for row in rows],
-                [len(row.raw) for row in rows],
-                [row.raw for row in rows],
-            ),
+        if conn.broken or conn.closed:
+            self._local.conn = None
+            with self._lock, contextlib.suppress(ValueError):
+                self._connections.remove(conn)
+            with contextlib.suppress(Exception):
+                conn.close()
+        else:
+            with contextlib.suppress(Exception):
+                conn.rollback()
+
+    def _put(self, rows: Sequence[ArchivedEnvelope]) -> int:
+        """A plain INSERT first: ON CONFLICT's speculative insertion costs the server ~20 % more
+        per row, and a batch rarely holds a known envelope (the pool deduplicates; after a
+        restart or a sync it may). If one does, the batch goes again with ON CONFLICT."""
+        conn = self._conn()
+        params = (
+            [row.sent for row in rows],
+            [row.hash for row in rows],
+            topic_ints(row.topic for row in rows),
+            [row.expiry for row in rows],
+            [len(row.raw) for row in rows],
+            [row.raw for row in rows],
         )
+        try:
+            cursor = conn.execute(_INSERT, params)
+        except self._psycopg.errors.UniqueViolation:
+            conn.rollback()
+            cursor = conn.execute(_INSERT + " ON CONFLICT DO NOTHING", params)
         inserted = int(cursor.rowcount)
         conn.commit()
         return inserted

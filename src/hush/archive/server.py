@@ -1,10 +1,11 @@
 """The archive server in a node: archive at first pool insertion, answer code 126 requests
 (archive.md §1.3, §1.7; whisper-v6.md §6).
 
-* Ingest: `observer` is a `NodeObserver`; `envelope_accepted` (first pool insertion, never a
-  direct 127 message) appends the raw bytes to a bounded buffer that a writer thread commits every
-  `flush_interval` or `flush_rows`. Rows the store committed are *acknowledged* (`archived`); if
-  the buffer is full, new envelopes are dropped and counted (`dropped`), never blocking the node.
+* Ingest (`hush.archive.ingest`): `observer` is a `NodeObserver`; `envelope_accepted` (first
+  pool insertion, never a direct 127 message) appends the raw bytes to a bounded queue that a
+  writer thread group-commits (`flush_interval` / `flush_rows`, ≤ `commit_rows` a transaction).
+  Rows the store committed are *acknowledged* (`archived`); if the queue is full, new envelopes
+  are dropped and counted (`dropped`), never blocking the node.
 * Requests: `handle` is the node's `mail_handler`. It runs on the peer's read loop, so it only
   admits (per-peer and per-IP token buckets, ≤ 2 per peer, a global queue) and queues; workers
   take requests off the queue (answered "server busy" past its deadline), decrypt and query on
@@ -133,13 +134,18 @@ class ArchiveServer:
         self._clock = self._ingest.clock = self._requests.clock = clock
 
     @property
+    def ingest(self) -> Ingest:
+        """The ingest queue and its writer (queue depth, peak, errors)."""
+        return self._ingest
+
+    @property
     def archived(self) -> int:
         """Envelopes the store acknowledged (committed)."""
         return self._ingest.archived
 
     @property
     def dropped(self) -> int:
-        """Envelopes dropped because the ingest buffer was full."""
+        """Envelopes dropped because the ingest queue was full."""
         return self._ingest.dropped
 
     @property

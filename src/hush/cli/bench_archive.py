@@ -160,7 +160,40 @@ async def _inject_all(node: Node, envelopes: list[Any]) -> float:
     return time.perf_counter() - started
 
 
-async def bench_ingest(db_url: str, count: int, size: int) -> dict[str, Any]:
+async def _inject_paced(node: Node, envelopes: list[Any], rate: float) -> float:
+    """Offer `rate` envelopes/s in 10 ms ticks (the load a node would see from the network)."""
+    started = time.perf_counter()
+    for index, envelope in enumerate(envelopes):
+        await node.inject(envelope)
+        ahead = started + (index + 1) / rate - time.perf_counter()
+        if ahead > 0.01:
+            await asyncio.sleep(ahead)
+    return time.perf_counter() - started
+
+
+def _pg_cpu(url: str) -> float | None:
+    """CPU seconds of the PostgreSQL server's processes (when it runs on this machine)."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return None
+    import psycopg  # noqa: PLC0415 - optional
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = [int(p) for (p,) in conn.execute("SELECT pid FROM pg_stat_activity").fetchall()]
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+async def bench_ingest(db_url: str, count: int, size: int, rate: float = 0) -> dict[str, Any]:
+    """`rate` 0: inject as fast as the node takes them (the writer's capacity: the queue is
+    full of work); else offer `rate`/s and see whether the writer keeps up (queue bounded, no
+    drops). Either way, the same injections into a node without an archive are the baseline."""
     now = int(time.time())
     key = SymmetricKey(os.urandom(32))
     topics = _topics(5000)
@@ -171,8 +204,16 @@ async def bench_ingest(db_url: str, count: int, size: int) -> dict[str, Any]:
         for _ in range(count)
     ]
     big_pool = 4 * count * size
+
+    async def inject(node: Node) -> float:
+        return await (
+            _inject_paced(node, envelopes, rate) if rate else _inject_all(node, envelopes)
+        )
+
     async with Node(_node_config(listen=False, pool_bytes=big_pool, pool_peer_share=1.0)) as plain:
-        baseline = await _inject_all(plain, envelopes)
+        cpu = time.process_time()
+        baseline = await inject(plain)
+        baseline_cpu = time.process_time() - cpu
     server = ArchiveServer(open_store(db_url, None), ArchiveConfig(retention_days=0))
     async with server:
         node = Node(
@@ -180,22 +221,37 @@ async def bench_ingest(db_url: str, count: int, size: int) -> dict[str, Any]:
             observers=[server.observer],
         )
         async with node:
-            started = time.perf_counter()
-            injected = await _inject_all(node, envelopes)
+            db_cpu = _pg_cpu(db_url)
+            started, cpu = time.perf_counter(), time.process_time()
+            injected = await inject(node)
+            acknowledged_in_time = server.archived
+            backlog = server.ingest.queued
             accepted = node.info().pooled
             await server.flush()
             total = time.perf_counter() - started
+            cpu = time.process_time() - cpu
+            db_end = _pg_cpu(db_url)
             stored = server.store.count()
-    return {
+    result: dict[str, Any] = {
         "envelopes": count,
+        "offered_per_s": round(rate) if rate else "as fast as possible",
         "inject_per_s_without_archive": round(count / baseline),
         "inject_per_s_with_archive": round(count / injected),
         "relay_slowdown": round(injected / baseline, 2),
+        "inject_cpu_s_without_archive": round(baseline_cpu, 3),
         "acknowledged_per_s": round(count / total),
+        "acknowledged_while_offered": acknowledged_in_time,
+        "backlog_at_end": backlog,
+        "peak_queue_rows": server.ingest.peak_rows,
+        "drain_s": round(total - injected, 3),
+        "cpu_s": round(cpu, 3),
         "accepted": accepted,
         "stored": stored,
         "dropped": server.dropped,
     }
+    if db_cpu is not None and db_end is not None:
+        result["db_server_cpu_s"] = round(db_end - db_cpu, 2)
+    return result
 
 
 @click.command(name="archive")
@@ -217,6 +273,13 @@ async def bench_ingest(db_url: str, count: int, size: int) -> dict[str, Any]:
 @click.option("--explain", "show_plans", is_flag=True, help="Add the page query plans.")
 @click.option("--queries", type=int, default=200, show_default=True)
 @click.option("--ingest", type=int, default=20_000, show_default=True)
+@click.option(
+    "--ingest-rate",
+    type=float,
+    default=0,
+    show_default=True,
+    help="Envelopes/s offered to the ingest bench (0: as fast as the node takes them).",
+)
 @click.option("--size", type=int, default=1024, show_default=True, help="Envelope bytes.")
 @click.option("--postgres", metavar="URL", help="Also run the page and ingest benches there.")
 @click.option("--only", type=click.Choice(["catch-up", "page", "ingest"]), multiple=True)
@@ -230,6 +293,7 @@ def command(
     show_plans: bool,
     queries: int,
     ingest: int,
+    ingest_rate: float,
     size: int,
     postgres: str | None,
     only: tuple[str, ...],
@@ -258,7 +322,11 @@ def command(
                     if show_plans:
                         report[f"plans_{name}"] = explain(url, rows)
         if not only or "ingest" in only:
-            report["ingest_sqlite"] = asyncio.run(bench_ingest(sqlite("ingest"), ingest, size))
+            report["ingest_sqlite"] = asyncio.run(
+                bench_ingest(sqlite("ingest"), ingest, size, ingest_rate)
+            )
             if postgres:
-                report["ingest_postgres"] = asyncio.run(bench_ingest(postgres, ingest, size))
+                report["ingest_postgres"] = asyncio.run(
+                    bench_ingest(postgres, ingest, size, ingest_rate)
+                )
     click.echo(json.dumps(report, indent=None if as_json else 2))

@@ -72,15 +72,30 @@ import asyncio, cProfile, importlib, io, json, os, pstats, sys
 from hush.node import Node, NodeConfig
 
 loop, profile = sys.argv[1], sys.argv[2] == "1"
+archive_url = sys.argv[3] if len(sys.argv) > 3 else ""
 
-async def main():
+async def relay(observers=(), mail_handler=None):
     config = NodeConfig(
         datadir=None, listen_host="127.0.0.1", listen_port=0, min_pow=0.0, pow_processes=1,
         max_peers=64, max_peers_per_ip=64, target_peers=0,
     )
-    async with Node(config) as node:
+    async with Node(config, observers=list(observers), mail_handler=mail_handler) as node:
         print(json.dumps({"enode": node.enode, "pid": os.getpid()}), flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+async def main():
+    if not archive_url:
+        await relay()
+        return
+    from hush.archive.server import ArchiveConfig, ArchiveServer
+    from hush.archive.store import open_store
+    server = ArchiveServer(open_store(archive_url, None), ArchiveConfig(retention_days=0))
+    async with server:
+        await relay([server.observer], server.handle)
+        await server.flush()
+        archive = {"archived": server.archived, "dropped": server.dropped,
+                   "peak_queue_rows": server.ingest.peak_rows}
+    print(json.dumps({"archive": archive}), flush=True)
 
 profiler = cProfile.Profile() if profile else None
 if profiler is not None:
@@ -218,8 +233,10 @@ def bench_relay(
     profile: bool = False,
     timeout: float = 120.0,
     src: str | None = None,
+    archive: str | None = None,
 ) -> dict[str, Any]:
-    """`src`: run the relay node from another checkout's source tree (a baseline)."""
+    """`src`: run the relay node from another checkout's source tree (a baseline); `archive`: a
+    store URL (a SQLite path or postgresql://): the relay also archives what it takes in."""
     if loop == "uvloop":
         try:
             importlib.import_module("uvloop")
@@ -227,7 +244,7 @@ def bench_relay(
             raise UsageError("uvloop is not installed (pip install 'hush-whisper[fast]')") from None
     env = dict(os.environ, PYTHONPATH=src) if src else None
     with subprocess.Popen(  # noqa: S603 - our own interpreter and code
-        [sys.executable, "-c", _CHILD, loop, "1" if profile else "0"],
+        [sys.executable, "-c", _CHILD, loop, "1" if profile else "0", archive or ""],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -273,12 +290,24 @@ def bench_relay(
     "--profile", is_flag=True, help="Run the relay under cProfile; print its top entries."
 )
 @click.option("--timeout", type=click.FloatRange(1), default=120.0, show_default=True)
+@click.option(
+    "--archive",
+    metavar="URL",
+    help="The relay also runs an archive server on this store (SQLite path or postgresql://).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def command(
-    count: int, peers: int, batch: int, loop: str, profile: bool, timeout: float, as_json: bool
+    count: int,
+    peers: int,
+    batch: int,
+    loop: str,
+    profile: bool,
+    timeout: float,
+    archive: str | None,
+    as_json: bool,
 ) -> None:
     """Envelopes/s a relay node takes in and forwards to --peers peers, and its CPU per 1,000."""
-    result = bench_relay(count, peers, batch, loop, profile, timeout)
+    result = bench_relay(count, peers, batch, loop, profile, timeout, archive=archive)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
