@@ -62,3 +62,69 @@ def test_sigkill_mid_ingest_loses_nothing_acknowledged(store_url: str) -> None:
         assert store.count() == rows  # the incremental count is exact after the crash
     finally:
         store.close()
+
+
+SERVER_CHILD = r"""
+import asyncio, os, sys, time
+from hush.archive.server import ArchiveConfig, ArchiveServer
+from hush.archive.store import open_store
+from hush.node import Node, NodeConfig
+from hush.shh.envelope import Envelope
+from hush.types import Topic
+
+async def main():
+    server = ArchiveServer(open_store(sys.argv[1], None), ArchiveConfig(retention_days=0))
+    config = NodeConfig(datadir=None, listen=False, min_pow=0.0, pow_processes=1)
+    async with server:
+        async with Node(config, observers=[server.observer]) as node:
+            print("ready", flush=True)
+            n = 0
+            while True:
+                injected = []
+                for _ in range(300):
+                    now = int(time.time())
+                    envelope = Envelope(now + 60, 60, Topic(n.to_bytes(4, "big")), os.urandom(200), n)
+                    await node.inject(envelope)
+                    injected.append(envelope.hash.hex())
+                    n += 1
+                await asyncio.sleep(0)  # the flush loop commits meanwhile, on its own
+                await server.flush()  # returned: all injected so far are acknowledged
+                print(" ".join(injected), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_sigkill_of_an_archive_node_loses_nothing_acknowledged(store_url: str) -> None:
+    """The same through the node and the ingest queue: acknowledged = `ArchiveServer.flush()`
+    returned (the queue's rows committed); the flush loop keeps committing on its own too."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", SERVER_CHILD, store_url],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert child.stdout is not None
+    acknowledged: list[str] = []
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        for _ in range(8):
+            line = child.stdout.readline()
+            assert line, "the archive node died early"
+            acknowledged += line.split()
+        child.send_signal(signal.SIGKILL)  # while it injects and commits the next ones
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    store = open_store(store_url, None)
+    try:
+        conn = store._conn()
+        stored = {bytes(h).hex() for (h,) in conn.execute("SELECT hash FROM envelopes").fetchall()}
+        conn.commit()
+        assert len(acknowledged) == 8 * 300
+        assert set(acknowledged) <= stored
+        assert store.count() == len(stored)
+    finally:
+        store.close()
