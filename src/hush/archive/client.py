@@ -114,6 +114,11 @@ class HistoryQuery:
     overlap: int = 0
     """Seconds the lower bound is moved earlier (see the module's notes); the answer says
     which lower bound was asked for (`HistoryResult.lower`)."""
+    parallel: int = 2
+    """Paged modes following the cursor from the start: the window is cut into this many
+    slices, each a cursor chain of its own, requested at once over the one session (hush and
+    status-go serve 2 requests of a peer at a time): a page's query and request sealing overlap
+    the other's transfer, and round trips halve on a slow link."""
 
 
 @dataclass(slots=True)
@@ -211,6 +216,10 @@ class HistoryClient:
 
 
 class _Session:
+    """One fetch over one connection: a reader task takes every packet (127s delivered, 125s
+    handed to the request waiting for that ID); one coroutine per cursor chain asks for its
+    pages."""
+
     def __init__(
         self,
         client: HistoryClient,
@@ -229,29 +238,98 @@ class _Session:
         self.result = result
         self.progress = progress
         self.topics = set(query.topics)
+        self._waiting: dict[bytes, asyncio.Future[RequestComplete | None]] = {}
 
     async def run(self) -> None:
         query = self.query
-        cursor = query.cursor
-        while True:
-            request_id, request = await self._request(cursor)
-            if not self.result.request_id:
-                self.result.request_id = request_id
-                self._report()
+        if query.mode == "raw":
+            request_id, request = await self._request(None, query.lower, query.upper)
+            self._started(request_id)
             await self.connection.send_message("shh", PacketCode.P2P_REQUEST, request)
             asked = self.client._clock.monotonic()
-            if query.mode == "raw":
-                await self._read_raw()
-                self._count(asked)
-                return
-            complete = await self._read_page(request_id)
+            await self._read_raw()
+            self._count(asked)
+            return
+        reader = asyncio.create_task(self._read_loop())
+        try:
+            slices = self._slices()
+            cursors: list[Cursor | None] = [query.cursor] * len(slices)
+            chains = [
+                asyncio.create_task(self._chain(index, lower, upper, cursors))
+                for index, (lower, upper) in enumerate(slices)
+            ]
+            pending = set(chains)
+            try:
+                while pending:
+                    done, _ = await asyncio.wait(
+                        [reader, *pending], return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if reader in done:
+                        reader.result()  # the connection failed: raises (it never returns)
+                    for task in done:
+                        pending.discard(task)
+                        task.result()  # a chain's own error (no PoW nonce found): raises
+            finally:
+                for chain in pending:
+                    chain.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+            # The newest slice still unfinished says where to go on (resuming the whole window
+            # there refetches a little of an older slice, deduplicated, and misses nothing).
+            self.result.cursor = next((c for c in cursors if c is not None), None)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, PeerDisconnected):
+                await reader
+
+    def _slices(self) -> list[tuple[int, int]]:
+        """The window cut into `parallel` slices of `sent`, newest first (disjoint: `sent` is
+        whole seconds)."""
+        query = self.query
+        count = max(1, query.parallel)
+        span = query.upper - query.lower + 1
+        if query.cursor is not None or not query.follow_cursor or span < count:
+            return [(query.lower, query.upper)]
+        bounds = [query.lower + span * i // count for i in range(count + 1)]
+        return [(bounds[i], bounds[i + 1] - 1) for i in reversed(range(count))]
+
+    def _started(self, request_id: bytes) -> None:
+        if not self.result.request_id:
+            self.result.request_id = request_id
+            self._report()
+
+    async def _chain(
+        self, index: int, lower: int, upper: int, cursors: list[Cursor | None]
+    ) -> None:
+        """One slice, page by page; `cursors[index]` is where it stopped (None: finished)."""
+        query = self.query
+        result = self.result
+        cursor = cursors[index]
+        while result.error is None:
+            request_id, request = await self._request(cursor, lower, upper)
+            self._started(request_id)
+            answer: asyncio.Future[RequestComplete | None] = (
+                asyncio.get_running_loop().create_future()
+            )
+            self._waiting[request_id] = answer
+            try:
+                await self.connection.send_message("shh", PacketCode.P2P_REQUEST, request)
+                asked = self.client._clock.monotonic()
+                try:
+                    async with asyncio.timeout(query.timeout):
+                        complete = await answer
+                except TimeoutError:
+                    result.expired = True
+                    result.error = "request expired: no answer from the archive server in time"
+                    complete = None
+            finally:
+                self._waiting.pop(request_id, None)
             self._count(asked)
             if complete is None:
                 return
-            self.result.pages += 1
+            result.pages += 1
             if complete.last_envelope_hash != bytes(32):
-                self.result.last_envelope_hash = complete.last_envelope_hash
-            self.result.cursor = cursor = complete.cursor
+                result.last_envelope_hash = complete.last_envelope_hash
+            cursors[index] = cursor = complete.cursor
             self._report()
             if cursor is None or not query.follow_cursor or self._full():
                 return
@@ -264,23 +342,21 @@ class _Session:
             outcome = "expired" if result.expired else "failed" if result.error else "completed"
             stats.history(outcome, self.client._clock.monotonic() - asked)
 
-    async def _request(self, cursor: Cursor | None) -> tuple[bytes, bytes]:
+    async def _request(self, cursor: Cursor | None, lower: int, upper: int) -> tuple[bytes, bytes]:
         """The request's ID and its 126 payload."""
         query = self.query
         bloom = _bloom(query.topics)
         if query.mode == "direct":
             request_id = self.client._random_bytes(32)
-            direct = encode_direct_request(
-                request_id, query.lower, query.upper, query.limit, cursor, bloom
-            )
+            direct = encode_direct_request(request_id, lower, upper, query.limit, cursor, bloom)
             return request_id, direct
         if query.mode == "raw":
-            payload = encode_raw_request(query.lower, query.upper, bloom)
+            payload = encode_raw_request(lower, upper, bloom)
         elif query.mode == "v1":
-            payload = encode_status_v1(query.lower, query.upper, bloom, query.limit, cursor, True)
+            payload = encode_status_v1(lower, upper, bloom, query.limit, cursor, True)
         else:
             payload = encode_status_v2(
-                query.lower, query.upper, bloom, list(query.topics), query.limit, cursor, True
+                lower, upper, bloom, list(query.topics), query.limit, cursor, True
             )
         now = int(self.client._clock.time())
         public_key = None if query.sym_key is not None else b"\x04" + self.server.node_id
@@ -303,29 +379,34 @@ class _Session:
             envelope = envelope.with_nonce(found.nonce)
         return envelope.hash, packets.encode_envelope_packet(envelope)
 
-    async def _read_page(self, request_id: bytes) -> RequestComplete | None:
-        try:
-            async with asyncio.timeout(self.query.timeout):
-                while True:
-                    _, code, payload = await self.connection.read_message()
-                    if code == PacketCode.P2P_MESSAGE:
-                        self._received(payload)
-                    elif code == REQUEST_COMPLETE:
-                        try:
-                            answer = decode_complete(payload)
-                        except DecodeError as exc:
-                            self.result.error = f"invalid request-complete from the server: {exc}"
-                            return None
-                        if answer.request_id != request_id:
-                            continue  # an earlier request's late answer
-                        if isinstance(answer, RequestFailed):
-                            self.result.error = answer.error
-                            return None
-                        return answer
-        except TimeoutError:
-            self.result.expired = True
-            self.result.error = "request expired: no answer from the archive server in time"
-            return None
+    async def _read_loop(self) -> None:
+        """Every packet of a paged fetch: 127s delivered, each 125 to its request (an unknown
+        ID: an earlier request's late answer, ignored); an invalid 125 or a refusal ends the
+        fetch with its error."""
+        while True:
+            _, code, payload = await self.connection.read_message()
+            if code == PacketCode.P2P_MESSAGE:
+                self._received(payload)
+            elif code == REQUEST_COMPLETE:
+                try:
+                    answer = decode_complete(payload)
+                except DecodeError as exc:
+                    self._fail(f"invalid request-complete from the server: {exc}")
+                    continue
+                waiting = self._waiting.get(answer.request_id)
+                if waiting is None or waiting.done():
+                    continue
+                if isinstance(answer, RequestFailed):
+                    self.result.error = self.result.error or answer.error
+                    waiting.set_result(None)
+                else:
+                    waiting.set_result(answer)
+
+    def _fail(self, error: str) -> None:
+        self.result.error = self.result.error or error
+        for waiting in self._waiting.values():
+            if not waiting.done():
+                waiting.set_result(None)
 
     async def _read_raw(self) -> None:
         """geth's wnode sends no completion: the request ends when 127s stop coming."""

@@ -19,11 +19,17 @@ Loopback only, bounded in count; sizes are flags so a run stays short on a share
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +40,7 @@ from hush.archive.server import ArchiveConfig, ArchiveServer
 from hush.archive.store import ArchivedEnvelope, open_store
 from hush.cli.bench_pages import bench_pages, explain
 from hush.crypto.symmetric import SymmetricKey
+from hush.enode import Enode
 from hush.node import Node, NodeConfig
 from hush.rpc import RpcConfig, RpcServer, ShhApi
 from hush.shh.filters import Filter
@@ -92,9 +99,101 @@ async def _rpc(session: aiohttp.ClientSession, url: str, method: str, *params: A
     return reply["result"]
 
 
-async def bench_catch_up(
-    db_url: str, per_day: int, want: int, share: float, size: int
+async def _catch_up_once(
+    session: aiohttp.ClientSession,
+    url: str,
+    client: Node,
+    enode: str,
+    key: SymmetricKey,
+    wanted: list[Topic],
+    now: int,
+    mode: str,
+    parallel: int = 2,
 ) -> dict[str, Any]:
+    sym_id = await _rpc(session, url, "shh_generateSymKeyFromPassword", _PASSWORD)
+    # Two filters: one holds at most DEFAULT_FILTER_CAPACITY (10,000) messages.
+    halves = (wanted[: len(wanted) // 2], wanted[len(wanted) // 2 :])
+    filter_ids = [
+        client.install_filter(Filter(sym_key=key, topics=frozenset(half))) for half in halves
+    ]
+    request = {
+        "mailServerPeer": enode,
+        "from": now - _DAY,
+        "to": now,
+        "topics": ["0x" + t.hex() for t in wanted],
+        "symKeyID": sym_id,
+        "followCursor": True,
+        "mode": mode,
+        "timeout": 120,
+        "parallel": parallel,
+    }
+    started, cpu = time.perf_counter(), time.process_time()
+    reply = await _rpc(session, url, "shhext_requestMessagesSync", request)
+    seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu
+    delivered = 0
+    for filter_id in filter_ids:
+        delivered += len(client.filter_messages(filter_id))
+        client.uninstall_filter(filter_id)
+    return {
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu, 3),
+        "envelopes": reply["envelopes"],
+        "in_filter": delivered,
+        "pages": reply["pages"],
+        "error": reply["error"],
+    }
+
+
+@contextlib.contextmanager
+def _slow_link(enode: str, rtt_ms: float, mbit: float) -> Iterator[str]:
+    """The archive's enode behind a `hush.testing.link` proxy in a child process (its own
+    interpreter: the link's timers don't wait for this process's event loop)."""
+    parsed = Enode.parse(enode)
+    with subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [
+            sys.executable,
+            "-m",
+            "hush.testing.link",
+            "--target",
+            f"{parsed.ip}:{parsed.tcp_port}",
+            "--delay-ms",
+            str(rtt_ms / 2),
+            "--mbit",
+            str(mbit),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            port = json.loads(child.stdout.readline())["port"]
+            yield str(replace(parsed, tcp_port=port))
+        finally:
+            child.stdin.close()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a stuck child
+                child.kill()
+
+
+_CATCH_UP_RUNS = (("v2", 2, "v2"), ("v2", 1, "v2_sequential"))
+
+
+async def bench_catch_up(
+    db_url: str,
+    per_day: int,
+    want: int,
+    share: float,
+    size: int,
+    repeat: int = 1,
+    rtt_ms: float = 0,
+    mbit: float = 0,
+    raw: bool = True,
+) -> dict[str, Any]:
+    """`repeat` rounds of v2 (2 slices at once) and v2 one page at a time, alternating, then
+    geth's raw form once; through a shaped link when `rtt_ms`/`mbit` are given."""
     now = int(time.time())
     key = SymmetricKey(os.urandom(32))
     topics = _topics(5000)
@@ -102,54 +201,52 @@ async def bench_catch_up(
     store = open_store(db_url, None)
     store.put(_day(now, per_day, topics, want, share, key, size))
     server = ArchiveServer(store, ArchiveConfig(password=_PASSWORD, retention_days=0))
-    results: dict[str, Any] = {}
+    runs: dict[str, list[dict[str, Any]]] = {}
+    plan = [run for _ in range(repeat) for run in _CATCH_UP_RUNS]
+    if raw:
+        plan.append(("raw", 1, "raw"))
     async with server:
         archive = Node(_node_config(), observers=[server.observer], mail_handler=server.handle)
         client = Node(_node_config(listen=False, max_message_size=4 * 1024 * 1024))
         async with archive, client:
-            rpc = RpcServer(client, RpcConfig(), api=ShhApi(client))
-            await rpc.start("127.0.0.1", 0)
-            try:
-                async with aiohttp.ClientSession() as session:
-                    sym_id = await _rpc(
-                        session, rpc.url, "shh_generateSymKeyFromPassword", _PASSWORD
-                    )
-                    for mode in ("v2", "raw"):
-                        # Two filters: one holds at most DEFAULT_FILTER_CAPACITY (10,000) messages.
-                        halves = (wanted[: len(wanted) // 2], wanted[len(wanted) // 2 :])
-                        filter_ids = [
-                            client.install_filter(Filter(sym_key=key, topics=frozenset(half)))
-                            for half in halves
-                        ]
-                        request = {
-                            "mailServerPeer": archive.enode,
-                            "from": now - _DAY,
-                            "to": now,
-                            "topics": ["0x" + t.hex() for t in wanted],
-                            "symKeyID": sym_id,
-                            "followCursor": True,
-                            "mode": mode,
-                            "timeout": 120,
-                        }
-                        started, cpu = time.perf_counter(), time.process_time()
-                        reply = await _rpc(session, rpc.url, "shhext_requestMessagesSync", request)
-                        seconds = time.perf_counter() - started
-                        cpu = time.process_time() - cpu
-                        delivered = 0
-                        for filter_id in filter_ids:
-                            delivered += len(client.filter_messages(filter_id))
-                            client.uninstall_filter(filter_id)
-                        results[mode] = {
-                            "seconds": round(seconds, 3),
-                            "cpu_seconds": round(cpu, 3),
-                            "envelopes": reply["envelopes"],
-                            "in_filter": delivered,
-                            "pages": reply["pages"],
-                            "error": reply["error"],
-                        }
-            finally:
-                await rpc.stop()
-    results["ratio_raw_over_v2"] = round(results["raw"]["seconds"] / results["v2"]["seconds"], 2)
+            with contextlib.ExitStack() as stack:
+                enode = archive.enode
+                if rtt_ms or mbit:
+                    enode = stack.enter_context(_slow_link(enode, rtt_ms, mbit or 1e5))
+                for mode, parallel, name in plan:
+                    # A fresh RPC server each time: the shhext client deduplicates across requests.
+                    rpc = RpcServer(client, RpcConfig(), api=ShhApi(client))
+                    await rpc.start("127.0.0.1", 0)
+                    try:
+                        async with aiohttp.ClientSession() as session:
+                            runs.setdefault(name, []).append(
+                                await _catch_up_once(
+                                    session,
+                                    rpc.url,
+                                    client,
+                                    enode,
+                                    key,
+                                    wanted,
+                                    now,
+                                    mode,
+                                    parallel,
+                                )
+                            )
+                    finally:
+                        await rpc.stop()
+    results: dict[str, Any] = {}
+    if rtt_ms or mbit:
+        results["link"] = {"rtt_ms": rtt_ms, "mbit_per_s": mbit or None}
+    for name, done in runs.items():
+        results[name] = {
+            "seconds_median": round(statistics.median(r["seconds"] for r in done), 3),
+            "cpu_seconds_median": round(statistics.median(r["cpu_seconds"] for r in done), 3),
+            "runs": done,
+        }
+    v2 = results["v2"]["seconds_median"]
+    results["ratio_sequential_over_v2"] = round(results["v2_sequential"]["seconds_median"] / v2, 2)
+    if raw:
+        results["ratio_raw_over_v2"] = round(results["raw"]["seconds_median"] / v2, 2)
     return results
 
 
@@ -281,6 +378,28 @@ async def bench_ingest(db_url: str, count: int, size: int, rate: float = 0) -> d
     help="Envelopes/s offered to the ingest bench (0: as fast as the node takes them).",
 )
 @click.option("--size", type=int, default=1024, show_default=True, help="Envelope bytes.")
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 20),
+    default=1,
+    show_default=True,
+    help="Catch-up rounds (v2 and v2 one page at a time, alternating).",
+)
+@click.option(
+    "--link-rtt-ms",
+    type=click.FloatRange(0, 2000),
+    default=0,
+    show_default=True,
+    help="Catch-up through a userspace link with this round-trip time (H2: 100).",
+)
+@click.option(
+    "--link-mbit",
+    type=click.FloatRange(0),
+    default=0,
+    show_default=True,
+    help="... and this rate each way, Mbit/s (H2: 20); 0: unshaped.",
+)
+@click.option("--no-raw", is_flag=True, help="Catch-up: leave out the wnode-form baseline.")
 @click.option("--postgres", metavar="URL", help="Also run the page and ingest benches there.")
 @click.option("--only", type=click.Choice(["catch-up", "page", "ingest"]), multiple=True)
 @click.option("--json", "as_json", is_flag=True)
@@ -295,6 +414,10 @@ def command(
     ingest: int,
     ingest_rate: float,
     size: int,
+    repeat: int,
+    link_rtt_ms: float,
+    link_mbit: float,
+    no_raw: bool,
     postgres: str | None,
     only: tuple[str, ...],
     as_json: bool,
@@ -309,7 +432,17 @@ def command(
 
         if not only or "catch-up" in only:
             report["catch_up_sqlite"] = asyncio.run(
-                bench_catch_up(sqlite("catch"), per_day, want, want_share, size)
+                bench_catch_up(
+                    sqlite("catch"),
+                    per_day,
+                    want,
+                    want_share,
+                    size,
+                    repeat,
+                    link_rtt_ms,
+                    link_mbit,
+                    not no_raw,
+                )
             )
         if not only or "page" in only:
             pages = sqlite("pages")

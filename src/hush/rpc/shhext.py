@@ -24,7 +24,8 @@ hush additions to the request object: `followCursor` (fetch every page; default 
 Status's client pages itself), `overlap` (seconds `from` moves earlier, default TTL + 20 s = 70:
 late arrivals inside the previous window still come; what an earlier request delivered is not
 delivered again), `mode` ("v2", "v1", "direct" for dialect E, or "raw" for geth
-wnode servers) and `powTarget`.
+wnode servers), `powTarget` and `parallel` (with `followCursor`: the window is fetched as
+this many slices at once, 1..4, default 2).
 Defaults: `from` now − 24 h, `to` now, `limit` 1000, `timeout` 10 s; `force` is accepted and
 ignored (hush has no debounce). The server is marked trusted, as Status does. Background fetches
 are bounded (`MAX_IN_FLIGHT`); a bad parameter is an invalid-params error, a failed fetch the
@@ -118,6 +119,7 @@ def _history_query(node: Node, value: Any, now: int) -> tuple[Enode, HistoryQuer
         timeout=min(timeout, 300.0),
         pow_target=_field(value, "powTarget", as_float) if "powTarget" in value else 0.2,
         overlap=_field(value, "overlap", as_uint32) if "overlap" in value else DEFAULT_OVERLAP,
+        parallel=min(max(_field(value, "parallel", as_uint32) or 2, 1), 4),
     )
     return enode, query
 
