@@ -3,6 +3,7 @@ shh layer's trust gate, and two real archive nodes on loopback syncing a range p
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
@@ -25,7 +26,7 @@ from hush.archive.sync import (
 from hush.crypto import PrivateKey
 from hush.crypto.symmetric import SymmetricKey
 from hush.enode import Enode
-from hush.errors import DecodeError
+from hush.errors import DecodeError, UsageError
 from hush.net import P2PConfig, dial
 from hush.node import Node
 from hush.rpc.jsonrpc import CallContext
@@ -35,12 +36,13 @@ from hush.shh.message import wrap
 from hush.shh.packets import PacketCode, Status
 from hush.shh.peer import SYNC_REQUEST, SYNC_RESPONSE, Ignored, MailPacket, MailRequest, ShhPeer
 from hush.shh.topic import FULL_BLOOM, topic_to_bloom
-from hush.types import Topic
+from hush.types import EnvelopeHash, Topic
 
 from .helpers import archive_node, wait_for
 
 TOPICS = [Topic(bytes.fromhex(t)) for t in ("11223344", "55667701", "99aabb02", "ccddee03")]
 """Topics whose blooms are disjoint (1..4 as 4-byte numbers would share theirs)."""
+NO_HASH = EnvelopeHash(bytes(32))
 CURSOR = Cursor(0x5F000000, bytes(range(32)))
 
 
@@ -143,7 +145,14 @@ async def test_two_archive_nodes_sync_a_range_page_by_page(
                 "followCursor": True,
             },
         )
-        assert answer == {"cursor": "", "error": "", "envelopes": 0, "received": 300, "pages": 3}
+        assert answer == {
+            "cursor": "",
+            "error": "",
+            "envelopes": 0,
+            "received": 300,
+            "pages": 3,
+            "limited": False,
+        }
         assert b_server.served >= 9
 
 
@@ -160,9 +169,8 @@ async def test_sync_by_bloom_and_errors_are_answered_in_the_124(
         )
         assert result.error is None and result.archived == 10
         assert {r.topic for r in rows if r.raw in _all(a_server, 0, now)} == {TOPICS[2]}
-        backwards = await a_server.sync_from(a, b_id, now, now - 10)
-        assert backwards.error == "invalid sync request: lower is after upper"
-        assert backwards.pages == 1 and backwards.archived == 0
+        with pytest.raises(UsageError, match="lower must not be after upper"):
+            await a_server.sync_from(a, b_id, now, now - 10)
 
 
 async def test_sync_needs_the_serving_side_to_trust_the_requester(
@@ -194,3 +202,80 @@ async def test_a_trusted_raw_peer_gets_an_error_124_for_a_bad_sync_request(store
         response = decode_sync_response(payload)
         assert response.error == "invalid sync request: lower is after upper" and response.final
         connection.close()
+
+
+async def test_a_sync_is_capped_in_pages_and_goes_on_from_its_cursor(
+    store_url: str, second_store_url: str
+) -> None:
+    now = int(time.time())
+    async with _pair((store_url, second_store_url)) as (a, a_server, b, b_server):
+        b_server.store.put(_history(now, 100))
+        b_id = b.node_key.node_id
+        first = await a_server.sync_from(a, b_id, now - 6000, now, limit=10, max_pages=3)
+        assert first.limited and first.error is None and first.cursor is not None
+        assert (first.pages, first.received, first.archived) == (3, 30, 30)
+        rest = await a_server.sync_from(a, b_id, now - 6000, now, limit=10, cursor=first.cursor)
+        assert not rest.limited and rest.cursor is None and rest.archived == 70
+        capped = await a_server.sync_from(a, b_id, now - 6000, now, limit=25, max_envelopes=40)
+        assert capped.limited and capped.pages == 2
+        with pytest.raises(UsageError, match="at least one page"):
+            await a_server.sync_from(a, b_id, 0, now, max_pages=0)
+
+
+def _sync_envelope(sent: int, i: int) -> bytes:
+    key = SymmetricKey(bytes(range(1, 33)))
+    return wrap(b"h%d" % i, TOPICS[0], sent, os.urandom, sym_key=key, ttl=60).encode()
+
+
+async def test_a_hostile_sync_peer_is_bounded_and_gets_typed_errors(store_url: str) -> None:
+    """A trusted peer that answers 123s with 124s breaking them: more envelopes than asked,
+    a cursor outside the range, envelopes outside the range, and a cursor chain that never
+    ends (one second back per page): each ends the sync with an error or at its page cap."""
+    now = int(time.time())
+    lower, upper = now - 1000, now
+    async with archive_node(store_url) as (node, server):
+        key = PrivateKey.generate(os.urandom)
+        node.add_trusted_peer(Enode(key.node_id, "127.0.0.1", 1, 1))
+        config = P2PConfig(client_id="hostile-sync", capabilities=(("shh", 6, 128),))
+        connection = await dial(key, Enode.parse(node.enode), config)
+        await connection.send_message("shh", PacketCode.STATUS, packets.encode_status(Status()))
+        await wait_for(lambda: any(p.node_id == key.node_id for p in node.peers()))
+        answers: list[bytes] = []
+
+        async def serve() -> None:
+            while True:
+                _, code, payload = await connection.read_message()
+                if code == SYNC_REQUEST:
+                    request = decode_sync_request(payload)
+                    if answers:
+                        reply = answers.pop(0)
+                    else:  # endless: one second further back each time
+                        sent = request.cursor.sent - 1 if request.cursor else upper
+                        reply = encode_sync_response(
+                            [_sync_envelope(sent, sent)], Cursor(sent, NO_HASH)
+                        )
+                    await connection.send_message("shh", SYNC_RESPONSE, reply)
+
+        serving = asyncio.create_task(serve())
+        try:
+            answers.append(encode_sync_response([_sync_envelope(now, i) for i in range(11)], None))
+            too_many = await server.sync_from(node, key.node_id, lower, upper, limit=10)
+            assert (
+                too_many.error
+                == "invalid sync response: sync response: 11 envelopes for a limit of 10"
+            )
+            assert too_many.archived == 0
+            answers.append(encode_sync_response([], Cursor(upper + 5, NO_HASH)))
+            outside = await server.sync_from(node, key.node_id, lower, upper)
+            assert outside.error is not None and "outside the range" in outside.error
+            answers.append(
+                encode_sync_response([_sync_envelope(lower - 1, 1), _sync_envelope(now, 2)], None)
+            )
+            mixed = await server.sync_from(node, key.node_id, lower, upper)
+            assert (mixed.invalid, mixed.archived, mixed.error) == (1, 1, None)
+            endless = await server.sync_from(node, key.node_id, lower, upper, max_pages=25)
+            assert endless.limited and endless.pages == 25 and endless.error is None
+            assert endless.cursor == Cursor(upper - 24, NO_HASH)
+        finally:
+            serving.cancel()
+            connection.close()

@@ -54,5 +54,12 @@ class ArchiveConfig:
     """0: keep forever (geth's mailserver)."""
     max_db_bytes: int = 0
     """0: no size cap."""
+    sync_max_pages: int = 1000
+    """Server↔server sync (`sync_from`): at most this many 124 pages per sync…"""
+    sync_max_envelopes: int = 1_000_000
+    """…and this many envelopes received…"""
+    sync_seconds: float = 600.0
+    """…within this many seconds; past any of them the sync stops where it got to (its cursor
+    says where to go on)."""
     prune_interval: float = 3600.0
     prune_batch: int = 5000

@@ -16,7 +16,9 @@
 * Server↔server sync (`hush.archive.sync`, only with trusted peers, which the node's shh layer
   checks): a 123 is admitted like a request and answered with one 124 page; `sync_from` asks a
   peer for a range page by page and archives what comes (raw, as received), one sync per peer
-  at a time (a 124 carries no request ID); an unasked 124 is ignored.
+  at a time (a 124 carries no request ID); an unasked 124 is ignored. A sync is bounded in
+  pages, envelopes and seconds (`sync_*`), and a 124 that breaks its 123 (too many envelopes,
+  a cursor outside the range or not moving back) ends it with an error.
 * Retention: every `prune_interval`, envelopes older than `retention_days` go in batches, then the
   oldest while the store exceeds `max_db_bytes`.
 
@@ -44,6 +46,7 @@ from hush.archive.serving import REQUEST_COMPLETE, Job, PeerGone, RequestServer,
 from hush.archive.store import ArchivedEnvelope, EnvelopeStore
 from hush.archive.sync import (
     MAX_SYNC_LIMIT,
+    check_sync_response,
     decode_sync_response,
     encode_sync_request,
     encode_sync_response,
@@ -57,8 +60,8 @@ from hush.node.hooks import NodeObserver
 from hush.shh.envelope import Envelope
 from hush.shh.peer import SYNC_REQUEST, SYNC_RESPONSE, MailPacket
 from hush.shh.pool import PooledEnvelope
-from hush.shh.topic import FULL_BLOOM
-from hush.types import NodeID
+from hush.shh.topic import FULL_BLOOM, bloom_matches, topic_to_bloom
+from hush.types import Bloom, NodeID
 
 if TYPE_CHECKING:
     from hush.node.node import Node
@@ -80,8 +83,10 @@ class SyncResult:
     invalid: int = 0
     """Not envelopes: skipped."""
     cursor: Cursor | None = None
-    """Where the peer had more (`follow_cursor` off, or an error)."""
+    """Where the peer had more (`follow_cursor` off, a cap reached, or an error)."""
     error: str | None = None
+    limited: bool = False
+    """The sync stopped at a cap (pages, envelopes, seconds); `cursor` goes on from there."""
 
 
 class ArchiveServer:
@@ -271,41 +276,58 @@ class ArchiveServer:
         cursor: Cursor | None = None,
         follow_cursor: bool = True,
         timeout: float = 10.0,
+        max_pages: int | None = None,
+        max_envelopes: int | None = None,
+        max_seconds: float | None = None,
     ) -> SyncResult:
-        """Fetch `lower..upper` from a trusted archive peer (123/124) into this store. Each page
-        must come within `timeout`, and its cursor must move back in time (so the loop ends)."""
+        """Fetch `lower..upper` from a trusted archive peer (123/124) into this store.
+
+        Bounded per sync: each page must come within `timeout`; at most `max_pages` pages,
+        `max_envelopes` envelopes received and `max_seconds` in all (defaults: the config's
+        `sync_*`); past one, the sync stops with `limited` set and `cursor` where to go on.
+        A 124 with more envelopes than the limit, or a cursor that is outside the range or did
+        not move back, ends the sync with `error` (nothing of that page stored); envelopes that
+        don't decode, or lie outside the range or the bloom, are counted `invalid`, not stored."""
+        config = self.config
+        max_pages = config.sync_max_pages if max_pages is None else max_pages
+        max_envelopes = config.sync_max_envelopes if max_envelopes is None else max_envelopes
+        max_seconds = config.sync_seconds if max_seconds is None else max_seconds
         if not 1 <= limit <= MAX_SYNC_LIMIT:
             raise UsageError(f"limit must be 1..{MAX_SYNC_LIMIT}")
+        if lower > upper:
+            raise UsageError("lower must not be after upper")
+        if max_pages < 1 or max_envelopes < 1 or max_seconds <= 0:
+            raise UsageError("a sync needs at least one page, one envelope and some time")
         if node_id in self._syncs:
             raise UsageError("a sync from this peer is already running")
         result = SyncResult()
         loop = asyncio.get_running_loop()
+        started = self.clock.monotonic()
         try:
             while True:
                 answer: asyncio.Future[bytes] = loop.create_future()
                 self._syncs[node_id] = answer
                 request = encode_sync_request(lower, upper, bloom, limit, cursor)
                 await self._requests.send(node, node_id, SYNC_REQUEST, request)
+                left = max_seconds - (self.clock.monotonic() - started)
                 try:
-                    async with asyncio.timeout(timeout):
+                    async with asyncio.timeout(max(0.0, min(timeout, left))):
                         payload = await answer
                     response = decode_sync_response(payload)
+                    check_sync_response(response, lower, upper, limit, cursor)
                 except TimeoutError:
-                    result.error = "sync expired: no answer from the peer in time"
+                    if left < timeout:
+                        result.limited = True
+                        result.cursor = cursor
+                    else:
+                        result.error = "sync expired: no answer from the peer in time"
                     break
                 except DecodeError as exc:
                     result.error = f"invalid sync response: {exc}"
                     break
                 result.pages += 1
                 result.received += len(response.raw_envelopes)
-                rows = []
-                for raw in response.raw_envelopes:
-                    try:
-                        envelope = Envelope.decode(raw)
-                    except HushError:
-                        result.invalid += 1
-                        continue
-                    rows.append(ArchivedEnvelope.of(envelope, raw, keccak256(raw)))
+                rows = self._sync_rows(response.raw_envelopes, lower, upper, bloom, result)
                 if rows:
                     new = await run_in(self._writer, self.store.put, rows)
                     result.archived += new
@@ -313,14 +335,39 @@ class ArchiveServer:
                 if response.error:
                     result.error = response.error
                     break
-                if response.cursor is not None and cursor is not None and response.cursor >= cursor:
-                    result.error = "sync response: the cursor did not move back"
-                    break
                 result.cursor = cursor = response.cursor
                 if cursor is None or not follow_cursor:
+                    break
+                if (
+                    result.pages >= max_pages
+                    or result.received >= max_envelopes
+                    or self.clock.monotonic() - started >= max_seconds
+                ):
+                    result.limited = True
                     break
         except PeerGone as exc:
             result.error = f"the peer is gone: {exc}"
         finally:
             self._syncs.pop(node_id, None)
         return result
+
+    @staticmethod
+    def _sync_rows(
+        raws: list[bytes], lower: int, upper: int, bloom: bytes, result: SyncResult
+    ) -> list[ArchivedEnvelope]:
+        """The page's envelopes that decode and were asked for (range, bloom), as rows."""
+        full = bloom == FULL_BLOOM
+        rows = []
+        for raw in raws:
+            try:
+                envelope = Envelope.decode(raw)
+            except HushError:
+                result.invalid += 1
+                continue
+            if not lower <= envelope.sent <= upper or (
+                not full and not bloom_matches(Bloom(bloom), topic_to_bloom(envelope.topic))
+            ):
+                result.invalid += 1
+                continue
+            rows.append(ArchivedEnvelope.of(envelope, raw, keccak256(raw)))
+        return rows

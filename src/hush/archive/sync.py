@@ -7,8 +7,9 @@
   request ID (status-go's known TODO), so a server syncs from one peer one request at a time.
 
 The serving side pages newest-first with the same exclusive cursor as history requests. Pure:
-encoders and decoders only; refusals are `RequestRefused` (answered with `Error`, no disconnect),
-a malformed 124 is a `DecodeError`.
+encoders, decoders and `check_sync_response` (what a 124 may hold for its 123: at most Limit
+envelopes, a cursor inside the range that moved back); refusals are `RequestRefused` (answered
+with `Error`, no disconnect), a malformed or hostile 124 is a `DecodeError`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "MAX_SYNC_LIMIT",
     "SyncRequest",
     "SyncResponse",
+    "check_sync_response",
     "decode_sync_request",
     "decode_sync_response",
     "encode_sync_request",
@@ -97,6 +99,24 @@ def encode_sync_response(
     envelopes = rlp.encode_list_payload(b"".join(raw_envelopes))  # raw, never re-encoded
     rest = (_cursor_bytes(cursor), b"\x01" if cursor is None else b"", error.encode("utf-8"))
     return rlp.encode_list_payload(envelopes + b"".join(rlp.encode_bytes(part) for part in rest))
+
+
+def check_sync_response(
+    response: SyncResponse, lower: int, upper: int, limit: int, cursor: Cursor | None
+) -> None:
+    """What a 124 may hold for the 123 it answers, or a `DecodeError`: at most `limit`
+    envelopes, and a cursor inside the range that moved back from the one asked with (so a
+    sync always ends). Envelopes outside the range are the caller's to skip."""
+    if len(response.raw_envelopes) > limit:
+        raise DecodeError(
+            f"sync response: {len(response.raw_envelopes)} envelopes for a limit of {limit}"
+        )
+    if response.cursor is None:
+        return
+    if not lower <= response.cursor.sent <= upper:
+        raise DecodeError("sync response: the cursor is outside the range asked for")
+    if cursor is not None and response.cursor >= cursor:
+        raise DecodeError("sync response: the cursor did not move back")
 
 
 def decode_sync_response(payload: bytes) -> SyncResponse:

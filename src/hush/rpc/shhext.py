@@ -18,14 +18,16 @@ envelopes are in the filters (status-im/whisper #27), after the reply with its I
   node's archive server fetches the range from another archive server over 123/124 into its
   store (archive.md §1.5; an empty topic list means every topic). The peer is marked trusted
   and dialled if not connected; it must trust this node too. Returns Status's `{cursor, error}`
-  plus `envelopes` (new to the store), `received` and `pages`.
+  plus `envelopes` (new to the store), `received`, `pages` and `limited` (the sync stopped at the
+  archive's per-sync caps: go on from `cursor`).
 
 hush additions to the request object: `followCursor` (fetch every page; default false, as
 Status's client pages itself), `overlap` (seconds `from` moves earlier, default TTL + 20 s = 70:
 late arrivals inside the previous window still come; what an earlier request delivered is not
 delivered again), `mode` ("v2", "v1", "direct" for dialect E, or "raw" for geth
 wnode servers), `powTarget` and `parallel` (with `followCursor`: the window is fetched as
-this many slices at once, 1..4, default 2).
+this many slices at once: 1 or 2, default 2; hush servers answer 2 requests of a peer at
+a time).
 Defaults: `from` now − 24 h, `to` now, `limit` 1000, `timeout` 10 s; `force` is accepted and
 ignored (hush has no debounce). The server is marked trusted, as Status does. Background fetches
 are bounded (`MAX_IN_FLIGHT`); a bad parameter is an invalid-params error, a failed fetch the
@@ -119,7 +121,7 @@ def _history_query(node: Node, value: Any, now: int) -> tuple[Enode, HistoryQuer
         timeout=min(timeout, 300.0),
         pow_target=_field(value, "powTarget", as_float) if "powTarget" in value else 0.2,
         overlap=_field(value, "overlap", as_uint32) if "overlap" in value else DEFAULT_OVERLAP,
-        parallel=min(max(_field(value, "parallel", as_uint32) or 2, 1), 4),
+        parallel=min(_field(value, "parallel", as_uint32) or 2, 2),
     )
     return enode, query
 
@@ -309,6 +311,7 @@ class ShhextMethods:
             "envelopes": result.archived,
             "received": result.received,
             "pages": result.pages,
+            "limited": result.limited,
         }
 
     def methods(self) -> list[Method]:
