@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import pty
 import re
@@ -153,6 +154,7 @@ BLOCKS = {
     "metrics": "hush node --http 8545 --metrics",
     "public": "hush node --http 0.0.0.0",
     "simulation": ".venv/bin/hush sim run",
+    "archive": "hush node --datadir /tmp/hush-archive",
 }
 """Each README shell block (by its first command) and the test below that runs it."""
 
@@ -491,3 +493,46 @@ def test_make_targets_on_a_fresh_clone(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
+
+
+def test_the_archive_block_serves_catches_up_and_syncs(session: Session) -> None:
+    """Two archive servers as the README starts them, history through node A (`HUSH_RPC`),
+    shhext_requestMessages, then the second syncs from the first once trusted by it."""
+    _node_a(session)
+    lines = _block(BLOCKS["archive"])
+    ports = {name: free_port() for name in ("30305", "30306", "8556", "8557")}
+    facts: dict[str, str] = {}
+    daemons: list[Daemon] = []
+
+    def moved(line: str) -> str:
+        line = line.replace("/tmp/hush-archive", str(session.tmp / "hush-archive"))
+        line = line.replace("/tmp/hush-mirror", str(session.tmp / "hush-mirror"))
+        line = re.sub(r"(?<![\w.])(30305|30306|8556|8557)(?!\w)", lambda m: str(ports[m[1]]), line)
+        for name, value in facts.items():
+            line = line.replace(name, value)
+        line = session.rewrite(line)
+        return f"{session.copy / '.venv/bin'}/{line}" if line.startswith("hush ") else line
+
+    try:
+        ran = []
+        for line in lines:
+            command = moved(line)
+            if line.startswith("hush node"):
+                daemon = Daemon(command, session.copy, session.env)
+                daemons.append(daemon)
+                name = "ENODE" if "ENODE" not in facts else "MIRROR"
+                facts[name] = daemon.facts("enode", "http")["enode"]
+            else:
+                done = _run(session, command, "")
+                if line.startswith("curl"):
+                    reply = json.loads(done.stdout)
+                    assert "error" not in reply, (line, reply)
+                    if "shhext_syncMessages" in line:
+                        assert reply["result"]["error"] == "" and reply["result"]["pages"] >= 1
+            ran.append(line)
+        assert ran == lines
+    finally:
+        for daemon in reversed(daemons):
+            out = daemon.stop()
+            assert daemon.process.returncode == 0, out
+            _no_traceback(daemon.command, out)
