@@ -53,9 +53,10 @@ log = logging.getLogger(
 _T = TypeVar("_T")
 
 ROW_OVERHEAD = 200
-"""Bytes a queued row costs beyond its raw envelope: the `ArchivedEnvelope` (72), its two ints
-(2 × 32), the deque slot, and the store's parameter arrays while it is committed (measured with
-tracemalloc in tests/archive/test_ingest.py)."""
+"""Bytes a queued row costs beyond its raw envelope (whose bytes object it shares with the pool's
+entry while that lives): the `ArchivedEnvelope` and its ints, the deque slot (tracemalloc says
+~110: tests/archive/test_ingest.py). A commit in flight holds one more copy of its rows as the
+driver's parameters: at most `commit_rows` rows (5 MiB at 1 KiB)."""
 _MAX_BACKOFF = 5.0
 
 
