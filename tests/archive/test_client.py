@@ -112,14 +112,21 @@ async def test_slices_are_asked_for_at_once(store_url: str) -> None:
         assert result.envelopes == 400 and result.pages == 8 and result.cursor is None  # 2 × 4
 
 
-async def test_the_newest_unfinished_slice_says_where_to_go_on(store_url: str) -> None:
+@pytest.mark.parametrize("parallel", [1, 2])
+async def test_stopped_at_max_envelopes_the_cursor_misses_nothing(
+    store_url: str, parallel: int
+) -> None:
+    """The cap falls inside a page: the cursor goes on above what was dropped (it used to be the
+    page's, past the dropped envelopes), and above the newest unfinished slice."""
     now = int(time.time())
     key = SymmetricKey(os.urandom(32))
     async with archive_node(store_url) as (server_node, server):
         server.store.put(a_day_of_history(now, key, 200))
         delivered: list[EnvelopeHash] = []
         client = HistoryClient(lambda _, h: delivered.append(h))
-        query = HistoryQuery(now - 86400, now, limit=20, sym_key=password_key(), max_envelopes=30)
+        query = HistoryQuery(
+            now - 86400, now, limit=20, sym_key=password_key(), max_envelopes=30, parallel=parallel
+        )
         result = await client.fetch(server_node.enode, query)
         assert result.envelopes == 30 and result.cursor is not None
         rest = await client.fetch(

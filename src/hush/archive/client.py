@@ -239,6 +239,8 @@ class _Session:
         self.progress = progress
         self.topics = set(query.topics)
         self._waiting: dict[bytes, asyncio.Future[RequestComplete | None]] = {}
+        self._dropped: int | None = None
+        """The newest `sent` not delivered because `max_envelopes` was reached."""
 
     async def run(self) -> None:
         query = self.query
@@ -273,13 +275,27 @@ class _Session:
                 for chain in pending:
                     chain.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
-            # The newest slice still unfinished says where to go on (resuming the whole window
-            # there refetches a little of an older slice, deduplicated, and misses nothing).
-            self.result.cursor = next((c for c in cursors if c is not None), None)
+            self.result.cursor = self._resume_at(cursors)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, PeerDisconnected):
                 await reader
+
+    def _resume_at(self, cursors: list[Cursor | None]) -> Cursor | None:
+        """Where to go on: the newest of the unfinished slices' cursors and, if envelopes were
+        dropped for `max_envelopes`, a key just above the newest of those (the cursor is
+        exclusive). Everything newer was delivered; resuming the whole window there refetches
+        some of what an older slice delivered (deduplicated) and misses nothing."""
+        points = [cursor for cursor in cursors if cursor is not None]
+        if self._dropped is not None:
+            sent = self._dropped
+            above = (
+                Cursor(sent + 1, EnvelopeHash(bytes(32)))
+                if sent < 0xFFFFFFFF
+                else Cursor(sent, EnvelopeHash(b"\xff" * 32))
+            )
+            points.append(above)
+        return max(points) if points else None
 
     def _slices(self) -> list[tuple[int, int]]:
         """The window cut into `parallel` slices of `sent`, newest first (disjoint: `sent` is
@@ -454,6 +470,8 @@ class _Session:
                 continue
             if self._full():
                 result.filtered += 1
+                if self._dropped is None or envelope.sent > self._dropped:
+                    self._dropped = envelope.sent
                 continue
             result.hashes.add(envelope_hash)
             if recent is not None:
