@@ -81,7 +81,7 @@ class SyncResult:
     archived: int = 0
     """Of those, new to this store."""
     invalid: int = 0
-    """Not envelopes: skipped."""
+    """Not envelopes, or outside the range or the bloom asked for: not stored."""
     cursor: Cursor | None = None
     """Where the peer had more (`follow_cursor` off, a cap reached, or an error)."""
     error: str | None = None
