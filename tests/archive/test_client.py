@@ -69,7 +69,7 @@ async def test_requests_to_the_node_key_and_errors(store_url: str) -> None:
         delivered = []
         client = HistoryClient(lambda envelope, _: delivered.append(envelope))
         result = await client.fetch(server_node.enode, HistoryQuery(now - 86400, now))
-        assert result.error is None and result.envelopes == 40 and result.pages == 2  # 2 halves
+        assert result.error is None and result.envelopes == 40 and result.pages == 1
         wrong = HistoryQuery(now - 86400, now, sym_key=SymmetricKey(os.urandom(32)))
         result = await client.fetch(server_node.enode, wrong)
         assert result.error == "failed to decrypt the request" and result.envelopes == 0
@@ -106,7 +106,9 @@ async def test_slices_are_asked_for_at_once(store_url: str) -> None:
         server.store.put(a_day_of_history(now, key, 400))
         server.store = _BarrierStore(server.store)  # type: ignore[assignment]
         client = HistoryClient(lambda envelope, _: None)
-        query = HistoryQuery(now - 86400, now, limit=50, sym_key=password_key(), timeout=30)
+        query = HistoryQuery(
+            now - 86400, now, limit=50, sym_key=password_key(), timeout=30, parallel=2
+        )
         result = await client.fetch(server_node.enode, query)
         assert result.error is None, result.error
         assert result.envelopes == 400 and result.pages == 8 and result.cursor is None  # 2 × 4

@@ -14,6 +14,11 @@ bloom (no gossip), and sends requests on 126:
 * `mode="raw"` (geth `wnode -mailserver`): `lower ‖ upper ‖ bloom`, one envelope per 127 and no
   125: the request is complete once no 127 came for `idle_timeout` seconds.
 
+Following the cursor from the start, the window may be cut into `parallel` slices of time, each
+its own cursor chain, asked for at once over the one session (a reader task hands each 125 to its
+request by ID); stopped early (`max_envelopes`), the cursor returned is where nothing newer was
+missed.
+
 Windows overlap: `overlap` seconds (the shhext default is TTL + 20 s, archive.md §1.7) move the
 lower bound earlier, so an envelope that reached the server after the previous window was
 fetched, though sent inside it, still comes; a shared `RecentHashes` keeps what was already
@@ -114,11 +119,12 @@ class HistoryQuery:
     overlap: int = 0
     """Seconds the lower bound is moved earlier (see the module's notes); the answer says
     which lower bound was asked for (`HistoryResult.lower`)."""
-    parallel: int = 2
+    parallel: int = 1
     """Paged modes following the cursor from the start: the window is cut into this many
-    slices, each a cursor chain of its own, requested at once over the one session (hush and
-    status-go serve 2 requests of a peer at a time): a page's query and request sealing overlap
-    the other's transfer, and round trips halve on a slow link."""
+    slices, each a cursor chain of its own, requested at once over the one session (a hush
+    server answers 2 requests of a peer at a time; `shhext_requestMessages` asks for 2): a
+    page's query and request sealing overlap the other's transfer, and round trips halve on a
+    slow link."""
 
 
 @dataclass(slots=True)
