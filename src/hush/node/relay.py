@@ -20,9 +20,10 @@ from hush.shh.pool import PooledEnvelope
 from hush.shh.topic import bloom_matches
 from hush.types import EnvelopeHash
 
-__all__ = ["GETH_TICK", "BroadcastPolicy", "RelayPolicy"]
+__all__ = ["GETH_TICK", "BroadcastPolicy", "RelayPolicy", "next_tick"]
 
 _LIST_HEADER = 9  # the most an RLP list header can take
+_TICKS_ADDED = 64  # idle ticks counted one by one (as a ticking loop adds them); beyond, multiplied
 
 
 class RelayPolicy(Protocol):
@@ -98,3 +99,22 @@ class BroadcastPolicy:
 
 GETH_TICK = BroadcastPolicy(interval=0.3, on_arrival=False)
 """geth 1.9's transmissionCycle: every peer gets its batch on a fixed 300 ms tick."""
+
+
+def next_tick(due: float, now: float, interval: float) -> float:
+    """The first tick at or after `now` of a loop that ticks every `interval` seconds and was due
+    at `due`: the turn a ticking loop would take next, had it woken on every tick between (each
+    idle turn does nothing and sleeps `interval` from its tick). Timers as data: a ticking writer
+    sleeps only until something is pending, then until this tick, and its turns fall on the same
+    instants. Ticks are added one by one as the ticking loop adds them (same floats); after a
+    long idle spell the count is multiplied, within a few ulps of the sum."""
+    if due >= now:
+        return due
+    if interval <= 0:
+        return now
+    skipped = int((now - due) // interval)
+    if skipped > _TICKS_ADDED:
+        due += (skipped - _TICKS_ADDED) * interval
+    while due < now:
+        due += interval
+    return due

@@ -29,7 +29,7 @@ from hush.node.hooks import NodeObserver
 from hush.node.live_peer import LivePeer
 from hush.node.pool_keeper import PoolKeeper
 from hush.node.ratelimit import Action, RateLimiter
-from hush.node.relay import RelayPolicy
+from hush.node.relay import RelayPolicy, next_tick
 from hush.node.stem_hops import STEM_NAME
 from hush.shh.envelope import Envelope
 from hush.shh.filters import Filter
@@ -55,6 +55,21 @@ MailCallback = Callable[[NodeID, Envelope | MailPacket], Awaitable[None]]
 """Handles one archive packet from a peer: a 126 envelope, or a `MailPacket` (126 raw, 123/124)."""
 
 _SCAN_SLICE = 2048  # candidates the relay policy sees before the loop is given back
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _sleep_until(loop: asyncio.AbstractEventLoop, when: float) -> None:
+    """`asyncio.sleep` to the loop time `when` exactly (`sleep(when - time())` can round off)."""
+    future = loop.create_future()
+    timer = loop.call_at(when, _wake, future)
+    try:
+        await future
+    finally:
+        timer.cancel()
 
 
 class Sessions:
@@ -262,11 +277,18 @@ class Sessions:
         pool = keeper.pool
         max_batch = pool.max_message_size
         policy = self.policy
+        loop = asyncio.get_running_loop()
+        due = loop.time() + policy.interval  # a ticking loop sleeps before its first turn
         while True:
             if policy.on_arrival:
                 await peer.wake.wait()
             else:
-                await asyncio.sleep(policy.interval)
+                # geth's fixed tick, without idle wake-ups: a turn with nothing pending does
+                # nothing, so sleep until something is, then until the tick it falls on.
+                if not peer.wake.is_set():
+                    await peer.wake.wait()
+                    due = next_tick(due, loop.time(), policy.interval)
+                await _sleep_until(loop, due)
             peer.wake.clear()
             began = self.clock.monotonic()
             candidates: list[PooledEnvelope]
@@ -302,6 +324,8 @@ class Sessions:
                 self._observers.broadcast_turn(peer.node_id, turn, len(candidates))
             if policy.on_arrival:
                 await asyncio.sleep(policy.interval)
+            else:
+                due = loop.time() + policy.interval  # as `asyncio.sleep(interval)` would arm it
 
     async def send_batch(self, peer: LivePeer, batch: list[PooledEnvelope]) -> None:
         """One `messages` packet to this peer now, its envelopes marked known."""
