@@ -26,7 +26,7 @@ from hush.errors import EnvelopeRejected
 from hush.node.delivery import Delivery
 from hush.node.hooks import NodeObserver
 from hush.node.live_peer import LivePeer
-from hush.shh.envelope import Envelope
+from hush.shh.envelope import Envelope, slot_builder
 from hush.shh.peer import Envelopes
 from hush.shh.pool import AddOutcome, AddStatus, EnvelopePool, PooledEnvelope
 from hush.types import EnvelopeHash, NodeID
@@ -41,6 +41,7 @@ holds envelopes (the wall clock may jump), and never wakes while it is empty."""
 INGEST_SLICE = 256
 _EXPIRE_SLICE = 4096
 _RELEASE_SLICE = 8192
+_outcome = slot_builder(AddOutcome)  # AddOutcome(status, reason, entry, evicted), unchecked
 
 
 class PoolKeeper:
@@ -121,9 +122,24 @@ class PoolKeeper:
         failure = ""
         source = peer.node_id
         peers = self._peers
+        pool = self.pool
+        known = shh.known
+        received = self._observers.envelope_received
         for chunk in slices:
             pooled: list[PooledEnvelope] = []
+            now = self.now()
             for envelope in chunk:
+                entry = pool.pooled_copy(envelope, now)
+                if entry is not None:  # a copy of a pooled one: what `_pool_one` and
+                    # `note_known` do for a DUPLICATE, without their general path
+                    received(_outcome(AddStatus.DUPLICATE, "", entry, ()), source, False)
+                    if entry.local and self.on_echo is not None:
+                        self.on_echo(entry.hash)
+                    envelope_hash = entry.hash
+                    if envelope_hash not in known and envelope_hash in pool:
+                        known[envelope_hash] = None
+                        pool.mark_known(envelope_hash)
+                    continue
                 outcome = self._pool_one(envelope, False, source)
                 if outcome.status is AddStatus.ACCEPTED and outcome.entry is not None:
                     pooled.append(outcome.entry)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Container, Hashable, Iterable, Iterator
 
-from hush.shh.envelope import Envelope
+from hush.shh.envelope import ENVELOPE_HEADER_LENGTH, Envelope, slot_builder
 from hush.shh.errors import ERR_BLOOM_MISMATCH, ERR_FUTURE, ERR_HUGE, ERR_LOW_POW, ERR_TOO_OLD
 from hush.shh.pool_entry import (
     ENTRY_OVERHEAD,
@@ -62,6 +62,7 @@ MAX_MESSAGE_SIZE = 10 * 1024 * 1024  # hard cap for set_max_message_size
 DEFAULT_POOL_BYTES = 256 * 1024 * 1024
 
 _LOCAL = "local"  # the accounting source of envelopes posted here
+_outcome = slot_builder(AddOutcome)  # AddOutcome(status, reason, entry, evicted), unchecked
 
 
 class _LocalView:
@@ -154,15 +155,17 @@ class EnvelopePool:
         pow_value = envelope.pow(diff)
         if pow_value < self._min_pow.current and pow_value < self._min_pow.tolerance_at(now):
             return AddOutcome(AddStatus.REJECTED, ERR_LOW_POW)
-        bloom = envelope.bloom()
-        if not bloom_matches(self._bloom.current, bloom) and not bloom_matches(
-            self._bloom.tolerance_at(now), bloom
-        ):
-            return AddOutcome(AddStatus.REJECTED, ERR_BLOOM_MISMATCH)
+        wanted = self._bloom.current
+        if wanted is not None:  # None (a full node) matches every bloom
+            bloom = envelope.bloom()
+            if not bloom_matches(wanted, bloom) and not bloom_matches(
+                self._bloom.tolerance_at(now), bloom
+            ):
+                return AddOutcome(AddStatus.REJECTED, ERR_BLOOM_MISMATCH)
         envelope_hash = envelope.hash
         existing = self._entries.get(envelope_hash)
         if existing is not None:
-            return AddOutcome(AddStatus.DUPLICATE, entry=existing)
+            return _outcome(AddStatus.DUPLICATE, "", existing, ())
         raw = envelope.encode()
         cost = ENTRY_OVERHEAD + len(raw)
         if local:
@@ -179,7 +182,31 @@ class EnvelopePool:
             return AddOutcome(AddStatus.POOL_FULL, "envelope pool is full")
         entry = PooledEnvelope(raw, envelope_hash, pow_value, source)
         self._insert(entry, PINNED if local else rank, envelope.expiry)
-        return AddOutcome(AddStatus.ACCEPTED, entry=entry, evicted=tuple(evicted))
+        return _outcome(AddStatus.ACCEPTED, "", entry, tuple(evicted))
+
+    def pooled_copy(self, envelope: Envelope, now: int) -> PooledEnvelope | None:
+        """The pooled entry when `add(envelope, now)` would answer DUPLICATE, else None (then
+        `add` gives the verdict). A relaying node gets most envelopes several times: this checks
+        what `add` checks, in its order, on the pooled hash first and with no outcome built.
+        An envelope from the future, or a minimum PoW or bloom within its tolerance spell, is
+        left to `add`."""
+        entry = self._entries.get(envelope.hash)
+        if entry is None:
+            return None
+        expiry = envelope.expiry
+        if expiry < now or (expiry - envelope.ttl) & 0xFFFFFFFF > now:
+            return None  # expired, or sent ahead of now: timing and PoW are `add`'s to judge
+        if ENVELOPE_HEADER_LENGTH + len(envelope.data) > self.max_message_size:
+            return None
+        min_pow, bloom = self._min_pow, self._bloom
+        if min_pow.switch_at is not None or bloom.switch_at is not None:
+            return None  # a setting changed lately: its tolerance is `add`'s to apply
+        if envelope.pow() < min_pow.current:
+            return None
+        wanted = bloom.current
+        if wanted is not None and not bloom_matches(wanted, envelope.bloom()):
+            return None
+        return entry
 
     # -- accounting ----------------------------------------------------------------------------
 
