@@ -202,3 +202,26 @@ async def test_decorated_test_runs_in_virtual_time() -> None:
     assert isinstance(loop, VirtualEventLoop)
     await asyncio.sleep(3600)
     assert loop.time() == 3650.0
+
+
+def test_timers_at_one_instant_run_in_arming_order_and_cancelled_ones_never() -> None:
+    # 300 timers, most of them cancelled (asyncio purges the heap past half cancelled), the
+    # rest at a handful of shared instants: they run by time, then in the order armed.
+    async def main() -> list[tuple[float, int]]:
+        loop = asyncio.get_running_loop()
+        ran: list[tuple[float, int]] = []
+
+        def record(i: int) -> None:
+            ran.append((loop.time(), i))
+
+        timers = [loop.call_at(1.0 + (i % 3), record, i) for i in range(300)]
+        for i, timer in enumerate(timers):
+            if i % 5:
+                timer.cancel()
+        await asyncio.sleep(0)  # one turn: the purge runs with the timers still pending
+        await asyncio.sleep(5)
+        return ran
+
+    ran = run_virtual(main())
+    kept = [i for i in range(300) if i % 5 == 0]
+    assert ran == sorted(((1.0 + i % 3, i) for i in kept), key=lambda item: item[0])

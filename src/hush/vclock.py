@@ -33,12 +33,18 @@ virtual time.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
+import contextvars
 import functools
+import heapq
+import itertools
+import logging
 import selectors
+import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 __all__ = ["VirtualDeadlock", "VirtualEventLoop", "run_virtual", "virtual_time"]
 
@@ -49,6 +55,11 @@ _P = ParamSpec("_P")
 # virtual time is never missed to float rounding (the ulp at 1e9 s is 1.2e-7), narrow enough to
 # keep microsecond timing.
 _RESOLUTION = 1e-6
+_MAX_SELECT_TIMEOUT = 24 * 3600.0  # asyncio's MAXIMUM_SELECT_TIMEOUT
+_MIN_TIMERS_TO_PURGE = 100  # asyncio's rule for dropping cancelled timers from the heap
+_PURGE_FRACTION = 0.5
+
+_Timer = tuple[float, int, asyncio.TimerHandle]
 
 
 class VirtualDeadlock(RuntimeError):
@@ -110,8 +121,10 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._holds = 0
         self.idle_limit = idle_limit
         """Real seconds of total idleness after which `select` raises `VirtualDeadlock`."""
+        self._sequence = itertools.count()
         super().__init__(_VirtualSelector(self, selectors.DefaultSelector()))
         self._clock_resolution = _RESOLUTION
+        self._scheduled: list[_Timer] = []
 
     def time(self) -> float:
         return self._now
@@ -129,14 +142,97 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
     def _advance(self, timeout: float) -> None:
         target = self._now + timeout
-        scheduled: list[asyncio.TimerHandle] = getattr(self, "_scheduled", [])
+        scheduled = self._scheduled
         if scheduled:
             # Land exactly on the earliest timer (the timeout was computed from it, but
             # `now + (when - now)` can round below `when`).
-            when = scheduled[0].when()
+            when = scheduled[0][0]
             if when <= target + _RESOLUTION:
                 target = when
         self._now = max(self._now, target)
+
+    # -- timers: asyncio's, on a heap of (when, sequence, handle) --------------------------------
+    # A simulation keeps tens of thousands of timers; asyncio's heap compares TimerHandles with
+    # a Python `__lt__`, a tuple heap compares floats in C. Timers due at the very same instant
+    # run in the order they were armed. The two methods below are asyncio 3.11's `call_at` and
+    # `_run_once` on that heap; nothing else in asyncio reads `_scheduled` but `close`, which
+    # clears it.
+
+    def call_at(  # type: ignore[override]
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        if when is None:
+            raise TypeError("when cannot be None")
+        base: Any = self  # asyncio's private parts, as its own call_at uses them
+        base._check_closed()
+        if base._debug:
+            base._check_thread()
+            base._check_callback(callback, "call_at")
+        timer: Any = asyncio.TimerHandle(when, callback, args, self, context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        heapq.heappush(self._scheduled, (when, next(self._sequence), timer))
+        timer._scheduled = True
+        return cast(asyncio.TimerHandle, timer)
+
+    def _run_once(self) -> None:
+        base: Any = self
+        heap = self._scheduled
+        count = len(heap)
+        if count > _MIN_TIMERS_TO_PURGE and base._timer_cancelled_count / count > _PURGE_FRACTION:
+            kept: list[_Timer] = []
+            for timer in heap:
+                handle: Any = timer[2]
+                if handle._cancelled:
+                    handle._scheduled = False
+                else:
+                    kept.append(timer)
+            heapq.heapify(kept)
+            self._scheduled = heap = kept
+            base._timer_cancelled_count = 0
+        else:
+            while heap and heap[0][2].cancelled():
+                base._timer_cancelled_count -= 1
+                handle = heapq.heappop(heap)[2]
+                handle._scheduled = False
+        ready: collections.deque[Any] = base._ready
+        timeout = None
+        if ready or base._stopping:
+            timeout = 0.0
+        elif heap:
+            timeout = min(max(0.0, heap[0][0] - self._now), _MAX_SELECT_TIMEOUT)
+        base._process_events(base._selector.select(timeout))
+        end_time = self._now + _RESOLUTION
+        while heap and heap[0][0] < end_time:
+            handle = heapq.heappop(heap)[2]
+            handle._scheduled = False
+            ready.append(handle)
+        debug = base._debug
+        for _ in range(len(ready)):
+            handle = ready.popleft()
+            if handle._cancelled:
+                continue
+            if debug:
+                self._run_debug(handle)
+            else:
+                handle._run()
+
+    def _run_debug(self, handle: Any) -> None:
+        """asyncio's debug-mode run of one callback: a slow one is logged."""
+        base: Any = self
+        try:
+            base._current_handle = handle
+            started = time.perf_counter()
+            handle._run()
+            took = time.perf_counter() - started
+            if took >= self.slow_callback_duration:
+                logging.getLogger("asyncio").warning("Executing %r took %.3f seconds", handle, took)
+        finally:
+            base._current_handle = None
 
     def hold(self, future: asyncio.Future[Any] | concurrent.futures.Future[Any]) -> None:
         """Keep virtual time still until `future` (outside work: a thread's) is done."""

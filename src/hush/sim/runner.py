@@ -11,6 +11,7 @@ with a bloom of their filters' topics.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import resource
 import time
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hush.crypto.symmetric import SymmetricKey
+from hush.enode import Enode
 from hush.net.memory import MemoryNetwork
 from hush.node import GETH_TICK, Node, PostRequest, Subscription
 from hush.node.relay import BroadcastPolicy
@@ -29,7 +31,7 @@ from hush.sim.measure import Tap
 from hush.sim.scenario import Scenario
 from hush.sim.topologies import Topology, build
 from hush.sim.workloads import Plan, plan
-from hush.testing import EPOCH, MemoryCluster, node_id_of
+from hush.testing import EPOCH, MemoryCluster
 from hush.types import Topic
 from hush.vclock import run_virtual
 
@@ -189,10 +191,14 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
             tap.counted = False  # the handshakes' status packets are not the workload's traffic
         # Dials start at seeded times over one geth tick, so each link's 300 ms ticker gets
         # its own phase, as in a network whose peers connected at different times (§6.1).
+        enodes = [Enode.parse(node.enode) for node in nodes]  # parsed (key checked) once each
         for a, b in topology.edges:
-            loop.call_later(rng.uniform(0, 0.3), nodes[a].add_peer, nodes[b].enode)
-        for a, b in topology.edges:
-            await cluster.connected(nodes[a], nodes[b])
+            loop.call_later(rng.uniform(0, 0.3), nodes[a].add_peer, enodes[b])
+        watches = cluster.watches
+        for edge in topology.edges:  # both sessions of every link up (`cluster.connected`)
+            for here, there in (edge, edge[::-1]):
+                active, peer_id = watches[here].active, enodes[there].node_id
+                await watches[here].wait(functools.partial(set.__contains__, active, peer_id))
         for tap in taps:
             tap.counted = True
             tap.first.clear()
@@ -273,7 +279,7 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
         for reader in readers:
             reader.cancel()
         await archives.finish(start)
-        ids = {node_id_of(node): i for i, node in enumerate(nodes)}
+        ids = {enode.node_id: i for i, enode in enumerate(enodes)}
         arrivals = [
             {
                 h: (t - start, ids.get(source) if source is not None else None, topic)
