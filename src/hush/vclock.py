@@ -10,7 +10,8 @@ readings (`epoch + loop.time()`) move with the sleeps.
 Rules:
 
 * **Deterministic.** Virtual time only moves when the loop is idle, to the exact due time of
-  the earliest timer; callbacks run in asyncio's order (ready queue FIFO, then due timers).
+  the earliest timer; callbacks run in asyncio's order (ready queue FIFO, then due timers;
+  timers due at the same instant in the order they were armed).
   The same program with the same inputs (seeded randomness) runs the same callbacks in the same
   order at the same virtual times.
 * **Real I/O still wakes it.** Each turn first polls the real selector without blocking, so
