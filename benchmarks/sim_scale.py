@@ -1,6 +1,7 @@
 """`hush sim` at scale: real nodes on a random 8-regular graph under geth's 300 ms tick, one
 gossip run; prints wall and CPU seconds, packets handled per wall second, peak RSS, and the
 measured bytes received per node per day against Vac's model cases (issue 9 "Scale and speed").
+Progress lines (virtual time, CPU and wall seconds, peak RSS) go to stderr.
 
 Usage: .venv/bin/python benchmarks/sim_scale.py [--nodes 200] [--messages 200] [--relay geth]
 """
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
+import sys
+import time
 
 from hush.sim.results import checks, summarise
 from hush.sim.runner import run_scenario
@@ -35,7 +39,20 @@ def main() -> None:
             kind="gossip", messages=args.messages, topics=10, publish_over=args.publish_over
         ),
     )
-    trace = run_scenario(scenario)
+
+    def progress(done: float, total: float, posts: int) -> None:
+        # on stderr: a run killed at its bound still says how far it got (the first line comes
+        # once every link is up)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"virtual {done:.1f}/{total:.1f} s, {posts} posts, {time.process_time():.1f} CPU s, "
+            f"{time.perf_counter() - began:.1f} wall s, peak RSS {rss:.0f} MB",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    began = time.perf_counter()
+    trace = run_scenario(scenario, progress)
     numbers = summarise(trace)
     packets = sum(sum(t.packets_in.values()) for t in trace.taps)
     print(

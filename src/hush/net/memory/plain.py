@@ -27,6 +27,7 @@ silently dead, it ends by Disconnect or close. Every end surfaces as `PeerDiscon
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections import deque
@@ -71,6 +72,12 @@ def frame_size(msg_id: int, body_size: int) -> int:
     payload: header, MACs, and RLP(msg-id) ‖ payload padded to 16 bytes."""
     data = len(rlp.encode_uint(msg_id)) + body_size
     return _FRAME_OVERHEAD + -(-data // 16) * 16
+
+
+@functools.lru_cache(maxsize=16384)
+def _hello_frame_size(hello: Hello) -> int:
+    """The Hello's frame size: a node sends the same Hello on every link (encoded once)."""
+    return frame_size(HELLO, len(hello.encode()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +261,7 @@ class PlainLink:
             0,
             self._local_id,
         )
-        self._send(_Hello(hello), frame_size(HELLO, len(hello.encode())))
+        self._send(_Hello(hello), _hello_frame_size(hello))
 
     def _hello(self, frame: _Frame) -> None:
         if isinstance(frame, _Disconnect):
