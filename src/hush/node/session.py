@@ -6,8 +6,9 @@ limiter, the clock, the observers) and drives one `LivePeer` per connected peer:
 status, waits for the peer's under the deadline `ShhPeer.get_timer()` gives (armed here, on the
 injected clock), then reads and dispatches packets while a write loop sends what the relay
 policy picks (on geth's fixed tick, a writer with nothing pending does not wake: it sleeps
-until something is offered, then until the tick that falls on, `relay.next_tick`). It also keeps what we ask of peers (our PoW requirement, bloom, light flag and
-maximum message size) and tells them when it changes. Every packet goes out through `ShhPeer`'s
+until something is offered, then until the tick that falls on, `relay.next_tick`). It also
+keeps what we ask of peers (our PoW requirement, bloom, light flag and maximum message size)
+and tells them when it changes. Every packet goes out through `ShhPeer`'s
 output queue (`flush`): this module never encodes an shh packet. A session's writer and its
 status read are its own sub-tasks, awaited before `serve` returns; `serve` runs in the task that
 owns the link (the node's task group for a dialled peer, the transport's handler for an inbound
