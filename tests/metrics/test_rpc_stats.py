@@ -28,7 +28,9 @@ async def test_hush_stats_reports_peers_pool_and_counters(stats_node: StatsNodeF
     await connect(a, b)
     key = a.keys.add_sym_key(KEY.secret)
     await a.post(PostRequest(b"rpc", TOPIC, sym_key_id=key, pow_target=0.05))
-    await wait_for(lambda: sa.bundles.count >= 1)
+    # The stem hop is a bundle without a broadcast turn; the turn comes once the stem releases
+    # the post (its echo or embargo), so wait for both.
+    await wait_for(lambda: sa.bundles.count >= 1 and sa.broadcast_turns.count >= 1, timeout=20)
     server = RpcServer(a, RpcConfig(), api=ShhApi(a, stats=sa))
     await server.start("127.0.0.1", 0)
     try:

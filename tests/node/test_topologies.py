@@ -117,6 +117,7 @@ async def test_light_node_does_not_relay(make_node: NodeFactory) -> None:
     await wait_for(lambda: relayed in light.pool)
     own = await post(light, b"the light node's own")
     # `own` was pooled after `relayed` and the link delivers in order: a relayed copy would have
-    # reached the sink first (no sleep needed).
-    await wait_for(lambda: own in sink.pool)
+    # reached the sink first (no sleep needed). With `source` as the stem peer, `own` reaches
+    # the sink only once the stem's embargo releases it (1 s + Exp(1 s)).
+    await wait_for(lambda: own in sink.pool, timeout=20)
     assert relayed not in sink.pool
