@@ -35,7 +35,8 @@ DEFAULT_EPOCH = 86_400.0
 """Longest a stem peer is kept (a day, §5.4); a lost connection ends it sooner."""
 DEFAULT_MAX_HELD = 1024
 """Own envelopes under embargo at once."""
-_EMBARGO_CAP = 10.0  # × the mean: bounds the exponential's tail (P(cut) = e^-18)
+# × the mean: bounds the tail (P(cut): e^-19 for 1 s + Exp(1 s), e^-10 for a plain exponential)
+_EMBARGO_CAP = 10.0
 _EMBARGO_FIXED = 0.5
 """Share of `mean_embargo` that every one-hop embargo lasts at least. A plain Exp(2 s) embargo ends within
 0.4 s one time in five, before the stem peer's relay has reached anyone, and the source then
