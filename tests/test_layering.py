@@ -54,7 +54,9 @@ FORBIDDEN = frozenset(
 CORES: dict[str, frozenset[str]] = {
     "hush.rlp": frozenset({"hush.errors"}),
     "hush.crypto": frozenset({"hush.errors", "hush.types", "hush.crypto"}),
-    "hush.shh": frozenset({"hush.errors", "hush.types", "hush.rlp", "hush.crypto", "hush.shh"}),
+    "hush.shh": frozenset(
+        {"hush.errors", "hush.types", "hush.randomness", "hush.rlp", "hush.crypto", "hush.shh"}
+    ),
     "hush.rlpx": frozenset({"hush.errors", "hush.types", "hush.rlp", "hush.crypto", "hush.rlpx"}),
     "hush.discovery": frozenset(
         {"hush.errors", "hush.types", "hush.rlp", "hush.crypto", "hush.enode", "hush.discovery"}

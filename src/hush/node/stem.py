@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hush.errors import UsageError
+from hush.randomness import uniform_below, uniform_unit
 from hush.types import EnvelopeHash, NodeID, RandomBytes
 
 __all__ = ["DEFAULT_EPOCH", "DEFAULT_MEAN_EMBARGO", "DEFAULT_MAX_HELD", "Stem", "StemConfig"]
@@ -97,16 +98,10 @@ class Stem:
     # -- randomness ------------------------------------------------------------------------------
 
     def _uniform(self) -> float:
-        """In (0, 1), 53 bits."""
-        return ((int.from_bytes(self._random_bytes(8), "big") >> 11) + 0.5) / (1 << 53)
+        return uniform_unit(self._random_bytes)
 
     def _index(self, count: int) -> int:
-        """Uniform in [0, count), by rejection (no modulo bias)."""
-        bound = (1 << 64) - (1 << 64) % count
-        while True:
-            value = int.from_bytes(self._random_bytes(8), "big")
-            if value < bound:
-                return value % count
+        return uniform_below(count, self._random_bytes)
 
     def embargo(self, mean: float | None = None) -> float:
         """One embargo duration, its far tail cut at 10 × the mean: the configured one (half

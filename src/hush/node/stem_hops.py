@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hush.errors import UsageError
+from hush.randomness import uniform_below, uniform_unit
 from hush.shh.envelope import Envelope
 from hush.types import EnvelopeHash, NodeID, RandomBytes
 
@@ -133,14 +134,10 @@ class StemHops:
     # -- randomness ------------------------------------------------------------------------------
 
     def _uniform(self) -> float:
-        return ((int.from_bytes(self._random_bytes(8), "big") >> 11) + 0.5) / (1 << 53)
+        return uniform_unit(self._random_bytes)
 
     def _index(self, count: int) -> int:
-        bound = (1 << 64) - (1 << 64) % count
-        while True:
-            value = int.from_bytes(self._random_bytes(8), "big")
-            if value < bound:
-                return value % count
+        return uniform_below(count, self._random_bytes)
 
     # -- epochs and routes -----------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from hush.crypto.keys import SIGNATURE_LENGTH
 from hush.errors import UsageError
+from hush.randomness import uniform_below
 from hush.types import RandomBytes
 
 __all__ = ["DEFAULT_SENT_SPREAD", "PADDING_BUCKETS", "bucket_padding", "spread_sent"]
@@ -26,22 +27,12 @@ PADDING_BUCKETS = (256, 512, 1024, 4096)
 """Padding buckets offered (256 is geth's alignment)."""
 
 
-def _uniform_int(bound: int, random_bytes: RandomBytes) -> int:
-    """Uniform in [0, bound], by rejection."""
-    span = bound + 1
-    limit = (1 << 64) - (1 << 64) % span
-    while True:
-        value = int.from_bytes(random_bytes(8), "big")
-        if value < limit:
-            return value % span
-
-
 def spread_sent(now: int, ttl: int, spread: int, random_bytes: RandomBytes) -> tuple[int, int]:
     """(sent, ttl) for an envelope posted at `now` to live `ttl` seconds: `sent` is `now − r`
     with r uniform in [0, spread]; the TTL is kept, so the expiry is `now − r + ttl`."""
     if spread < 0:
         raise UsageError(f"the sent-time spread must be ≥ 0 s, got {spread}")
-    r = _uniform_int(spread, random_bytes) if spread else 0
+    r = uniform_below(spread + 1, random_bytes) if spread else 0
     r = min(r, now)
     return now - r, ttl
 
