@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 
-from hush.archive.store import open_store
+from hush.archive.store import SqlStore, open_store
 
 CHILD = r"""
 import hashlib, sys
@@ -31,9 +31,11 @@ while True:
 """
 
 
-def test_sigkill_mid_ingest_loses_nothing_acknowledged(store_url: str) -> None:
+def _kill_after(child_code: str, store_url: str, lines: int) -> list[str]:
+    """Run `child_code`, read `lines` lines of acknowledged hashes after its "ready", SIGKILL it
+    while it works on the next ones; the hashes it had acknowledged."""
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, store_url],
+        [sys.executable, "-c", child_code, store_url],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -42,22 +44,33 @@ def test_sigkill_mid_ingest_loses_nothing_acknowledged(store_url: str) -> None:
     acknowledged: list[str] = []
     try:
         assert child.stdout.readline().strip() == "ready"
-        for _ in range(15):
+        for _ in range(lines):
             line = child.stdout.readline()
-            assert line, "the writer died early"
+            assert line, "the child died early"
             acknowledged += line.split()
-        child.send_signal(signal.SIGKILL)  # while it writes the next batch
+        child.send_signal(signal.SIGKILL)
     finally:
         child.kill()
         child.wait(timeout=30)
         child.stdout.close()
     assert child.returncode == -signal.SIGKILL
+    return acknowledged
+
+
+def _stored(store: SqlStore) -> tuple[set[str], int]:
+    """The hashes stored, and how many rows."""
+    conn = store._conn()
+    stored = {bytes(h).hex() for (h,) in conn.execute("SELECT hash FROM envelopes").fetchall()}
+    (rows,) = conn.execute("SELECT count(*) FROM envelopes").fetchone()
+    conn.commit()
+    return stored, rows
+
+
+def test_sigkill_mid_ingest_loses_nothing_acknowledged(store_url: str) -> None:
+    acknowledged = _kill_after(CHILD, store_url, 15)  # killed while it writes the next batch
     store = open_store(store_url, None)
     try:
-        conn = store._conn()
-        stored = {bytes(h).hex() for (h,) in conn.execute("SELECT hash FROM envelopes").fetchall()}
-        (rows,) = conn.execute("SELECT count(*) FROM envelopes").fetchone()
-        conn.commit()
+        stored, rows = _stored(store)
         assert set(acknowledged) <= stored
         assert store.count() == rows  # the incremental count is exact after the crash
     finally:
@@ -98,31 +111,10 @@ asyncio.run(main())
 def test_sigkill_of_an_archive_node_loses_nothing_acknowledged(store_url: str) -> None:
     """The same through the node and the ingest queue: acknowledged = `ArchiveServer.flush()`
     returned (the queue's rows committed); the flush loop keeps committing on its own too."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", SERVER_CHILD, store_url],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert child.stdout is not None
-    acknowledged: list[str] = []
-    try:
-        assert child.stdout.readline().strip() == "ready"
-        for _ in range(8):
-            line = child.stdout.readline()
-            assert line, "the archive node died early"
-            acknowledged += line.split()
-        child.send_signal(signal.SIGKILL)  # while it injects and commits the next ones
-    finally:
-        child.kill()
-        child.wait(timeout=30)
-        child.stdout.close()
-    assert child.returncode == -signal.SIGKILL
+    acknowledged = _kill_after(SERVER_CHILD, store_url, 8)  # while it injects and commits more
     store = open_store(store_url, None)
     try:
-        conn = store._conn()
-        stored = {bytes(h).hex() for (h,) in conn.execute("SELECT hash FROM envelopes").fetchall()}
-        conn.commit()
+        stored, _ = _stored(store)
         assert len(acknowledged) == 8 * 300
         assert set(acknowledged) <= stored
         assert store.count() == len(stored)
