@@ -411,7 +411,12 @@ async def bench_ingest(db_url: str, count: int, size: int, rate: float = 0) -> d
     help="... and this rate each way, Mbit/s (H2: 20); 0: unshaped.",
 )
 @click.option("--no-raw", is_flag=True, help="Catch-up: leave out the wnode-form baseline.")
-@click.option("--postgres", metavar="URL", help="Also run the page and ingest benches there.")
+@click.option(
+    "--postgres",
+    metavar="URL",
+    help="Also run the page and ingest benches there: a database of their own (they write into "
+    "it; the page bench refuses one that already holds an archive).",
+)
 @click.option("--only", type=click.Choice(["catch-up", "page", "ingest"]), multiple=True)
 @click.option("--json", "as_json", is_flag=True)
 def command(

@@ -28,11 +28,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from hush.archive.config import ArchiveConfig
 from hush.archive.cursor import Cursor
 from hush.archive.page import PageQuery
 from hush.archive.store import SqlStore, open_store
+from hush.errors import UsageError
 from hush.types import EnvelopeHash, Topic
 
 __all__ = ["bench_pages", "build_dataset", "dataset_topics"]
@@ -82,24 +84,43 @@ _TOPICS = (
 )
 
 
-def _built(store: SqlStore, rows: int, size: int) -> bool:
+def _marker(url: str) -> tuple[list[tuple[Any, ...]] | None, int]:
+    """What `bench_dataset` says was built (None: no such table, so no bench dataset), and how
+    many envelopes the store holds."""
+    store = open_store(url, None)
     try:
-        found = store._query("SELECT version, rows, size FROM bench_dataset")
-    except Exception:  # no such table: nothing built yet (sqlite3 and psycopg errors alike)
+        count = store.count()
+        try:
+            found = store._query("SELECT version, rows, size FROM bench_dataset")
+        except Exception:  # no such table (sqlite3 and psycopg errors alike)
+            return None, count
+        return [tuple(r) for r in found], count
+    finally:
         store.close()
-        return False
-    return [tuple(r) for r in found] == [(DATASET_VERSION, rows, size)]
+
+
+def _redacted(url: str) -> str:
+    """The URL without a password (`postgresql://user:secret@host/db` → `user:…@`)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:…@{host}"))
 
 
 def build_dataset(url: str, rows: int, size: int) -> float:
     """Builds the dataset in the store at `url` unless it is there already; returns the seconds
-    the build took (0: reused)."""
-    store = open_store(url, None)
-    try:
-        if _built(store, rows, size):
-            return 0.0
-    finally:
-        store.close()
+    the build took (0: reused). The build empties the store's tables first, so a store that
+    holds envelopes but no bench dataset (a real archive) is refused."""
+    found, count = _marker(url)
+    if found == [(DATASET_VERSION, rows, size)]:
+        return 0.0
+    if found is None and count > 0:
+        raise UsageError(
+            f"refusing to build the page benchmark's dataset in {_redacted(url)}: it holds "
+            f"{count} envelopes and no benchmark dataset (the build empties it); give a new "
+            "or empty database"
+        )
     started = time.perf_counter()
     if url.startswith(("postgresql://", "postgres://")):
         _build_postgres(url, rows, size)
