@@ -7,11 +7,19 @@ bad flag, TOML key or library argument is refused before anything starts.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from hush.errors import UsageError
 
-__all__ = ["check_bool", "check_host", "check_int", "check_number", "check_text"]
+__all__ = [
+    "check_bool",
+    "check_choice",
+    "check_host",
+    "check_int",
+    "check_number",
+    "check_text",
+]
 
 _SHOWN = 40
 
@@ -64,6 +72,13 @@ def check_number(
     if bad:
         what = " > 0" if positive and minimum == 0 and maximum is None else _range(minimum, maximum)
         raise UsageError(f"invalid {name}: must be a finite number{what}, got {_shown(value)}")
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
+    """`value` must be one of `choices`."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise UsageError(f"invalid {name} {_shown(value)}: choose one of {', '.join(choices)}")
 
 
 def check_bool(name: str, value: Any) -> None:

@@ -23,7 +23,7 @@ import cramjam
 
 from hush import rlp
 from hush.crypto import keccak256
-from hush.errors import DecodeError, DisconnectReason, PeerError
+from hush.errors import DecodeError, DisconnectReason, PeerError, UsageError
 
 __all__ = [
     "BASE_PROTOCOL_LENGTH",
@@ -81,6 +81,24 @@ class SharedCapability:
 
     def contains(self, msg_id: int) -> bool:
         return self.offset <= msg_id < self.offset + self.length
+
+
+def message_id(
+    shared: tuple[SharedCapability, ...], capability: str, code: int, payload_size: int
+) -> int:
+    """The wire id of `capability`'s message `code` with a payload of `payload_size` bytes;
+    `UsageError` when the capability isn't shared, the code is outside its range or the payload
+    exceeds what Snappy can frame."""
+    for cap in shared:
+        if cap.name == capability:
+            break
+    else:
+        raise UsageError(f"capability {capability!r} is not shared with this peer")
+    if not 0 <= code < cap.length:
+        raise UsageError(f"message code {code} is outside {capability}'s {cap.length} ids")
+    if payload_size > MAX_SNAPPY_SIZE:
+        raise UsageError(f"message of {payload_size} bytes exceeds 0xFFFFFF")
+    return cap.offset + code
 
 
 def _text(item: rlp.Item, name: str) -> str:

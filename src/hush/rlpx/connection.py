@@ -68,6 +68,7 @@ from hush.rlpx.base import (
     decode_disconnect,
     encode_disconnect,
     match_capabilities,
+    message_id,
     snappy_compress,
     snappy_decompress,
 )
@@ -443,16 +444,9 @@ class Connection:
         """Send a sub-protocol message; `code` is relative to the capability."""
         if self._state is not State.ESTABLISHED:
             raise UsageError(f"cannot send messages in state {self._state.value}")
-        for cap in self.shared_capabilities:
-            if cap.name == capability:
-                break
-        else:
-            raise UsageError(f"capability {capability!r} is not shared with this peer")
-        if not 0 <= code < cap.length:
-            raise UsageError(f"message code {code} is outside {capability}'s {cap.length} ids")
-        if len(payload) > MAX_SNAPPY_SIZE:
-            raise UsageError(f"message of {len(payload)} bytes exceeds 0xFFFFFF")
-        self._send_frame(cap.offset + code, payload)
+        self._send_frame(
+            message_id(self.shared_capabilities, capability, code, len(payload)), payload
+        )
 
     def ping(self) -> None:
         """Queue a Ping now (`handle_timer` keeps the cadence; this one doesn't move it)."""

@@ -62,7 +62,7 @@ from typing import Any
 from hush.errors import UsageError
 from hush.net.memory import Constant, LinkModel, LogNormal, Uniform
 from hush.sim.topologies import KINDS
-from hush.validation import check_bool, check_int, check_number, check_text
+from hush.validation import check_bool, check_choice, check_int, check_number, check_text
 
 __all__ = [
     "RELAYS",
@@ -94,10 +94,7 @@ class TopologySpec:
     uplinks: tuple[int, int] = (1, 2)
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise UsageError(
-                f"invalid topology.kind {self.kind!r}: choose one of {', '.join(KINDS)}"
-            )
+        check_choice("topology.kind", self.kind, KINDS)
         check_int("topology.nodes", self.nodes, 1, 20_000)
         check_int("topology.degree", self.degree, 1, 1000)
         check_int("topology.attach", self.attach, 1, 1000)
@@ -119,10 +116,7 @@ class LinksSpec:
     loss: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.latency not in LATENCIES:
-            raise UsageError(
-                f"invalid links.latency {self.latency!r}: choose one of {', '.join(LATENCIES)}"
-            )
+        check_choice("links.latency", self.latency, LATENCIES)
         self.model()  # LinkModel checks every number
 
     def model(self) -> LinkModel:
@@ -157,10 +151,7 @@ class WorkloadSpec:
     payload: int = 8
 
     def __post_init__(self) -> None:
-        if self.kind not in WORKLOADS:
-            raise UsageError(
-                f"invalid workload.kind {self.kind!r}: choose one of {', '.join(WORKLOADS)}"
-            )
+        check_choice("workload.kind", self.kind, WORKLOADS)
         check_int("workload.messages", self.messages, 0, 1_000_000)
         check_int("workload.topics", self.topics, 1, 100_000)
         check_number("workload.publish_over", self.publish_over, 0, 86_400)
@@ -204,10 +195,7 @@ class ArchiveSpec:
 
     def __post_init__(self) -> None:
         check_int("archive.servers", self.servers, 0, 100)
-        if self.mode not in HISTORY_MODES:
-            raise UsageError(
-                f"invalid archive.mode {self.mode!r}: choose one of {', '.join(HISTORY_MODES)}"
-            )
+        check_choice("archive.mode", self.mode, HISTORY_MODES)
         check_int("archive.overlap", self.overlap, 0, 86_400)
         check_number("archive.timeout", self.timeout, 0, 3600, positive=True)
 
@@ -245,8 +233,7 @@ class Scenario:
         check_text("name", self.name, 80)
         check_int("seed", self.seed, 0)
         check_number("duration", self.duration, 0, 7 * 86_400, positive=True)
-        if self.relay not in RELAYS:
-            raise UsageError(f"invalid relay {self.relay!r}: choose one of {', '.join(RELAYS)}")
+        check_choice("relay", self.relay, RELAYS)
         check_number("geth_fraction", self.geth_fraction, 0, 1)
         check_bool("rlpx", self.rlpx)
         if self.stem is not None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from hush import rlp
 from hush.enode import short_id
-from hush.errors import DisconnectReason, PeerError, UsageError
+from hush.errors import DisconnectReason, PeerError
 from hush.net.config import P2PConfig
 from hush.net.connection import PeerDisconnected
 from hush.net.handshake import Admit
@@ -46,12 +46,12 @@ from hush.rlpx.base import (
     BASE_PROTOCOL_VERSION,
     DISCONNECT,
     HELLO,
-    MAX_SNAPPY_SIZE,
     Capability,
     Hello,
     SharedCapability,
     encode_disconnect,
     match_capabilities,
+    message_id,
     snappy_compress,
 )
 from hush.types import NodeID
@@ -193,16 +193,7 @@ class PlainLink:
     async def send_message(self, capability: str, code: int, payload: bytes) -> None:
         if self._closed is not None:
             raise self._closed.copy()
-        for cap in self.shared_capabilities:
-            if cap.name == capability:
-                break
-        else:
-            raise UsageError(f"capability {capability!r} is not shared with this peer")
-        if not 0 <= code < cap.length:
-            raise UsageError(f"message code {code} is outside {capability}'s {cap.length} ids")
-        if len(payload) > MAX_SNAPPY_SIZE:
-            raise UsageError(f"message of {len(payload)} bytes exceeds 0xFFFFFF")
-        msg_id = cap.offset + code
+        msg_id = message_id(self.shared_capabilities, capability, code, len(payload))
         self._send(_Message(msg_id, payload), frame_size(msg_id, len(snappy_compress(payload))))
         await self._drain()
 
