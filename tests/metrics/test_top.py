@@ -61,6 +61,10 @@ async def test_a_frame_from_a_live_node(stats_node: StatsNodeFactory) -> None:
     assert "failing static peers" in frame and short_id(dead) in frame
     assert "connect" in frame.split("failing static peers", 1)[1]
     assert "accepted" in frame and "rate limit observe" in frame
+    network = next(line for line in frame.splitlines() if line.startswith("network"))
+    assert "sockets 1 open, 0 inbound in handshake" in network  # the link to b
+    assert "connect 1" in network and "handshake_fail 1" in network  # b up, the dead one not
+    assert "relay turns" in frame and "delivery overflow 0 / 0 filter" in frame
     assert result.exit_code == 0, result.output
     assert short_id(b.node_key.node_id) in result.output and "dropped" in result.output
 

@@ -248,8 +248,51 @@ def _limits(snapshot: dict[str, Any]) -> Text:
             f"sent {archive.get('envelopesSent', 0)} envelopes "
             f"{_size(archive.get('bytesSent', 0))}  archived "
             f"{sum((archive.get('archived') or {}).values())}  errors "
-            f"{sum((archive.get('errors') or {}).values())}\n"
+            f"{sum((archive.get('errors') or {}).values())}  history requests "
+            f"{sum((archive.get('history') or {}).values())}  pruned "
+            f"{sum((archive.get('pruned') or {}).values())}\n"
         )
+    return text
+
+
+def _network(snapshot: dict[str, Any], rates: _Rates) -> Text:
+    """Sockets and inbound connections, discovery, peer churn, delivery overflow, the relay's
+    turns."""
+    text = Text()
+    text.append("network    ", style="bold")
+    parts: list[str] = []
+    inbound = snapshot.get("inbound")
+    if isinstance(inbound, dict):
+        refused = inbound.get("refused") or {}
+        failed = inbound.get("handshakeFailures") or {}
+        parts.append(
+            f"sockets {inbound.get('connections', 0)} open, {inbound.get('pending', 0)} inbound "
+            f"in handshake, refused {sum(refused.values())}, inbound handshakes failed "
+            f"{sum(failed.values())}"
+        )
+    else:
+        parts.append("not listening")
+    discovery = snapshot.get("discovery")
+    if isinstance(discovery, dict):
+        parts.append(
+            f"discovery udp {discovery.get('udpPort')} table {discovery.get('tableSize', 0)}"
+        )
+    events: dict[str, int] = {}
+    for event in snapshot.get("peerEvents") or []:
+        name = str(event.get("event", "?"))
+        events[name] = events.get(name, 0) + int(event.get("count", 0))
+    if events:
+        parts.append("peers " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())))
+    text.append("  ".join(parts) + "\n")
+    overflow = snapshot.get("deliveryOverflow") or {}
+    turns = snapshot.get("broadcastTurns")
+    work = [f"delivery overflow {overflow.get('normal', 0)} / {overflow.get('filter', 0)} filter"]
+    if isinstance(turns, dict) and turns.get("count"):
+        mean_ms = 1000 * float(turns.get("sum", 0)) / float(turns["count"])
+        work.append(
+            f"relay turns {rates.of('broadcastTurns', 'count'):.1f}/s, {mean_ms:.2f} ms mean"
+        )
+    text.append("           " + "  ".join(work) + "\n")
     return text
 
 
@@ -274,12 +317,14 @@ def _failing(snapshot: dict[str, Any]) -> Table | None:
 def render(
     snapshot: dict[str, Any], previous: dict[str, Any] | None = None, error: str = ""
 ) -> RenderableType:
-    """One frame: header, peers, envelope and packet rates, drops, failing peers, limits."""
+    """One frame: header, peers, envelope and packet rates, drops, the network (inbound,
+    discovery, peer churn, overflow, relay turns), limits, failing peers."""
     rates = _Rates(snapshot, previous)
     parts: list[RenderableType] = [_header(snapshot), Text()]
     parts.append(_peers_table(snapshot, previous))
     parts.append(Text())
     parts.append(_traffic(snapshot, rates))
+    parts.append(_network(snapshot, rates))
     parts.append(_limits(snapshot))
     failing = _failing(snapshot)
     if failing is not None:
