@@ -13,6 +13,18 @@ over the simulated network (the node's `MemoryTransport`: the link's latency and
 and the envelopes handed to `Node.deliver_archived` (filters, not the pool), so the run's
 subscriptions see them like any delivery. Each fetch is recorded (`CatchUp`); `HeldStore`
 records what each server committed, which is what a catch-up can at best return.
+
+A node that goes offline again while its fetch runs loses that fetch with the rest of its
+network (`gone`): the fetch is cancelled at once (its session to the server is closed, nothing
+more reaches the node's filters), and its record says `interrupted_at`, with the envelopes and
+pages it had delivered by then. The missed window is not forgotten: like a real client that
+moves its "fetched up to" mark only when a request completes (status-go's mail-server cycle
+keeps a last-request time per topic and advances it on success), the next fetch, when the
+node is back, asks from the oldest instant not yet fetched — the offline instant of the first
+fetch that did not complete (`CatchUp.since`) — to now. It asks for the whole window again,
+not from the interrupted fetch's cursor (which a cancelled request never returned): what that
+fetch delivered comes back as duplicates, dropped by the node's shared `RecentHashes`. A fetch
+that ended with an error (the server unreachable, a refused request) is retried the same way.
 """
 
 from __future__ import annotations
@@ -26,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from hush.archive.client import HistoryClient, HistoryQuery, RecentHashes
+from hush.archive.client import HistoryClient, HistoryQuery, HistoryResult, RecentHashes
 from hush.archive.config import ArchiveConfig
 from hush.archive.page import Page, PageQuery
 from hush.archive.server import ArchiveServer
@@ -35,9 +47,10 @@ from hush.archive.store import ArchivedEnvelope, EnvelopeStore
 from hush.errors import HushError
 from hush.node import Node
 from hush.node.hooks import NodeObserver
+from hush.shh.envelope import Envelope
 from hush.sim.scenario import Scenario
 from hush.sim.topologies import Topology
-from hush.types import Topic
+from hush.types import EnvelopeHash, Topic
 
 __all__ = ["Archives", "CatchUp", "HeldStore", "pick_servers"]
 
@@ -53,12 +66,24 @@ class CatchUp:
     node: int
     offline_at: float
     back_at: float
+    since: float = -1.0
+    """Where the fetched window starts: `offline_at`, or the earlier offline instant of the
+    node's first fetch that did not complete (interrupted or failed), retried with this one.
+    Negative: `offline_at`."""
     done_at: float | None = None
+    interrupted_at: float | None = None
+    """When the node went offline again with this fetch in flight (cancelled then)."""
+    last_delivery_at: float | None = None
+    """When the fetch last handed an envelope to the node's filters."""
     envelopes: int = 0
     """New envelopes the client delivered to the node's filters."""
     duplicates: int = 0
     pages: int = 0
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.since < 0:
+            self.since = self.offline_at
 
 
 class HeldStore:
@@ -118,6 +143,10 @@ class Archives:
         self._nodes: dict[int, Node] = {}
         self._recent: dict[int, RecentHashes] = {}
         """Per node, what its fetches delivered (shared by them all, as `shhext` keeps one)."""
+        self._unfetched: dict[int, float] = {}
+        """Per node, the oldest offline instant no completed fetch has covered yet."""
+        self._running: dict[int, tuple[CatchUp, asyncio.Task[None]]] = {}
+        """Per node, its fetch in flight."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -160,15 +189,29 @@ class Archives:
             node.mail_handler = server.handle
 
     def back(self, index: int, offline_at: float) -> None:
-        """Node `index`, offline since loop time `offline_at`, is back: fetch what it missed."""
+        """Node `index`, offline since loop time `offline_at`, is back: fetch what it missed
+        (from the first offline instant that no completed fetch covered)."""
         if not self.scenario.churn.catch_up or not self.topics[index] or not self.servers:
             return
         loop = asyncio.get_running_loop()
-        record = CatchUp(index, offline_at, loop.time())
+        since = self._unfetched.setdefault(index, offline_at)
+        record = CatchUp(index, offline_at, loop.time(), since=since)
         self.records.append(record)
         task = asyncio.create_task(self._fetch(record))
+        self._running[index] = (record, task)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def gone(self, index: int) -> None:
+        """Node `index` goes offline: its fetch in flight, if any, stops now (cancelled; the
+        record says when) and is retried from the same instant when the node is back."""
+        running = self._running.pop(index, None)
+        if running is None:
+            return
+        record, task = running
+        if not task.done():
+            task.cancel()
+            record.interrupted_at = asyncio.get_running_loop().time()
 
     async def _fetch(self, record: CatchUp) -> None:
         loop = asyncio.get_running_loop()
@@ -176,8 +219,17 @@ class Archives:
         spec = self.scenario.archive
         server = self._nodes[self.indices[len(self.records) % len(self.indices)]]
         seed = f"catch-up {self.scenario.seed} {record.node} {len(self.records)}"
+
+        def deliver(envelope: Envelope, envelope_hash: EnvelopeHash) -> None:
+            record.last_delivery_at = loop.time()
+            node.deliver_archived(envelope, envelope_hash)
+
+        def progress(result: HistoryResult) -> None:
+            record.envelopes, record.duplicates = result.envelopes, result.duplicates
+            record.pages = result.pages
+
         client = HistoryClient(
-            node.deliver_archived,
+            deliver,
             random_bytes=random.Random(seed).randbytes,
             clock=node.clock,
             recent=self._recent.setdefault(record.node, RecentHashes()),
@@ -185,7 +237,7 @@ class Archives:
         )
         now = node.clock.time()
         query = HistoryQuery(
-            lower=int(now - (record.back_at - record.offline_at)),
+            lower=int(now - (record.back_at - record.since)),
             upper=int(now),
             topics=self.topics[record.node],
             mode=spec.mode,
@@ -193,13 +245,16 @@ class Archives:
             overlap=spec.overlap,
         )
         try:
-            result = await client.fetch(server.enode, query)
+            result = await client.fetch(server.enode, query, progress)
         except HushError as exc:  # the server is unreachable (UsageError)
             record.error = str(exc)
         else:
             record.envelopes, record.duplicates = result.envelopes, result.duplicates
             record.pages, record.error = result.pages, result.error
         record.done_at = loop.time()
+        if record.error is None:
+            self._unfetched.pop(record.node, None)  # the window is fetched: the next starts anew
+        self._running.pop(record.node, None)
 
     async def _cancel(self) -> None:
         tasks = list(self._tasks)
@@ -216,9 +271,15 @@ class Archives:
         for server in self.servers.values():
             await server.flush()
         for r in self.records:
-            r.offline_at, r.back_at = r.offline_at - start, r.back_at - start
-            if r.done_at is not None:
-                r.done_at -= start
+            r.offline_at, r.back_at, r.since = (
+                r.offline_at - start,
+                r.back_at - start,
+                r.since - start,
+            )
+            for name in ("done_at", "interrupted_at", "last_delivery_at"):
+                value = getattr(r, name)
+                if value is not None:
+                    setattr(r, name, value - start)
 
     def held(self) -> frozenset[bytes]:
         """Hashes of every envelope some server committed."""

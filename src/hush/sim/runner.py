@@ -98,15 +98,18 @@ async def _churn(
     log: list[tuple[float, int, bool]],
     offline: set[int],
     back: Callable[[int, float], None] | None = None,
+    gone: Callable[[int], None] | None = None,
 ) -> None:
-    """Node `index` goes offline (every link dropped, on both sides: nobody redials) and comes
-    back (the dialling side of each edge to a node that is online adds its static peer
-    again; one offline now gets the edge back when it returns), for ever."""
+    """Node `index` goes offline (every link dropped, on both sides: nobody redials; `gone`
+    hears of it first) and comes back (the dialling side of each edge to a node that is online
+    adds its static peer again; one offline now gets the edge back when it returns), for ever."""
     loop = asyncio.get_running_loop()
     mine = [(a, b) for a, b in topology.edges if index in (a, b)]
     while True:
         await asyncio.sleep(rng.expovariate(1 / scenario.churn.online))
         down = loop.time()
+        if gone is not None:
+            gone(index)  # its mail-server fetch in flight stops (hush.sim.catchup)
         log.append((down, index, False))
         offline.add(index)
         for a, b in mine:
@@ -245,6 +248,7 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
                     offline_log,
                     offline,
                     archives.back,
+                    archives.gone,
                 )
             )
             for i in churners
