@@ -105,10 +105,12 @@ def plot_model_vs_measured(points: list[tuple[int, float, str]], out: Path) -> P
 
 
 def plot_vac_v1(rows: list[dict[str, Any]], out: Path) -> Path:
-    """Vac's v1-vs-v2 replica across N: measured bytes received per node per second (one line
-    per relay mode; rows: `nodes`, `relay`, `in_per_node_per_s`, `wire_bytes_per_copy`,
-    `rate`) over the models for the same traffic (`hush.sim.models.flood_model`)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    """Vac's v1-vs-v2 replica across N. Left: measured bytes received per node per second (one
+    line per relay mode; rows: `nodes`, `relay`, `in_per_node_per_s`, `wire_bytes_per_copy`,
+    `rate`) over the models for the same traffic (`hush.sim.models.flood_model`). Right: latency
+    p50 and p99 where rows have them (`latency_p50_s`, `latency_p99_s`). A figure's `…_ci` (a
+    95 % half-width over seeds, `hush.sim.results.mean_ci`), where present, is its error bar."""
+    fig, (ax, lat) = plt.subplots(1, 2, figsize=(11, 4.5), width_ratios=(3, 2))
     ns = sorted({int(r["nodes"]) for r in rows})
     per_copy = sum(float(r["wire_bytes_per_copy"]) for r in rows) / len(rows)
     rate = float(rows[0]["rate"])
@@ -116,19 +118,57 @@ def plot_vac_v1(rows: list[dict[str, Any]], out: Path) -> Path:
     for case in flood_model(ns[0], rate, per_copy):
         model = [flood_model(n, rate, per_copy)[case] for n in span]
         ax.plot(span, model, "--", label=f"model: {case}")
-    for relay in sorted({str(r["relay"]) for r in rows}):
-        mine = sorted(
-            (int(r["nodes"]), float(r["in_per_node_per_s"])) for r in rows if r["relay"] == relay
+    for n, relay in enumerate(sorted({str(r["relay"]) for r in rows})):
+        colour = f"C{4 + n}"  # C0–C3 are the models'
+        mine = sorted((r for r in rows if r["relay"] == relay), key=lambda r: int(r["nodes"]))
+        x = [int(r["nodes"]) for r in mine]
+        ax.errorbar(
+            x,
+            [float(r["in_per_node_per_s"]) for r in mine],
+            yerr=_bars(mine, "in_per_node_per_s"),
+            fmt="o-",
+            color=colour,
+            capsize=3,
+            label=f"measured: {relay} relay",
         )
-        ax.plot([n for n, _ in mine], [v for _, v in mine], "o-", label=f"measured: {relay} relay")
+        for key, style in (("latency_p50_s", "o-"), ("latency_p99_s", "s:")):
+            if all(r.get(key) is not None for r in mine):
+                lat.errorbar(
+                    x,
+                    [float(r[key]) * 1000 for r in mine],
+                    yerr=_bars(mine, key, 1000),
+                    fmt=style,
+                    color=colour,
+                    capsize=3,
+                    label=f"{relay} relay {key.split('_')[1]}",
+                )
+    seeds = {len(r["seeds"]) for r in rows if "seeds" in r}
+    over = f", mean and 95 % CI over {'/'.join(map(str, sorted(seeds)))} seeds" if seeds else ""
     ax.set(
         xscale="log",
         yscale="log",
         xlabel="nodes N (full mesh)",
         ylabel="bytes received per node per second",
-        title=f"Vac v1 replica: {rate:g} msg/s, {per_copy:.0f} B per copy",
+        title=f"Vac v1 replica: {rate:g} msg/s, {per_copy:.0f} B per copy{over}",
     )
+    ax.title.set_fontsize(9)
     ax.set_xticks(ns, [str(n) for n in ns])
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
+    lat.set(xscale="log", xlabel="nodes N (full mesh)", ylabel="publish → filter latency (ms)")
+    lat.set_title("latency p50 / p99", fontsize=9)
+    lat.set_xticks(ns, [str(n) for n in ns])
+    lat.set_ylim(bottom=0)
+    if lat.has_data():
+        lat.legend(fontsize=7)
+    lat.grid(alpha=0.3, which="both")
     return _save(fig, out)
+
+
+def _bars(rows: list[dict[str, Any]], key: str, scale: float = 1.0) -> list[float] | None:
+    """Each row's `key + "_ci"` half-width times `scale` (0 where a row has none); None if no
+    row has one."""
+    halves = [r.get(f"{key}_ci") for r in rows]
+    if all(h is None for h in halves):
+        return None
+    return [float(h) * scale if h is not None else 0.0 for h in halves]
