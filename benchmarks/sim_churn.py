@@ -7,9 +7,11 @@ non-server nodes churning: online Exp(8 s), offline Exp(20 s) against a 10 s TTL
 posts over 50 s; one archive server, the real `hush.archive` on SQLite; 70 virtual s) at N
 nodes and one seed, once with `catch_up = false` and once with `true`. Prints one Markdown row
 per (N, seed, catch-up) and the medians: delivery to churning nodes by the end (live or from
-history), of the pairs the server held (posted before the node's last return), to steady
-nodes; catch-up fetches, latency (back online → last page), envelopes and bytes at the server
-(126 in, 127 + 125 out); CPU and wall seconds.
+history), of the pairs the server held (posted before the node's last return), of those
+posted before the node's last completed fetch, to steady nodes; catch-up fetches (completed,
+interrupted: the node went offline again mid-fetch; retries of a window), latency (back
+online → last page), envelopes and bytes at the server (126 in, 127 + 125 out); CPU and wall
+seconds.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ def run(nodes: int, degree: int, seed: int, catch_up: bool) -> dict[str, Any]:
         "steady": numbers["delivery_ratio_steady_nodes"],
         "fetches": c["fetches"],
         "completed": c["completed"],
+        "interrupted": c["interrupted"],
+        "retries": c["retries"],
+        "fetched_pairs": c["held_pairs_fetched"],
+        "fetched_delivered": c["held_pairs_fetched_delivered_ratio"],
         "latency_p50": c["latency_s"]["p50"],
         "latency_max": c["latency_s"]["max"],
         "envelopes": c["envelopes"],
@@ -83,7 +89,8 @@ def main() -> None:
         print(
             f"| {r['nodes']} | {r['seed']} | {'yes' if r['catch_up'] else 'no'} "
             f"| {_f(r['churning_ever'])} | {r['held_pairs']} | {_f(r['held_delivered'])} "
-            f"| {_f(r['steady'])} | {r['fetches']} ({r['completed']}) "
+            f"| {r['fetched_pairs']}: {_f(r['fetched_delivered'])} | {_f(r['steady'])} "
+            f"| {r['fetches']} ({r['completed']}, {r['interrupted']}, {r['retries']}) "
             f"| {_f(r['latency_p50'])} / {_f(r['latency_max'])} s | {r['envelopes']} "
             f"| {r['bytes']:,} | {r['cpu_s']:.1f} | {r['wall_s']:.1f} |"
         )
@@ -91,10 +98,12 @@ def main() -> None:
         for catch_up in (False, True):
             mine = [r for r in rows if r["nodes"] == nodes and r["catch_up"] == catch_up]
             held = [r["held_delivered"] for r in mine if r["held_delivered"] is not None]
+            fetched = [r["fetched_delivered"] for r in mine if r["fetched_delivered"] is not None]
             print(
                 f"N={nodes} catch-up={'yes' if catch_up else 'no'}: median churning "
                 f"{statistics.median(r['churning_ever'] for r in mine):.3f}, held delivered "
-                f"{statistics.median(held):.3f} (min {min(held):.3f}), steady "
+                f"{statistics.median(held):.3f} (min {min(held):.3f}), before the last "
+                f"completed fetch {min(fetched, default=float('nan')):.3f} (min), steady "
                 f"{statistics.median(r['steady'] for r in mine):.3f}"
             )
 

@@ -15,16 +15,18 @@ subscriptions see them like any delivery. Each fetch is recorded (`CatchUp`); `H
 records what each server committed, which is what a catch-up can at best return.
 
 A node that goes offline again while its fetch runs loses that fetch with the rest of its
-network (`gone`): the fetch is cancelled at once (its session to the server is closed, nothing
-more reaches the node's filters), and its record says `interrupted_at`, with the envelopes and
-pages it had delivered by then. The missed window is not forgotten: like a real client that
-moves its "fetched up to" mark only when a request completes (status-go's mail-server cycle
-keeps a last-request time per topic and advances it on success), the next fetch, when the
-node is back, asks from the oldest instant not yet fetched — the offline instant of the first
-fetch that did not complete (`CatchUp.since`) — to now. It asks for the whole window again,
-not from the interrupted fetch's cursor (which a cancelled request never returned): what that
-fetch delivered comes back as duplicates, dropped by the node's shared `RecentHashes`. A fetch
-that ended with an error (the server unreachable, a refused request) is retried the same way.
+network (`gone`, told by the runner's churn): the fetch is cancelled at that instant (its
+session to the server is closed; nothing reaches the node's filters after it), and its record
+says `interrupted_at`, with the envelopes and pages it had delivered by then. The missed
+window is not forgotten. A client keeps a "fetched up to" mark and moves it only when a fetch
+completes (our choice: moving it on a request sent would lose what an interrupted one never
+returned), so the next fetch, when the node is back, asks from the oldest instant not yet
+fetched — the offline instant of its first fetch that did not complete (`CatchUp.since`) — to
+now. It asks for that whole window again, not from the interrupted fetch's cursor (a
+cancelled request never returned one): what the interrupted fetch had delivered comes back as
+duplicates, dropped by the node's shared `RecentHashes`. A fetch that ended with an error (the
+server unreachable, a refused or expired request) is retried the same way, at the node's next
+return.
 """
 
 from __future__ import annotations
@@ -66,10 +68,10 @@ class CatchUp:
     node: int
     offline_at: float
     back_at: float
-    since: float = -1.0
-    """Where the fetched window starts: `offline_at`, or the earlier offline instant of the
-    node's first fetch that did not complete (interrupted or failed), retried with this one.
-    Negative: `offline_at`."""
+    since: float
+    """Where the fetched window starts (before `overlap`): `offline_at`, or the earlier offline
+    instant of the node's first fetch that did not complete (interrupted or failed), retried
+    with this one."""
     done_at: float | None = None
     interrupted_at: float | None = None
     """When the node went offline again with this fetch in flight (cancelled then)."""
@@ -80,10 +82,6 @@ class CatchUp:
     duplicates: int = 0
     pages: int = 0
     error: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.since < 0:
-            self.since = self.offline_at
 
 
 class HeldStore:
@@ -195,7 +193,7 @@ class Archives:
             return
         loop = asyncio.get_running_loop()
         since = self._unfetched.setdefault(index, offline_at)
-        record = CatchUp(index, offline_at, loop.time(), since=since)
+        record = CatchUp(index, offline_at, loop.time(), since)
         self.records.append(record)
         task = asyncio.create_task(self._fetch(record))
         self._running[index] = (record, task)
