@@ -4,6 +4,7 @@ Student's t from its exact CDF, checked against hand-computed values."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,29 @@ def test_mean_ci_one_value_and_none() -> None:
     assert mean_ci([7.0, 7.0, 7.0]).half == 0.0
     with pytest.raises(ValueError, match="no values"):
         mean_ci([])
+
+
+def test_the_vac_plot_takes_rows_with_and_without_intervals(tmp_path: Path) -> None:
+    from hush.sim.plots import plot_vac_v1
+
+    base = {"rate": 50.0, "wire_bytes_per_copy": 312.0, "latency_p50_s": 0.05}
+    rows = [
+        {
+            **base,
+            "nodes": n,
+            "relay": relay,
+            "seeds": [1, 2],
+            "in_per_node_per_s": 1e4 * n,
+            "in_per_node_per_s_ci": 500.0 * n,
+            "latency_p50_s_ci": 0.01,
+            "latency_p99_s": 0.1,
+            "latency_p99_s_ci": None,
+        }
+        for n in (10, 30)
+        for relay in ("geth", "push")
+    ]
+    assert plot_vac_v1(rows, tmp_path / "ci.png").stat().st_size > 10_000
+    one_seed = [
+        {**base, "nodes": n, "relay": "geth", "in_per_node_per_s": 1e4 * n} for n in (10, 30)
+    ]
+    assert plot_vac_v1(one_seed, tmp_path / "one.png").stat().st_size > 10_000
