@@ -85,6 +85,13 @@ class Observers(NodeObserver):
             except Exception:
                 _failed(method)
 
+    def duplicates_received(self, entries: Sequence[PooledEnvelope], source: NodeID) -> None:
+        for observer in self.observers:  # an observer that raises misses the rest of the run
+            try:
+                observer.duplicates_received(entries, source)
+            except Exception:
+                log.exception("observer %r failed in duplicates_received", observer)
+
     def envelope_accepted(
         self, entry: PooledEnvelope, envelope: Envelope, source: NodeID | None, local: bool
     ) -> None:

@@ -15,12 +15,12 @@ peers to dial.
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from hush.enode import Enode
 from hush.shh.envelope import Envelope
-from hush.shh.pool import AddOutcome, PooledEnvelope
+from hush.shh.pool import AddOutcome, AddStatus, PooledEnvelope
 from hush.types import NodeID
 
 __all__ = ["DialOutcome", "DiscoveryView", "NodeObserver", "PeerSource"]
@@ -43,6 +43,14 @@ class NodeObserver:
 
     def envelope_received(self, outcome: AddOutcome, source: NodeID | None, local: bool) -> None:
         """The pool's verdict on one envelope, from a peer (`source`) or posted here (`local`)."""
+
+    def duplicates_received(self, entries: Sequence[PooledEnvelope], source: NodeID) -> None:
+        """Copies of pooled envelopes from a peer, in the order they came, told at once (a
+        relaying node gets most envelopes several times): by default `envelope_received` with
+        a DUPLICATE outcome for each. Override to take the run in one call."""
+        if type(self).envelope_received is not NodeObserver.envelope_received:
+            for entry in entries:
+                self.envelope_received(AddOutcome(AddStatus.DUPLICATE, "", entry), source, False)
 
     def envelope_accepted(
         self, entry: PooledEnvelope, envelope: Envelope, source: NodeID | None, local: bool

@@ -26,7 +26,8 @@ from hush.errors import EnvelopeRejected
 from hush.node.delivery import Delivery
 from hush.node.hooks import NodeObserver
 from hush.node.live_peer import LivePeer
-from hush.shh.envelope import Envelope, slot_builder
+from hush.shh.envelope import Envelope
+from hush.shh.packets import messages_bounds
 from hush.shh.peer import Envelopes
 from hush.shh.pool import AddOutcome, AddStatus, EnvelopePool, PooledEnvelope
 from hush.types import EnvelopeHash, NodeID
@@ -41,7 +42,6 @@ holds envelopes (the wall clock may jump), and never wakes while it is empty."""
 INGEST_SLICE = 256
 _EXPIRE_SLICE = 4096
 _RELEASE_SLICE = 8192
-_outcome = slot_builder(AddOutcome)  # AddOutcome(status, reason, entry, evicted), unchecked
 
 
 class PoolKeeper:
@@ -108,38 +108,53 @@ class PoolKeeper:
         others, nor RPC; each slice's newly pooled envelopes are offered to the live peers at
         its end (no await in between: no later than one by one). Envelopes over the peer's
         share of the pool or refused for lack of room are not marked known: the peer can't
-        grow its known set with them."""
+        grow its known set with them.
+
+        The first pass only checks the envelopes (the C part hashes none). The second takes
+        them in runs (`EnvelopePool.copies_run`): a plain copy of a pooled envelope costs its
+        hash and a look-up, and the run's copies are told to the observers, echoed and marked
+        known at once (`_copies`), in order with the envelopes between them, which go through
+        `_pool_one` as before. An item the C part leaves to the reference decoder (or every
+        item, without the C part) is decoded and judged by `pooled_copy`, as before."""
         shh = peer.shh
-        first: list[Envelope] = []
         count = 0
-        for decoded in shh.decode_slices(batch, INGEST_SLICE):
-            first = first or decoded
-            count += len(decoded)
-            if len(decoded) == INGEST_SLICE:
+        decoded: dict[int, tuple[Envelope, int]] = {}  # pass one's reference decodes, by offset
+        for checked, reference in shh.check_slices(batch, INGEST_SLICE):
+            count += checked
+            if count <= INGEST_SLICE:
+                decoded.update(reference)
+            if checked == INGEST_SLICE:
                 await asyncio.sleep(0)
-        whole = count <= INGEST_SLICE  # one slice: added as decoded, else decoded again
-        slices = ([first] if first else []) if whole else shh.decode_slices(batch, INGEST_SLICE)
+        whole = count <= INGEST_SLICE  # one slice: no await in the second pass
+        if not whole:
+            decoded.clear()  # bounded: kept only for a packet of one slice
+        payload = bytes(batch.payload)
+        pos, stop = messages_bounds(payload)  # checked by the first pass
         failure = ""
         source = peer.node_id
         peers = self._peers
         pool = self.pool
-        known = shh.known
-        received = self._observers.envelope_received
-        for chunk in slices:
+        while count:
             pooled: list[PooledEnvelope] = []
             now = self.now()
-            for envelope in chunk:
-                entry = pool.pooled_copy(envelope, now)
-                if entry is not None:  # a copy of a pooled one: what `_pool_one` and
-                    # `note_known` do for a DUPLICATE, without their general path
-                    received(_outcome(AddStatus.DUPLICATE, "", entry, ()), source, False)
-                    if entry.local and self.on_echo is not None:
-                        self.on_echo(entry.hash)
-                    envelope_hash = entry.hash
-                    if envelope_hash not in known and envelope_hash in pool:
-                        known[envelope_hash] = None
-                        pool.mark_known(envelope_hash)
-                    continue
+            left = min(count, INGEST_SLICE)
+            count -= left
+            while left:
+                copies, pos, envelope = pool.copies_run(payload, pos, stop, left, now)
+                if copies:
+                    left -= len(copies)
+                    self._copies(peer, copies)
+                if envelope is None:
+                    if not left:
+                        break
+                    envelope, pos = decoded.get(pos) or shh.envelope_at(batch, pos, stop)
+                    left -= 1
+                    entry = pool.pooled_copy(envelope, now)
+                    if entry is not None:
+                        self._copies(peer, [entry])
+                        continue
+                else:
+                    left -= 1
                 outcome = self._pool_one(envelope, False, source)
                 if outcome.status is AddStatus.ACCEPTED and outcome.entry is not None:
                     pooled.append(outcome.entry)
@@ -154,6 +169,17 @@ class PoolKeeper:
                 await asyncio.sleep(0)
         if failure:
             raise EnvelopeRejected(f"invalid envelope: {failure}")
+
+    def _copies(self, peer: LivePeer, entries: list[PooledEnvelope]) -> None:
+        """Copies of pooled envelopes from a peer, in order: what `_pool_one` and `note_known`
+        do for a DUPLICATE, for the run at once and without the general path."""
+        self._observers.duplicates_received(entries, peer.node_id)
+        echo = self.on_echo
+        if echo is not None:
+            for entry in entries:
+                if entry.local:
+                    echo(entry.hash)
+        self.pool.mark_known_by(peer.shh.known, entries)
 
     # -- known marks -----------------------------------------------------------------------------
 

@@ -125,14 +125,15 @@ static int leading_zero_bits(const uint8_t digest[32]) {
     return bits;
 }
 
-/* The envelope hash, and the PoW digest's leading zero bits and short-RLP size. */
-static void digests(const uint8_t *raw, size_t size, const fields_t *f, uint8_t hash[32],
-                    int *bits, size_t *short_size) {
+static void hash_of(const uint8_t *raw, size_t size, uint8_t hash[32]) {
     keccak_ctx ctx;
     keccak_init(&ctx);
     keccak_update(&ctx, raw, size);
     keccak_final(&ctx, hash);
+}
 
+/* The PoW digest's leading zero bits and the short RLP's size (whisper-v6.md §1.5). */
+static void pow_digest(const uint8_t *raw, const fields_t *f, int *bits, size_t *short_size) {
     size_t payload = f->data_stop - f->head;
     uint8_t header[9];
     size_t header_length;
@@ -148,6 +149,7 @@ static void digests(const uint8_t *raw, size_t size, const fields_t *f, uint8_t 
     }
     uint8_t nonce[8], digest[32];
     for (int b = 0; b < 8; b++) nonce[b] = (uint8_t)(f->nonce >> (56 - 8 * b));
+    keccak_ctx ctx;
     keccak_init(&ctx);
     keccak_update(&ctx, header, header_length);
     keccak_update(&ctx, raw + f->head, payload);
@@ -155,6 +157,13 @@ static void digests(const uint8_t *raw, size_t size, const fields_t *f, uint8_t 
     keccak_final(&ctx, digest);
     *bits = leading_zero_bits(digest);
     *short_size = header_length + payload;
+}
+
+/* The envelope hash, and the PoW digest's leading zero bits and short-RLP size. */
+static void digests(const uint8_t *raw, size_t size, const fields_t *f, uint8_t hash[32],
+                    int *bits, size_t *short_size) {
+    hash_of(raw, size, hash);
+    pow_digest(raw, f, bits, short_size);
 }
 
 /* The bound Envelope class and the offsets of its slots, in this order: expiry, ttl, topic,
@@ -197,35 +206,21 @@ static PyObject *bind(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* The Envelope for raw[0:size] (`owner` when it is all of it), None to defer, NULL on error. */
-static PyObject *validate(PyObject *owner, const uint8_t *raw, size_t size, Py_ssize_t raw_at) {
-    if (envelope_type == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "_envelope: no Envelope class bound");
-        return NULL;
-    }
-    fields_t f;
-    if (!decode_fast(raw, size, &f)) return Py_NewRef(Py_None);
-    uint8_t hash[32];
-    int bits;
-    size_t short_size;
-    if (size >= NOGIL_BYTES) { /* `owner` is an immutable bytes object the caller holds */
-        Py_BEGIN_ALLOW_THREADS
-        digests(raw, size, &f, hash, &bits, &short_size);
-        Py_END_ALLOW_THREADS
-    } else {
-        digests(raw, size, &f, hash, &bits, &short_size);
-    }
+/* The Envelope of the fields f of raw[0:size] (`owner` when it is all of it), its hash given as
+   `hash` (a new reference, stolen); NULL on error. */
+static PyObject *build(PyObject *owner, const uint8_t *raw, size_t size, Py_ssize_t raw_at,
+                       const fields_t *f, PyObject *hash, int bits, size_t short_size) {
     PyObject *values[SLOTS] = {
-        PyLong_FromUnsignedLongLong(f.expiry),
-        PyLong_FromUnsignedLongLong(f.ttl),
-        PyBytes_FromStringAndSize((const char *)raw + f.topic_at, 4),
-        PyBytes_FromStringAndSize((const char *)raw + f.data_start,
-                                  (Py_ssize_t)(f.data_stop - f.data_start)),
-        PyLong_FromUnsignedLongLong(f.nonce),
+        PyLong_FromUnsignedLongLong(f->expiry),
+        PyLong_FromUnsignedLongLong(f->ttl),
+        PyBytes_FromStringAndSize((const char *)raw + f->topic_at, 4),
+        PyBytes_FromStringAndSize((const char *)raw + f->data_start,
+                                  (Py_ssize_t)(f->data_stop - f->data_start)),
+        PyLong_FromUnsignedLongLong(f->nonce),
         raw_at == 0 && (size_t)PyBytes_GET_SIZE(owner) == size
             ? Py_NewRef(owner)
             : PyBytes_FromStringAndSize((const char *)raw, (Py_ssize_t)size),
-        PyBytes_FromStringAndSize((const char *)hash, 32),
+        hash,
         PyLong_FromLong(bits),
         PyLong_FromSize_t(short_size),
     };
@@ -239,6 +234,32 @@ static PyObject *validate(PyObject *owner, const uint8_t *raw, size_t size, Py_s
     }
     for (int i = 0; i < SLOTS; i++) *(PyObject **)((char *)envelope + slot_offsets[i]) = values[i];
     return envelope;
+}
+
+static int bound(void) {
+    if (envelope_type != NULL) return 1;
+    PyErr_SetString(PyExc_RuntimeError, "_envelope: no Envelope class bound");
+    return 0;
+}
+
+/* The Envelope for raw[0:size] (`owner` when it is all of it), None to defer, NULL on error. */
+static PyObject *validate(PyObject *owner, const uint8_t *raw, size_t size, Py_ssize_t raw_at) {
+    if (!bound()) return NULL;
+    fields_t f;
+    if (!decode_fast(raw, size, &f)) return Py_NewRef(Py_None);
+    uint8_t hash[32];
+    int bits;
+    size_t short_size;
+    if (size >= NOGIL_BYTES) { /* `owner` is an immutable bytes object the caller holds */
+        Py_BEGIN_ALLOW_THREADS
+        digests(raw, size, &f, hash, &bits, &short_size);
+        Py_END_ALLOW_THREADS
+    } else {
+        digests(raw, size, &f, hash, &bits, &short_size);
+    }
+    PyObject *hash_bytes = PyBytes_FromStringAndSize((const char *)hash, 32);
+    if (hash_bytes == NULL) return NULL;
+    return build(owner, raw, size, raw_at, &f, hash_bytes, bits, short_size);
 }
 
 static PyObject *decode(PyObject *self, PyObject *arg) {
@@ -311,6 +332,166 @@ static PyObject *decode_run(PyObject *self, PyObject *const *args, Py_ssize_t na
     return Py_BuildValue("(Nn)", decoded, pos);
 }
 
+/* Bounds of a run over a list's payload: (payload: bytes, pos, stop, limit), checked. */
+static int run_bounds(PyObject *const *args, const char *usage, Py_ssize_t *pos, Py_ssize_t *stop,
+                      Py_ssize_t *limit) {
+    if (!PyBytes_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "%s", usage);
+        return 0;
+    }
+    *pos = PyLong_AsSsize_t(args[1]);
+    *stop = PyLong_AsSsize_t(args[2]);
+    *limit = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred()) return 0;
+    if (*pos < 0 || *stop < *pos || *stop > PyBytes_GET_SIZE(args[0]) || *limit < 0) {
+        PyErr_SetString(PyExc_ValueError, "bad bounds");
+        return 0;
+    }
+    return 1;
+}
+
+/* check_run: decode_run's first half, no hashing (geth decodes a whole packet before it adds
+   any envelope: this is that check for the items the C part accepts). */
+static PyObject *check_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    static const char usage[] = "check_run(payload: bytes, pos, stop, limit)";
+    Py_ssize_t pos, stop, limit, count = 0;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return NULL;
+    }
+    if (!run_bounds(args, usage, &pos, &stop, &limit)) return NULL;
+    const uint8_t *data = (const uint8_t *)PyBytes_AS_STRING(args[0]);
+    fields_t f;
+    while (pos < stop && count < limit) {
+        size_t end = list_item_end(data, (size_t)pos, (size_t)stop);
+        if (end == 0 || !decode_fast(data + pos, end - (size_t)pos, &f)) break;
+        pos = (Py_ssize_t)end;
+        count++;
+    }
+    return Py_BuildValue("(nn)", count, pos);
+}
+
+/* The pool's entry class (hush.shh.pool_entry.PooledEnvelope) and the offset of its `pow`. */
+static PyTypeObject *entry_type = NULL;
+static Py_ssize_t entry_pow_offset;
+
+static PyObject *bind_entry(PyObject *self, PyObject *args) {
+    PyObject *cls, *names;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &cls, &PyTuple_Type, &names)) return NULL;
+    Py_ssize_t offset;
+    if (find_slots((PyTypeObject *)cls, names, 1, &offset) != 0) return NULL;
+    entry_pow_offset = offset;
+    Py_XSETREF(entry_type, (PyTypeObject *)Py_NewRef(cls));
+    Py_RETURN_NONE;
+}
+
+/* Whether `add(envelope, now)` would answer DUPLICATE for this copy of the pooled `entry`, judged
+   as EnvelopePool.pooled_copy does (expiry and sent, size, minimum PoW, bloom) but on the entry's
+   stored PoW, which is at most the copy's (it was computed with a diff >= 0): 0 leaves the verdict
+   to `add`. `bloom` is the node's 64 bytes, or NULL for a full node. */
+static int plain_copy(PyObject *entry, const uint8_t *raw, const fields_t *f, long long now,
+                      Py_ssize_t max_size, double min_pow, const uint8_t *bloom) {
+    if ((long long)f->expiry < now) return 0;
+    if ((long long)((f->expiry - f->ttl) & 0xFFFFFFFFu) > now) return 0;
+    if ((Py_ssize_t)(f->data_stop - f->data_start) > max_size - 20) return 0;
+    if (entry_type == NULL || !Py_IS_TYPE(entry, entry_type)) return 0;
+    PyObject *pow = *(PyObject **)((char *)entry + entry_pow_offset);
+    if (pow == NULL || !PyFloat_CheckExact(pow) || PyFloat_AS_DOUBLE(pow) < min_pow) return 0;
+    if (bloom != NULL) { /* topic_to_bloom: three bits, each byte assigned, not ORed (geth) */
+        const uint8_t *topic = raw + f->topic_at;
+        uint8_t sample[64] = {0};
+        for (int j = 0; j < 3; j++) {
+            int index = topic[j] + ((topic[3] & (1 << j)) ? 256 : 0);
+            sample[index / 8] = (uint8_t)(1 << (index % 8));
+        }
+        for (int j = 0; j < 3; j++) {
+            int at = (topic[j] + ((topic[3] & (1 << j)) ? 256 : 0)) / 8;
+            if ((sample[at] & bloom[at]) != sample[at]) return 0;
+        }
+    }
+    return 1;
+}
+
+/* copies_run(payload, pos, stop, limit, entries, now, max_size, min_pow, bloom)
+     -> ([entry, ...], pos, Envelope | None)
+   From pos, at most `limit` list items: each envelope's hash and its entry in `entries` (the
+   pool's dict); a plain copy of a pooled one (see plain_copy) costs that and nothing more. Stops
+   after the first that is not, returned as its Envelope (decode's, its hash reused), or before an
+   item that decode or a plain list header declines (then None, pos at that item). */
+static PyObject *copies_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    static const char usage[] =
+        "copies_run(payload: bytes, pos, stop, limit, entries: dict, now, max_size, min_pow, "
+        "bloom: bytes | None)";
+    Py_ssize_t pos, stop, limit, count = 0;
+    if (nargs != 9 || !PyDict_Check(args[4]) || !(args[8] == Py_None || PyBytes_Check(args[8]))) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return NULL;
+    }
+    if (!run_bounds(args, usage, &pos, &stop, &limit) || !bound()) return NULL;
+    PyObject *payload = args[0], *entries = args[4];
+    long long now = PyLong_AsLongLong(args[5]);
+    Py_ssize_t max_size = PyLong_AsSsize_t(args[6]);
+    double min_pow = PyFloat_AsDouble(args[7]);
+    if (PyErr_Occurred()) return NULL;
+    const uint8_t *bloom = NULL;
+    if (args[8] != Py_None) {
+        if (PyBytes_GET_SIZE(args[8]) != 64) {
+            PyErr_SetString(PyExc_ValueError, "copies_run: a bloom is 64 bytes");
+            return NULL;
+        }
+        bloom = (const uint8_t *)PyBytes_AS_STRING(args[8]);
+    }
+    const uint8_t *data = (const uint8_t *)PyBytes_AS_STRING(payload);
+    PyObject *copies = PyList_New(0), *stopped = NULL;
+    if (copies == NULL) return NULL;
+    while (pos < stop && count < limit) {
+        size_t end = list_item_end(data, (size_t)pos, (size_t)stop);
+        fields_t f;
+        if (end == 0 || !decode_fast(data + pos, end - (size_t)pos, &f)) break;
+        const uint8_t *raw = data + pos;
+        size_t size = end - (size_t)pos;
+        uint8_t hash[32];
+        if (size >= NOGIL_BYTES) { /* `payload` is an immutable bytes object the caller holds */
+            Py_BEGIN_ALLOW_THREADS
+            hash_of(raw, size, hash);
+            Py_END_ALLOW_THREADS
+        } else {
+            hash_of(raw, size, hash);
+        }
+        PyObject *key = PyBytes_FromStringAndSize((const char *)hash, 32);
+        if (key == NULL) goto error;
+        PyObject *entry = PyDict_GetItemWithError(entries, key); /* borrowed */
+        if (entry == NULL && PyErr_Occurred()) {
+            Py_DECREF(key);
+            goto error;
+        }
+        if (entry != NULL && plain_copy(entry, raw, &f, now, max_size, min_pow, bloom)) {
+            Py_DECREF(key);
+            if (PyList_Append(copies, entry) != 0) goto error;
+            pos = (Py_ssize_t)end;
+            count++;
+            continue;
+        }
+        int bits;
+        size_t short_size;
+        if (size >= NOGIL_BYTES) {
+            Py_BEGIN_ALLOW_THREADS
+            pow_digest(raw, &f, &bits, &short_size);
+            Py_END_ALLOW_THREADS
+        } else {
+            pow_digest(raw, &f, &bits, &short_size);
+        }
+        stopped = build(payload, raw, size, pos, &f, key, bits, short_size);
+        if (stopped == NULL) goto error;
+        pos = (Py_ssize_t)end;
+        break;
+    }
+    return Py_BuildValue("(NnN)", copies, pos, stopped != NULL ? stopped : Py_NewRef(Py_None));
+error:
+    Py_DECREF(copies);
+    return NULL;
+}
+
 /* SlotBuilder(cls, names)(*values): an instance of a slotted class with every slot set, as
    object.__new__ and one object.__setattr__ per slot would (for frozen dataclasses built on the
    hot path, whose generated __init__ costs several times more). */
@@ -376,6 +557,17 @@ static PyMethodDef methods[] = {
      "decode_run(payload, pos, stop, limit) -> ([Envelope, ...], pos)\n\n"
      "The list items from pos up to stop (a list's payload), at most limit of them, decoded as "
      "by decode; stops early before an item that decode or a plain list header declines."},
+    {"check_run", (PyCFunction)(void (*)(void))check_run, METH_FASTCALL,
+     "check_run(payload, pos, stop, limit) -> (count, pos)\n\n"
+     "How many list items from pos (at most limit) decode would accept, checked without "
+     "hashing, and where they end."},
+    {"bind_entry", bind_entry, METH_VARARGS,
+     "bind_entry(cls, ('pow',)) -> None\n\nThe pool's entry class and its PoW slot."},
+    {"copies_run", (PyCFunction)(void (*)(void))copies_run, METH_FASTCALL,
+     "copies_run(payload, pos, stop, limit, entries, now, max_size, min_pow, bloom)\n"
+     "    -> ([entry, ...], pos, Envelope | None)\n\n"
+     "Plain copies of pooled envelopes from pos, each judged on its hash and its entry; stops "
+     "after the first that is not one (decoded in full) or before an item decode declines."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,13 +1,29 @@
+from collections.abc import Mapping
 from typing import Generic, TypeVar
 
 from hush.shh.envelope import Envelope
+from hush.types import EnvelopeHash
 
 _T = TypeVar("_T")
+_E = TypeVar("_E")
 
 class SlotBuilder(Generic[_T]):
     def __init__(self, cls: type[_T], slot_names: tuple[str, ...]) -> None: ...
     def __call__(self, *values: object) -> _T: ...
 
 def bind(cls: type[Envelope], slot_names: tuple[str, ...]) -> None: ...
+def bind_entry(cls: type[object], slot_names: tuple[str, ...]) -> None: ...
 def decode(raw: bytes) -> Envelope | None: ...
 def decode_run(payload: bytes, pos: int, stop: int, limit: int) -> tuple[list[Envelope], int]: ...
+def check_run(payload: bytes, pos: int, stop: int, limit: int) -> tuple[int, int]: ...
+def copies_run(
+    payload: bytes,
+    pos: int,
+    stop: int,
+    limit: int,
+    entries: Mapping[EnvelopeHash, _E],
+    now: int,
+    max_size: int,
+    min_pow: float,
+    bloom: bytes | None,
+) -> tuple[list[_E], int, Envelope | None]: ...

@@ -15,7 +15,7 @@ the C path is tested against.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -29,6 +29,9 @@ __all__ = [
     "ACCELERATED",
     "ENVELOPE_HEADER_LENGTH",
     "Envelope",
+    "bind_entry",
+    "check_run",
+    "copies_run",
     "decode_run",
     "leading_zero_bits",
     "pow_from_bits",
@@ -46,6 +49,7 @@ ENVELOPE_HEADER_LENGTH = 20  # nominal, used by size() (whisper-v6.md §1.2)
 _UINT32 = 0xFFFFFFFF
 _POW2 = tuple(float(2**bits) for bits in range(257))
 _set = object.__setattr__
+_Entry = TypeVar("_Entry")  # hush.shh.pool_entry.PooledEnvelope (which imports this module)
 
 
 def short_rlp(expiry: int, ttl: int, topic: bytes, data: bytes) -> bytes:
@@ -287,6 +291,46 @@ def decode_run(payload: bytes, pos: int, stop: int, limit: int) -> tuple[list[En
     if _envelope is None:
         return [], pos
     return _envelope.decode_run(payload, pos, stop, limit)
+
+
+def check_run(payload: bytes, pos: int, stop: int, limit: int) -> tuple[int, int]:
+    """How many of the list items at payload[pos:stop] (at most `limit`) the C part would decode,
+    checked without hashing them, and where they end: `decode_run`'s verdict at a fraction of its
+    cost (geth's whole-packet check before any envelope is added). Without the C part, none."""
+    if _envelope is None:
+        return 0, pos
+    return _envelope.check_run(payload, pos, stop, limit)
+
+
+def copies_run(
+    payload: bytes,
+    pos: int,
+    stop: int,
+    limit: int,
+    entries: Mapping[EnvelopeHash, _Entry],
+    now: int,
+    max_size: int,
+    min_pow: float,
+    bloom: Bloom | None,
+) -> tuple[list[_Entry], int, Envelope | None]:
+    """Plain copies of pooled envelopes from the list items at payload[pos:stop], at most `limit`
+    items, for the pool (`EnvelopePool.copies_run` gives `entries`, its dict, and its settings).
+
+    A copy is judged on its hash and the pooled entry: not expired nor sent ahead of `now`, its
+    data within `max_size` - 20, the entry's PoW at least `min_pow` and its topic in `bloom`
+    (None: any); such a copy costs one keccak and a dict look-up, no PoW digest and no Envelope.
+    Stops after the first item that is not one, returned decoded in full (as `decode_run` would),
+    or before an item the C part leaves to the strict decoder (None, and `pos` at that item).
+    Without the C part: no copies, nothing decoded (every item is the caller's)."""
+    if _envelope is None:
+        return [], pos, None
+    return _envelope.copies_run(payload, pos, stop, limit, entries, now, max_size, min_pow, bloom)
+
+
+def bind_entry(cls: type[object]) -> None:
+    """Tell the C part the pool's entry class, whose `pow` slot `copies_run` reads."""
+    if _envelope is not None:
+        _envelope.bind_entry(cls, ("pow",))
 
 
 _T = TypeVar("_T")

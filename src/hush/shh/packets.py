@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from hush import rlp
 from hush.errors import DecodeError
-from hush.shh.envelope import Envelope, decode_run
+from hush.shh.envelope import Envelope, check_run, decode_run
 from hush.shh.topic import BLOOM_SIZE, FULL_BLOOM
 from hush.types import Bloom
 
@@ -25,6 +25,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "PacketCode",
     "Status",
+    "check_messages_in_slices",
     "decode_bloom",
     "decode_envelope",
     "decode_messages",
@@ -36,9 +37,11 @@ __all__ = [
     "encode_messages",
     "encode_pow_requirement",
     "encode_status",
+    "envelope_at",
     "float_from_bits",
     "float_to_bits",
     "iter_messages",
+    "messages_bounds",
     "split_messages",
 ]
 
@@ -187,6 +190,51 @@ def decode_messages_in_slices(payload: bytes, size: int) -> Iterator[list[Envelo
             more, pos = decode_run(payload, pos, stop, size - len(chunk))
             chunk.extend(more)
         yield chunk
+
+
+def messages_bounds(payload: bytes) -> tuple[int, int]:
+    """Where the envelopes of a `messages` packet begin and end in it (its list header checked)."""
+    try:
+        return rlp.list_bounds(payload)
+    except DecodeError as exc:
+        raise DecodeError(f"messages: {exc}") from exc
+
+
+def envelope_at(payload: bytes, pos: int, stop: int) -> tuple[Envelope, int]:
+    """The envelope whose list item starts at `pos` in a `messages` payload, through the
+    reference path (`Envelope.decode`), and where it ends."""
+    try:
+        end = rlp.item_end(payload, pos, stop)
+    except DecodeError as exc:
+        raise DecodeError(f"messages: {exc}") from exc
+    return Envelope.decode(payload[pos:end]), end
+
+
+def check_messages_in_slices(
+    payload: bytes, size: int
+) -> Iterator[tuple[int, dict[int, tuple[Envelope, int]]]]:
+    """geth's first pass over a `messages` packet (every envelope must decode before any is
+    added), `size` envelopes at a time: per slice, how many were checked and the envelopes the
+    reference path decoded on the way (with where each ends, by where it starts).
+
+    It fails where `decode_messages_in_slices` fails, with the same `DecodeError`, and accepts
+    what it accepts; but the envelopes the C part takes are only checked, not hashed: the second
+    pass hashes each once (`EnvelopePool.copies_run`). Without the C part every envelope is
+    decoded here, as `decode_messages_in_slices` would."""
+    if size < 1:
+        raise ValueError("slice size must be at least 1")
+    payload = bytes(payload)
+    pos, stop = messages_bounds(payload)
+    while pos < stop:
+        count, pos = check_run(payload, pos, stop, size)
+        decoded: dict[int, tuple[Envelope, int]] = {}
+        while count < size and pos < stop:  # the next item is the reference path's
+            at = pos
+            decoded[at] = envelope_at(payload, at, stop)
+            pos = decoded[at][1]
+            more, pos = check_run(payload, pos, stop, size - count - 1)
+            count += 1 + more
+        yield count, decoded
 
 
 def split_messages(payload: bytes) -> list[bytes]:

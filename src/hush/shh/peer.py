@@ -260,6 +260,27 @@ class ShhPeer:
             self._state = _State.CLOSED
             raise _fail(f"invalid packet {PacketCode.MESSAGES}: {exc}") from exc
 
+    def check_slices(
+        self, event: Envelopes, size: int
+    ) -> Iterator[tuple[int, dict[int, tuple[Envelope, int]]]]:
+        """geth's first pass over a `messages` packet, `size` envelopes at a time
+        (`packets.check_messages_in_slices`): a malformed list or envelope fails the peer with
+        `decode_slices`' error when it is reached; the envelopes are checked, not hashed."""
+        try:
+            yield from packets.check_messages_in_slices(event.payload, size)
+        except DecodeError as exc:
+            self._state = _State.CLOSED
+            raise _fail(f"invalid packet {PacketCode.MESSAGES}: {exc}") from exc
+
+    def envelope_at(self, event: Envelopes, pos: int, stop: int) -> tuple[Envelope, int]:
+        """The envelope at `pos` of a checked `messages` packet, and where it ends
+        (`packets.envelope_at`); a malformed one fails the peer."""
+        try:
+            return packets.envelope_at(event.payload, pos, stop)
+        except DecodeError as exc:
+            self._state = _State.CLOSED
+            raise _fail(f"invalid packet {PacketCode.MESSAGES}: {exc}") from exc
+
     def mark_known(self, envelope_hash: EnvelopeHash) -> bool:
         """Remember that the peer has this envelope; True if it wasn't known yet."""
         if envelope_hash in self.known:

@@ -24,7 +24,13 @@ from __future__ import annotations
 import heapq
 from collections.abc import Container, Hashable, Iterable, Iterator
 
-from hush.shh.envelope import ENVELOPE_HEADER_LENGTH, Envelope, slot_builder
+from hush.shh.envelope import (
+    ENVELOPE_HEADER_LENGTH,
+    Envelope,
+    bind_entry,
+    copies_run,
+    slot_builder,
+)
 from hush.shh.errors import ERR_BLOOM_MISMATCH, ERR_FUTURE, ERR_HUGE, ERR_LOW_POW, ERR_TOO_OLD
 from hush.shh.pool_entry import (
     ENTRY_OVERHEAD,
@@ -37,7 +43,7 @@ from hush.shh.pool_entry import (
     pow_rank,
 )
 from hush.shh.timing import SYNC_ALLOWANCE, Timing, Tolerant, envelope_timing
-from hush.shh.topic import bloom_matches
+from hush.shh.topic import BLOOM_SIZE, bloom_matches
 from hush.types import Bloom, EnvelopeHash
 
 __all__ = [
@@ -63,6 +69,7 @@ DEFAULT_POOL_BYTES = 256 * 1024 * 1024
 
 _LOCAL = "local"  # the accounting source of envelopes posted here
 _outcome = slot_builder(AddOutcome)  # AddOutcome(status, reason, entry, evicted), unchecked
+bind_entry(PooledEnvelope)  # copies_run reads a pooled entry's PoW
 
 
 class _LocalView:
@@ -207,6 +214,31 @@ class EnvelopePool:
         if wanted is not None and not bloom_matches(wanted, envelope.bloom()):
             return None
         return entry
+
+    def copies_run(
+        self, payload: bytes, pos: int, stop: int, limit: int, now: int
+    ) -> tuple[list[PooledEnvelope], int, Envelope | None]:
+        """`pooled_copy` for a run of a `messages` payload's list items (payload[pos:stop], at
+        most `limit`), in one C call where it was built: the entries of the copies it finds
+        (each a hash and a look-up: no PoW digest, no Envelope), up to the first item that is
+        not one, returned decoded in full and consumed, or up to an item left to the strict
+        decoder (None, `pos` at it). See `hush.shh.envelope.copies_run`.
+
+        It finds fewer than `pooled_copy` (never more): a copy whose entry's PoW, computed with
+        a future-dated envelope's diff, is under the minimum is left to `add`, and so is every
+        copy while a setting is within its tolerance spell."""
+        min_pow, bloom = self._min_pow, self._bloom
+        wanted = bloom.current
+        entries = self._entries
+        if (
+            min_pow.switch_at is not None
+            or bloom.switch_at is not None
+            or (wanted is not None and len(wanted) != BLOOM_SIZE)
+        ):
+            entries, wanted = {}, None  # every verdict is `add`'s to give
+        return copies_run(
+            payload, pos, stop, limit, entries, now, self.max_message_size, min_pow.current, wanted
+        )
 
     # -- accounting ----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from hush.node.hooks import NodeObserver
@@ -52,6 +53,10 @@ class Tap(NodeObserver):
             self.copies += 1
         if outcome.status == AddStatus.DUPLICATE:
             self.duplicates += 1
+
+    def duplicates_received(self, entries: Sequence[PooledEnvelope], source: NodeID) -> None:
+        self.copies += len(entries)
+        self.duplicates += len(entries)
 
     def envelope_accepted(
         self, entry: PooledEnvelope, envelope: Envelope, source: NodeID | None, local: bool
