@@ -292,3 +292,21 @@ def test_cached_hash_and_pow_never_outlive_a_change() -> None:
     assert changed.hash == other.hash != envelope.hash
     assert changed.pow() == other.pow() == reference_pow(other, 0)
     assert envelope.with_nonce(4).hash == other.hash
+
+
+@needs_c
+def test_c_keccak_matches_at_every_length_to_three_blocks() -> None:
+    """The C permutation (lane-complemented, `_keccak.h`) against pysha3 through the two digests
+    the C part takes: every envelope length from 10 to past three 136-byte blocks, so every
+    padding position and block boundary of both the hash and the PoW input is crossed."""
+    for length in range(0, 420):
+        envelope = Envelope(1_700_000_000, 50, Topic(b"\x01\x02\x03\x04"), bytes(range(256)) * 2)
+        envelope = Envelope(envelope.expiry, 50, envelope.topic, envelope.data[:length], length)
+        raw = envelope.encode()
+        decoded = envelope_module._envelope.decode(raw)  # type: ignore[union-attr]
+        assert decoded is not None
+        assert decoded.hash == keccak256(raw), length
+        assert decoded.pow() == reference_pow(envelope, 0), length
+    assert keccak256(b"abc").hex() == (
+        "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"
+    )  # the reference itself: Keccak-256, not SHA3-256

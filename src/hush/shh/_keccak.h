@@ -24,56 +24,118 @@ static const uint64_t round_constants[24] = {
 
 static inline uint64_t rotl(uint64_t x, int n) { return (x << n) | (x >> (64 - n)); }
 
-/* Keccak-f[1600] on lanes a[x + 5y], unrolled: theta, then rho and pi together, chi, iota. */
+/*
+ * Keccak-f[1600] on lanes a[x + 5y]. The state lives in 25 locals across the rounds, two rounds
+ * per pass (A -> E -> A), and six lanes are kept complemented inside the permutation ("lane
+ * complementing", the Keccak team's implementation overview §2.2): 1, 2, 8, 12, 17 and 20.
+ * Theta and rho/pi carry a complement through (a complemented column parity complements two of
+ * the D words, accounted below), and chi's ~b & c becomes b | c, b & c or b | ~c with the
+ * complements absorbed: one NOT per plane of five lanes instead of five, which plain C without
+ * an and-not instruction pays for. The forms were chosen by enumerating, per chi output, both
+ * b ^ (~u & v) and its complement over the stored lanes' complement flags, and checked against
+ * the plain round (tests/shh/test_envelope_c.py: hashes against pysha3, every length to three
+ * blocks; the PoW vectors). 1.3-1.4x the plain array round here (gcc 12 -O3, x86-64).
+ */
+#define THETA_RHO(S, s, d, r) rotl(S##s ^ d, r)
+#define KECCAK_ROUND(S, T, rc)                                                                  \
+    do {                                                                                        \
+        uint64_t c0 = S##00 ^ S##05 ^ S##10 ^ S##15 ^ S##20;                                    \
+        uint64_t c1 = S##01 ^ S##06 ^ S##11 ^ S##16 ^ S##21;                                    \
+        uint64_t c2 = S##02 ^ S##07 ^ S##12 ^ S##17 ^ S##22;                                    \
+        uint64_t c3 = S##03 ^ S##08 ^ S##13 ^ S##18 ^ S##23;                                    \
+        uint64_t c4 = S##04 ^ S##09 ^ S##14 ^ S##19 ^ S##24;                                    \
+        uint64_t d0 = c4 ^ rotl(c1, 1), d1 = c0 ^ rotl(c2, 1), d2 = c1 ^ rotl(c3, 1);           \
+        uint64_t d3 = c2 ^ rotl(c4, 1), d4 = c3 ^ rotl(c0, 1);                                  \
+        uint64_t b0, b1, b2, b3, b4, n;                                                         \
+        /* plane 0 of the result, from lanes (0,0) (1,1) (2,2) (3,3) (4,4) */                    \
+        b0 = S##00 ^ d0;                                                                        \
+        b1 = THETA_RHO(S, 06, d1, 44);                                                          \
+        b2 = THETA_RHO(S, 12, d2, 43);                                                          \
+        b3 = THETA_RHO(S, 18, d3, 21);                                                          \
+        b4 = THETA_RHO(S, 24, d4, 14);                                                          \
+        n = ~b2;                                                                                \
+        T##00 = b0 ^ (b1 | b2) ^ (rc);                                                          \
+        T##01 = b1 ^ (n | b3);                                                                  \
+        T##02 = b2 ^ (b3 & b4);                                                                 \
+        T##03 = b3 ^ (b4 | b0);                                                                 \
+        T##04 = b4 ^ (b0 & b1);                                                                 \
+        /* plane 1, from (3,0) (4,1) (0,2) (1,3) (2,4) */                                        \
+        b0 = THETA_RHO(S, 03, d3, 28);                                                          \
+        b1 = THETA_RHO(S, 09, d4, 20);                                                          \
+        b2 = THETA_RHO(S, 10, d0, 3);                                                           \
+        b3 = THETA_RHO(S, 16, d1, 45);                                                          \
+        b4 = THETA_RHO(S, 22, d2, 61);                                                          \
+        n = ~b4;                                                                                \
+        T##05 = b0 ^ (b1 | b2);                                                                 \
+        T##06 = b1 ^ (b2 & b3);                                                                 \
+        T##07 = b2 ^ (b3 | n);                                                                  \
+        T##08 = b3 ^ (b4 | b0);                                                                 \
+        T##09 = b4 ^ (b0 & b1);                                                                 \
+        /* plane 2, from (1,0) (2,1) (3,2) (4,3) (0,4) */                                        \
+        b0 = THETA_RHO(S, 01, d1, 1);                                                           \
+        b1 = THETA_RHO(S, 07, d2, 6);                                                           \
+        b2 = THETA_RHO(S, 13, d3, 25);                                                          \
+        b3 = THETA_RHO(S, 19, d4, 8);                                                           \
+        b4 = THETA_RHO(S, 20, d0, 18);                                                          \
+        n = ~b3;                                                                                \
+        T##10 = b0 ^ (b1 | b2);                                                                 \
+        T##11 = b1 ^ (b2 & b3);                                                                 \
+        T##12 = b2 ^ (n & b4);                                                                  \
+        T##13 = ~(b3 ^ (b4 | b0));                                                              \
+        T##14 = b4 ^ (b0 & b1);                                                                 \
+        /* plane 3, from (4,0) (0,1) (1,2) (2,3) (3,4) */                                        \
+        b0 = THETA_RHO(S, 04, d4, 27);                                                          \
+        b1 = THETA_RHO(S, 05, d0, 36);                                                          \
+        b2 = THETA_RHO(S, 11, d1, 10);                                                          \
+        b3 = THETA_RHO(S, 17, d2, 15);                                                          \
+        b4 = THETA_RHO(S, 23, d3, 56);                                                          \
+        n = ~b3;                                                                                \
+        T##15 = b0 ^ (b1 & b2);                                                                 \
+        T##16 = b1 ^ (b2 | b3);                                                                 \
+        T##17 = b2 ^ (n | b4);                                                                  \
+        T##18 = ~(b3 ^ (b4 & b0));                                                              \
+        T##19 = b4 ^ (b0 | b1);                                                                 \
+        /* plane 4, from (2,0) (3,1) (4,2) (0,3) (1,4) */                                        \
+        b0 = THETA_RHO(S, 02, d2, 62);                                                          \
+        b1 = THETA_RHO(S, 08, d3, 55);                                                          \
+        b2 = THETA_RHO(S, 14, d4, 39);                                                          \
+        b3 = THETA_RHO(S, 15, d0, 41);                                                          \
+        b4 = THETA_RHO(S, 21, d1, 2);                                                           \
+        n = ~b1;                                                                                \
+        T##20 = b0 ^ (n & b2);                                                                  \
+        T##21 = ~(b1 ^ (b2 | b3));                                                              \
+        T##22 = b2 ^ (b3 & b4);                                                                 \
+        T##23 = b3 ^ (b4 | b0);                                                                 \
+        T##24 = b4 ^ (b0 & b1);                                                                 \
+    } while (0)
+
+#define COMPLEMENT_LANES(a) \
+    (a[1] = ~a[1], a[2] = ~a[2], a[8] = ~a[8], a[12] = ~a[12], a[17] = ~a[17], a[20] = ~a[20])
+
 static void keccak_f1600(uint64_t a[LANES]) {
-    uint64_t b[LANES], c0, c1, c2, c3, c4, d0, d1, d2, d3, d4;
-    for (int round = 0; round < 24; round++) {
-        c0 = a[0] ^ a[5] ^ a[10] ^ a[15] ^ a[20];
-        c1 = a[1] ^ a[6] ^ a[11] ^ a[16] ^ a[21];
-        c2 = a[2] ^ a[7] ^ a[12] ^ a[17] ^ a[22];
-        c3 = a[3] ^ a[8] ^ a[13] ^ a[18] ^ a[23];
-        c4 = a[4] ^ a[9] ^ a[14] ^ a[19] ^ a[24];
-        d0 = c4 ^ rotl(c1, 1);
-        d1 = c0 ^ rotl(c2, 1);
-        d2 = c1 ^ rotl(c3, 1);
-        d3 = c2 ^ rotl(c4, 1);
-        d4 = c3 ^ rotl(c0, 1);
-        /* rho rotates lane (x, y) by r[x][y]; pi moves it to (y, 2x + 3y) */
-        b[0] = a[0] ^ d0;
-        b[10] = rotl(a[1] ^ d1, 1);
-        b[20] = rotl(a[2] ^ d2, 62);
-        b[5] = rotl(a[3] ^ d3, 28);
-        b[15] = rotl(a[4] ^ d4, 27);
-        b[16] = rotl(a[5] ^ d0, 36);
-        b[1] = rotl(a[6] ^ d1, 44);
-        b[11] = rotl(a[7] ^ d2, 6);
-        b[21] = rotl(a[8] ^ d3, 55);
-        b[6] = rotl(a[9] ^ d4, 20);
-        b[7] = rotl(a[10] ^ d0, 3);
-        b[17] = rotl(a[11] ^ d1, 10);
-        b[2] = rotl(a[12] ^ d2, 43);
-        b[12] = rotl(a[13] ^ d3, 25);
-        b[22] = rotl(a[14] ^ d4, 39);
-        b[23] = rotl(a[15] ^ d0, 41);
-        b[8] = rotl(a[16] ^ d1, 45);
-        b[18] = rotl(a[17] ^ d2, 15);
-        b[3] = rotl(a[18] ^ d3, 21);
-        b[13] = rotl(a[19] ^ d4, 8);
-        b[14] = rotl(a[20] ^ d0, 18);
-        b[24] = rotl(a[21] ^ d1, 2);
-        b[9] = rotl(a[22] ^ d2, 61);
-        b[19] = rotl(a[23] ^ d3, 56);
-        b[4] = rotl(a[24] ^ d4, 14);
-        for (int y = 0; y < 25; y += 5) {
-            a[y + 0] = b[y + 0] ^ (~b[y + 1] & b[y + 2]);
-            a[y + 1] = b[y + 1] ^ (~b[y + 2] & b[y + 3]);
-            a[y + 2] = b[y + 2] ^ (~b[y + 3] & b[y + 4]);
-            a[y + 3] = b[y + 3] ^ (~b[y + 4] & b[y + 0]);
-            a[y + 4] = b[y + 4] ^ (~b[y + 0] & b[y + 1]);
-        }
-        a[0] ^= round_constants[round];
+    COMPLEMENT_LANES(a);
+    uint64_t a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3], a04 = a[4];
+    uint64_t a05 = a[5], a06 = a[6], a07 = a[7], a08 = a[8], a09 = a[9];
+    uint64_t a10 = a[10], a11 = a[11], a12 = a[12], a13 = a[13], a14 = a[14];
+    uint64_t a15 = a[15], a16 = a[16], a17 = a[17], a18 = a[18], a19 = a[19];
+    uint64_t a20 = a[20], a21 = a[21], a22 = a[22], a23 = a[23], a24 = a[24];
+    uint64_t e00, e01, e02, e03, e04, e05, e06, e07, e08, e09, e10, e11, e12;
+    uint64_t e13, e14, e15, e16, e17, e18, e19, e20, e21, e22, e23, e24;
+    for (int round = 0; round < 24; round += 2) {
+        KECCAK_ROUND(a, e, round_constants[round]);
+        KECCAK_ROUND(e, a, round_constants[round + 1]);
     }
+    a[0] = a00, a[1] = a01, a[2] = a02, a[3] = a03, a[4] = a04;
+    a[5] = a05, a[6] = a06, a[7] = a07, a[8] = a08, a[9] = a09;
+    a[10] = a10, a[11] = a11, a[12] = a12, a[13] = a13, a[14] = a14;
+    a[15] = a15, a[16] = a16, a[17] = a17, a[18] = a18, a[19] = a19;
+    a[20] = a20, a[21] = a21, a[22] = a22, a[23] = a23, a[24] = a24;
+    COMPLEMENT_LANES(a);
 }
+
+#undef THETA_RHO
+#undef KECCAK_ROUND
+#undef COMPLEMENT_LANES
 
 static inline uint64_t load_le64(const uint8_t *p) {
     uint64_t v = 0;
