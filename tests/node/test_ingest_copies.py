@@ -286,3 +286,31 @@ def test_a_plain_copy_is_one_hash_and_a_look_up() -> None:
     pool.set_min_pow(1.0, NOW)  # in its tolerance spell: every verdict is `add`'s
     copies, _, decoded = pool.copies_run(payload, 1 if payload[0] <= 0xF7 else 3, stop, 9, NOW)
     assert copies == [] and decoded == pooled[0]
+
+
+def test_a_run_of_copies_reaches_every_observer(caplog: pytest.LogCaptureFixture) -> None:
+    """`duplicates_received` fans out to each observer: by default as `envelope_received` per
+    copy (in order), once where overridden (the tap), and one that raises is logged and the
+    others are still told."""
+
+    class Broken(NodeObserver):
+        def duplicates_received(self, entries: Any, source: NodeID) -> None:
+            raise RuntimeError("a bug")
+
+    class Quiet(NodeObserver):  # overrides neither: nothing is built for it
+        pass
+
+    pool = EnvelopePool(min_pow=0.0)
+    rng = random.Random(2)
+    for _ in range(3):
+        pool.add(envelope(rng, NOW + 30), NOW)
+    entries = list(pool._entries.values())
+    recorder, tap = Recorder(), Tap(0)
+    source = NodeID(b"\x09" * 64)
+    with caplog.at_level("ERROR", "hush.node.fanout"):
+        Observers([Broken(), Quiet(), recorder, tap]).duplicates_received(entries, source)
+    assert "failed in duplicates_received" in caplog.text
+    assert recorder.events == [
+        (AddStatus.DUPLICATE, "", e.hash, (), source, False) for e in entries
+    ]
+    assert (tap.copies, tap.duplicates) == (3, 3)

@@ -162,8 +162,9 @@ class PoolKeeper:
                     self.note_known(peer, outcome.entry.hash)
                 elif outcome.status is AddStatus.REJECTED and not failure:
                     failure = outcome.reason
-            for live in peers.values():
-                live.offer_all(pooled)
+            if pooled:  # (offer_all of nothing is nothing)
+                for live in peers.values():
+                    live.offer_all(pooled)
             self.settle()
             if not whole:
                 await asyncio.sleep(0)

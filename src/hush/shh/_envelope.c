@@ -15,6 +15,14 @@
  * Per envelope: hash = keccak256(raw); short = a fresh list header over the first four items'
  * encodings; PoW digest = keccak256(short || nonce_be8); the PoW is then 2^bits / len(short) /
  * (ttl + diff), left to Python (two double divisions, and diff depends on the clock).
+ *
+ * The receive path of a `messages` packet takes two more calls (hush.node.pool_keeper.ingest):
+ * `check_run`, geth's whole-packet check before anything is added, which only parses; and
+ * `copies_run`, which hashes each envelope, looks it up in the pool's dict and answers a plain
+ * copy of a pooled one with its entry (a relaying node gets most envelopes five or six times:
+ * no PoW digest, no Envelope), stopping at the first envelope that is not one, decoded in full.
+ * It declines exactly as `decode` does, and leaves to Python's `add` every copy that
+ * EnvelopePool.pooled_copy would (and a few more: see plain_copy).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -10,7 +10,9 @@ where that was built: it accepts exactly what `_decode_fast` accepts and decline
 else to the generic strict decoder, so errors and decisions are the Python ones. An envelope
 keeps its hash and PoW digest's bit count once computed (they depend only on its bytes).
 `decode_python` is the pure-Python path: the fallback without a compiler, and the reference
-the C path is tested against.
+the C path is tested against. For a `messages` packet, `check_run` (parse only) and
+`copies_run` (a copy of a pooled envelope is its hash and a look-up) serve the node's receive
+path; without the C part they check and find nothing, and the caller decodes each envelope.
 """
 
 from __future__ import annotations
