@@ -21,7 +21,15 @@ from hush.crypto.keccak import keccak256
 from hush.errors import DecodeError
 from hush.shh import envelope as envelope_module
 from hush.shh.envelope import ACCELERATED, Envelope, _decode_fast, leading_zero_bits, pow_from_bits
-from hush.shh.packets import decode_messages_in_slices, encode_messages, iter_messages
+from hush.shh.packets import (
+    check_messages_in_slices,
+    decode_messages_in_slices,
+    encode_messages,
+    envelope_at,
+    iter_messages,
+    messages_bounds,
+)
+from hush.shh.pool import EnvelopePool
 from hush.types import Topic
 
 needs_c = pytest.mark.skipif(not ACCELERATED, reason="the C envelope part was not built here")
@@ -237,6 +245,63 @@ def test_packet_slices_match_the_reference_ingest(
             assert envelope.pow() == reference_pow(envelope, 0)
 
 
+def checked_ingest(payload: bytes, size: int) -> tuple[str, object]:
+    """The first pass alone: how many envelopes, or the error (`check_messages_in_slices`)."""
+    count = 0
+    try:
+        for checked, decoded in check_messages_in_slices(payload, size):
+            assert 1 <= checked <= size and len(decoded) <= checked
+            count += checked
+    except DecodeError as exc:
+        return "error", str(exc)
+    return "ok", count
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    envelopes=st.lists(ENVELOPES, max_size=8),
+    data=st.data(),
+    size=st.integers(1, 5),
+)
+def test_the_check_pass_fails_where_decoding_fails(
+    envelopes: list[Envelope], data: st.DataObject, size: int
+) -> None:
+    """geth's first pass without hashing: the same verdict and error as decoding every envelope
+    (and, where it passes, as many envelopes), on spoiled envelopes and spoiled lists."""
+    encodings = [envelope.encode() for envelope in envelopes]
+    if encodings and data.draw(st.booleans()):
+        index = data.draw(st.integers(0, len(encodings) - 1))
+        encodings[index] = mutate(encodings[index], data)
+    payload = encode_messages(encodings)
+    if data.draw(st.booleans()):
+        payload = mutate(payload, data)
+    expected = reference_ingest(payload)
+    got = checked_ingest(payload, size)
+    if expected[0] != "ok":
+        assert got == expected
+        return
+    reference = expected[1]
+    assert isinstance(reference, list)
+    assert got == ("ok", len(reference))
+    # the second pass over what passed: an empty pool decodes each (as decode does), a pool
+    # holding them all answers each with its entry, in order
+    for fill in (False, True):
+        pool = EnvelopePool(min_pow=0.0)
+        for envelope in reference if fill else []:
+            pool.add(envelope, envelope.sent)  # at its creation time: pooled unless expired
+        now = data.draw(st.sampled_from([0, *(e.sent for e in reference)]))
+        hashes: list[bytes] = []
+        pos, stop = messages_bounds(payload)
+        while pos < stop:
+            copies, pos, envelope = pool.copies_run(payload, pos, stop, size, now)
+            hashes += [entry.hash for entry in copies]
+            if envelope is None and pos < stop:
+                envelope, pos = envelope_at(payload, pos, stop)
+            if envelope is not None:
+                hashes.append(envelope.hash)
+        assert hashes == [e.hash for e in reference]
+
+
 def test_packet_slices_without_the_c_part(monkeypatch: pytest.MonkeyPatch) -> None:
     """No compiler: the same envelopes, through the Python decoder."""
     envelopes = [Envelope(1000 + i, 50, Topic(b"abcd"), bytes(i * 30), nonce=i) for i in range(7)]
@@ -303,7 +368,9 @@ def test_c_keccak_matches_at_every_length_to_three_blocks() -> None:
         envelope = Envelope(1_700_000_000, 50, Topic(b"\x01\x02\x03\x04"), bytes(range(256)) * 2)
         envelope = Envelope(envelope.expiry, 50, envelope.topic, envelope.data[:length], length)
         raw = envelope.encode()
-        decoded = envelope_module._envelope.decode(raw)  # type: ignore[union-attr]
+        c = envelope_module._envelope
+        assert c is not None
+        decoded = c.decode(raw)
         assert decoded is not None
         assert decoded.hash == keccak256(raw), length
         assert decoded.pow() == reference_pow(envelope, 0), length
