@@ -329,6 +329,16 @@ def test_c_part_refuses_bad_arguments() -> None:
         c.decode(bytearray(b"\xc0"))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="bad bounds"):
         c.decode_run(b"\xc0", 0, 5, 1)
+    with pytest.raises(ValueError, match="bad bounds"):
+        c.check_run(b"\xc0", 1, 0, 1)
+    with pytest.raises(ValueError, match="bad bounds"):
+        c.copies_run(b"\xc0", 0, 1, -1, {}, 0, 100, 0.0, None)
+    with pytest.raises(ValueError, match="64 bytes"):
+        c.copies_run(b"\xc0", 0, 1, 1, {}, 0, 100, 0.0, b"\xff" * 63)
+    with pytest.raises(TypeError):
+        c.copies_run(b"\xc0", 0, 1, 1, [], 0, 100, 0.0, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        c.check_run(bytearray(b"\xc0"), 0, 1, 1)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         c.bind(Envelope, ("expiry",))
 
