@@ -20,6 +20,11 @@ Rules:
   to `hold()` is in flight, the loop waits for it in real time instead of jumping: a thread's
   work takes no virtual time, and no timeout fires just because a thread was slow. Threads the
   loop doesn't know of (a sealer's own workers, say) are not held: hand their futures to `hold`.
+* **A horizon** (`set_horizon`, for a parallel simulation: `hush.sim.parallel`) bounds virtual
+  time: no callback due at or after the horizon runs and the clock never passes it. Once the
+  loop is idle with nothing due before the horizon it calls the barrier (`Barrier`): that
+  schedules what the other processes sent (with `call_at`, never before the horizon: checked)
+  and returns the next horizon, or None to lift it.
 * **Idle with nothing scheduled** blocks on the real selector, as asyncio does (only real I/O
   or another thread can end the wait). With `idle_limit` (`run_virtual` sets 60 s) a wait of
   that many real seconds with nothing scheduled, ready or held raises `VirtualDeadlock`: in a
@@ -47,7 +52,14 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar, cast
 
-__all__ = ["VirtualDeadlock", "VirtualEventLoop", "run_virtual", "virtual_time"]
+__all__ = [
+    "Barrier",
+    "HorizonError",
+    "VirtualDeadlock",
+    "VirtualEventLoop",
+    "run_virtual",
+    "virtual_time",
+]
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -65,6 +77,15 @@ _Timer = tuple[float, int, asyncio.TimerHandle]
 
 class VirtualDeadlock(RuntimeError):
     """Nothing is scheduled, ready or held, and no real event came for `idle_limit` seconds."""
+
+
+class HorizonError(RuntimeError):
+    """A barrier scheduled a callback before the horizon it was called at (a causality error of
+    the parallel simulation: something would have happened in the past)."""
+
+
+Barrier = Callable[[float, float], "float | None"]
+"""barrier(horizon, next local timer's due time or inf) → the next horizon, or None: no more."""
 
 
 class _VirtualSelector(selectors.BaseSelector):
@@ -126,6 +147,18 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         super().__init__(_VirtualSelector(self, selectors.DefaultSelector()))
         self._clock_resolution = _RESOLUTION
         self._scheduled: list[_Timer] = []
+        self._horizon: float | None = None
+        self._barrier: Barrier | None = None
+
+    def set_horizon(self, horizon: float | None, barrier: Barrier | None = None) -> None:
+        """Never run past `horizon` (None: no bound); at it, idle, call `barrier` (module doc)."""
+        if horizon is not None and (barrier is None or horizon < self._now):
+            raise ValueError("a horizon needs a barrier and may not lie in the past")
+        self._horizon, self._barrier = horizon, barrier
+
+    @property
+    def horizon(self) -> float | None:
+        return self._horizon
 
     def time(self) -> float:
         return self._now
@@ -139,6 +172,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         """Move virtual time forward by `seconds` now (timers due meanwhile run next turn)."""
         if not seconds >= 0:
             raise ValueError(f"virtual time cannot go back ({seconds!r} s)")
+        if self._horizon is not None and self._now + seconds > self._horizon:
+            raise HorizonError(f"cannot advance past the horizon {self._horizon!r}")
         self._now += seconds
 
     def _advance(self, timeout: float) -> None:
@@ -150,6 +185,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             when = scheduled[0][0]
             if when <= target + _RESOLUTION:
                 target = when
+        if self._horizon is not None:
+            target = min(target, self._horizon)
         self._now = max(self._now, target)
 
     # -- timers: asyncio's, on a heap of (when, sequence, handle) --------------------------------
@@ -206,8 +243,19 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             timeout = 0.0
         elif heap:
             timeout = min(max(0.0, heap[0][0] - self._now), _MAX_SELECT_TIMEOUT)
+        horizon = self._horizon
+        if (
+            horizon is not None
+            and not ready
+            and not base._stopping
+            and (not heap or heap[0][0] >= horizon)
+        ):
+            self._cross(horizon)  # idle before the horizon: the barrier
+            return
         base._process_events(base._selector.select(timeout))
         end_time = self._now + _RESOLUTION
+        if horizon is not None:
+            end_time = min(end_time, horizon)
         while heap and heap[0][0] < end_time:
             handle = heapq.heappop(heap)[2]
             handle._scheduled = False
@@ -221,6 +269,25 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
                 self._run_debug(handle)
             else:
                 handle._run()
+
+    def _cross(self, horizon: float) -> None:
+        """The barrier at `horizon`: it schedules the imports and moves the horizon on."""
+        assert self._barrier is not None
+        heap = self._scheduled
+        upcoming = heap[0][0] if heap else float("inf")
+        base: Any = self
+        nxt = self._barrier(horizon, upcoming)
+        if base._ready:
+            raise HorizonError("a barrier may only schedule callbacks with call_at")
+        if heap and heap[0][0] < horizon:
+            raise HorizonError(
+                f"a barrier scheduled a callback at {heap[0][0]!r}, before the horizon {horizon!r}"
+            )
+        if nxt is not None and not nxt > horizon:
+            raise HorizonError(f"the next horizon {nxt!r} is not after {horizon!r}")
+        self._horizon = nxt
+        if nxt is None:
+            self._barrier = None
 
     def _run_debug(self, handle: Any) -> None:
         """asyncio's debug-mode run of one callback: a slow one is logged."""

@@ -19,7 +19,7 @@ import resource
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hush.crypto.symmetric import SymmetricKey
 from hush.enode import Enode
@@ -34,8 +34,12 @@ from hush.sim.scenario import Scenario
 from hush.sim.topologies import Topology, build
 from hush.sim.workloads import Plan, plan
 from hush.testing import EPOCH, MemoryCluster
+from hush.testing.cluster import enode_of
 from hush.types import Topic
 from hush.vclock import run_virtual
+
+if TYPE_CHECKING:
+    from hush.sim.parallel import Worker
 
 __all__ = ["RunTrace", "run_scenario"]
 
@@ -79,6 +83,8 @@ class RunTrace:
     """Churning nodes' history fetches from the archive servers (`hush.sim.catchup`)."""
     held: frozenset[bytes] = frozenset()
     """Envelope hashes the archive servers committed."""
+    parallel: dict[str, Any] | None = None
+    """A run on more than one process: its partition and barrier figures (`hush.sim.parallel`)."""
 
 
 def _churners(
@@ -93,7 +99,7 @@ async def _churn(
     index: int,
     scenario: Scenario,
     topology: Topology,
-    nodes: list[Node],
+    nodes: dict[int, Node],
     rng: random.Random,
     log: list[tuple[float, int, bool]],
     offline: set[int],
@@ -124,7 +130,11 @@ async def _churn(
             back(index, down)  # mail-server catch-up (hush.sim.catchup)
 
 
-async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
+async def _run(
+    scenario: Scenario, progress: Progress | None, part: Worker | None = None
+) -> RunTrace:
+    """Run the scenario; with `part`, only that worker's nodes (`hush.sim.parallel`): its
+    trace then holds its own nodes' records, and deliveries by envelope hash in `part`."""
     loop = asyncio.get_running_loop()
     rng = random.Random(scenario.seed)
     spec = scenario.topology
@@ -149,7 +159,11 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
     keys = [SymmetricKey(rng.randbytes(32)) for _ in range(work.topics)]
     names = [Topic(rng.randbytes(4)) for _ in range(work.topics)]
     taps = [Tap(i) for i in range(topology.nodes)]
-    network = MemoryNetwork(seed=scenario.seed, model=scenario.links.model(), rlpx=scenario.rlpx)
+    network_seed = scenario.seed if part is None else part.network_seed(scenario.seed)
+    network = MemoryNetwork(seed=network_seed, model=scenario.links.model(), rlpx=scenario.rlpx)
+    if part is not None:
+        part.attach(network)
+    here = range(topology.nodes) if part is None else sorted(part.nodes)
     degree_max = max((len(n) for n in topology.neighbours()), default=1)
     published: list[tuple[float, int, int, bytes]] = []
     deliveries: list[tuple[float, int, int]] = []
@@ -168,20 +182,22 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
             max_peers_per_ip=degree_max + 2,
         ) as cluster,
     ):
-        nodes: list[Node] = []
+        nodes: dict[int, Node] = {}
         skews = [
             rng.uniform(-scenario.skew.seconds, scenario.skew.seconds)
             if scenario.skew.seconds
             else 0.0
             for _ in range(topology.nodes)
         ]
-        for i in range(topology.nodes):
+        for i in here:
             cluster.epoch = EPOCH + skews[i]  # this node's wall clock, off by its skew
             options: dict[str, Any] = archives.node_config(i, degree_max + 2)
             if i in geth:
                 options["stem"] = False  # geth has no stem
             elif scenario.stem is not None:
                 options["stem"] = scenario.stem
+            if part is not None:
+                options["index"] = i
             node = await cluster.add_node(light=i in topology.light, **options)
             if node.config.stem:
                 stem_nodes.add(i)
@@ -191,25 +207,38 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
                 wanted = [topic_to_bloom(names[t]) for t in work.interests[i]]
                 if wanted:
                     await node.set_bloom(bytes(aggregate_blooms(*wanted)))
-            nodes.append(node)
+            nodes[i] = node
         for tap in taps:
             tap.counted = False  # the handshakes' status packets are not the workload's traffic
         # Dials start at seeded times over one geth tick, so each link's 300 ms ticker gets
         # its own phase, as in a network whose peers connected at different times (§6.1).
-        enodes = [Enode.parse(node.enode) for node in nodes]  # parsed (key checked) once each
+        enodes = [  # parsed (key checked) once each
+            Enode.parse(nodes[i].enode) if i in nodes else enode_of(scenario.seed, i)
+            for i in range(topology.nodes)
+        ]
+        if part is not None and any(enodes[i] != enode_of(scenario.seed, i) for i in nodes):
+            raise RuntimeError("a node's identity differs from the one the other workers expect")
         for a, b in topology.edges:
-            loop.call_later(rng.uniform(0, 0.3), nodes[a].add_peer, enodes[b])
-        watches = cluster.watches
+            delay = rng.uniform(0, 0.3)  # drawn for every edge, in every worker
+            if a in nodes:
+                loop.call_later(delay, nodes[a].add_peer, enodes[b])
+        watches = dict(zip(nodes, cluster.watches, strict=True))
         for edge in topology.edges:  # both sessions of every link up (`cluster.connected`)
-            for here, there in (edge, edge[::-1]):
-                active, peer_id = watches[here].active, enodes[there].node_id
-                await watches[here].wait(functools.partial(set.__contains__, active, peer_id))
+            for one, other in (edge, edge[::-1]):
+                if one in watches:
+                    active, peer_id = watches[one].active, enodes[other].node_id
+                    await watches[one].wait(functools.partial(set.__contains__, active, peer_id))
+        if part is not None:
+            await part.agree()  # every worker's sessions are up: start at the same instant
         for tap in taps:
             tap.counted = True
             tap.first.clear()
 
         async def consume(i: int, subscription: Subscription) -> None:
             async for message in subscription:
+                if part is not None:  # resolved after the merge (posts of other workers)
+                    part.delivered.append((loop.time(), i, bytes(message.envelope_hash)))
+                    continue
                 m = index_of.get(bytes(message.envelope_hash))
                 if m is not None:
                     deliveries.append((loop.time(), i, m))
@@ -220,7 +249,7 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
                     i, nodes[i].subscribe(Filter(sym_key=keys[t], topics=frozenset({names[t]})))
                 )
             )
-            for i in range(topology.nodes)
+            for i in nodes
             for t in work.interests[i]
         ]
         start = loop.time()
@@ -228,7 +257,7 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
 
         async def sample() -> None:
             while True:
-                sizes = [len(node.pool) for node in nodes]
+                sizes = [len(node.pool) for node in nodes.values()]
                 pool_sizes.append((loop.time() - start, sum(sizes) / len(sizes), max(sizes)))
                 if progress is not None:
                     progress(loop.time() - start, duration, len(published))
@@ -256,15 +285,19 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
         key_ids: dict[tuple[int, int], str] = {}
         spare = SymmetricKey(rng.randbytes(32))
         for m, post in enumerate(work.posts):
-            await asyncio.sleep(max(0.0, start + post.at - loop.time()))
-            node = nodes[post.publisher]
+            mine = post.publisher in nodes
+            if mine:
+                await asyncio.sleep(max(0.0, start + post.at - loop.time()))
             topic_index = post.topic
             key = keys[topic_index] if topic_index >= 0 else spare
             topic = names[topic_index] if topic_index >= 0 else Topic(rng.randbytes(4))
+            payload = m.to_bytes(4, "big")[: post.payload] + rng.randbytes(max(0, post.payload - 4))
+            if not mine:
+                continue  # another worker posts it (both drew its randomness)
+            node = nodes[post.publisher]
             slot = (post.publisher, topic_index)
             if slot not in key_ids:
                 key_ids[slot] = node.add_sym_key(key.secret)
-            payload = m.to_bytes(4, "big")[: post.payload] + rng.randbytes(max(0, post.payload - 4))
             request = PostRequest(
                 payload=payload,
                 topic=topic,
@@ -295,7 +328,7 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
         ]
         deliveries[:] = [(t - start, i, m) for t, i, m in deliveries]
         offline_log[:] = [(t - start, i, up) for t, i, up in offline_log]
-        return RunTrace(
+        trace = RunTrace(
             scenario,
             topology,
             work,
@@ -315,6 +348,12 @@ async def _run(scenario: Scenario, progress: Progress | None) -> RunTrace:
             catch_ups=archives.records,
             held=archives.held(),
         )
+        if part is not None:
+            for tap in taps:
+                tap.counted = False  # the end of the run: taps stop while the workers agree on it
+            part.delivered[:] = [(t - start, i, h) for t, i, h in part.delivered]
+            await part.finish()
+        return trace
 
 
 # A simulation allocates millions of long-lived objects (pooled entries, known marks, timers) and
@@ -335,7 +374,12 @@ def _collector_for_simulation() -> Iterator[None]:
 
 
 def run_scenario(scenario: Scenario, progress: Progress | None = None) -> RunTrace:
-    """Run `scenario` to the end (deterministic from its seed); wall time and peak RSS too."""
+    """Run `scenario` to the end (deterministic from its seed); wall time and peak RSS too.
+    With `scenario.workers` > 1, on that many processes (`hush.sim.parallel`)."""
+    if scenario.workers > 1:
+        from hush.sim.parallel import run_parallel  # noqa: PLC0415
+
+        return run_parallel(scenario, progress)
     wall, cpu = time.perf_counter(), time.process_time()
     with _collector_for_simulation():
         trace: RunTrace = run_virtual(_run(scenario, progress))

@@ -9,6 +9,7 @@ geth_fraction = 0.5
 rlpx = false             # real RLPx on every link (slower, for fidelity)
 stem = true              # hush nodes' one-hop stem for own posts (default: the node's); geth nodes: off
 sample_every = 5.0       # pool-size sampling period, virtual seconds
+workers = 1              # processes (1 or 2) that run the nodes (`hush.sim.parallel`)
 
 [topology]               # kind: regular | barabasi-albert | star | ring | full-mesh | fleet
 kind = "regular"
@@ -222,6 +223,9 @@ class Scenario:
     """One-hop stem for own posts on hush (push) nodes (`NodeConfig.stem`); None: the node's
     default. geth-tick nodes never run it (geth has none)."""
     sample_every: float = 5.0
+    workers: int = 1
+    """Processes that run the nodes, 1 or 2 (`hush.sim.parallel`: a conservative parallel
+    simulation; needs a positive minimum link latency and refuses churn, archives, RLPx)."""
     topology: TopologySpec = field(default_factory=TopologySpec)
     links: LinksSpec = field(default_factory=LinksSpec)
     workload: WorkloadSpec = field(default_factory=WorkloadSpec)
@@ -239,6 +243,9 @@ class Scenario:
         if self.stem is not None:
             check_bool("stem", self.stem)
         check_number("sample_every", self.sample_every, 0, 86_400, positive=True)
+        check_int("workers", self.workers, 1, MAX_WORKERS)
+        if self.workers > 1:
+            self._check_parallel()
         if self.churn.catch_up and not self.archive.servers:
             raise UsageError("invalid churn.catch_up: needs an archive server ([archive] servers)")
         if self.archive.servers > self.topology.nodes:
@@ -247,6 +254,29 @@ class Scenario:
                 f"{self.topology.nodes} full nodes"
             )
 
+    def _check_parallel(self) -> None:
+        """What a run split over processes cannot do (each needs the whole network in one)."""
+        refused = (
+            (self.churn.fraction > 0, "churn (churn.fraction > 0)"),
+            (self.archive.servers > 0, "archive servers (archive.servers > 0)"),
+            (self.rlpx, "real RLPx links (rlpx = true)"),
+            (self.topology.nodes + self.topology.light < self.workers, "fewer nodes than workers"),
+        )
+        for hit, what in refused:
+            if hit:
+                raise UsageError(
+                    f"invalid workers {self.workers}: a parallel run does not support {what}"
+                )
+        if not self.links.bounds()[0] > 0:
+            raise UsageError(
+                f"invalid workers {self.workers}: a parallel run needs a positive minimum link "
+                f"latency (its lookahead), and {self.links.latency} latency can be 0 s; use "
+                "constant or uniform latency above 0"
+            )
+
+
+MAX_WORKERS = 2
+"""Processes a scenario may run on (`hush.sim.parallel` is written for two)."""
 
 _FLOATS = (
     "duration",

@@ -26,6 +26,7 @@ from hush.crypto.symmetric import SymmetricKey
 from hush.enode import Enode
 from hush.errors import PowError
 from hush.net.memory import MemoryNetwork
+from hush.net.memory.network import LISTEN_PORT, host_address
 from hush.node import Node, NodeConfig
 from hush.node.hooks import NodeObserver
 from hush.node.relay import RelayPolicy
@@ -40,6 +41,7 @@ __all__ = [
     "EPOCH",
     "MemoryCluster",
     "Watch",
+    "enode_of",
     "node_id_of",
     "seal",
     "sealed_message",
@@ -126,6 +128,13 @@ def node_id_of(node: Node) -> NodeID:
     return Enode.parse(node.enode).node_id
 
 
+def enode_of(seed: int, index: int) -> Enode:
+    """The enode node `index` of a `MemoryCluster(seed=seed)` on a fresh network gets from
+    `add_node(index=index)`, without starting it (a parallel simulation's remote nodes)."""
+    key = PrivateKey.generate(seeded_random(seed * 1_000_003 + index))
+    return Enode(key.node_id, host_address(index + 1), LISTEN_PORT)
+
+
 class MemoryCluster:
     """Real nodes on one memory network: `async with MemoryCluster(network) as cluster:`.
 
@@ -168,11 +177,17 @@ class MemoryCluster:
     async def __aexit__(self, *exc: Any) -> None:
         await self._stack.__aexit__(None, None, None)
 
-    async def add_node(self, **overrides: Any) -> Node:
-        """Start one more node (on a fresh host address of the network)."""
-        index = len(self.nodes)
+    async def add_node(self, *, index: int | None = None, **overrides: Any) -> Node:
+        """Start one more node (on a fresh host address of the network). With `index`, node
+        `index` of a network that other processes run parts of: its randomness (key included)
+        and its address (`host_address(index + 1)`) are those of the index-th node of a
+        cluster that ran them all (`enode_of`)."""
+        if index is None:
+            index = len(self.nodes)
+            transport = self.network.transport()
+        else:
+            transport = self.network.transport(host_address(index + 1))
         random_bytes = seeded_random(self.seed * 1_000_003 + index)
-        transport = self.network.transport()
         settings = {
             **self._config,
             **overrides,
@@ -188,9 +203,10 @@ class MemoryCluster:
             options["sealer"] = InlineSealer(clock.monotonic, random_bytes)
         if self._node_options is not None:
             options.update(self._node_options(index, clock, random_bytes))
+        node_key = PrivateKey.generate(random_bytes)  # nothing drew before: as `enode_of`
         node = Node(
             NodeConfig(**settings),
-            node_key=PrivateKey.generate(random_bytes),
+            node_key=node_key,
             relay_policy=self._relay_policy() if self._relay_policy is not None else None,
             random_bytes=random_bytes,
             clock=clock,

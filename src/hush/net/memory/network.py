@@ -9,6 +9,8 @@
   one round trip (the TCP handshake) before the devp2p handshake; a dial to an address nobody
   listens on fails with "connection refused" after that round trip. Both modes hold
   `handshake_timeout` on both sides and pass `admit` as the TCP transport does.
+* `network.bridge` (None unless a parallel simulation sets one): hosts another process runs; a
+  dial to one of them goes through it (`hush.net.memory.remote`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import errno
 import logging
 import random
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from hush.crypto import PrivateKey
 from hush.enode import Enode, short_id
@@ -34,13 +36,34 @@ from hush.net.memory.streams import MemoryStream, open_streams, stream_pair
 from hush.net.transport import OnLink, PeerLink
 from hush.types import RandomBytes
 
-__all__ = ["MemoryNetwork", "MemoryTransport"]
+__all__ = ["LISTEN_PORT", "Elsewhere", "MemoryNetwork", "MemoryTransport", "host_address"]
 
 log = logging.getLogger(__name__)
 
-_LISTEN_PORT = 30303
+LISTEN_PORT = 30303
+"""The port of a host's first listener."""
+_LISTEN_PORT = LISTEN_PORT
 _EPHEMERAL_PORT = 49152
 _ANY = ("", "0.0.0.0", "::")
+
+
+class Elsewhere(Protocol):
+    """The hosts of this network that another process runs, and how to dial them (plain
+    links only: `hush.net.memory.remote.Bridge`)."""
+
+    def holds(self, host: str) -> bool: ...
+
+    async def dial(
+        self,
+        node_key: PrivateKey,
+        enode: Enode,
+        config: P2PConfig,
+        admit: Admit,
+        local: tuple[str, int],
+        model: LinkModel,
+        rng_out: random.Random,
+        seed_back: int,
+    ) -> PlainLink: ...
 
 
 class MemoryNetwork:
@@ -57,14 +80,13 @@ class MemoryNetwork:
         self.traffic = Traffic()
         """Bytes and segments sent over every link so far, both directions (frames as RLPx
         would write them, on plain links)."""
+        self.bridge: Elsewhere | None = None
+        """Hosts that live in another process (`hush.net.memory.remote`), None: all here."""
 
     def host(self) -> str:
         """A fresh host address (10.0.0.1, 10.0.0.2, …)."""
         self._hosts += 1
-        n = self._hosts
-        if n >= 1 << 24:
-            raise UsageError("no host addresses left")
-        return f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+        return host_address(self._hosts)
 
     def transport(self, host: str | None = None) -> MemoryTransport:
         """A node's transport at `host` (a fresh address by default)."""
@@ -82,8 +104,9 @@ class MemoryNetwork:
         """Bytes sent over every link so far, both directions."""
         return self.traffic.bytes
 
-    def _link_rngs(self) -> tuple[random.Random, random.Random]:
-        return random.Random(self._rng.getrandbits(64)), random.Random(self._rng.getrandbits(64))
+    def _link_seeds(self) -> tuple[int, int]:
+        """Seeds of a new link's two random streams (dialler → listener, back)."""
+        return self._rng.getrandbits(64), self._rng.getrandbits(64)
 
     def _port(self, host: str, first: int) -> int:
         port = self._next_port.get(f"{host}/{first}", first)
@@ -93,6 +116,13 @@ class MemoryNetwork:
             raise OSError(errno.EADDRNOTAVAIL, f"no free port left on {host}")
         self._next_port[f"{host}/{first}"] = port + 1
         return port
+
+
+def host_address(n: int) -> str:
+    """The n-th host address a network hands out (1: 10.0.0.1)."""
+    if not 0 < n < 1 << 24:
+        raise UsageError("no host addresses left")
+    return f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:
@@ -222,7 +252,8 @@ class MemoryTransport:
     ) -> PeerLink:
         network = self.network
         model = network.model_between(self.host, enode.ip)
-        rng_out, rng_back = network._link_rngs()
+        seed_out, seed_back = network._link_seeds()
+        rng_out, rng_back = random.Random(seed_out), random.Random(seed_back)
         remote = (enode.ip, enode.tcp_port)
         started = asyncio.get_running_loop().time()
         rngs = rng_out, rng_back
@@ -233,6 +264,12 @@ class MemoryTransport:
                 rtt = model.latency.sample(rng_out) + model.latency.sample(rng_back)
                 await asyncio.sleep(rtt)
                 listener = network._listeners.get(remote)
+                bridge = network.bridge
+                if listener is None and bridge is not None and bridge.holds(enode.ip):
+                    local = (self.host, network._port(self.host, _EPHEMERAL_PORT))
+                    return await bridge.dial(
+                        node_key, enode, config, admit, local, model, rng_out, seed_back
+                    )
                 if listener is None:
                     raise PeerDisconnected(
                         DisconnectReason.NETWORK_ERROR,

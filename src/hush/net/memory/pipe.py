@@ -61,6 +61,11 @@ class Pipe(Generic[_T]):
         return self.model.latency.sample(self._rng)
 
     def send(self, item: _T, size: int) -> None:
+        self._queue.append((self._arrival(size), item))
+        self._arm()
+
+    def _arrival(self, size: int) -> float:
+        """When a `size`-byte segment sent now arrives (and count it)."""
         model = self.model
         now = self._loop.time()
         start = max(now, self._busy_until)
@@ -74,8 +79,7 @@ class Pipe(Generic[_T]):
         if self._total is not None:
             self._total.bytes += size
             self._total.segments += 1
-        self._queue.append((arrival, item))
-        self._arm()
+        return arrival
 
     def backlog(self) -> int:
         """Bytes sent but not yet serialised onto the link (waiting for bandwidth)."""

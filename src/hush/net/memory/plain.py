@@ -32,6 +32,7 @@ import logging
 import random
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 from hush import rlp
 from hush.enode import short_id
@@ -116,6 +117,13 @@ _Frame = _Auth | _Ack | _Hello | _Message | _Disconnect | _Eof
 _EOF = _Eof()
 
 
+class _Credits(Protocol):
+    """The sending end as its reader sees it: told of every frame read (window accounting);
+    the other `PlainLink`, or a cross-process stand-in (`hush.net.memory.remote`)."""
+
+    def _consumed(self, size: int) -> None: ...
+
+
 class PlainLink:
     """One end of a plain memory link (see the module doc). Made in pairs by `plain_pair`."""
 
@@ -135,7 +143,7 @@ class PlainLink:
         self.remote_address = remote
         self._window = model.window
         self._out: Pipe[tuple[_Frame, int]] | None = None
-        self._peer: PlainLink | None = None
+        self._peer: _Credits | None = None
         self._inbox: deque[tuple[_Frame, int]] = deque()
         self._arrived = asyncio.Event()
         self._unread = 0
