@@ -4,6 +4,7 @@ measured bytes received per node per day against Vac's model cases (issue 9 "Sca
 Progress lines (virtual time, CPU and wall seconds, peak RSS) go to stderr.
 
 Usage: .venv/bin/python benchmarks/sim_scale.py [--nodes 200] [--messages 200] [--relay geth]
+       [--workers 2]   (one run on two processes: CPU s is both processes', wall the parent's)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--relay", default="geth")
     parser.add_argument("--publish-over", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=1, help="processes (2: both cores)")
     args = parser.parse_args()
     scenario = Scenario(
         name="scale",
@@ -33,6 +35,7 @@ def main() -> None:
         duration=args.publish_over + 5.0,
         relay=args.relay,
         sample_every=5.0,
+        workers=args.workers,
         topology=TopologySpec(kind="regular", nodes=args.nodes, degree=args.degree),
         links=LinksSpec(latency="uniform", low=0.02, high=0.12),
         workload=WorkloadSpec(
@@ -43,6 +46,7 @@ def main() -> None:
     def progress(done: float, total: float, posts: int) -> None:
         # on stderr: a run killed at its bound still says how far it got (the first line comes
         # once every link is up)
+        # (with --workers 2: the parent's worker, which holds node 0)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(
             f"virtual {done:.1f}/{total:.1f} s, {posts} posts, {time.process_time():.1f} CPU s, "
@@ -71,6 +75,7 @@ def main() -> None:
                 "latency_p50_s": numbers["latency_s"]["p50"],
                 "duplicate_factor": round(numbers["duplicate_factor"], 2),
                 "checks": [c.line() for c in checks(trace, numbers)],
+                "parallel": trace.parallel,
             },
             indent=2,
         )

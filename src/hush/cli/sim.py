@@ -11,6 +11,7 @@ Bad input (a missing file, bad TOML, an unknown key) is one line on stderr, exit
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -42,6 +43,8 @@ Scenario file (TOML), every knob with its default:
   rlpx = false           real RLPx (encryption, Hello, pings) on every link: slower
   stem = (node default)  hush nodes' one-hop stem for own posts; geth-tick nodes never
   sample_every = 5.0     pool-size sampling period (virtual s)
+  workers = 1            processes running the nodes (2: both cores; barriers every
+                         minimum link latency, which must be > 0; no churn/archive/rlpx)
   [topology] kind = "regular" | "barabasi-albert" | "star" | "ring" | "full-mesh" | "fleet"
     nodes = 30           (fleet: the full relay nodes, in a full mesh)
     degree = 6           regular graphs (N·degree even)
@@ -98,13 +101,25 @@ def _progress_bar(console: Console) -> Progress:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary numbers as JSON.")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
-def run_command(scenario: Path, out: Path | None, as_json: bool, no_plots: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 2),
+    default=None,
+    help="Processes that run the nodes (default: the scenario's `workers`, 1). 2: one "
+    "simulation on two cores, barriers every minimum link latency (needs one above 0; no "
+    "churn, archive servers or RLPx).",
+)
+def run_command(
+    scenario: Path, out: Path | None, as_json: bool, no_plots: bool, workers: int | None
+) -> None:
     """Run SCENARIO.toml on real nodes; print the model checks; write the results directory."""
     # The node stack and numpy load only for a run, not for every `hush` command.
     from hush.sim.results import checks, summarise, write_results  # noqa: PLC0415
     from hush.sim.runner import run_scenario  # noqa: PLC0415
 
     spec = load_scenario(scenario)
+    if workers is not None:
+        spec = dataclasses.replace(spec, workers=workers)  # checked as the file's would be
     console = Console(stderr=True)
     out = out or Path("sim-results") / spec.name
     started = time.perf_counter()
@@ -145,6 +160,14 @@ def run_command(scenario: Path, out: Path | None, as_json: bool, no_plots: bool)
         f"{numbers['posts']} posts, {trace.virtual_seconds:.0f} virtual s in "
         f"{trace.wall_seconds:.1f} s wall, peak RSS {trace.peak_rss_mb:.0f} MB"
     )
+    if trace.parallel is not None:
+        par = trace.parallel
+        click.echo(
+            f"{par['workers']} workers: nodes {par['nodes']}, {par['edge_cut']} of "
+            f"{par['edges']} edges cut, {par['barriers'][0]} barriers every ≥ "
+            f"{par['lookahead_s'] * 1000:g} ms, CPU s {par['cpu_seconds']}, waiting at "
+            f"barriers {par['barrier_wait_s']} s, peak RSS MB {par['peak_rss_mb']}"
+        )
     ratio = numbers["delivery_ratio"]
     click.echo(
         f"delivery {'n/a' if ratio is None else f'{ratio:.4f}'} of "

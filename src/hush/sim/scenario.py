@@ -338,8 +338,8 @@ def parse_scenario(text: str, default_name: str = "scenario") -> Scenario:
     for key, cls in _TABLES:
         nested[key] = _build(cls, data.pop(key, {}), key)
     data.setdefault("name", default_name)
-    scenario: Scenario = _build(Scenario, data, "scenario")
-    return Scenario(**{**{f.name: getattr(scenario, f.name) for f in fields(Scenario)}, **nested})
+    scenario: Scenario = _build(Scenario, {**data, **nested}, "scenario")
+    return scenario
 
 
 def load_scenario(path: Path) -> Scenario:
