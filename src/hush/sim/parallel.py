@@ -44,7 +44,7 @@ import sys
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -98,6 +98,9 @@ class BarrierStats:
     """Pickled bytes this worker sent at barriers."""
     exported: int = 0
     """Frames and connects this worker sent."""
+    windows: list[float] = field(default_factory=list)
+    """CPU seconds of each window between barriers, the barrier's own work (pickling,
+    scheduling the imports) included; the last entry: after the last barrier."""
 
 
 class Worker:
@@ -131,6 +134,7 @@ class Worker:
         self._over = False
         self._started: asyncio.Future[None] | None = None
         self._ended: asyncio.Future[None] | None = None
+        self._cpu = time.process_time()
 
     def network_seed(self, seed: int) -> int:
         """Each worker's network draws its own links' random streams."""
@@ -159,6 +163,15 @@ class Worker:
         self._over = True
         await self._ended
 
+    def _close_window(self) -> None:
+        cpu = time.process_time()  # a wait in recv takes (next to) no CPU time
+        self.stats.windows.append(cpu - self._cpu)
+        self._cpu = cpu
+
+    def close(self) -> None:
+        """The run is over: the last window's CPU (the nodes' shutdown, the records)."""
+        self._close_window()
+
     def _barrier(self, horizon: float, upcoming: float) -> float | None:
         bridge, loop = self._bridge, self._loop
         assert bridge is not None and loop is not None
@@ -173,12 +186,14 @@ class Worker:
             reply = _receive(self._conn)
             _send(self._conn, data)
         stats = self.stats
-        stats.waiting_s += time.perf_counter() - began
+        waited = time.perf_counter() - began
+        stats.waiting_s += waited
         stats.barriers += 1
         stats.bytes_sent += len(data)
         stats.exported += len(exports)
         _, theirs, imports, their_credits, their_ready, their_over = reply
         bridge.receive(imports, their_credits, horizon)
+        self._close_window()
         due = min(
             upcoming,
             theirs,
@@ -200,6 +215,13 @@ class Worker:
             raise VirtualDeadlock("no worker has anything left to do before the run's end")
         next_horizon: float = due + self.lookahead
         return next_horizon
+
+
+def critical_path(windows: list[list[float]]) -> float:
+    """CPU seconds of the run's critical path: per window the busier worker's (each waits for
+    the other at the barrier). Wall seconds on idle cores, barrier latency aside."""
+    total: float = sum(max(column) for column in zip(*windows, strict=True))
+    return total
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -258,6 +280,7 @@ def _work(
     worker = Worker(index, parts, conn, lookahead)
     with _collector_for_simulation():
         trace: RunTrace = run_virtual(_run(scenario, progress, worker))
+    worker.close()
     mine = worker.nodes
     taps = [tap for tap in trace.taps if tap.index in mine]
     for tap in taps:
@@ -403,5 +426,6 @@ def _merge(
         "barrier_wait_s": [round(share.stats.waiting_s, 2) for share in shares],
         "bytes_pickled": [share.stats.bytes_sent for share in shares],
         "exported": [share.stats.exported for share in shares],
+        "critical_path_cpu_s": round(critical_path([share.stats.windows for share in shares]), 2),
     }
     return merged
