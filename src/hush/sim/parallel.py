@@ -131,6 +131,7 @@ class Worker:
         self._bridge: Bridge | None = None
         self._loop: VirtualEventLoop | None = None
         self._ready = False
+        self._agreed = False
         self._over = False
         self._started: asyncio.Future[None] | None = None
         self._ended: asyncio.Future[None] | None = None
@@ -204,7 +205,8 @@ class Worker:
             due = horizon
         started, ended = self._started, self._ended
         assert started is not None and ended is not None
-        if self._ready and their_ready and not started.done():
+        if self._ready and their_ready and not self._agreed:
+            self._agreed = True  # both sides decide it from the same two flags
             loop.call_at(horizon, _resolve, started)
             due = horizon
         if self._over and their_over:
