@@ -4,12 +4,16 @@ passes the horizon, a barrier's imports are never scheduled in the past."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import pickle
 
 import pytest
 
 from hush.net.memory import MemoryNetwork
 from hush.net.memory.plain import _EOF
 from hush.net.memory.remote import Bridge
+from hush.sim import parallel
+from hush.sim.parallel import WorkerFailed
 from hush.vclock import HorizonError, VirtualEventLoop, virtual_time
 
 
@@ -117,3 +121,20 @@ async def test_a_bridge_refuses_an_import_before_its_horizon() -> None:
         bridge.receive([(0.99, 1, 1, (_EOF, 0))], {}, 1.0)
     with pytest.raises(ValueError, match="lookahead"):
         Bridge(MemoryNetwork(), loop, 0, 2, frozenset(), 0.0)
+
+
+def test_a_failed_or_vanished_worker_is_a_clear_error() -> None:
+    here, there = multiprocessing.Pipe(duplex=True)
+    there.send_bytes(pickle.dumps(("error", "Traceback: boom")))
+    with pytest.raises(WorkerFailed, match="the other worker failed:\nTraceback: boom"):
+        parallel._receive(here)
+    there.close()
+    with pytest.raises(WorkerFailed, match="the other worker is gone"):
+        parallel._receive(here)
+    here.close()
+
+
+def test_the_critical_path_takes_the_busier_worker_of_each_window() -> None:
+    assert parallel.critical_path([[1.0, 3.0, 0.5], [2.0, 1.0, 0.5]]) == 5.5
+    with pytest.raises(ValueError):
+        parallel.critical_path([[1.0], [1.0, 2.0]])  # both cross every barrier

@@ -56,7 +56,7 @@ from hush.sim.scenario import Scenario
 from hush.sim.topologies import Topology, build
 from hush.vclock import VirtualDeadlock, VirtualEventLoop, run_virtual
 
-__all__ = ["Worker", "partition", "run_parallel"]
+__all__ = ["Worker", "WorkerFailed", "critical_path", "cut_edges", "partition", "run_parallel"]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
