@@ -1,4 +1,5 @@
-"""LivePeer's relay queue: offering a slice at once is offering its envelopes one by one."""
+"""LivePeer's relay queue: offering a slice at once is offering its envelopes one by one, and a
+parked write loop's wake-up (`on_pending`) is called exactly once, by what makes the peer pending."""
 
 from __future__ import annotations
 
@@ -42,4 +43,42 @@ def test_offer_all_is_offer_each(fresh: int, offered: int, rescan: bool) -> None
     at_once.offer_all(entries)
     assert at_once.fresh == one_by_one.fresh
     assert at_once.rescan == one_by_one.rescan == (rescan or fresh + offered > FRESH_LIMIT)
-    assert at_once.wake.is_set() == one_by_one.wake.is_set() == bool(offered)
+    assert at_once.pending == one_by_one.pending == bool(offered)
+
+
+def _parked(peer: LivePeer) -> list[int]:
+    calls: list[int] = []
+    peer.on_pending = lambda: calls.append(len(peer.fresh))
+    return calls
+
+
+def test_offer_calls_a_parked_writer_once_with_the_envelope_queued() -> None:
+    peer = _peer(0, rescan=False)
+    calls = _parked(peer)
+    first, second = _entries(2)
+    peer.offer(first)
+    assert calls == [1] and peer.pending and peer.on_pending is None  # called after queueing
+    peer.offer(second)  # the writer is no longer parked: nothing more to call
+    assert calls == [1] and peer.fresh == [first.hash, second.hash]
+
+
+@pytest.mark.parametrize("fresh", [0, FRESH_LIMIT - 1, FRESH_LIMIT])
+def test_offer_all_calls_a_parked_writer_once(fresh: int) -> None:
+    peer = _peer(fresh, rescan=False)
+    calls = _parked(peer)
+    peer.offer_all([])
+    assert calls == [] and not peer.pending and peer.on_pending is not None
+    peer.offer_all(_entries(2))
+    assert len(calls) == 1 and peer.pending and peer.on_pending is None
+    assert peer.rescan == (fresh + 2 > FRESH_LIMIT)
+
+
+@pytest.mark.parametrize("fresh", [0, FRESH_LIMIT])
+def test_rescan_and_overflow_call_a_parked_writer(fresh: int) -> None:
+    peer = _peer(fresh, rescan=False)
+    calls = _parked(peer)
+    if fresh:
+        peer.offer(_entries(1)[0])  # past the limit: a rescan instead
+    else:
+        peer.rescan_pool()
+    assert calls == [0] and peer.rescan and peer.pending and peer.on_pending is None

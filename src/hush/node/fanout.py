@@ -51,6 +51,11 @@ class Observers(NodeObserver):
         self._bundle_sent = hot["bundle_sent"]
         self._broadcast_turn = hot["broadcast_turn"]
 
+    def observes(self, name: str) -> bool:
+        """Whether any observer overrides the hot accounting point `name` (a caller may then
+        skip what it computes only for it)."""
+        return bool(getattr(self, f"_{name}"))
+
     def _each(self, name: str, *args: object) -> None:
         for observer in self.observers:
             try:

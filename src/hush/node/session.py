@@ -27,6 +27,7 @@ from hush.enode import short_id
 from hush.errors import DisconnectReason, HushError, PeerError, UsageError
 from hush.net.transport import PeerLink
 from hush.node.delivery import Delivery
+from hush.node.fanout import Observers
 from hush.node.hooks import NodeObserver
 from hush.node.live_peer import LivePeer
 from hush.node.pool_keeper import PoolKeeper
@@ -70,8 +71,51 @@ async def _sleep_until(loop: asyncio.AbstractEventLoop, when: float) -> None:
     timer = loop.call_at(when, _wake, future)
     try:
         await future
-    finally:
-        timer.cancel()
+    except BaseException:
+        timer.cancel()  # a timer that fired needs no cancelling
+        raise
+
+
+class _Waker:
+    """A parked write loop's wake-up, armed by the very offer that makes its peer pending
+    (`LivePeer.on_pending`): on arrival, the loop's future is resolved at once; on geth's tick,
+    the timer for the tick that offer falls on (`relay.next_tick`) is armed there and then. The
+    loop's turn starts where it did when it waited on an event and armed its tick after waking
+    (the same virtual instant, the timers in the same order), one event-loop turn sooner."""
+
+    __slots__ = ("_interval", "_loop", "_ticking", "due", "future", "timer", "wake")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float, ticking: bool) -> None:
+        self._loop = loop
+        self._interval = interval
+        self._ticking = ticking
+        self.due = 0.0
+        """The tick the loop was due at when it parked."""
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.timer: asyncio.TimerHandle | None = None
+        self.wake = self._arm  # bound once: `on_pending` is set to it at every park
+
+    def _arm(self) -> None:
+        if self._ticking:
+            loop = self._loop
+            when = next_tick(self.due, loop.time(), self._interval)
+            self.timer = loop.call_at(when, _wake, self.future)
+        else:
+            _wake(self.future)
+
+    async def park(self, peer: LivePeer, due: float) -> None:
+        """Wait until something is offered to `peer` (and, ticking, for its tick)."""
+        self.due = due
+        future = self.future = self._loop.create_future()
+        self.timer = None
+        peer.on_pending = self.wake
+        try:
+            await future
+        except BaseException:
+            peer.on_pending = None
+            if self.timer is not None:
+                self.timer.cancel()
+            raise
 
 
 class Sessions:
@@ -93,6 +137,9 @@ class Sessions:
         self.policy = policy
         self.limiter = limiter
         self._observers = observers
+        self._timed_turns = not isinstance(observers, Observers) or observers.observes(
+            "broadcast_turn"
+        )  # the clock is read around a turn only for an observer that times it
         self.clock = clock
         self.light = light
         self.restrict_light = restrict_light
@@ -279,55 +326,66 @@ class Sessions:
         pool = keeper.pool
         max_batch = pool.max_message_size
         policy = self.policy
+        on_arrival = policy.on_arrival
+        interval = policy.interval
         loop = asyncio.get_running_loop()
-        due = loop.time() + policy.interval  # a ticking loop sleeps before its first turn
-        while True:
-            if policy.on_arrival:
-                await peer.wake.wait()
-            else:
+        waker = _Waker(loop, interval, not on_arrival)
+        timed = self._timed_turns
+        local = pool.local
+        due = loop.time() + interval  # a ticking loop sleeps before its first turn
+        try:
+            while True:
                 # geth's fixed tick, without idle wake-ups: a turn with nothing pending does
-                # nothing, so sleep until something is, then until the tick it falls on.
-                if not peer.wake.is_set():
-                    await peer.wake.wait()
-                    due = next_tick(due, loop.time(), policy.interval)
-                await _sleep_until(loop, due)
-            peer.wake.clear()
-            began = self.clock.monotonic()
-            candidates: list[PooledEnvelope]
-            if peer.rescan:
-                candidates = list(pool)
-                peer.rescan = False
-            else:
-                candidates = list(filter(None, map(pool.get, peer.fresh)))  # still pooled
-            peer.fresh = []
-            # The policy sees the candidates a slice at a time (the loop is given back between
-            # slices); consecutive small batches are joined so packets stay full.
-            pending: list[PooledEnvelope] = []
-            pending_size = 0
-            for start in range(0, len(candidates), _SCAN_SLICE):
-                chunk = candidates[start : start + _SCAN_SLICE]
-                if start:  # the loop was given back since `candidates` was read
-                    chunk = [e for e in chunk if e.hash in pool]
-                if self.held:  # own envelopes under the stem's embargo go to nobody yet
-                    chunk = [e for e in chunk if e.hash not in self.held]
-                for batch in policy.batches(peer.shh, chunk, pool.local, self.light, max_batch):
-                    size = sum([len(entry.raw) for entry in batch])
-                    if pending and pending_size + size > max_batch:
+                # nothing, so a loop with nothing pending parks until something is, then sleeps
+                # until the tick that falls on (the offer arms it: `_Waker`).
+                if not peer.pending:
+                    await waker.park(peer, due)
+                elif not on_arrival:
+                    await _sleep_until(loop, due)
+                peer.pending = False
+                began = self.clock.monotonic() if timed else 0.0
+                candidates: list[PooledEnvelope]
+                if peer.rescan:
+                    candidates = list(pool)
+                    peer.rescan = False
+                else:
+                    candidates = list(filter(None, map(pool.get, peer.fresh)))  # still pooled
+                peer.fresh = []
+                if candidates:
+                    # The policy sees the candidates a slice at a time (the loop is given back
+                    # between slices); consecutive small batches are joined so packets stay full.
+                    pending: list[PooledEnvelope] = []
+                    pending_size = 0
+                    whole = len(candidates) <= _SCAN_SLICE
+                    for start in range(0, len(candidates), _SCAN_SLICE):
+                        chunk = candidates if whole else candidates[start : start + _SCAN_SLICE]
+                        if start:  # the loop was given back since `candidates` was read
+                            chunk = [e for e in chunk if e.hash in pool]
+                        if self.held:  # own envelopes under the stem's embargo: to nobody yet
+                            chunk = [e for e in chunk if e.hash not in self.held]
+                        for batch in policy.batches(peer.shh, chunk, local, self.light, max_batch):
+                            size = sum([len(entry.raw) for entry in batch])
+                            if not pending:
+                                pending, pending_size = batch, size  # the policy's: ours now
+                            elif pending_size + size > max_batch:
+                                await self.send_batch(peer, pending)
+                                pending, pending_size = batch, size
+                            else:
+                                pending.extend(batch)
+                                pending_size += size
+                        if not whole and start + _SCAN_SLICE < len(candidates):
+                            await asyncio.sleep(0)
+                    if pending:
                         await self.send_batch(peer, pending)
-                        pending, pending_size = [], 0
-                    pending.extend(batch)
-                    pending_size += size
-                if start + _SCAN_SLICE < len(candidates):
-                    await asyncio.sleep(0)
-            if pending:
-                await self.send_batch(peer, pending)
-            if candidates:
-                turn = self.clock.monotonic() - began
-                self._observers.broadcast_turn(peer.node_id, turn, len(candidates))
-            if policy.on_arrival:
-                await asyncio.sleep(policy.interval)
-            else:
-                due = loop.time() + policy.interval  # as `asyncio.sleep(interval)` would arm it
+                    if timed:
+                        turn = self.clock.monotonic() - began
+                        self._observers.broadcast_turn(peer.node_id, turn, len(candidates))
+                if on_arrival:
+                    await asyncio.sleep(interval)
+                else:
+                    due = loop.time() + interval  # as `asyncio.sleep(interval)` would arm it
+        finally:
+            peer.on_pending = None
 
     async def send_batch(self, peer: LivePeer, batch: list[PooledEnvelope]) -> None:
         """One `messages` packet to this peer now, its envelopes marked known."""
