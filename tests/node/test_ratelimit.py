@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections import OrderedDict
+
 import pytest
 
 from hush.crypto import PrivateKey
@@ -16,6 +19,9 @@ from hush.node.ratelimit import (
     Scope,
     TokenBucket,
     Unit,
+    Verdict,
+    _address,
+    _KeyState,
     parse_rate,
     rate_limit_config,
 )
@@ -292,3 +298,136 @@ def test_a_geth_paced_peer_never_exceeds_the_defaults() -> None:
         if tick % 10 == 0:
             assert rl.check(ALICE, "192.0.2.1", 64, now).passed  # a PoW requirement update
     assert sum(rl.stats().exceeded.values()) == 0
+
+
+class _Reference(RateLimiter):
+    """`check` and `_state` as written before their buckets were inlined and idle state reused:
+    through `TokenBucket.level` and `TokenBucket.cost`, one call each, a new `_KeyState` for
+    every new key. The limiter must agree with it exactly."""
+
+    def _state(self, table: OrderedDict[object, _KeyState], key: object, now: float) -> _KeyState:
+        state = table.get(key)
+        if state is not None:
+            table.move_to_end(key)
+            return state
+        while table and next(iter(table.values())).idle(now, self.config.window):
+            table.popitem(last=False)
+        while len(table) >= self.config.max_tracked:
+            table.popitem(last=False)
+        state = table[key] = _KeyState(self.config, now)
+        return state
+
+    def check(
+        self,
+        peer_id: bytes,
+        host: str,
+        size: int,
+        now: float,
+        *,
+        droppable: bool = True,
+        exempt: bool = False,
+    ) -> Verdict:
+        config = self.config
+        ip, loopback = _address(host)
+        if (
+            exempt
+            or (loopback and config.exempt_loopback)
+            or ip in config.exempt_ips
+            or peer_id in config.exempt_ids
+        ):
+            self._exempt += 1
+            return Verdict()
+        self._checked_packets += 1
+        self._checked_bytes += size
+        by_peer = self._state(self._peers, peer_id, now)
+        by_ip = self._state(self._ips, ip, now)
+        buckets = (by_peer.packets, by_peer.volume, by_ip.packets, by_ip.volume)
+        packet_cost, byte_cost = by_peer.packets.cost(1), by_peer.volume.cost(size)
+        costs = (packet_cost, byte_cost) * 2
+        if all(bucket.level(now) >= cost for bucket, cost in zip(buckets, costs, strict=True)):
+            for bucket, cost in zip(buckets, costs, strict=True):
+                bucket.tokens -= cost
+            return Verdict()
+        return self._exceeding(by_peer, by_ip, buckets, costs, now, droppable)
+
+    def _exceeding(
+        self,
+        by_peer: _KeyState,
+        by_ip: _KeyState,
+        buckets: tuple[TokenBucket, ...],
+        costs: tuple[float, ...],
+        now: float,
+        droppable: bool,
+    ) -> Verdict:
+        config = self.config
+        slots = [(Scope.PEER_ID, Unit.PACKETS), (Scope.PEER_ID, Unit.BYTES)]
+        slots += [(Scope.IP, Unit.PACKETS), (Scope.IP, Unit.BYTES)]
+        exceeded = tuple(
+            slot
+            for slot, bucket, cost in zip(slots, buckets, costs, strict=True)
+            if bucket.level(now) < cost
+        )
+        enforce = config.mode is RateLimitMode.ENFORCE
+        strikes = 0
+        if enforce:
+            for scope, state in ((Scope.PEER_ID, by_peer), (Scope.IP, by_ip)):
+                if any(s is scope for s, _ in exceeded):
+                    state.strike(now, config.tolerance)
+                strikes = max(strikes, state.recent_strikes(now, config.window))
+        if enforce and config.tolerance and strikes >= config.tolerance:
+            action = Action.DISCONNECTED
+        elif enforce and droppable:
+            action = Action.DROPPED
+        else:
+            action = Action.OBSERVED
+        for scope, unit in exceeded:
+            self._exceeded[(scope, unit, action)] += 1
+        self._unreported += 1
+        report = 0
+        if now >= self._next_report or now < self._next_report - config.report_interval:
+            report, self._unreported = self._unreported, 0
+            self._next_report = now + config.report_interval
+        return Verdict(action, exceeded, strikes, report)
+
+
+def _levels(rl: RateLimiter) -> list[tuple[object, float, float, float, float]]:
+    return [
+        (key, s.packets.tokens, s.packets.stamp, s.volume.tokens, s.volume.stamp)
+        for table in (rl._peers, rl._ips)
+        for key, s in table.items()
+    ]
+
+
+@pytest.mark.parametrize("mode", [RateLimitMode.ENFORCE, RateLimitMode.OBSERVE])
+@pytest.mark.parametrize("seed", range(4))
+def test_inlined_check_gives_the_reference_verdicts(mode: RateLimitMode, seed: int) -> None:
+    """Random traffic from a few peers on a few hosts (sizes around the bursts, steady and
+    bursty spells, the clock now and then going back, more keys than are tracked): every
+    verdict, every bucket's tokens and stamp and every counter equal the reference's."""
+    rng = random.Random(seed)
+    settings: dict[str, object] = {
+        "mode": mode,
+        "packet_rate": Rate(rng.choice([5, 10, 50]), rng.choice([0.5, 5, 150])),
+        "byte_rate": Rate(rng.choice([1000, MIB]), rng.choice([400, 4000, 4 * MIB])),
+        "tolerance": rng.choice([0, 3, 20]),
+        "window": 5.0,
+        "report_interval": 2.0,
+        "exempt_loopback": True,
+        "max_tracked": 6,
+    }
+    fast = RateLimiter(RateLimitConfig(**settings))  # type: ignore[arg-type]
+    reference = _Reference(RateLimitConfig(**settings))  # type: ignore[arg-type]
+    peers = [bytes([i]) * 64 for i in range(1, 9)]
+    hosts = ["192.0.2.1", "192.0.2.2", "2001:db8::1", "2001:db8::2", "127.0.0.1", "10.0.0.9"]
+    now, verdicts = 1000.0, set()
+    for _ in range(3000):
+        now += rng.choice([0.0, 0.0, 0.001, 0.02, 0.3, 1.7, 30.0, -0.5])
+        size = rng.choice([0, 10, 399, 400, 401, 3999, 4000, 5000, 70_000, 5 * MIB])
+        args = (rng.choice(peers), rng.choice(hosts), size, now)
+        droppable, exempt = rng.random() < 0.8, rng.random() < 0.05
+        got = fast.check(*args, droppable=droppable, exempt=exempt)
+        assert got == reference.check(*args, droppable=droppable, exempt=exempt)
+        assert _levels(fast) == _levels(reference)
+        verdicts.add(got.action)
+    assert fast.stats() == reference.stats()
+    assert {None, Action.OBSERVED if mode is RateLimitMode.OBSERVE else Action.DROPPED} <= verdicts

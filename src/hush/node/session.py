@@ -43,6 +43,7 @@ from hush.shh.peer import (
     Envelopes,
     MailPacket,
     MailRequest,
+    PeerEvent,
     PowRequirementChanged,
     ShhPeer,
 )
@@ -236,8 +237,7 @@ class Sessions:
         writer = asyncio.ensure_future(self._write_loop(peer))
         peer.rescan_pool()
         try:
-            while True:
-                await self._read_one(peer)
+            await self._read_loop(peer)
         finally:
             writer.cancel()
             if self.on_leave is not None:
@@ -268,15 +268,44 @@ class Sessions:
     async def _read_one(self, peer: LivePeer) -> None:
         capability, code, payload = await peer.connection.read_message()
         if capability != PROTOCOL_NAME:
-            hop = capability == STEM_NAME and self.on_stem_hop is not None and peer.shh.active
-            if hop and not (self.limiter.enabled and self._rate_limited(peer, code, len(payload))):
-                assert self.on_stem_hop is not None
-                await self.on_stem_hop(peer, code, payload)
+            await self._other_capability(peer, capability, code, payload)
             return
         self._observers.packet_received(peer.node_id, code, len(payload))
         if self.limiter.enabled and self._rate_limited(peer, code, len(payload)):
             return  # enforce mode: an excess `messages` packet is dropped unread
-        event = peer.shh.receive(code, payload)
+        await self._handle(peer, peer.shh.receive(code, payload))
+
+    async def _read_loop(self, peer: LivePeer) -> None:
+        """`_read_one` for ever, what it looks up once per packet bound once per session."""
+        read_message = peer.connection.read_message
+        node_id = peer.node_id
+        received = self._observers.packet_received
+        limited = self.limiter.enabled
+        receive = peer.shh.receive
+        ingest = self.keeper.ingest
+        while True:
+            capability, code, payload = await read_message()
+            if capability != PROTOCOL_NAME:
+                await self._other_capability(peer, capability, code, payload)
+                continue
+            received(node_id, code, len(payload))
+            if limited and self._rate_limited(peer, code, len(payload)):
+                continue  # enforce mode: an excess `messages` packet is dropped unread
+            event = receive(code, payload)
+            if type(event) is Envelopes:
+                await ingest(peer, event)
+            else:
+                await self._handle(peer, event)
+
+    async def _other_capability(
+        self, peer: LivePeer, capability: str, code: int, payload: bytes
+    ) -> None:
+        hop = capability == STEM_NAME and self.on_stem_hop is not None and peer.shh.active
+        if hop and not (self.limiter.enabled and self._rate_limited(peer, code, len(payload))):
+            assert self.on_stem_hop is not None
+            await self.on_stem_hop(peer, code, payload)
+
+    async def _handle(self, peer: LivePeer, event: PeerEvent) -> None:
         match event:
             case Envelopes() as batch:
                 await self.keeper.ingest(peer, batch)
@@ -390,8 +419,13 @@ class Sessions:
     async def send_batch(self, peer: LivePeer, batch: list[PooledEnvelope]) -> None:
         """One `messages` packet to this peer now, its envelopes marked known."""
         keeper = self.keeper
-        keeper.pool.mark_known_by(peer.shh.known, batch)  # note_known for the whole batch
+        shh = peer.shh
+        keeper.pool.mark_known_by(shh.known, batch)  # note_known for the whole batch
         keeper.settle()
-        peer.shh.send_messages([entry.raw for entry in batch])
-        await self.flush(peer)
-        self._observers.bundle_sent(peer.node_id, len(batch))
+        shh.send_messages([entry.raw for entry in batch])
+        observers = self._observers
+        connection = peer.connection
+        for code, payload in shh.data_to_send():  # `flush`, inlined: one coroutine less
+            await connection.send_message(PROTOCOL_NAME, code, payload)
+            observers.packet_sent(peer.node_id, code, len(payload))
+        observers.bundle_sent(peer.node_id, len(batch))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hush.node.hooks import NodeObserver
@@ -18,6 +18,8 @@ from hush.shh.pool import AddOutcome, AddStatus, PooledEnvelope
 from hush.types import NodeID
 
 __all__ = ["Tap", "percentile"]
+
+_ACCEPTED, _DUPLICATE = AddStatus.ACCEPTED, AddStatus.DUPLICATE
 
 
 class Tap(NodeObserver):
@@ -35,6 +37,7 @@ class Tap(NodeObserver):
         self.first: dict[bytes, tuple[float, NodeID | None, bytes]] = {}
         """Envelope hash → (virtual time, the peer it came from or None if posted here, topic)."""
         self.counted = True
+        self._time: Callable[[], float] | None = None
 
     def packet_received(self, node_id: NodeID, code: int, size: int) -> None:
         if self.counted:
@@ -49,10 +52,12 @@ class Tap(NodeObserver):
     def envelope_received(self, outcome: AddOutcome, source: NodeID | None, local: bool) -> None:
         if local or source is None:
             return
-        if outcome.status in (AddStatus.ACCEPTED, AddStatus.DUPLICATE):
+        status = outcome.status
+        if status is _DUPLICATE:
             self.copies += 1
-        if outcome.status == AddStatus.DUPLICATE:
             self.duplicates += 1
+        elif status is _ACCEPTED:
+            self.copies += 1
 
     def duplicates_received(self, entries: Sequence[PooledEnvelope], source: NodeID) -> None:
         self.copies += len(entries)
@@ -61,8 +66,14 @@ class Tap(NodeObserver):
     def envelope_accepted(
         self, entry: PooledEnvelope, envelope: Envelope, source: NodeID | None, local: bool
     ) -> None:
-        at = asyncio.get_running_loop().time()
-        self.first[bytes(envelope.hash)] = (at, None if local else source, bytes(envelope.topic))
+        time = self._time
+        if time is None:  # the running loop's clock, bound once (a tap serves one run)
+            time = self._time = asyncio.get_running_loop().time
+        self.first[bytes(envelope.hash)] = (
+            time(),
+            None if local else source,
+            bytes(envelope.topic),
+        )
 
 
 def percentile(values: list[float], q: float) -> float | None:
