@@ -5,8 +5,9 @@ under the relay policy (whisper-v6.md §3.3–3.7, hardening.md §2.3).
 limiter, the clock, the observers) and drives one `LivePeer` per connected peer: `serve` sends our
 status, waits for the peer's under the deadline `ShhPeer.get_timer()` gives (armed here, on the
 injected clock), then reads and dispatches packets while a write loop sends what the relay
-policy picks (on geth's fixed tick, a writer with nothing pending does not wake: it sleeps
-until something is offered, then until the tick that falls on, `relay.next_tick`). It also
+policy picks (on geth's fixed tick, a writer with nothing pending does not wake: it parks
+until something is offered, and the offer itself arms the timer for the tick that falls on,
+`relay.next_tick`, through `LivePeer.on_pending`). It also
 keeps what we ask of peers (our PoW requirement, bloom, light flag and maximum message size)
 and tells them when it changes. Every packet goes out through `ShhPeer`'s
 output queue (`flush`): this module never encodes an shh packet. A session's writer and its
