@@ -288,15 +288,17 @@ class Sessions:
             capability, code, payload = await read_message()
             if capability != PROTOCOL_NAME:
                 await self._other_capability(peer, capability, code, payload)
-                continue
-            received(node_id, code, len(payload))
-            if limited and self._rate_limited(peer, code, len(payload)):
-                continue  # enforce mode: an excess `messages` packet is dropped unread
-            event = receive(code, payload)
-            if type(event) is Envelopes:
-                await ingest(peer, event)
             else:
-                await self._handle(peer, event)
+                received(node_id, code, len(payload))
+                # enforce mode: an excess `messages` packet is dropped unread
+                if not (limited and self._rate_limited(peer, code, len(payload))):
+                    event = receive(code, payload)
+                    if type(event) is Envelopes:
+                        await ingest(peer, event)
+                    else:
+                        await self._handle(peer, event)
+                    del event
+            del payload  # a packet is not kept alive while the next one is awaited
 
     async def _other_capability(
         self, peer: LivePeer, capability: str, code: int, payload: bytes
