@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from hush.node.hooks import NodeObserver
@@ -37,7 +37,6 @@ class Tap(NodeObserver):
         self.first: dict[bytes, tuple[float, NodeID | None, bytes]] = {}
         """Envelope hash → (virtual time, the peer it came from or None if posted here, topic)."""
         self.counted = True
-        self._time: Callable[[], float] | None = None
 
     def packet_received(self, node_id: NodeID, code: int, size: int) -> None:
         if self.counted:
@@ -66,14 +65,8 @@ class Tap(NodeObserver):
     def envelope_accepted(
         self, entry: PooledEnvelope, envelope: Envelope, source: NodeID | None, local: bool
     ) -> None:
-        time = self._time
-        if time is None:  # the running loop's clock, bound once (a tap serves one run)
-            time = self._time = asyncio.get_running_loop().time
-        self.first[bytes(envelope.hash)] = (
-            time(),
-            None if local else source,
-            bytes(envelope.topic),
-        )
+        at = asyncio.get_running_loop().time()  # no loop kept here: a tap is pickled (workers)
+        self.first[bytes(envelope.hash)] = (at, None if local else source, bytes(envelope.topic))
 
 
 def percentile(values: list[float], q: float) -> float | None:
