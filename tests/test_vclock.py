@@ -225,3 +225,21 @@ def test_timers_at_one_instant_run_in_arming_order_and_cancelled_ones_never() ->
     ran = run_virtual(main())
     kept = [i for i in range(300) if i % 5 == 0]
     assert ran == sorted(((1.0 + i % 3, i) for i in kept), key=lambda item: item[0])
+
+
+def test_the_result_is_handed_back_without_being_formatted() -> None:
+    # asyncio.Runner formats its main task (result included) on the way out; a simulation's
+    # result is its whole trace, so run_virtual must not hand it over as the task's result.
+    formatted: list[int] = []
+
+    class Trace:
+        def __repr__(self) -> str:
+            formatted.append(1)
+            return "Trace()"
+
+    async def main() -> Trace:
+        await asyncio.sleep(5)
+        return Trace()
+
+    assert isinstance(run_virtual(main()), Trace)
+    assert formatted == []

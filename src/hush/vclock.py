@@ -340,8 +340,17 @@ def run_virtual(
     (like `asyncio.run`: remaining tasks are cancelled and the loop is closed after). A
     deadlock raises `VirtualDeadlock` after `idle_limit` real seconds."""
     factory = functools.partial(VirtualEventLoop, start, idle_limit=idle_limit)
+    result: list[_T] = []
+
+    async def keep() -> None:
+        # The result leaves through `result`, not as the task's: `asyncio.Runner.run` reprs
+        # its main task on the way out (3.11's `signal.getsignal` builds an enum error from the
+        # SIGINT handler it installed), and with it the result: a simulation's whole trace.
+        result.append(await main)
+
     with asyncio.Runner(debug=debug, loop_factory=factory) as runner:
-        return runner.run(main)
+        runner.run(keep())
+    return result[0]
 
 
 def virtual_time(
