@@ -37,6 +37,8 @@ class Tap(NodeObserver):
         self.first: dict[bytes, tuple[float, NodeID | None, bytes]] = {}
         """Envelope hash → (virtual time, the peer it came from or None if posted here, topic)."""
         self.counted = True
+        self.largest_out = 0
+        """Bytes of the largest packet payload this node sent (counted or not)."""
 
     def packet_received(self, node_id: NodeID, code: int, size: int) -> None:
         if self.counted:
@@ -44,6 +46,8 @@ class Tap(NodeObserver):
             self.packets_in[code] += 1
 
     def packet_sent(self, node_id: NodeID, code: int, size: int) -> None:
+        if size > self.largest_out:
+            self.largest_out = size
         if self.counted:
             self.bytes_out[code] += size
             self.packets_out[code] += 1
