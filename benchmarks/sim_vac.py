@@ -14,7 +14,7 @@ mesh costs ~0.8·N² envelope copies per post, ~19 k at N = 150), then `--tail` 
 last copies. Per run: delivery, bytes in/out per node per second at 50 msg/s (bytes per post ×
 rate, so the idle tail does not dilute it), the duplicate factor, latency p50/p99
 (publish → filter), CPU and wall seconds. Per (N, relay): the mean over seeds and its 95 %
-confidence interval (Student's t, n − 1 degrees of freedom: `hush.sim.results.mean_ci`), next
+confidence interval (Student's t, n − 1 degrees of freedom: `hush.sim.confidence.mean_ci`), next
 to the models for the same N and wire bytes per copy (`hush.sim.models.flood_model`). Prints
 the per-run lines and a Markdown table; `--json` writes runs and summaries, `--plot` the
 measured-vs-model PNG with error bars. The runs for one N alternate the relay modes seed by
@@ -29,8 +29,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hush.sim.confidence import Interval, mean_ci
 from hush.sim.models import duplicate_bounds, flood_model
-from hush.sim.results import Interval, mean_ci, summarise
+from hush.sim.results import summarise
 from hush.sim.runner import run_scenario
 from hush.sim.scenario import load_scenario
 

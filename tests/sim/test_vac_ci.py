@@ -1,4 +1,4 @@
-"""The confidence interval over seeds that benchmarks/sim_vac.py reports (hush.sim.results.mean_ci):
+"""The confidence interval over seeds that benchmarks/sim_vac.py reports (hush.sim.confidence.mean_ci):
 Student's t from its exact CDF, checked against hand-computed values."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hush.sim.results import Interval, mean_ci, t_quantile
+from hush.sim.confidence import Interval, mean_ci, t_quantile
 
 
 @pytest.mark.parametrize(

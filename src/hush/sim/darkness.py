@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hush.errors import UsageError
+from hush.sim.confidence import mean_ci
 from hush.sim.spread import GETH_TICK_SECONDS, Graph, copies_received, policy_named, propagate
 from hush.sim.topologies import regular
 from hush.validation import check_int, check_number
@@ -55,10 +56,6 @@ COPIES_SAMPLE = 100
 """Messages per graph whose copies are counted (the count is a Python loop over all links)."""
 
 _CHI2_95 = 3.841
-# Student t 0.975 quantiles for 1..30 degrees of freedom.
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
 
 Progress = Callable[[int, int], None]
 
@@ -112,8 +109,9 @@ class Estimate:
         mean = statistics.fmean(values)
         if len(values) < 2 or math.isnan(mean):
             return cls(mean, math.nan, tuple(values))
-        t = _T975[min(len(values) - 1, len(_T975)) - 1] if len(values) <= 31 else 1.96
-        return cls(mean, t * statistics.stdev(values) / math.sqrt(len(values)), tuple(values))
+        half = mean_ci(values).half
+        assert half is not None  # two values or more
+        return cls(mean, half, tuple(values))
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,8 +46,7 @@ class Tap(NodeObserver):
             self.packets_in[code] += 1
 
     def packet_sent(self, node_id: NodeID, code: int, size: int) -> None:
-        if size > self.largest_out:
-            self.largest_out = size
+        self.largest_out = max(self.largest_out, size)
         if self.counted:
             self.bytes_out[code] += size
             self.packets_out[code] += 1

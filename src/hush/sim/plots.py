@@ -109,7 +109,7 @@ def plot_vac_v1(rows: list[dict[str, Any]], out: Path) -> Path:
     line per relay mode; rows: `nodes`, `relay`, `in_per_node_per_s`, `wire_bytes_per_copy`,
     `rate`) over the models for the same traffic (`hush.sim.models.flood_model`). Right: latency
     p50 and p99 where rows have them (`latency_p50_s`, `latency_p99_s`). A figure's `…_ci` (a
-    95 % half-width over seeds, `hush.sim.results.mean_ci`), where present, is its error bar."""
+    95 % half-width over seeds, `hush.sim.confidence.mean_ci`), where present, is its error bar."""
     fig, (ax, lat) = plt.subplots(1, 2, figsize=(11, 4.5), width_ratios=(3, 2))
     ns = sorted({int(r["nodes"]) for r in rows})
     per_copy = sum(float(r["wire_bytes_per_copy"]) for r in rows) / len(rows)
