@@ -18,7 +18,7 @@
  *
  * The receive path of a `messages` packet takes two more calls (hush.node.pool_keeper.ingest):
  * `check_run`, geth's whole-packet check before anything is added, which only parses; and
- * `copies_run`, which hashes each envelope, looks it up in the pool's dict and answers a plain
+ * `copies_run`, which looks each envelope's encoding up in the pool's dict and answers a plain
  * copy of a pooled one with its entry (a relaying node gets most envelopes five or six times:
  * no PoW digest, no Envelope), stopping at the first envelope that is not one, decoded in full.
  * It declines exactly as `decode` does, and leaves to Python's `add` every copy that
@@ -422,8 +422,8 @@ static int plain_copy(PyObject *entry, const uint8_t *raw, const fields_t *f, lo
 
 /* copies_run(payload, pos, stop, limit, entries, now, max_size, min_pow, bloom)
      -> ([entry, ...], pos, Envelope | None)
-   From pos, at most `limit` list items: each envelope's hash and its entry in `entries` (the
-   pool's dict); a plain copy of a pooled one (see plain_copy) costs that and nothing more. Stops
+   From pos, at most `limit` list items: each envelope's entry in `entries` (the pool's dict keyed
+   by each entry's encoding, its `raw`); a plain copy of a pooled one (see plain_copy) costs that and nothing more. Stops
    after the first that is not, returned as its Envelope (decode's, its hash reused), or before an
    item that decode or a plain list header declines (then None, pos at that item). */
 static PyObject *copies_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -458,6 +458,19 @@ static PyObject *copies_run(PyObject *self, PyObject *const *args, Py_ssize_t na
         if (end == 0 || !decode_fast(data + pos, end - (size_t)pos, &f)) break;
         const uint8_t *raw = data + pos;
         size_t size = end - (size_t)pos;
+        /* The pooled entry whose encoding these bytes are: a SipHash and a memcmp, no keccak
+           (the entry is found by the same bytes its hash is the keccak of). */
+        PyObject *encoding = PyBytes_FromStringAndSize((const char *)raw, (Py_ssize_t)size);
+        if (encoding == NULL) goto error;
+        PyObject *entry = PyDict_GetItemWithError(entries, encoding); /* borrowed */
+        Py_DECREF(encoding);
+        if (entry == NULL && PyErr_Occurred()) goto error;
+        if (entry != NULL && plain_copy(entry, raw, &f, now, max_size, min_pow, bloom)) {
+            if (PyList_Append(copies, entry) != 0) goto error;
+            pos = (Py_ssize_t)end;
+            count++;
+            continue;
+        }
         uint8_t hash[32];
         if (size >= NOGIL_BYTES) { /* `payload` is an immutable bytes object the caller holds */
             Py_BEGIN_ALLOW_THREADS
@@ -468,18 +481,6 @@ static PyObject *copies_run(PyObject *self, PyObject *const *args, Py_ssize_t na
         }
         PyObject *key = PyBytes_FromStringAndSize((const char *)hash, 32);
         if (key == NULL) goto error;
-        PyObject *entry = PyDict_GetItemWithError(entries, key); /* borrowed */
-        if (entry == NULL && PyErr_Occurred()) {
-            Py_DECREF(key);
-            goto error;
-        }
-        if (entry != NULL && plain_copy(entry, raw, &f, now, max_size, min_pow, bloom)) {
-            Py_DECREF(key);
-            if (PyList_Append(copies, entry) != 0) goto error;
-            pos = (Py_ssize_t)end;
-            count++;
-            continue;
-        }
         int bits;
         size_t short_size;
         if (size >= NOGIL_BYTES) {

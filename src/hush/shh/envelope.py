@@ -309,18 +309,20 @@ def copies_run(
     pos: int,
     stop: int,
     limit: int,
-    entries: Mapping[EnvelopeHash, _Entry],
+    entries: Mapping[bytes, _Entry],
     now: int,
     max_size: int,
     min_pow: float,
     bloom: Bloom | None,
 ) -> tuple[list[_Entry], int, Envelope | None]:
     """Plain copies of pooled envelopes from the list items at payload[pos:stop], at most `limit`
-    items, for the pool (`EnvelopePool.copies_run` gives `entries`, its dict, and its settings).
+    items, for the pool (`EnvelopePool.copies_run` gives `entries`, its entries keyed by their
+    encodings, and its settings).
 
-    A copy is judged on its hash and the pooled entry: not expired nor sent ahead of `now`, its
+    A copy is judged on its bytes and the pooled entry: not expired nor sent ahead of `now`, its
     data within `max_size` - 20, the entry's PoW at least `min_pow` and its topic in `bloom`
-    (None: any); such a copy costs one keccak and a dict look-up, no PoW digest and no Envelope.
+    (None: any); such a copy costs a dict look-up by its bytes (SipHash and memcmp): no keccak,
+    no PoW digest, no Envelope. The item that is not one is hashed as `decode_run` would.
     Stops after the first item that is not one, returned decoded in full (as `decode_run` would),
     or before an item the C part leaves to the strict decoder (None, and `pos` at that item).
     Without the C part: no copies, nothing decoded (every item is the caller's)."""

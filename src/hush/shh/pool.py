@@ -103,6 +103,10 @@ class EnvelopePool:
         self.bytes_used = 0
         """Accounted memory of everything pooled (see ENTRY_OVERHEAD), at most max_bytes."""
         self._entries: dict[EnvelopeHash, PooledEnvelope] = {}
+        # The same entries by encoding, each keyed by its own `raw` (no second copy of the
+        # bytes): `copies_run` finds a copy by its bytes, without hashing it (ENTRY_OVERHEAD
+        # counts the slot). Every insert and removal touches both dicts, in `_insert`/`_remove`.
+        self._by_raw: dict[bytes, PooledEnvelope] = {}
         self._buckets: dict[tuple[int, int], Bucket] = {}
         self._expiry_heap: list[tuple[int, int]] = []  # (expiry, rank); stale keys skipped
         self._rank_heap: list[tuple[int, int]] = []  # (rank, expiry) of evictable buckets
@@ -220,7 +224,7 @@ class EnvelopePool:
     ) -> tuple[list[PooledEnvelope], int, Envelope | None]:
         """`pooled_copy` for a run of a `messages` payload's list items (payload[pos:stop], at
         most `limit`), in one C call where it was built: the entries of the copies it finds
-        (each a hash and a look-up: no PoW digest, no Envelope), up to the first item that is
+        (each a look-up by its encoding: no keccak, no PoW digest, no Envelope), up to the first item that is
         not one, returned decoded in full and consumed, or up to an item left to the strict
         decoder (None, `pos` at it). See `hush.shh.envelope.copies_run`.
 
@@ -229,7 +233,7 @@ class EnvelopePool:
         copy while a setting is within its tolerance spell."""
         min_pow, bloom = self._min_pow, self._bloom
         wanted = bloom.current
-        entries = self._entries
+        entries = self._by_raw
         if (
             min_pow.switch_at is not None
             or bloom.switch_at is not None
@@ -256,6 +260,7 @@ class EnvelopePool:
         entry._bucket = bucket
         bucket.entries[entry.hash] = entry
         self._entries[entry.hash] = entry
+        self._by_raw[entry.raw] = entry
         self._charge(entry, entry.cost)
 
     def _charge(self, entry: PooledEnvelope, amount: int) -> None:
@@ -276,6 +281,7 @@ class EnvelopePool:
 
     def _remove(self, entry: PooledEnvelope) -> None:
         del self._entries[entry.hash]
+        del self._by_raw[entry.raw]
         bucket = entry._bucket
         assert bucket is not None
         bucket.entries.pop(entry.hash, None)

@@ -24,11 +24,12 @@ __all__ = [
     "pow_rank",
 ]
 
-ENTRY_OVERHEAD = 320
+ENTRY_OVERHEAD = 384
 """Bytes one pooled entry costs beyond its encoded size: the entry object, the encoding's bytes
-header, its hash and PoW, its slots in the index and in its bucket. Measured at 279-308 B
-(tracemalloc, 33k-100k inserts per size class, dicts just before and after a resize, CPython
-3.11; geth-era hush took 608-725 B, and 1,650 B at 1 KB payloads, storing the data twice)."""
+header, its hash and PoW, its slots in the two indices (by hash, by encoding) and in its bucket.
+Measured at 326-376 B (`benchmarks/hostile_pool_memory.py`: tracemalloc, 33k-100k inserts per size
+class, dicts just before and after a resize, CPython 3.11; 279-308 B before the index by encoding;
+geth-era hush took 608-725 B, and 1,650 B at 1 KB payloads, storing the data twice)."""
 KNOWN_MARK_COST = 64
 """Bytes one "peer knows this envelope" mark costs (a slot in that peer's known dict), measured
 at 31-60 B across resize points, rounded up."""
