@@ -2,7 +2,6 @@ from collections.abc import Mapping
 from typing import Generic, TypeVar
 
 from hush.shh.envelope import Envelope
-from hush.types import EnvelopeHash
 
 _T = TypeVar("_T")
 _E = TypeVar("_E")
@@ -21,7 +20,7 @@ def copies_run(
     pos: int,
     stop: int,
     limit: int,
-    entries: Mapping[EnvelopeHash, _E],
+    entries: Mapping[bytes, _E],  # keyed by each entry's encoding
     now: int,
     max_size: int,
     min_pow: float,
