@@ -380,17 +380,106 @@ static PyObject *check_run(PyObject *self, PyObject *const *args, Py_ssize_t nar
 }
 
 /* The pool's entry class (hush.shh.pool_entry.PooledEnvelope) and the offset of its `pow`. */
+/* The pool's entry class and its slots, in this order: pow, hash, knowers, source, _bucket. */
+#define ENTRY_SLOTS 5
 static PyTypeObject *entry_type = NULL;
-static Py_ssize_t entry_pow_offset;
+static Py_ssize_t entry_offsets[ENTRY_SLOTS];
+#define entry_pow_offset (entry_offsets[0])
+#define ENTRY_SLOT(entry, i) (*(PyObject **)((char *)(entry) + entry_offsets[i]))
 
 static PyObject *bind_entry(PyObject *self, PyObject *args) {
     PyObject *cls, *names;
     if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &cls, &PyTuple_Type, &names)) return NULL;
-    Py_ssize_t offset;
-    if (find_slots((PyTypeObject *)cls, names, 1, &offset) != 0) return NULL;
-    entry_pow_offset = offset;
+    Py_ssize_t offsets[ENTRY_SLOTS];
+    if (find_slots((PyTypeObject *)cls, names, ENTRY_SLOTS, offsets) != 0) return NULL;
+    memcpy(entry_offsets, offsets, sizeof offsets);
     Py_XSETREF(entry_type, (PyTypeObject *)Py_NewRef(cls));
     Py_RETURN_NONE;
+}
+
+/* dict[key] += amount, for a key that must be there (a KeyError if it isn't); -1 on error. */
+static int add_to(PyObject *dict, PyObject *key, PyObject *amount) {
+    PyObject *value = PyDict_GetItemWithError(dict, key); /* borrowed */
+    if (value == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyError, "mark_known_by: not accounted");
+        return -1;
+    }
+    PyObject *sum = PyNumber_Add(value, amount);
+    if (sum == NULL) return -1;
+    int failed = PyDict_SetItem(dict, key, sum);
+    Py_DECREF(sum);
+    return failed;
+}
+
+/* mark_known_by(known, pooled, entries, usage, rank_bytes, cost, pinned) -> int
+   EnvelopePool.mark_known_by's loop: each entry (of the bound class) whose hash is not in `known`
+   and that is `pooled`'s entry for it goes into `known`; its knowers grow by one, and
+   `usage[source]` and, unless its bucket's rank is `pinned`, `rank_bytes[rank]` by `cost`.
+   Returns how many were new (the caller adds them to bytes_used). */
+static PyObject *mark_known_by(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    static PyObject *rank_name = NULL, *one = NULL;
+    if (nargs != 7 || !PyDict_Check(args[0]) || !PyDict_Check(args[1]) || !PyDict_Check(args[3]) ||
+        !PyDict_Check(args[4]) || entry_type == NULL) {
+        PyErr_SetString(PyExc_TypeError,
+                        "mark_known_by(known: dict, pooled: dict, entries, usage: dict, "
+                        "rank_bytes: dict, cost, pinned), after bind_entry");
+        return NULL;
+    }
+    if (rank_name == NULL && (rank_name = PyUnicode_InternFromString("rank")) == NULL) return NULL;
+    if (one == NULL && (one = PyLong_FromLong(1)) == NULL) return NULL;
+    PyObject *known = args[0], *pooled = args[1], *usage = args[3], *rank_bytes = args[4];
+    PyObject *cost = args[5], *pinned = args[6];
+    PyObject *items = PySequence_Tuple(args[2]); /* a snapshot: no list mutated under us */
+    if (items == NULL) return NULL;
+    Py_ssize_t added = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(items); i++) {
+        PyObject *entry = PyTuple_GET_ITEM(items, i);
+        if (!Py_IS_TYPE(entry, entry_type)) {
+            PyErr_SetString(PyExc_TypeError, "mark_known_by: not a pooled entry");
+            goto error;
+        }
+        PyObject *hash = ENTRY_SLOT(entry, 1), *knowers = ENTRY_SLOT(entry, 2);
+        PyObject *source = ENTRY_SLOT(entry, 3), *bucket = ENTRY_SLOT(entry, 4);
+        if (hash == NULL || knowers == NULL || source == NULL || bucket == NULL) {
+            PyErr_SetString(PyExc_AttributeError, "mark_known_by: an entry slot is unset");
+            goto error;
+        }
+        int seen = PyDict_Contains(known, hash);
+        if (seen < 0) goto error;
+        if (seen) continue;
+        PyObject *current = PyDict_GetItemWithError(pooled, hash); /* borrowed */
+        if (current == NULL && PyErr_Occurred()) goto error;
+        if (current != entry) continue;
+        if (bucket == Py_None) {
+            PyErr_SetString(PyExc_AssertionError, "mark_known_by: a pooled entry has no bucket");
+            goto error;
+        }
+        Py_INCREF(hash);
+        Py_INCREF(source);
+        Py_INCREF(bucket);
+        int failed = PyDict_SetItem(known, hash, Py_None);
+        PyObject *more = failed ? NULL : PyNumber_Add(knowers, one);
+        if (more != NULL) {
+            PyObject *old = ENTRY_SLOT(entry, 2);
+            ENTRY_SLOT(entry, 2) = more;
+            Py_XDECREF(old);
+        }
+        failed = more == NULL || add_to(usage, source, cost) != 0;
+        PyObject *rank = failed ? NULL : PyObject_GetAttr(bucket, rank_name);
+        int is_pinned = rank == NULL ? -1 : PyObject_RichCompareBool(rank, pinned, Py_EQ);
+        failed = is_pinned < 0 || (!is_pinned && add_to(rank_bytes, rank, cost) != 0);
+        Py_XDECREF(rank);
+        Py_DECREF(hash);
+        Py_DECREF(source);
+        Py_DECREF(bucket);
+        if (failed) goto error;
+        added++;
+    }
+    Py_DECREF(items);
+    return PyLong_FromSsize_t(added);
+error:
+    Py_DECREF(items);
+    return NULL;
 }
 
 /* Whether `add(envelope, now)` would answer DUPLICATE for this copy of the pooled `entry`, judged
@@ -571,7 +660,11 @@ static PyMethodDef methods[] = {
      "How many list items from pos (at most limit) decode would accept, checked without "
      "hashing, and where they end."},
     {"bind_entry", bind_entry, METH_VARARGS,
-     "bind_entry(cls, ('pow',)) -> None\n\nThe pool's entry class and its PoW slot."},
+     "bind_entry(cls, ('pow', 'hash', 'knowers', 'source', '_bucket')) -> None\n\n"
+     "The pool's entry class and those of its slots."},
+    {"mark_known_by", (PyCFunction)(void (*)(void))mark_known_by, METH_FASTCALL,
+     "mark_known_by(known, pooled, entries, usage, rank_bytes, cost, pinned) -> int\n\n"
+     "EnvelopePool.mark_known_by's loop over one batch; how many entries were new to known."},
     {"copies_run", (PyCFunction)(void (*)(void))copies_run, METH_FASTCALL,
      "copies_run(payload, pos, stop, limit, entries, now, max_size, min_pow, bloom)\n"
      "    -> ([entry, ...], pos, Envelope | None)\n\n"

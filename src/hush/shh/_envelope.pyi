@@ -1,5 +1,5 @@
-from collections.abc import Mapping
-from typing import Generic, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, Generic, TypeVar
 
 from hush.shh.envelope import Envelope
 
@@ -12,6 +12,15 @@ class SlotBuilder(Generic[_T]):
 
 def bind(cls: type[Envelope], slot_names: tuple[str, ...]) -> None: ...
 def bind_entry(cls: type[object], slot_names: tuple[str, ...]) -> None: ...
+def mark_known_by(
+    known: dict[Any, None],
+    pooled: dict[Any, Any],
+    entries: Iterable[object],
+    usage: dict[Any, int],
+    rank_bytes: dict[int, int],
+    cost: int,
+    pinned: int,
+) -> int: ...
 def decode(raw: bytes) -> Envelope | None: ...
 def decode_run(payload: bytes, pos: int, stop: int, limit: int) -> tuple[list[Envelope], int]: ...
 def check_run(payload: bytes, pos: int, stop: int, limit: int) -> tuple[int, int]: ...

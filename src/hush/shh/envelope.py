@@ -331,10 +331,15 @@ def copies_run(
     return _envelope.copies_run(payload, pos, stop, limit, entries, now, max_size, min_pow, bloom)
 
 
-def bind_entry(cls: type[object]) -> None:
-    """Tell the C part the pool's entry class, whose `pow` slot `copies_run` reads."""
-    if _envelope is not None:
-        _envelope.bind_entry(cls, ("pow",))
+def bind_entry(cls: type[object]) -> Callable[..., int] | None:
+    """Tell the C part the pool's entry class, whose `pow` slot `copies_run` reads and whose
+    `hash`, `knowers`, `source` and `_bucket` slots its `mark_known_by` uses; returns that
+    (`mark_known_by(known, pooled, entries, usage, rank_bytes, cost, pinned)` → how many were
+    new: `EnvelopePool.mark_known_by`'s loop), or None without the C part."""
+    if _envelope is None:
+        return None
+    _envelope.bind_entry(cls, ("pow", "hash", "knowers", "source", "_bucket"))
+    return _envelope.mark_known_by
 
 
 _T = TypeVar("_T")

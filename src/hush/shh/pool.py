@@ -69,7 +69,7 @@ DEFAULT_POOL_BYTES = 256 * 1024 * 1024
 
 _LOCAL = "local"  # the accounting source of envelopes posted here
 _outcome = slot_builder(AddOutcome)  # AddOutcome(status, reason, entry, evicted), unchecked
-bind_entry(PooledEnvelope)  # copies_run reads a pooled entry's PoW
+_c_mark_known_by = bind_entry(PooledEnvelope)  # copies_run reads a pooled entry's PoW
 
 
 class _LocalView:
@@ -334,7 +334,20 @@ class EnvelopePool:
     ) -> int:
         """Put each entry still pooled and not yet in `known` (one peer's known set) there, and
         account its mark; returns how many were new. What `mark_known` per hash does after a
-        `known` check, for a whole batch at once (a relay marks every envelope once per peer)."""
+        `known` check, for a whole batch at once (a relay marks every envelope once per peer):
+        in one C call where it was built (the loop below, on the entries' slots)."""
+        if _c_mark_known_by is not None:
+            added = _c_mark_known_by(
+                known,
+                self._entries,
+                entries,
+                self._usage,
+                self._rank_bytes,
+                KNOWN_MARK_COST,
+                PINNED,
+            )
+            self.bytes_used += added * KNOWN_MARK_COST
+            return added
         pooled = self._entries
         usage = self._usage
         rank_bytes = self._rank_bytes
