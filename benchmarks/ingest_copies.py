@@ -7,7 +7,9 @@ a duplicate copy should cost one keccak and a dict look-up; figures in BENCHMARK
 `benchmarks/sim_scale.py`) from one peer, with the simulator's `Tap` as the node's observer and
 seven other live peers to offer new envelopes to: `dup30` (every envelope already pooled, none
 known to the sender), `new30` (none pooled), `mix30` (24 pooled, 6 new: the 80 % duplicates of a
-relaying node). Each figure runs in a fresh child process, alternately against the baseline's
+relaying node); `mark30` is `EnvelopePool.mark_known_by` alone, a 30-entry batch marked known to
+each of eight peers (as `Sessions.send_batch` does for every envelope sent to every peer; rate in
+batches × peers per CPU second). Each figure runs in a fresh child process, alternately against the baseline's
 `src` and this checkout's (PYTHONPATH; the baseline needs its C extension built in place),
 `--runs` times each; rates are packets per CPU second of the child (`time.process_time`), medians
 and the after/before ratio in the table. Only APIs both sides have are used.
@@ -24,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
-FIGURES = ["dup30", "mix30", "new30"]
+FIGURES = ["dup30", "mix30", "new30", "mark30"]
 NOW = 1_700_000_000
 PACKET = 30
 
@@ -74,6 +76,8 @@ def figure(name: str, packets: int) -> float:
     pooled = [envelope() for _ in range(4000)]
     for one in pooled:
         pool.add(one, NOW)
+    if name == "mark30":
+        return marks(pool, rng, packets)
     fresh = {"dup30": 0, "mix30": 6, "new30": PACKET}[name]
     batches = []
     for _ in range(packets):
@@ -95,6 +99,27 @@ def figure(name: str, packets: int) -> float:
     assert tap.copies == packets * PACKET, (tap.copies, tap.duplicates)
     assert tap.duplicates == packets * (PACKET - fresh)
     return packets / spent
+
+
+def marks(pool: Any, rng: Any, packets: int) -> float:
+    """`mark_known_by` of `packets` 30-entry batches, each for eight peers' known sets (the
+    clock read around each call only)."""
+    import time  # noqa: PLC0415
+
+    entries = list(pool)
+    batches = [rng.sample(entries, PACKET) for _ in range(packets)]
+    # Known sets of a live peer's size (2,000 other hashes), the batch taken out again untimed.
+    knowns = [dict.fromkeys(rng.randbytes(32) for _ in range(2000)) for _ in range(8)]
+    spent = 0.0
+    for batch in batches:
+        for known in knowns:
+            start = time.process_time()
+            pool.mark_known_by(known, batch)
+            spent += time.process_time() - start
+            for entry in batch:
+                del known[entry.hash]
+    assert pool.bytes_used > 0
+    return packets * len(knowns) / spent
 
 
 def main() -> None:

@@ -114,7 +114,8 @@ def _state(pool: EnvelopePool) -> tuple[object, ...]:
 def _twin_pools(seed: int) -> tuple[EnvelopePool, EnvelopePool, random.Random]:
     rng = random.Random(seed)
     envelopes = [_envelope(rng, NOW) for _ in range(120)]
-    sources: list[Hashable] = [None, b"a", b"b", 7]
+    # 4 to 18 sources: a batch's tally of sources fits in C (8) or overflows to the dicts
+    sources: list[Hashable] = [None, b"a", b"b", 7, *range(100, 100 + 2 * seed)]
     plan = [(rng.choice(sources), rng.random() < 0.1) for _ in envelopes]
     pools = []
     for _ in range(2):

@@ -379,8 +379,8 @@ static PyObject *check_run(PyObject *self, PyObject *const *args, Py_ssize_t nar
     return Py_BuildValue("(nn)", count, pos);
 }
 
-/* The pool's entry class (hush.shh.pool_entry.PooledEnvelope) and the offset of its `pow`. */
-/* The pool's entry class and its slots, in this order: pow, hash, knowers, source, _bucket. */
+/* The pool's entry class (hush.shh.pool_entry.PooledEnvelope) and its slots, in this order:
+   pow, hash, knowers, source, _bucket. */
 #define ENTRY_SLOTS 5
 static PyTypeObject *entry_type = NULL;
 static Py_ssize_t entry_offsets[ENTRY_SLOTS];
@@ -397,6 +397,28 @@ static PyObject *bind_entry(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* A batch's charges summed per key before they reach a dict: most batches have few distinct
+   sources and ranks. Up to TALLY_KEYS keys; -1 when full (the caller charges the dict itself). */
+#define TALLY_KEYS 8
+typedef struct {
+    int count;
+    PyObject *keys[TALLY_KEYS]; /* borrowed: the batch's entries and buckets hold them */
+    Py_ssize_t marks[TALLY_KEYS];
+} tally_t;
+
+static int tally(tally_t *t, PyObject *key) {
+    for (int i = 0; i < t->count; i++) {
+        if (t->keys[i] == key) { /* the same object (an entry's source, a bucket's rank) */
+            t->marks[i]++;
+            return 0;
+        }
+    }
+    if (t->count == TALLY_KEYS) return -1;
+    t->keys[t->count] = key;
+    t->marks[t->count++] = 1;
+    return 0;
+}
+
 /* dict[key] += amount, for a key that must be there (a KeyError if it isn't); -1 on error. */
 static int add_to(PyObject *dict, PyObject *key, PyObject *amount) {
     PyObject *value = PyDict_GetItemWithError(dict, key); /* borrowed */
@@ -411,11 +433,25 @@ static int add_to(PyObject *dict, PyObject *key, PyObject *amount) {
     return failed;
 }
 
+/* dict[key] += marks * cost for each key of the tally; -1 on error. */
+static int charge_tally(PyObject *dict, const tally_t *t, PyObject *cost) {
+    for (int i = 0; i < t->count; i++) {
+        PyObject *marks = PyLong_FromSsize_t(t->marks[i]);
+        PyObject *amount = marks == NULL ? NULL : PyNumber_Multiply(marks, cost);
+        Py_XDECREF(marks);
+        int failed = amount == NULL || add_to(dict, t->keys[i], amount) != 0;
+        Py_XDECREF(amount);
+        if (failed) return -1;
+    }
+    return 0;
+}
+
 /* mark_known_by(known, pooled, entries, usage, rank_bytes, cost, pinned) -> int
    EnvelopePool.mark_known_by's loop: each entry (of the bound class) whose hash is not in `known`
    and that is `pooled`'s entry for it goes into `known`; its knowers grow by one, and
-   `usage[source]` and, unless its bucket's rank is `pinned`, `rank_bytes[rank]` by `cost`.
-   Returns how many were new (the caller adds them to bytes_used). */
+   `usage[source]` and, unless its bucket's rank is `pinned`, `rank_bytes[rank]` by `cost` (summed
+   per source and per rank over the batch, then charged). Returns how many were new (the caller
+   adds them to bytes_used). */
 static PyObject *mark_known_by(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     static PyObject *rank_name = NULL, *one = NULL;
     if (nargs != 7 || !PyDict_Check(args[0]) || !PyDict_Check(args[1]) || !PyDict_Check(args[3]) ||
@@ -429,8 +465,10 @@ static PyObject *mark_known_by(PyObject *self, PyObject *const *args, Py_ssize_t
     if (one == NULL && (one = PyLong_FromLong(1)) == NULL) return NULL;
     PyObject *known = args[0], *pooled = args[1], *usage = args[3], *rank_bytes = args[4];
     PyObject *cost = args[5], *pinned = args[6];
-    PyObject *items = PySequence_Tuple(args[2]); /* a snapshot: no list mutated under us */
+    /* A snapshot holding every entry (and so its source and bucket) until the charges are made. */
+    PyObject *items = PySequence_Tuple(args[2]);
     if (items == NULL) return NULL;
+    tally_t sources = {0}, ranks = {0};
     Py_ssize_t added = 0;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(items); i++) {
         PyObject *entry = PyTuple_GET_ITEM(items, i);
@@ -454,27 +492,24 @@ static PyObject *mark_known_by(PyObject *self, PyObject *const *args, Py_ssize_t
             PyErr_SetString(PyExc_AssertionError, "mark_known_by: a pooled entry has no bucket");
             goto error;
         }
-        Py_INCREF(hash);
-        Py_INCREF(source);
-        Py_INCREF(bucket);
-        int failed = PyDict_SetItem(known, hash, Py_None);
-        PyObject *more = failed ? NULL : PyNumber_Add(knowers, one);
-        if (more != NULL) {
-            PyObject *old = ENTRY_SLOT(entry, 2);
-            ENTRY_SLOT(entry, 2) = more;
-            Py_XDECREF(old);
-        }
-        failed = more == NULL || add_to(usage, source, cost) != 0;
-        PyObject *rank = failed ? NULL : PyObject_GetAttr(bucket, rank_name);
-        int is_pinned = rank == NULL ? -1 : PyObject_RichCompareBool(rank, pinned, Py_EQ);
-        failed = is_pinned < 0 || (!is_pinned && add_to(rank_bytes, rank, cost) != 0);
-        Py_XDECREF(rank);
-        Py_DECREF(hash);
-        Py_DECREF(source);
-        Py_DECREF(bucket);
-        if (failed) goto error;
+        /* Only bytes keys and ints below: nothing here runs Python code or frees an entry. */
+        if (PyDict_SetItem(known, hash, Py_None) != 0) goto error;
+        PyObject *more = PyNumber_Add(knowers, one);
+        if (more == NULL) goto error;
+        ENTRY_SLOT(entry, 2) = more;
+        Py_DECREF(knowers);
         added++;
+        if (tally(&sources, source) != 0 && add_to(usage, source, cost) != 0) goto error;
+        PyObject *rank = PyObject_GetAttr(bucket, rank_name);
+        if (rank == NULL) goto error;
+        int is_pinned = PyObject_RichCompareBool(rank, pinned, Py_EQ);
+        int failed = is_pinned < 0 ||
+                     (!is_pinned && tally(&ranks, rank) != 0 && add_to(rank_bytes, rank, cost) != 0);
+        Py_DECREF(rank); /* the bucket's slot holds it */
+        if (failed) goto error;
     }
+    if (charge_tally(usage, &sources, cost) != 0 || charge_tally(rank_bytes, &ranks, cost) != 0)
+        goto error;
     Py_DECREF(items);
     return PyLong_FromSsize_t(added);
 error:
