@@ -111,9 +111,9 @@ class PoolKeeper:
         grow its known set with them.
 
         The first pass only checks the envelopes (the C part hashes none). The second takes
-        them in runs (`EnvelopePool.copies_run`): a plain copy of a pooled envelope costs its
-        hash and a look-up, and the run's copies are told to the observers, echoed and marked
-        known at once (`_copies`), in order with the envelopes between them, which go through
+        them in runs (`EnvelopePool.copies_run`): a plain copy of a pooled envelope costs a
+        look-up by its bytes (no keccak), and the run's copies are told to the observers, echoed
+        and marked known at once (`_copies`), in order with the envelopes between them, which go through
         `_pool_one` as before. An item the C part leaves to the reference decoder (or every
         item, without the C part) is decoded and judged by `pooled_copy`, as before."""
         shh = peer.shh

@@ -11,7 +11,7 @@ else to the generic strict decoder, so errors and decisions are the Python ones.
 keeps its hash and PoW digest's bit count once computed (they depend only on its bytes).
 `decode_python` is the pure-Python path: the fallback without a compiler, and the reference
 the C path is tested against. For a `messages` packet, `check_run` (parse only) and
-`copies_run` (a copy of a pooled envelope is its hash and a look-up) serve the node's receive
+`copies_run` (a copy of a pooled envelope is a look-up by its bytes) serve the node's receive
 path; without the C part they check and find nothing, and the caller decodes each envelope.
 """
 

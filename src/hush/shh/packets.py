@@ -219,7 +219,8 @@ def check_messages_in_slices(
 
     It fails where `decode_messages_in_slices` fails, with the same `DecodeError`, and accepts
     what it accepts; but the envelopes the C part takes are only checked, not hashed: the second
-    pass hashes each once (`EnvelopePool.copies_run`). Without the C part every envelope is
+    pass finds copies by their bytes and hashes each other envelope once
+    (`EnvelopePool.copies_run`). Without the C part every envelope is
     decoded here, as `decode_messages_in_slices` would."""
     if size < 1:
         raise ValueError("slice size must be at least 1")
