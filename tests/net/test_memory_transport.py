@@ -348,6 +348,27 @@ def test_close_is_an_eof_for_the_remote(rlpx: bool) -> None:
 
 
 @pytest.mark.parametrize("rlpx", MODES)
+def test_a_waiting_reader_survives_a_cancel_and_wakes_on_close(rlpx: bool) -> None:
+    async def main() -> None:
+        _, b, out, inbound, _ = await _connected(rlpx, LinkModel(Constant(0.02)))
+        with pytest.raises(TimeoutError):  # a cancelled wait leaves the link readable
+            async with asyncio.timeout(1.0):
+                await inbound.read_message()
+        await out.send_message("shh", 3, b"after the cancel")
+        assert await inbound.read_message() == ("shh", 3, b"after the cancel")
+        reader = asyncio.ensure_future(inbound.read_message())
+        await asyncio.sleep(1.0)
+        assert not reader.done()
+        inbound.close()  # the reader waiting here is woken by the end, not left hanging
+        with pytest.raises(PeerDisconnected) as caught:
+            await reader
+        assert (caught.value.reason, caught.value.by_remote) == (DisconnectReason.REQUESTED, False)
+        await _finish(out, b)
+
+    run(main())
+
+
+@pytest.mark.parametrize("rlpx", MODES)
 def test_dial_to_nobody_is_refused(rlpx: bool) -> None:
     async def main() -> None:
         network = MemoryNetwork(rlpx=rlpx, model=LinkModel(Constant(0.1)))

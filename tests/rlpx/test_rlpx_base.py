@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from hush.errors import DecodeError, DisconnectReason, PeerError
@@ -14,6 +16,7 @@ from hush.rlpx.base import (
     encode_disconnect,
     match_capabilities,
     snappy_compress,
+    snappy_compressed_size,
     snappy_decompress,
 )
 
@@ -42,6 +45,17 @@ def test_disconnect_decoding_is_lenient(
     payload: bytes, snappy: bool, reason: DisconnectReason
 ) -> None:
     assert decode_disconnect(payload, snappy) is reason
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_snappy_compressed_size_is_the_compressed_length(seed: int) -> None:
+    rng = random.Random(seed)
+    for size in (0, 1, 15, 700, 10_000, 70_000):
+        noise = rng.randbytes(size)  # incompressible: the block is a bit longer than the input
+        runs = bytes(rng.choice(b"ab") for _ in range(size // 50)) * 50  # compressible
+        for data in (noise, runs):
+            assert snappy_compressed_size(data) == len(snappy_compress(data))
+    assert snappy_compressed_size(bytes(10_000)) < 1_000
 
 
 def test_snappy_round_trip_and_ping_encoding() -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "encode_disconnect",
     "match_capabilities",
     "snappy_compress",
+    "snappy_compressed_size",
     "snappy_decompress",
 ]
 
@@ -224,6 +225,12 @@ def match_capabilities(
 def snappy_compress(data: bytes) -> bytes:
     """Snappy raw block format (not the framed format)."""
     return bytes(cramjam.snappy.compress_raw(data))
+
+
+def snappy_compressed_size(data: bytes) -> int:
+    """`len(snappy_compress(data))` without copying the block into a `bytes` (what a memory
+    link charges for a frame: it needs the size, never the compressed bytes)."""
+    return len(cramjam.snappy.compress_raw(data))
 
 
 def _declared_length(data: bytes) -> int:

@@ -54,6 +54,7 @@ from hush.rlpx.base import (
     match_capabilities,
     message_id,
     snappy_compress,
+    snappy_compressed_size,
 )
 from hush.types import NodeID
 
@@ -145,7 +146,8 @@ class PlainLink:
         self._out: Pipe[tuple[_Frame, int]] | None = None
         self._peer: _Credits | None = None
         self._inbox: deque[tuple[_Frame, int]] = deque()
-        self._arrived = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
+        """The reader's wait for a frame (or the end), resolved by `_arrive` and `_finish`."""
         self._unread = 0
         self._room = asyncio.Event()
         self._closed: PeerDisconnected | None = None
@@ -202,7 +204,7 @@ class PlainLink:
         if self._closed is not None:
             raise self._closed.copy()
         msg_id = message_id(self.shared_capabilities, capability, code, len(payload))
-        self._send(_Message(msg_id, payload), frame_size(msg_id, len(snappy_compress(payload))))
+        self._send(_Message(msg_id, payload), frame_size(msg_id, snappy_compressed_size(payload)))
         await self._drain()
 
     async def disconnect(self, reason: DisconnectReason) -> None:
@@ -313,7 +315,7 @@ class PlainLink:
             if self._established:
                 log.debug("peer %s gone: %s", short_id(self.node_id), outcome)
             self._release_inbox()
-            self._arrived.set()
+            self._wake()
             self._room.set()
         return self._closed.copy()
 
@@ -331,14 +333,22 @@ class PlainLink:
                 self._peer._consumed(item[1])
             return
         self._inbox.append(item)
-        self._arrived.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():  # done: the reader was cancelled
+            waiter.set_result(None)
 
     async def _next_frame(self) -> _Frame:
         while not self._inbox:
             if self._closed is not None:
                 raise self._closed.copy()
-            self._arrived.clear()
-            await self._arrived.wait()
+            self._waiter = waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
         if self._closed is not None:
             raise self._closed.copy()
         frame, size = self._inbox.popleft()
