@@ -29,7 +29,8 @@ from hush.crypto import PrivateKey, SymmetricKey
 from hush.enode import Enode
 from hush.net import P2PConfig, PeerDisconnected, dial
 from hush.node import Node, NodeConfig
-from hush.node.ratelimit import RateLimitConfig, RateLimiter, RateLimitMode
+from hush.node.ratelimit import RateLimiter
+from hush.node.ratelimit_config import RateLimitConfig, RateLimitMode
 from hush.shh import packets
 from hush.shh.envelope import Envelope
 from hush.shh.message import wrap

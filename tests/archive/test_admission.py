@@ -7,7 +7,7 @@ import hashlib
 from hush.archive.admission import Admission, AdmissionConfig
 from hush.archive.server import ArchiveConfig, ArchiveServer
 from hush.archive.store import ArchivedEnvelope, open_store
-from hush.node.ratelimit import Rate
+from hush.node.ratelimit_config import Rate
 from hush.types import Topic
 
 

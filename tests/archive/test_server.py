@@ -22,7 +22,7 @@ from hush.archive.request import (
 from hush.archive.server import ArchiveConfig
 from hush.archive.store import ArchivedEnvelope
 from hush.crypto.symmetric import SymmetricKey
-from hush.node.ratelimit import Rate
+from hush.node.ratelimit_config import Rate
 from hush.shh.envelope import Envelope
 from hush.shh.message import wrap
 from hush.shh.topic import FULL_BLOOM, topic_to_bloom

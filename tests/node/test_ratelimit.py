@@ -10,18 +10,12 @@ import pytest
 from hush.crypto import PrivateKey
 from hush.errors import UsageError
 from hush.node import NodeConfig
-from hush.node.ratelimit import (
-    Action,
+from hush.node.ratelimit import Action, RateLimiter, Scope, TokenBucket, Unit, Verdict, _KeyState
+from hush.node.ratelimit_config import (
     Rate,
     RateLimitConfig,
-    RateLimiter,
     RateLimitMode,
-    Scope,
-    TokenBucket,
-    Unit,
-    Verdict,
-    _address,
-    _KeyState,
+    ip_scope,
     parse_rate,
     rate_limit_config,
 )
@@ -328,7 +322,7 @@ class _Reference(RateLimiter):
         exempt: bool = False,
     ) -> Verdict:
         config = self.config
-        ip, loopback = _address(host)
+        ip, loopback = ip_scope(host)
         if (
             exempt
             or (loopback and config.exempt_loopback)

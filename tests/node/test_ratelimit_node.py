@@ -24,7 +24,8 @@ from hush.enode import Enode
 from hush.errors import DisconnectReason
 from hush.net import P2PConfig, PeerConnection, PeerDisconnected, dial, serve
 from hush.node import Node, PostRequest
-from hush.node.ratelimit import Action, RateLimitMode, Scope, Unit
+from hush.node.ratelimit import Action, Scope, Unit
+from hush.node.ratelimit_config import RateLimitMode
 from hush.shh import packets
 from hush.shh.envelope import Envelope
 from hush.shh.filters import Filter

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hush.cli.main import main
 from hush.cli.node import run_node, settings_from
 from hush.errors import UsageError
-from hush.node.ratelimit import DEFAULT_BYTES, DEFAULT_PACKETS, Rate, RateLimitMode
+from hush.node.ratelimit_config import DEFAULT_BYTES, DEFAULT_PACKETS, Rate, RateLimitMode
 
 MIB = 1024 * 1024
 

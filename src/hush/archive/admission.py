@@ -13,7 +13,8 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from hush.node.ratelimit import Rate, TokenBucket
+from hush.node.ratelimit import TokenBucket
+from hush.node.ratelimit_config import Rate
 
 __all__ = ["IP_RATE", "PEER_RATE", "Admission", "AdmissionConfig"]
 

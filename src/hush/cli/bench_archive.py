@@ -43,7 +43,7 @@ from hush.cli.bench_pages import bench_pages, explain
 from hush.crypto.symmetric import SymmetricKey
 from hush.enode import Enode
 from hush.node import Node, NodeConfig
-from hush.node.ratelimit import Rate
+from hush.node.ratelimit_config import Rate
 from hush.rpc import RpcConfig, RpcServer, ShhApi
 from hush.shh.filters import Filter
 from hush.shh.message import wrap

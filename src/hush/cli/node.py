@@ -33,7 +33,7 @@ from hush.cli.node_settings import (
     settings_from,
 )
 from hush.net.limits import raise_open_file_limit
-from hush.node.ratelimit import RateLimitMode
+from hush.node.ratelimit_config import RateLimitMode
 
 __all__ = [
     "NodeSettings",

@@ -23,7 +23,7 @@ from hush.enode import host_port
 from hush.errors import UsageError
 from hush.metrics.stats import COMPAT as METRICS_COMPAT
 from hush.node import NodeConfig
-from hush.node.ratelimit import (
+from hush.node.ratelimit_config import (
     DEFAULT_BYTES,
     DEFAULT_PACKETS,
     Rate,

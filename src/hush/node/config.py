@@ -9,7 +9,7 @@ from hush import CLIENT_ID
 from hush.enode import Enode
 from hush.errors import HushError, UsageError
 from hush.net.config import MAX_TIMEOUT, TIMEOUT_FIELDS, P2PConfig
-from hush.node.ratelimit import (
+from hush.node.ratelimit_config import (
     DEFAULT_BYTES,
     DEFAULT_PACKETS,
     DEFAULT_TOLERANCE,
