@@ -1,7 +1,7 @@
 """One simulation on two processes: a conservative parallel discrete-event simulation.
 
 `run_parallel(scenario)` splits the nodes in two (`partition`: breadth-first order from node 0,
-halved, so neighbours tend to share a part), forks a child for the second part and runs the
+halved, then pair swaps while one lowers the edge cut), forks a child for the second part and runs the
 first itself. Both build the same topology, workload and node identities from the scenario's
 seed (`hush.testing.cluster.enode_of`), but each starts only its own nodes, as real
 `hush.node.Node`s on its own `MemoryNetwork` under its own `VirtualEventLoop`

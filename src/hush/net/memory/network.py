@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import random
@@ -334,10 +333,4 @@ class MemoryTransport:
             self.network.traffic,
         )
         listener.accept_plain(theirs)
-        try:
-            await ours.dial_handshake(node_key.node_id, enode.node_id, admit)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                ours.close()
-            raise
-        return ours
+        return await ours.dial(node_key.node_id, enode.node_id, admit)

@@ -27,6 +27,7 @@ silently dead, it ends by Disconnect or close. Every end surfaces as `PeerDiscon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
@@ -219,6 +220,16 @@ class PlainLink:
             self._finish(PeerDisconnected(DisconnectReason.REQUESTED, False, detail="closed"))
 
     # -- the handshake ---------------------------------------------------------------------------
+
+    async def dial(self, own_id: NodeID, remote_id: NodeID, admit: Admit | None) -> PlainLink:
+        """`dial_handshake`, the link closed if it fails or is cancelled; this link once done."""
+        try:
+            await self.dial_handshake(own_id, remote_id, admit)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.close()
+            raise
+        return self
 
     async def dial_handshake(self, own_id: NodeID, remote_id: NodeID, admit: Admit | None) -> None:
         """The dialer's side; the caller holds the deadline. Raises PeerDisconnected."""

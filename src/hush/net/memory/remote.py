@@ -27,7 +27,6 @@ order, so a run replays exactly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import random
 from collections.abc import Callable
@@ -153,13 +152,7 @@ class Bridge:
         remote = (enode.ip, enode.tcp_port)
         link = self._end(link_id, config, False, local, remote, model, rng_out)
         self._emit(self._loop.time() + self.lookahead, link_id, Connect(remote, local, seed_back))
-        try:
-            await link.dial_handshake(node_key.node_id, enode.node_id, admit)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                link.close()
-            raise
-        return link
+        return await link.dial(node_key.node_id, enode.node_id, admit)
 
     def _end(
         self,
