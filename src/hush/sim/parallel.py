@@ -5,7 +5,7 @@ halved, then pair swaps while one lowers the edge cut), forks a child for the se
 first itself. Both build the same topology, workload and node identities from the scenario's
 seed (`hush.testing.cluster.enode_of`), but each starts only its own nodes, as real
 `hush.node.Node`s on its own `MemoryNetwork` under its own `VirtualEventLoop`
-(`hush.sim.runner._run` with a `Worker`). Links between the parts are plain memory links whose
+(`hush.sim.runner.simulate` with a `Worker`). Links between the parts are plain memory links whose
 ends live in the two processes (`hush.net.memory.remote.Bridge`).
 
 Synchronisation (rules):
@@ -27,7 +27,9 @@ Synchronisation (rules):
   link id, sequence) order, horizons are computed from the same numbers on both sides.
 
 Each worker records its own nodes (taps, first arrivals, deliveries by envelope hash, pool
-sizes); the parent merges them into one `RunTrace` that `hush.sim.results` reads as it reads a
+sizes). The child hands its share to the parent as soon as the run is over and leaves
+without stopping its nodes (nothing the parent reads would change); the parent merges the shares,
+with the cyclic collector off, into one `RunTrace` that `hush.sim.results` reads as it reads a
 one-process run. Wall seconds are the parent's; CPU seconds the sum of both processes'; peak
 RSS the larger of the two (both in `RunTrace.parallel`). Churn, archive servers and RLPx links
 need the whole network in one process: such scenarios are refused (`Scenario`).
@@ -36,8 +38,11 @@ need the whole network in one process: such scenarios are refused (`Scenario`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import heapq
 import multiprocessing
+import os
 import pickle
 import random
 import resource
@@ -45,6 +50,7 @@ import sys
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -52,7 +58,7 @@ from typing import Any
 from hush.net.memory.network import MemoryNetwork, host_address
 from hush.net.memory.remote import Bridge
 from hush.sim.measure import Tap
-from hush.sim.runner import Progress, RunTrace, _collector_for_simulation, _run
+from hush.sim.runner import Progress, RunTrace, collector_for_simulation, simulate
 from hush.sim.scenario import Scenario
 from hush.sim.topologies import Topology, build
 from hush.vclock import VirtualDeadlock, VirtualEventLoop, run_virtual
@@ -195,6 +201,8 @@ class Worker:
         self._started: asyncio.Future[None] | None = None
         self._ended: asyncio.Future[None] | None = None
         self._cpu = time.process_time()
+        self.on_done: Callable[[RunTrace], None] | None = None
+        """Told this worker's trace once the run is over, before its nodes stop."""
 
     def network_seed(self, seed: int) -> int:
         """Each worker's network draws its own links' random streams."""
@@ -217,11 +225,14 @@ class Worker:
         self._ready = True
         await self._started
 
-    async def finish(self) -> None:
-        """Return at the first barrier instant where every worker is done; then run alone."""
+    async def finish(self, trace: RunTrace) -> None:
+        """Return at the first barrier instant where every worker is done (then run alone),
+        `trace` (this worker's whole record) handed to `on_done` first."""
         assert self._ended is not None
         self._over = True
         await self._ended
+        if self.on_done is not None:
+            self.on_done(trace)
 
     def _close_window(self) -> None:
         cpu = time.process_time()  # a wait in recv takes (next to) no CPU time
@@ -336,17 +347,33 @@ def _work(
     conn: Connection,
     lookahead: float,
     progress: Progress | None,
+    on_share: Callable[[_Share], None] | None = None,
 ) -> tuple[RunTrace, _Share]:
+    """Run this worker's part; its trace and share. With `on_share`, the share is handed over
+    as soon as the run is over, before the nodes stop (the child's, which leaves there)."""
     cpu = time.process_time()
     worker = Worker(index, parts, conn, lookahead)
-    with _collector_for_simulation():
-        trace: RunTrace = run_virtual(_run(scenario, progress, worker))
+    shares: list[_Share] = []
+
+    def done(trace: RunTrace) -> None:
+        shares.append(_share_of(worker, trace, cpu))
+        if on_share is not None:
+            on_share(shares[0])
+
+    worker.on_done = done
+    with collector_for_simulation():
+        trace: RunTrace = run_virtual(simulate(scenario, progress, worker))
+    return trace, shares[0]
+
+
+def _share_of(worker: Worker, trace: RunTrace, cpu: float) -> _Share:
+    """What `worker` hands to the merge, its CPU counted from `cpu` (`time.process_time`)."""
     worker.close()
     mine = worker.nodes
     taps = [tap for tap in trace.taps if tap.index in mine]
     for tap in taps:
         tap.first.clear()  # carried in `arrivals`
-    share = _Share(
+    return _Share(
         taps,
         {i: trace.arrivals[i] for i in sorted(mine)},
         trace.published,
@@ -359,7 +386,6 @@ def _work(
         time.process_time() - cpu,
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
-    return trace, share
 
 
 def _child(
@@ -370,9 +396,20 @@ def _child(
     lookahead: float,
 ) -> None:
     other.close()  # the parent's end, inherited by the fork
-    try:
-        _, share = _work(scenario, 1, parts, conn, lookahead, None)
+
+    def hand_over(share: _Share) -> None:
+        # The run is over: the share is all the parent reads of this process. It leaves at
+        # once, as a forked multiprocessing child does after its target (os._exit): stopping
+        # its nodes and freeing their memory would only keep the parent waiting in `join`.
         conn.send_bytes(pickle.dumps(("result", share), _PROTOCOL))
+        conn.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    try:
+        _work(scenario, 1, parts, conn, lookahead, None, hand_over)
+        raise RuntimeError("the child worker's run ended without its share")
     except WorkerFailed:
         sys.exit(1)  # the parent is gone or failed: it says why
     except BaseException:
@@ -386,6 +423,20 @@ def _child(
         conn.close()
 
 
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """The cyclic collector off: unpickling and merging the shares makes millions of objects,
+    none of them garbage, and a collection each 700 of them would rescan the parent's heap
+    (1.6 of 1.7 s of unpickling a 1,000-node share)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def run_parallel(
     scenario: Scenario,
     progress: Progress | None = None,
@@ -396,7 +447,7 @@ def run_parallel(
         raise ValueError("run_parallel runs two workers")
     lookahead = scenario.links.bounds()[0]
     spec = scenario.topology
-    topology = build(  # as `_run` builds it: the seed's first draws
+    topology = build(  # as `simulate` builds it: the seed's first draws
         spec.kind,
         spec.nodes,
         random.Random(scenario.seed),
@@ -416,14 +467,16 @@ def run_parallel(
     there.close()
     try:
         trace, mine = _work(scenario, 0, parts, here, lookahead, progress)
-        _, theirs = _receive(here)
+        with _no_collection():
+            _, theirs = _receive(here)
         child.join()
     finally:
         here.close()
         if child.is_alive():
             child.terminate()
             child.join()
-    merged = _merge(trace, topology, parts, [mine, theirs])
+    with _no_collection():
+        merged = _merge(trace, topology, parts, [mine, theirs])
     merged.wall_seconds = time.perf_counter() - wall
     assert merged.parallel is not None
     merged.parallel["lookahead_s"] = lookahead

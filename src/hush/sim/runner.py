@@ -41,7 +41,7 @@ from hush.vclock import run_virtual
 if TYPE_CHECKING:
     from hush.sim.parallel import Worker
 
-__all__ = ["RunTrace", "run_scenario"]
+__all__ = ["RunTrace", "collector_for_simulation", "run_scenario", "simulate"]
 
 Progress = Callable[[float, float, int], None]
 """progress(virtual seconds done, virtual seconds total, posts so far)."""
@@ -130,7 +130,7 @@ async def _churn(
             back(index, down)  # mail-server catch-up (hush.sim.catchup)
 
 
-async def _run(
+async def simulate(
     scenario: Scenario, progress: Progress | None, part: Worker | None = None
 ) -> RunTrace:
     """Run the scenario; with `part`, only that worker's nodes (`hush.sim.parallel`): its
@@ -352,7 +352,7 @@ async def _run(
             for tap in taps:
                 tap.counted = False  # the end of the run: taps stop while the workers agree on it
             part.delivered[:] = [(t - start, i, h) for t, i, h in part.delivered]
-            await part.finish()
+            await part.finish(trace)  # (a child worker hands its share over and leaves there)
         return trace
 
 
@@ -363,7 +363,7 @@ _SIM_GC_THRESHOLDS = (50_000, 20, 100)
 
 
 @contextlib.contextmanager
-def _collector_for_simulation() -> Iterator[None]:
+def collector_for_simulation() -> Iterator[None]:
     """Rarer cyclic-garbage collections for the run; the process's own settings after."""
     before = gc.get_threshold()
     gc.set_threshold(*_SIM_GC_THRESHOLDS)
@@ -381,8 +381,8 @@ def run_scenario(scenario: Scenario, progress: Progress | None = None) -> RunTra
 
         return run_parallel(scenario, progress)
     wall, cpu = time.perf_counter(), time.process_time()
-    with _collector_for_simulation():
-        trace: RunTrace = run_virtual(_run(scenario, progress))
+    with collector_for_simulation():
+        trace: RunTrace = run_virtual(simulate(scenario, progress))
     trace.wall_seconds = time.perf_counter() - wall
     trace.cpu_seconds = time.process_time() - cpu
     trace.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
