@@ -3,11 +3,13 @@ propagation engine's geth per-hop timing checked against real nodes on geth's ti
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import random
 import statistics
 
 from hush.sim.results import checks, summarise
-from hush.sim.runner import run_scenario
+from hush.sim.runner import collect_periodically, collector_for_simulation, run_scenario
 from hush.sim.scenario import (
     ChurnSpec,
     LinksSpec,
@@ -18,6 +20,7 @@ from hush.sim.scenario import (
 )
 from hush.sim.spread import Graph, copies_received, policy_named, propagate
 from hush.sim.topologies import regular
+from hush.vclock import run_virtual
 
 
 def _scenario(**options: object) -> Scenario:
@@ -137,3 +140,38 @@ def test_clock_skew_and_churn_cost_deliveries() -> None:
     assert numbers["churn_events"] >= 6  # offline longer than the TTL: missed for good
     downs = [event for event in churned.churn if not event[2]]
     assert downs and numbers["delivery_ratio_churning_nodes"] < 1.0
+
+
+def test_collector_is_off_for_a_run_and_restored_after() -> None:
+    assert gc.isenabled()
+    with collector_for_simulation():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()  # a process that had it off keeps it off
+    try:
+        with collector_for_simulation():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_full_collection_comes_at_every_period_of_virtual_time() -> None:
+    seen: list[tuple[float, int]] = []
+
+    def told(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            seen.append((asyncio.get_running_loop().time(), info["generation"]))
+
+    async def main() -> None:
+        task = asyncio.create_task(collect_periodically(300.0))
+        await asyncio.sleep(1000.0)
+        task.cancel()
+
+    gc.callbacks.append(told)
+    try:
+        with collector_for_simulation():
+            run_virtual(main())
+    finally:
+        gc.callbacks.remove(told)
+    assert seen == [(300.0, 2), (600.0, 2), (900.0, 2)]

@@ -41,7 +41,14 @@ from hush.vclock import run_virtual
 if TYPE_CHECKING:
     from hush.sim.parallel import Worker
 
-__all__ = ["RunTrace", "collector_for_simulation", "run_scenario", "simulate"]
+__all__ = [
+    "COLLECT_EVERY",
+    "RunTrace",
+    "collect_periodically",
+    "collector_for_simulation",
+    "run_scenario",
+    "simulate",
+]
 
 Progress = Callable[[float, float, int], None]
 """progress(virtual seconds done, virtual seconds total, posts so far)."""
@@ -264,6 +271,7 @@ async def simulate(
                 await asyncio.sleep(scenario.sample_every)
 
         sampler = asyncio.create_task(sample())
+        collector = asyncio.create_task(collect_periodically())
         churners = _churners(scenario, topology, rng, archives.indices)
         offline: set[int] = set()
         churn_tasks = [
@@ -313,6 +321,7 @@ async def simulate(
         await asyncio.sleep(max(0.0, start + duration - loop.time()))
         virtual = loop.time() - start
         sampler.cancel()
+        collector.cancel()
         for task in churn_tasks:
             task.cancel()
         for reader in readers:
@@ -357,20 +366,34 @@ async def simulate(
 
 
 # A simulation allocates millions of long-lived objects (pooled entries, known marks, timers) and
-# few reference cycles: with CPython's default thresholds (700, 10, 10) the collector took 12–27 %
-# of a large run re-scanning them (200 and 1,000 nodes; BENCHMARKS.md "Real nodes at scale").
-_SIM_GC_THRESHOLDS = (50_000, 20, 100)
+# next to no reference cycles. With CPython's default thresholds (700, 10, 10) the collector took
+# 12-27 % of a large run re-scanning them; with (50,000, 20, 100) still 6 % of a 1,000 x 1,000
+# worker (3.7 CPU s: 112 young and 9 middle collections, none full), which found 511 cyclic
+# objects, all made before the run. A collection also lands in one worker's barrier window and
+# not the other's (the critical path of `hush.sim.parallel`). So the collector is off for the
+# run, and a full collection comes every `COLLECT_EVERY` virtual seconds (at the same virtual
+# instant in every worker of a parallel run): what the run's few cycles hold (4,700-18,000
+# objects over a shipped example, its nodes' shutdown included) is freed, in a long run too.
+COLLECT_EVERY = 300.0
 
 
 @contextlib.contextmanager
 def collector_for_simulation() -> Iterator[None]:
-    """Rarer cyclic-garbage collections for the run; the process's own settings after."""
-    before = gc.get_threshold()
-    gc.set_threshold(*_SIM_GC_THRESHOLDS)
+    """The cyclic collector off for the run (`collect_periodically` collects); as it was after."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
-        gc.set_threshold(*before)
+        if enabled:
+            gc.enable()
+
+
+async def collect_periodically(every: float = COLLECT_EVERY) -> None:
+    """A full cyclic collection every `every` (virtual) seconds, for ever."""
+    while True:
+        await asyncio.sleep(every)
+        gc.collect()
 
 
 def run_scenario(scenario: Scenario, progress: Progress | None = None) -> RunTrace:
