@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Container, Mapping
+from operator import attrgetter
 
 from hush.clock import Clock
 from hush.enode import short_id
@@ -60,6 +61,11 @@ MailCallback = Callable[[NodeID, Envelope | MailPacket], Awaitable[None]]
 """Handles one archive packet from a peer: a 126 envelope, or a `MailPacket` (126 raw, 123/124)."""
 
 _SCAN_SLICE = 2048  # candidates the relay policy sees before the loop is given back
+_RAW = attrgetter("raw")
+
+
+def _wire_size(batch: list[PooledEnvelope]) -> int:
+    return sum(map(len, map(_RAW, batch)))
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -333,7 +339,7 @@ class Sessions:
             droppable=code == PacketCode.MESSAGES and peer.shh.active,
             exempt=peer.static or peer.shh.trusted,
         )
-        if verdict.passed:
+        if verdict.action is None:  # (`passed`, without the property's call)
             return False
         if verdict.report:  # observe mode's lines are information, enforce's a warning
             log.log(
@@ -381,13 +387,13 @@ class Sessions:
                     candidates = list(pool)
                     peer.rescan = False
                 else:
-                    candidates = list(filter(None, map(pool.get, peer.fresh)))  # still pooled
+                    candidates = pool.pooled(peer.fresh)  # those still pooled
                 peer.fresh = []
                 if candidates:
                     # The policy sees the candidates a slice at a time (the loop is given back
                     # between slices); consecutive small batches are joined so packets stay full.
                     pending: list[PooledEnvelope] = []
-                    pending_size = 0
+                    pending_size = -1  # not summed until a second batch comes
                     whole = len(candidates) <= _SCAN_SLICE
                     for start in range(0, len(candidates), _SCAN_SLICE):
                         chunk = candidates if whole else candidates[start : start + _SCAN_SLICE]
@@ -396,10 +402,13 @@ class Sessions:
                         if self.held:  # own envelopes under the stem's embargo: to nobody yet
                             chunk = [e for e in chunk if e.hash not in self.held]
                         for batch in policy.batches(peer.shh, chunk, local, self.light, max_batch):
-                            size = sum([len(entry.raw) for entry in batch])
                             if not pending:
-                                pending, pending_size = batch, size  # the policy's: ours now
-                            elif pending_size + size > max_batch:
+                                pending, pending_size = batch, -1  # the policy's: ours now
+                                continue
+                            if pending_size < 0:
+                                pending_size = _wire_size(pending)
+                            size = _wire_size(batch)
+                            if pending_size + size > max_batch:
                                 await self.send_batch(peer, pending)
                                 pending, pending_size = batch, size
                             else:
@@ -425,7 +434,7 @@ class Sessions:
         shh = peer.shh
         keeper.pool.mark_known_by(shh.known, batch)  # note_known for the whole batch
         keeper.settle()
-        shh.send_messages([entry.raw for entry in batch])
+        shh.send_messages(list(map(_RAW, batch)))
         observers = self._observers
         connection = peer.connection
         for code, payload in shh.data_to_send():  # `flush`, inlined: one coroutine less
