@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Container, Mapping
-from operator import attrgetter
 
 from hush.clock import Clock
 from hush.enode import short_id
@@ -61,12 +60,11 @@ MailCallback = Callable[[NodeID, Envelope | MailPacket], Awaitable[None]]
 """Handles one archive packet from a peer: a 126 envelope, or a `MailPacket` (126 raw, 123/124)."""
 
 _SCAN_SLICE = 2048  # candidates the relay policy sees before the loop is given back
-_RAW = attrgetter("raw")
 _PASS = Verdict()
 
 
 def _wire_size(batch: list[PooledEnvelope]) -> int:
-    return sum(map(len, map(_RAW, batch)))
+    return sum([len(entry.raw) for entry in batch])
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -456,7 +454,7 @@ class Sessions:
         shh = peer.shh
         keeper.pool.mark_known_by(shh.known, batch)  # note_known for the whole batch
         keeper.settle()
-        shh.send_messages(list(map(_RAW, batch)))
+        shh.send_messages([entry.raw for entry in batch])
         observers = self._observers
         connection = peer.connection
         for code, payload in shh.data_to_send():  # `flush`, inlined: one coroutine less
