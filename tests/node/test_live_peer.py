@@ -36,14 +36,18 @@ def _peer(fresh: int, rescan: bool) -> LivePeer:
     [(0, 0), (0, 5), (FRESH_LIMIT - 3, 3), (FRESH_LIMIT - 3, 4), (FRESH_LIMIT, 1)],
 )
 def test_offer_all_is_offer_each(fresh: int, offered: int, rescan: bool) -> None:
-    one_by_one, at_once = _peer(fresh, rescan), _peer(fresh, rescan)
+    one_by_one, at_once, hashed = _peer(fresh, rescan), _peer(fresh, rescan), _peer(fresh, rescan)
     entries = _entries(offered)
     for entry in entries:
         one_by_one.offer(entry)
     at_once.offer_all(entries)
-    assert at_once.fresh == one_by_one.fresh
+    hashes = [entry.hash for entry in entries]
+    hashed.offer_hashes(hashes)  # what `ingest` hands every peer: one list for all of them
+    assert at_once.fresh == one_by_one.fresh == hashed.fresh
     assert at_once.rescan == one_by_one.rescan == (rescan or fresh + offered > FRESH_LIMIT)
-    assert at_once.pending == one_by_one.pending == bool(offered)
+    assert hashed.rescan == at_once.rescan
+    assert at_once.pending == one_by_one.pending == hashed.pending == bool(offered)
+    assert hashed.fresh is not hashes  # copied in: the next peer's queue is its own
 
 
 def _parked(peer: LivePeer) -> list[int]:

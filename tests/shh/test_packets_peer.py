@@ -8,7 +8,7 @@ import pytest
 
 from hush import rlp
 from hush.crypto import SymmetricKey
-from hush.errors import DisconnectReason, PeerError
+from hush.errors import DecodeError, DisconnectReason, PeerError
 from hush.shh import packets
 from hush.shh.message import wrap
 from hush.shh.packets import PacketCode, Status
@@ -201,6 +201,49 @@ def test_oversized_packet_disconnects() -> None:
     peer.max_message_size = 100
     with pytest.raises(PeerError, match="oversized"):
         peer.receive(PacketCode.MESSAGES, packets.encode_messages([b"\x80" * 200]))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"\x01",  # a byte string, not a list
+        b"\x81\x05",  # a non-canonical byte string
+        b"\xc5\x01\x02",  # a list running past the end
+        b"\xf8\x05\x01",  # long form for a short list
+        b"\xf9\x00\x40",  # a length with a leading zero byte
+        b"\xfa\x01",  # a length prefix running past the end
+    ],
+)
+@pytest.mark.parametrize("code", [PacketCode.MESSAGES, 1])
+def test_a_messages_header_fails_the_peer_as_the_list_decoder_does(
+    payload: bytes, code: int
+) -> None:
+    """A `messages` packet on an active peer (the inlined common case): the list decoder's error,
+    named as every malformed packet is, and the peer failed for good."""
+    with pytest.raises(DecodeError) as reference:
+        list(packets.iter_messages(payload))
+    peer = handshaken()
+    with pytest.raises(PeerError) as caught:
+        peer.receive(code, payload)
+    assert str(caught.value) == f"invalid packet 1: {reference.value}"
+    assert caught.value.reason is DisconnectReason.SUBPROTOCOL_ERROR and not peer.active
+    with pytest.raises(PeerError, match="already failed"):
+        peer.receive(code, packets.encode_messages([]))
+
+
+def test_messages_before_status_and_over_the_size_limit_take_the_general_path() -> None:
+    early = ShhPeer()
+    with pytest.raises(PeerError, match="sent packet 1 before status packet"):
+        early.receive(PacketCode.MESSAGES, packets.encode_messages([]))
+    peer = handshaken()
+    payload = packets.encode_messages([b"\x80" * 90])
+    peer.max_message_size = len(payload)
+    assert peer.receive(PacketCode.MESSAGES, payload) == Envelopes(payload)  # at the limit: taken
+    peer.max_message_size = len(payload) - 1
+    with pytest.raises(PeerError, match=f"oversized message received \\({len(payload)} bytes"):
+        peer.receive(PacketCode.MESSAGES, payload)
+    assert not peer.active
 
 
 def test_known_set_forgets_what_the_pool_drops() -> None:

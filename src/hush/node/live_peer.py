@@ -53,14 +53,19 @@ class LivePeer:
 
     def offer_all(self, entries: list[PooledEnvelope]) -> None:
         """`offer` each of them, in order (one ingest slice's newly pooled envelopes)."""
-        if not entries:
+        self.offer_hashes([entry.hash for entry in entries])
+
+    def offer_hashes(self, hashes: list[EnvelopeHash]) -> None:
+        """`offer_all` of the entries with these hashes: the list built once per slice for
+        every peer (each peer's queue copies it in one C call)."""
+        if not hashes:
             return
         if not self.rescan:
             fresh = self.fresh
-            if len(fresh) + len(entries) > FRESH_LIMIT:
+            if len(fresh) + len(hashes) > FRESH_LIMIT:
                 self.rescan_pool()
                 return
-            fresh.extend([entry.hash for entry in entries])
+            fresh.extend(hashes)
         self.pending = True
         waiter = self.on_pending
         if waiter is not None:

@@ -163,8 +163,9 @@ class PoolKeeper:
                 elif outcome.status is AddStatus.REJECTED and not failure:
                     failure = outcome.reason
             if pooled:  # (offer_all of nothing is nothing)
+                hashes = [entry.hash for entry in pooled]  # once for every peer
                 for live in peers.values():
-                    live.offer_all(pooled)
+                    live.offer_hashes(hashes)
             self.settle()
             if not whole:
                 await asyncio.sleep(0)

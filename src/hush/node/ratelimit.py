@@ -294,9 +294,22 @@ class RateLimiter:
         spare: _KeyState | None = None
         while table:  # least recently used first: drop what is the same as new
             oldest = next(iter(table.values()))
-            if not oldest.idle(now, window):
-                break
-            spare = table.popitem(last=False)[1]
+            # `oldest.idle(now, window)`, inlined (a key's buckets often refill between two of
+            # its packets, so this runs about once a packet): the same refills, in the same
+            # order, and the same short-circuits
+            for bucket in (oldest.packets, oldest.volume):
+                elapsed = now - bucket.stamp
+                if elapsed > 0:
+                    tokens = bucket.tokens + elapsed * bucket.rate
+                    bucket.tokens = tokens if tokens < bucket.burst else bucket.burst
+                bucket.stamp = now
+                if not bucket.tokens >= bucket.burst:  # (`full`)
+                    break
+            else:
+                if not (oldest.strikes and oldest.recent_strikes(now, window)):
+                    spare = table.popitem(last=False)[1]
+                    continue
+            break
         while len(table) >= self.config.max_tracked:
             table.popitem(last=False)
         if spare is None:

@@ -32,7 +32,7 @@ from hush.node.fanout import Observers
 from hush.node.hooks import NodeObserver
 from hush.node.live_peer import LivePeer
 from hush.node.pool_keeper import PoolKeeper
-from hush.node.ratelimit import Action, RateLimiter
+from hush.node.ratelimit import Action, RateLimiter, Verdict
 from hush.node.relay import RelayPolicy, next_tick
 from hush.node.stem_hops import STEM_NAME
 from hush.shh.envelope import Envelope
@@ -60,6 +60,11 @@ MailCallback = Callable[[NodeID, Envelope | MailPacket], Awaitable[None]]
 """Handles one archive packet from a peer: a 126 envelope, or a `MailPacket` (126 raw, 123/124)."""
 
 _SCAN_SLICE = 2048  # candidates the relay policy sees before the loop is given back
+_PASS = Verdict()
+
+
+def _wire_size(batch: list[PooledEnvelope]) -> int:
+    return sum([len(entry.raw) for entry in batch])
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -282,16 +287,34 @@ class Sessions:
         node_id = peer.node_id
         received = self._observers.packet_received
         limited = self.limiter.enabled
-        receive = peer.shh.receive
+        check = self.limiter.check
+        host = peer.connection.remote_address[0] if limited else ""  # a link's, for good
+        monotonic = self.clock.monotonic
+        shh = peer.shh
+        receive = shh.receive
         ingest = self.keeper.ingest
         while True:
             capability, code, payload = await read_message()
             if capability != PROTOCOL_NAME:
                 await self._other_capability(peer, capability, code, payload)
             else:
-                received(node_id, code, len(payload))
-                # enforce mode: an excess `messages` packet is dropped unread
-                if not (limited and self._rate_limited(peer, code, len(payload))):
+                size = len(payload)
+                received(node_id, code, size)
+                # enforce mode: an excess `messages` packet is dropped unread (`_rate_limited`,
+                # inlined up to a verdict that is not a pass)
+                verdict = (
+                    check(
+                        node_id,
+                        host,
+                        size,
+                        monotonic(),
+                        droppable=code == PacketCode.MESSAGES and shh.active,
+                        exempt=peer.static or shh.trusted,
+                    )
+                    if limited
+                    else _PASS
+                )
+                if verdict.action is None or not self._verdict(peer, verdict):
                     event = receive(code, payload)
                     if type(event) is Envelopes:
                         await ingest(peer, event)
@@ -324,8 +347,7 @@ class Sessions:
 
     def _rate_limited(self, peer: LivePeer, code: int, size: int) -> bool:
         """Account one incoming shh packet; True: drop it. Raises PeerError past the tolerance."""
-        limiter = self.limiter
-        verdict = limiter.check(
+        verdict = self.limiter.check(
             peer.node_id,
             peer.connection.remote_address[0],
             size,
@@ -333,8 +355,12 @@ class Sessions:
             droppable=code == PacketCode.MESSAGES and peer.shh.active,
             exempt=peer.static or peer.shh.trusted,
         )
-        if verdict.passed:
-            return False
+        return not verdict.passed and self._verdict(peer, verdict)
+
+    def _verdict(self, peer: LivePeer, verdict: Verdict) -> bool:
+        """Act on a verdict that is not a pass: report it, True to drop the packet, or raise
+        PeerError past the tolerance."""
+        limiter = self.limiter
         if verdict.report:  # observe mode's lines are information, enforce's a warning
             log.log(
                 logging.INFO if verdict.action is Action.OBSERVED else logging.WARNING,
@@ -381,13 +407,13 @@ class Sessions:
                     candidates = list(pool)
                     peer.rescan = False
                 else:
-                    candidates = list(filter(None, map(pool.get, peer.fresh)))  # still pooled
+                    candidates = pool.pooled(peer.fresh)  # those still pooled
                 peer.fresh = []
                 if candidates:
                     # The policy sees the candidates a slice at a time (the loop is given back
                     # between slices); consecutive small batches are joined so packets stay full.
                     pending: list[PooledEnvelope] = []
-                    pending_size = 0
+                    pending_size = -1  # not summed until a second batch comes
                     whole = len(candidates) <= _SCAN_SLICE
                     for start in range(0, len(candidates), _SCAN_SLICE):
                         chunk = candidates if whole else candidates[start : start + _SCAN_SLICE]
@@ -396,10 +422,13 @@ class Sessions:
                         if self.held:  # own envelopes under the stem's embargo: to nobody yet
                             chunk = [e for e in chunk if e.hash not in self.held]
                         for batch in policy.batches(peer.shh, chunk, local, self.light, max_batch):
-                            size = sum([len(entry.raw) for entry in batch])
                             if not pending:
-                                pending, pending_size = batch, size  # the policy's: ours now
-                            elif pending_size + size > max_batch:
+                                pending, pending_size = batch, -1  # the policy's: ours now
+                                continue
+                            if pending_size < 0:
+                                pending_size = _wire_size(pending)
+                            size = _wire_size(batch)
+                            if pending_size + size > max_batch:
                                 await self.send_batch(peer, pending)
                                 pending, pending_size = batch, size
                             else:

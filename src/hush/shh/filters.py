@@ -196,6 +196,8 @@ class FilterSet:
     ) -> list[Match]:
         """Deliver one envelope to matching filters; returns the new matches (geth's order)."""
         bucket = self._by_topic.get(envelope.topic)
+        if not bucket and not self._all_topics:
+            return []  # no filter could match: most envelopes at most nodes
         candidates = (
             chain(self._all_topics.items(), bucket.items()) if bucket else self._all_topics.items()
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from hush import rlp
@@ -122,7 +122,7 @@ def decode_status(payload: bytes) -> Status:
     return Status(version, pow_requirement, bloom, light)
 
 
-def encode_messages(encoded_envelopes: list[bytes]) -> bytes:
+def encode_messages(encoded_envelopes: Sequence[bytes]) -> bytes:
     return rlp.encode_list_payload(b"".join(encoded_envelopes))
 
 

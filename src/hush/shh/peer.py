@@ -60,6 +60,10 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
+_ACTIVE = _State.ACTIVE
+_MESSAGES = PacketCode.MESSAGES.value
+
+
 @dataclass(frozen=True, slots=True)
 class StatusReceived:
     status: Status
@@ -172,7 +176,15 @@ class ShhPeer:
 
     def receive(self, code: int, payload: bytes) -> PeerEvent:
         """Process one shh packet (code relative to the capability). Raises PeerError."""
-        if self._state is _State.CLOSED:
+        state = self._state
+        if state is _ACTIVE and code == _MESSAGES and len(payload) <= self.max_message_size:
+            try:  # `_receive` of the common packet, inlined: the same checks, the same errors
+                packets.messages_bounds(payload)  # the list header now; the envelopes piecemeal
+            except DecodeError as exc:
+                self._state = _State.CLOSED
+                raise _fail(f"invalid packet {code}: {exc}") from exc
+            return Envelopes(payload)
+        if state is _State.CLOSED:
             raise _fail("peer already failed")
         try:
             return self._receive(code, payload)
@@ -204,7 +216,7 @@ class ShhPeer:
             case PacketCode.STATUS:
                 return Ignored(code, "status after handshake")
             case PacketCode.MESSAGES:
-                packets.iter_messages(payload)  # the list header now; the envelopes piecemeal
+                packets.messages_bounds(payload)  # the list header now; the envelopes piecemeal
                 return Envelopes(payload)
             case PacketCode.POW_REQUIREMENT:
                 self.pow_requirement = packets.decode_pow_requirement(payload)
@@ -315,9 +327,7 @@ class ShhPeer:
     def send_messages(self, encoded_envelopes: Sequence[bytes]) -> None:
         """Queue one `messages` packet (code 1) of these envelope encodings, in order. Marking
         them known is the node's business (the pool accounts for the marks)."""
-        self._outgoing.append(
-            (PacketCode.MESSAGES, packets.encode_messages(list(encoded_envelopes)))
-        )
+        self._outgoing.append((PacketCode.MESSAGES, packets.encode_messages(encoded_envelopes)))
 
     def send_direct(self, envelope: Envelope) -> None:
         """Queue a direct message (code 127): one envelope, never pooled nor relayed."""

@@ -7,7 +7,7 @@ came from). `summarise` turns the taps and the workload's traces into the run's 
 
 from __future__ import annotations
 
-import asyncio
+from asyncio import get_running_loop
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -68,8 +68,8 @@ class Tap(NodeObserver):
     def envelope_accepted(
         self, entry: PooledEnvelope, envelope: Envelope, source: NodeID | None, local: bool
     ) -> None:
-        at = asyncio.get_running_loop().time()  # no loop kept here: a tap is pickled (workers)
-        self.first[bytes(envelope.hash)] = (at, None if local else source, bytes(envelope.topic))
+        at = get_running_loop().time()  # no loop kept here: a tap is pickled (workers)
+        self.first[entry.hash] = (at, None if local else source, bytes(envelope.topic))
 
 
 def percentile(values: list[float], q: float) -> float | None:
