@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import socket
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -243,3 +245,160 @@ def test_the_result_is_handed_back_without_being_formatted() -> None:
 
     assert isinstance(run_virtual(main()), Trace)
     assert formatted == []
+
+
+def test_a_wake_up_byte_that_stops_a_jump_never_runs_a_timer_early() -> None:
+    # A thread's wake-up byte on the self-pipe (`wrap_future` of a done concurrent future
+    # writes one, too) and a timer 0.5 µs ahead, inside the loop's resolution: the turn that
+    # reads the byte instead of jumping runs the timer at its time, not before it (a parallel
+    # simulation's barrier relies on that). Twenty times: polls come every few turns.
+    async def main() -> list[tuple[float, float]]:
+        loop: Any = asyncio.get_running_loop()
+        ran: list[tuple[float, float]] = []
+        for _ in range(20):
+            fired = loop.create_future()
+            when = loop.time() + 5e-7
+            loop._write_to_self()
+            loop.call_at(
+                when, lambda at=when, f=fired: (ran.append((loop.time(), at)), f.set_result(None))
+            )
+            await fired
+            await asyncio.sleep(1)
+        return ran
+
+    ran = run_virtual(main())
+    assert len(ran) == 20 and all(at == when for at, when in ran), ran
+
+
+def test_no_barrier_while_outside_work_is_held() -> None:
+    # An executor job in flight belongs to this side of the barrier: the loop waits for it
+    # before it calls the barrier. (The barrier releases the job: called too early, it finds
+    # the job still running; called in time, the job has given up waiting on its own.)
+    release, finished = threading.Event(), threading.Event()
+    seen: list[tuple[float, bool]] = []
+
+    def job() -> str:
+        release.wait(0.3)
+        finished.set()
+        return "done"
+
+    def barrier(horizon: float, upcoming: float) -> float | None:
+        seen.append((horizon, finished.is_set()))
+        release.set()
+        return None
+
+    async def main() -> tuple[str, float]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualEventLoop)
+        loop.set_horizon(1.0, barrier)
+        result = await loop.run_in_executor(None, job)
+        at = loop.time()
+        await asyncio.sleep(2)  # idle before the horizon: the barrier now
+        return result, at
+
+    assert run_virtual(main()) == ("done", 0.0)
+    assert seen == [(1.0, True)]
+
+
+def test_a_callback_that_raises_is_reported_and_the_loop_goes_on() -> None:
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        reported: list[str] = []
+
+        def handler(_: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            exc = context["exception"]
+            assert isinstance(context["handle"], asyncio.Handle)
+            reported.append(f"{context['message'].split(' ')[0]} {type(exc).__name__} {exc}")
+
+        def fail(what: str) -> None:
+            raise ValueError(what)
+
+        loop.set_exception_handler(handler)
+        loop.call_soon(fail, "soon")
+        loop.call_later(1.0, fail, "later")
+        await asyncio.sleep(2)
+        return reported
+
+    assert run_virtual(main()) == ["Exception ValueError soon", "Exception ValueError later"]
+
+
+def test_callbacks_at_one_instant_keep_asyncios_turn_order() -> None:
+    # A callback that schedules more at the same instant: the new ready callbacks run before
+    # the timers that fall due at that instant, turn after turn, as in asyncio.
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        order: list[str] = []
+
+        def step(n: int) -> None:
+            order.append(f"soon{n}")
+            if n < 40:  # more rounds than one turn runs
+                loop.call_soon(step, n + 1)
+                loop.call_at(loop.time(), order.append, f"timer{n}")
+
+        loop.call_at(1.0, step, 0)
+        await asyncio.sleep(2)
+        return order
+
+    # each turn: the ready callback (soon n+1), then the timer armed with it (timer n)
+    expected = ["soon0", "soon1"]
+    for n in range(1, 40):
+        expected += [f"timer{n - 1}", f"soon{n + 1}"]
+    assert run_virtual(main()) == [*expected, "timer39"]
+
+
+def test_handles_are_asyncios() -> None:
+    loop = VirtualEventLoop()
+    try:
+        context = contextvars.copy_context()
+        soon = loop.call_soon(print, "x", context=context)
+        timer = loop.call_at(5.0, print, "y")
+        assert type(soon) is asyncio.Handle and type(timer) is asyncio.TimerHandle
+        assert timer.when() == 5.0 and soon._context is context  # type: ignore[attr-defined]
+        assert not soon.cancelled() and "print" in repr(soon) and "when=5.0" in repr(timer)
+        timer.cancel()
+        soon.cancel()
+        assert timer.cancelled() and soon.cancelled()
+    finally:
+        loop.close()
+
+
+def test_a_simulation_polls_the_real_selector_now_and_then() -> None:
+    # Only the self-pipe registered: a thousand jumps cost a few dozen real polls; a registered
+    # socket makes every turn poll again.
+    async def main() -> tuple[int, int, str]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualEventLoop)
+        real = loop._virtual_selector._real  # type: ignore[attr-defined]
+        polls = [0]
+        select = real.select
+
+        def counted(timeout: float | None = None) -> Any:
+            polls[0] += 1
+            return select(timeout)
+
+        real.select = counted
+        for _ in range(1000):
+            await asyncio.sleep(0.01)
+        alone = polls[0]
+        left, right = socket.socketpair()
+        try:
+            loop.add_reader(left, lambda: None)
+            polls[0] = 0
+            for _ in range(100):
+                await asyncio.sleep(0.01)
+            watched = polls[0]
+            loop.remove_reader(left)
+        finally:
+            left.close()
+            right.close()
+        # a thread's wake-up still lands while the loop is busy jumping
+        woken: asyncio.Future[str] = loop.create_future()
+        threading.Thread(target=loop.call_soon_threadsafe, args=(woken.set_result, "woken")).start()
+        for _ in range(10_000_000):
+            if woken.done():
+                break
+            await asyncio.sleep(0.01)
+        return alone, watched, await woken
+
+    alone, watched, woken = run_virtual(main())
+    assert alone <= 1000 // 16 + 5 and watched >= 200 and woken == "woken"

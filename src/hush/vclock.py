@@ -14,17 +14,28 @@ Rules:
   timers due at the same instant in the order they were armed).
   The same program with the same inputs (seeded randomness) runs the same callbacks in the same
   order at the same virtual times.
-* **Real I/O still wakes it.** Each turn first polls the real selector without blocking, so
-  sockets, the self-pipe and `call_soon_threadsafe` from another thread are served as usual.
+* **Real I/O still wakes it.** While file descriptors besides the loop's self-pipe are
+  registered (sockets, pipes) or outside work is held, each turn first polls the real selector
+  without blocking. With only the self-pipe (a pure simulation) that poll is skipped but every
+  `_POLL_EVERY`-th turn and before blocking: `call_soon_threadsafe` puts its callback on the
+  ready queue before it writes the pipe, and the loop looks at that queue again before it
+  moves virtual time; the pipe only drains those wake-up bytes (and, within `_POLL_EVERY`
+  turns, carries signals set with `add_signal_handler`). When real I/O stops a jump, its
+  callbacks run first and the timers on the next turn, at their exact time: real I/O never
+  makes a timer run early.
+* **Cheap turns.** Callbacks made ready at the current instant run in further rounds of the same
+  turn (up to `_ROUNDS`, while no poll is due each turn), each in the order a new turn would
+  run them (ready queue FIFO, then the timers due now). Handles are built slot by slot and run
+  inline outside debug mode; debug mode takes asyncio's own paths.
 * **Outside work holds the clock.** While an executor job (`run_in_executor`) or a future passed
   to `hold()` is in flight, the loop waits for it in real time instead of jumping: a thread's
   work takes no virtual time, and no timeout fires just because a thread was slow. Threads the
   loop doesn't know of (a sealer's own workers, say) are not held: hand their futures to `hold`.
 * **A horizon** (`set_horizon`, for a parallel simulation: `hush.sim.parallel`) bounds virtual
   time: no callback due at or after the horizon runs and the clock never passes it. Once the
-  loop is idle with nothing due before the horizon it calls the barrier (`Barrier`): that
-  schedules what the other processes sent (with `call_at`, never before the horizon: checked)
-  and returns the next horizon, or None to lift it.
+  loop is idle (nothing ready or held) with nothing due before the horizon it calls the
+  barrier (`Barrier`): that schedules what the other processes sent (with `call_at`, never
+  before the horizon: checked) and returns the next horizon, or None to lift it.
 * **Idle with nothing scheduled** blocks on the real selector, as asyncio does (only real I/O
   or another thread can end the wait). With `idle_limit` (`run_virtual` sets 60 s) a wait of
   that many real seconds with nothing scheduled, ready or held raises `VirtualDeadlock`: in a
@@ -71,6 +82,23 @@ _RESOLUTION = 1e-6
 _MAX_SELECT_TIMEOUT = 24 * 3600.0  # asyncio's MAXIMUM_SELECT_TIMEOUT
 _MIN_TIMERS_TO_PURGE = 100  # asyncio's rule for dropping cancelled timers from the heap
 _PURGE_FRACTION = 0.5
+_POLL_EVERY = 16
+"""With only the self-pipe registered and nothing held, the real selector is polled every this
+many turns (and before blocking): the pipe carries nothing a turn needs sooner (module doc)."""
+_ROUNDS = 64
+"""Rounds of callbacks at one instant that one turn runs before it returns to `run_forever`."""
+
+# Handles built slot by slot: asyncio's `Handle.__init__` costs two Python frames and a
+# `get_debug()` call per callback, a simulation makes hundreds of thousands. Only where the slots
+# are the ones this module sets (CPython 3.11-3.13); otherwise through the constructors.
+_new_handle = object.__new__
+_copy_context = contextvars.copy_context
+_HANDLE_SLOTS = ("_callback", "_args", "_cancelled", "_loop", "_source_traceback", "_repr")
+_FAST_HANDLES = set(asyncio.Handle.__slots__) - {"__weakref__", "_context"} == set(
+    _HANDLE_SLOTS
+) and set(asyncio.TimerHandle.__slots__) == {"_scheduled", "_when"}
+_Handle = asyncio.Handle
+_TimerHandle = asyncio.TimerHandle
 
 _Timer = tuple[float, int, asyncio.TimerHandle]
 
@@ -94,12 +122,30 @@ class _VirtualSelector(selectors.BaseSelector):
     def __init__(self, loop: VirtualEventLoop, real: selectors.BaseSelector) -> None:
         self._loop = loop
         self._real = real
+        self.watched = 0
+        """File objects registered (the loop's self-pipe is the first)."""
+        self._countdown = _POLL_EVERY
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        return self._real.register(fileobj, events, data)
+        key = self._real.register(fileobj, events, data)
+        self.watched += 1
+        return key
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:
-        return self._real.unregister(fileobj)
+        key = self._real.unregister(fileobj)
+        self.watched -= 1
+        return key
+
+    def poll_is_due(self) -> bool:
+        """Whether the next turn's `select` polls the self-pipe (else: count the turn)."""
+        if self._countdown <= 1:
+            return True
+        self._countdown -= 1
+        return False
+
+    def must_poll(self) -> bool:
+        """Whether every turn polls the real selector: real I/O registered, or outside work held."""
+        return self.watched > 1 or self._loop._holds > 0
 
     def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._real.modify(fileobj, events, data)
@@ -114,11 +160,22 @@ class _VirtualSelector(selectors.BaseSelector):
         self._real.close()
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        loop = self._loop
+        if timeout is not None and self.watched <= 1 and not loop._holds:
+            # Only the self-pipe: poll it now and then (the module doc's rule).
+            self._countdown -= 1
+            if self._countdown <= 0:
+                self._countdown = _POLL_EVERY
+                events = self._real.select(0)
+                if events:
+                    return events
+            if timeout > 0 and not cast(Any, loop)._ready:  # call_soon_threadsafe: first
+                loop._advance(timeout)
+            return []
         events = self._real.select(0)
         if events or timeout == 0:
             return events
-        loop = self._loop
-        if loop.holds:
+        if loop._holds:
             # Outside work in flight: wait for it in real time (a thread finishing wakes the
             # loop through the self-pipe), or for real I/O.
             return self._real.select(None)
@@ -144,7 +201,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self.idle_limit = idle_limit
         """Real seconds of total idleness after which `select` raises `VirtualDeadlock`."""
         self._sequence = itertools.count()
-        super().__init__(_VirtualSelector(self, selectors.DefaultSelector()))
+        self._virtual_selector = _VirtualSelector(self, selectors.DefaultSelector())
+        super().__init__(self._virtual_selector)
         self._clock_resolution = _RESOLUTION
         self._scheduled: list[_Timer] = []
         self._horizon: float | None = None
@@ -192,9 +250,10 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     # -- timers: asyncio's, on a heap of (when, sequence, handle) --------------------------------
     # A simulation keeps tens of thousands of timers; asyncio's heap compares TimerHandles with
     # a Python `__lt__`, a tuple heap compares floats in C. Timers due at the very same instant
-    # run in the order they were armed. The two methods below are asyncio 3.11's `call_at` and
-    # `_run_once` on that heap; nothing else in asyncio reads `_scheduled` but `close`, which
-    # clears it.
+    # run in the order they were armed. The methods below are asyncio 3.11's `call_at`,
+    # `call_soon` and `_run_once` on that heap, with handles built slot by slot and run inline
+    # (outside debug mode); nothing else in asyncio reads `_scheduled` but `close`, which clears
+    # it.
 
     def call_at(  # type: ignore[override]
         self,
@@ -206,16 +265,64 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         if when is None:
             raise TypeError("when cannot be None")
         base: Any = self  # asyncio's private parts, as its own call_at uses them
-        base._check_closed()
-        if base._debug:
-            base._check_thread()
-            base._check_callback(callback, "call_at")
-        timer: Any = asyncio.TimerHandle(when, callback, args, self, context)
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
+        if base._closed:
+            raise RuntimeError("Event loop is closed")
+        timer: Any
+        if base._debug or not _FAST_HANDLES:
+            if base._debug:
+                base._check_thread()
+                base._check_callback(callback, "call_at")
+            timer = _TimerHandle(when, callback, args, self, context)
+            if timer._source_traceback:
+                del timer._source_traceback[-1]
+        else:
+            timer = _new_handle(_TimerHandle)
+            timer._context = _copy_context() if context is None else context
+            timer._loop = self
+            timer._callback = callback
+            timer._args = args
+            timer._cancelled = False
+            timer._repr = None
+            timer._source_traceback = None
+            timer._when = when
         heapq.heappush(self._scheduled, (when, next(self._sequence), timer))
         timer._scheduled = True
         return cast(asyncio.TimerHandle, timer)
+
+    def call_soon(  # type: ignore[override]
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        base: Any = self
+        if base._debug or not _FAST_HANDLES:
+            return super().call_soon(callback, *args, context=context)
+        if base._closed:
+            raise RuntimeError("Event loop is closed")
+        return self._call_soon(callback, args, context)
+
+    def _call_soon(
+        self, callback: Callable[..., object], args: Any, context: contextvars.Context | None
+    ) -> asyncio.Handle:
+        """asyncio's: a handle on the ready queue (`call_soon_threadsafe` calls it, too)."""
+        base: Any = self
+        handle: Any
+        if base._debug or not _FAST_HANDLES:
+            handle = _Handle(callback, args, self, context)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+        else:
+            handle = _new_handle(_Handle)
+            handle._context = _copy_context() if context is None else context
+            handle._loop = self
+            handle._callback = callback
+            handle._args = args
+            handle._cancelled = False
+            handle._repr = None
+            handle._source_traceback = None
+        base._ready.append(handle)
+        return cast(asyncio.Handle, handle)
 
     def _run_once(self) -> None:
         base: Any = self
@@ -233,7 +340,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             self._scheduled = heap = kept
             base._timer_cancelled_count = 0
         else:
-            while heap and heap[0][2].cancelled():
+            while heap and heap[0][2]._cancelled:
                 base._timer_cancelled_count -= 1
                 handle = heapq.heappop(heap)[2]
                 handle._scheduled = False
@@ -248,27 +355,81 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             horizon is not None
             and not ready
             and not base._stopping
+            and not self._holds  # a thread's work belongs to this side of the barrier
             and (not heap or heap[0][0] >= horizon)
         ):
             self._cross(horizon)  # idle before the horizon: the barrier
             return
-        base._process_events(base._selector.select(timeout))
-        end_time = self._now + _RESOLUTION
-        if horizon is not None:
-            end_time = min(end_time, horizon)
-        while heap and heap[0][0] < end_time:
-            handle = heapq.heappop(heap)[2]
-            handle._scheduled = False
-            ready.append(handle)
+        selector = self._virtual_selector
+        before = self._now
+        base._process_events(selector.select(timeout))
+        popleft = ready.popleft
         debug = base._debug
-        for _ in range(len(ready)):
-            handle = ready.popleft()
-            if handle._cancelled:
-                continue
-            if debug:
-                self._run_debug(handle)
-            else:
-                handle._run()
+        rounds = _ROUNDS
+        # Real I/O (a thread's wake-up, say) stopped a jump: run it first, and the timers next
+        # turn, once the clock is on them: a timer never runs before its time because of that
+        # (a barrier's horizon relies on it).
+        end_time = before if timeout and self._now == before else self._now + _RESOLUTION
+        while True:
+            # One round: what a new turn would run at this instant, in its order.
+            horizon = self._horizon
+            if horizon is not None and horizon < end_time:
+                end_time = horizon
+            while heap and heap[0][0] < end_time:
+                handle = heapq.heappop(heap)[2]
+                handle._scheduled = False
+                ready.append(handle)
+            for _ in range(len(ready)):
+                handle = popleft()
+                if handle._cancelled:
+                    continue
+                if debug:
+                    self._run_debug(handle)
+                    continue
+                cls = handle.__class__
+                if cls is not _Handle and cls is not _TimerHandle:
+                    handle._run()  # someone's own handle: its own way to run
+                    continue
+                try:  # Handle._run, inline
+                    handle._context.run(handle._callback, *handle._args)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    self._callback_failed(handle, exc)
+            rounds -= 1
+            if not rounds or base._stopping or selector.must_poll():
+                return
+            # A new turn would first drop cancelled timers at the head, and poll no selector.
+            while heap and heap[0][2]._cancelled:
+                base._timer_cancelled_count -= 1
+                handle = heapq.heappop(heap)[2]
+                handle._scheduled = False
+            if not ready:
+                # It would jump to the next timer: so do we, unless it would do more (block,
+                # cross a horizon, poll the self-pipe).
+                if not heap or selector.poll_is_due():
+                    return
+                when = heap[0][0]
+                horizon = self._horizon
+                if horizon is not None and when >= horizon:
+                    return
+                if when > self._now:
+                    self._advance(when - self._now)
+            end_time = self._now + _RESOLUTION
+
+    def _callback_failed(self, handle: Any, exc: BaseException) -> None:
+        """`Handle._run`'s report of a callback that raised: to the exception handler."""
+        source = asyncio.format_helpers._format_callback_source(  # type: ignore[attr-defined]
+            handle._callback, handle._args
+        )
+        context: dict[str, Any] = {
+            "message": f"Exception in callback {source}",
+            "exception": exc,
+            "handle": handle,
+        }
+        if handle._source_traceback:
+            context["source_traceback"] = handle._source_traceback
+        self.call_exception_handler(context)
 
     def _cross(self, horizon: float) -> None:
         """The barrier at `horizon`: it schedules the imports and moves the horizon on."""

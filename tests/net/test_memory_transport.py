@@ -144,6 +144,8 @@ def test_messages_both_ways_unchanged(rlpx: bool) -> None:
             await out.send_message("eth", 0, b"")
         with pytest.raises(UsageError):
             await out.send_message("shh", 128, b"")
+        with pytest.raises(UsageError):  # code 0 was sent before: its size is still checked
+            await out.send_message("shh", 0, bytes(0x1000000))
         await _finish(out, b)
 
     run(main())
@@ -432,6 +434,27 @@ def test_plain_window_backpressure_and_write_timeout() -> None:
             await out.send_message("shh", 1, noise)
         assert caught.value.reason is DisconnectReason.NETWORK_ERROR
         assert loop.time() == pytest.approx(stuck_at + 20.0)
+        await _finish(out, b)
+
+    run(main())
+
+
+def test_plain_window_releases_every_blocked_writer() -> None:
+    # Two writers wait on one full window at once: a read that makes room wakes both (a read
+    # only signals when somebody waits, so the count of waiters must be right for each).
+    async def main() -> None:
+        model = LinkModel(Constant(0.01), window=10_000)
+        _, b, out, inbound, _ = await _connected(False, model, write_timeout=20.0)
+        noise = random.Random(5).randbytes(3000)
+        for _ in range(3):
+            await out.send_message("shh", 1, noise)
+        writers = [asyncio.create_task(out.send_message("shh", 1, noise)) for _ in range(2)]
+        await asyncio.sleep(5)
+        assert not any(w.done() for w in writers)
+        for _ in range(5):
+            await inbound.read_message()
+        await asyncio.gather(*writers)  # both, well before the 20 s write deadline
+        assert asyncio.get_running_loop().time() < 10
         await _finish(out, b)
 
     run(main())

@@ -227,9 +227,16 @@ def snappy_compress(data: bytes) -> bytes:
     return bytes(cramjam.snappy.compress_raw(data))
 
 
+_SCRATCH_INPUT = 64 << 10
+_SCRATCH = bytearray(32 + _SCRATCH_INPUT + _SCRATCH_INPUT // 6)  # Snappy's MaxEncodedLen
+"""Where `snappy_compressed_size` lets the block be written: only its length is ever read."""
+
+
 def snappy_compressed_size(data: bytes) -> int:
-    """`len(snappy_compress(data))` without copying the block into a `bytes` (what a memory
-    link charges for a frame: it needs the size, never the compressed bytes)."""
+    """`len(snappy_compress(data))` without making a block object (what a memory link charges
+    for a frame: it needs the size, never the compressed bytes)."""
+    if len(data) <= _SCRATCH_INPUT:
+        return int(cramjam.snappy.compress_raw_into(data, _SCRATCH))
     return len(cramjam.snappy.compress_raw(data))
 
 

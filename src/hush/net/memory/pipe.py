@@ -3,12 +3,14 @@
 A segment leaves when the previous one has been serialised (`size / bandwidth` after it), then
 travels for a latency sample plus any retransmission delay (`LinkModel`), and never overtakes
 an earlier one. One timer is armed at a time, for the head of the queue, so segments due at the
-same instant are delivered in the order they were sent.
+same instant are delivered in the order they were sent. The model is fixed for a pipe's life
+(what a segment costs is read from it once, at construction).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections import deque
 from collections.abc import Callable
@@ -45,8 +47,11 @@ class Pipe(Generic[_T]):
     ) -> None:
         self._loop = loop
         self._total = total
-        self.model = model
+        self._model = model
         self._rng = rng
+        self._bandwidth = model.bandwidth
+        self._sample = functools.partial(model.latency.sample, rng)
+        self._lossy = model.loss > 0
         self._deliver = deliver
         self._busy_until = float("-inf")
         self._last_arrival = float("-inf")
@@ -56,34 +61,45 @@ class Pipe(Generic[_T]):
         """Bytes sent through this direction (wire bytes: frames as RLPx would write them)."""
         self.segments = 0
 
+    @property
+    def model(self) -> LinkModel:
+        return self._model
+
     def latency(self) -> float:
         """One latency sample (for a connection's setup, say)."""
-        return self.model.latency.sample(self._rng)
+        return self._sample()
 
     def send(self, item: _T, size: int) -> None:
-        self._queue.append((self._arrival(size), item))
-        self._arm()
+        queue = self._queue
+        queue.append((self._arrival(size), item))
+        if self._timer is None:
+            self._timer = self._loop.call_at(queue[0][0], self._fire)
 
     def _arrival(self, size: int) -> float:
         """When a `size`-byte segment sent now arrives (and count it)."""
-        model = self.model
-        now = self._loop.time()
-        start = max(now, self._busy_until)
-        done = start + size / model.bandwidth if model.bandwidth else start
+        start = self._loop.time()
+        if start < self._busy_until:  # noqa: PLR1730 (max() costs a call per segment)
+            start = self._busy_until
+        bandwidth = self._bandwidth
+        done = start + size / bandwidth if bandwidth else start
         self._busy_until = done
-        arrival = done + model.latency.sample(self._rng) + model.retransmission_delay(self._rng)
-        arrival = max(arrival, self._last_arrival)  # TCP keeps order
+        arrival = done + self._sample()
+        if self._lossy:
+            arrival += self._model.retransmission_delay(self._rng)
+        if arrival < self._last_arrival:  # noqa: PLR1730 (TCP keeps order; a call costs)
+            arrival = self._last_arrival
         self._last_arrival = arrival
         self.bytes += size
         self.segments += 1
-        if self._total is not None:
-            self._total.bytes += size
-            self._total.segments += 1
+        total = self._total
+        if total is not None:
+            total.bytes += size
+            total.segments += 1
         return arrival
 
     def backlog(self) -> int:
         """Bytes sent but not yet serialised onto the link (waiting for bandwidth)."""
-        bandwidth = self.model.bandwidth
+        bandwidth = self._bandwidth
         if not bandwidth:
             return 0
         return max(0, int((self._busy_until - self._loop.time()) * bandwidth))
@@ -95,15 +111,12 @@ class Pipe(Generic[_T]):
             self._timer.cancel()
             self._timer = None
 
-    def _arm(self) -> None:
-        if self._timer is None and self._queue:
-            self._timer = self._loop.call_at(self._queue[0][0], self._fire)
-
     def _fire(self) -> None:
         self._timer = None
         now = self._loop.time() + _EARLY
         queue = self._queue
+        deliver = self._deliver
         while queue and queue[0][0] <= now:
-            _, item = queue.popleft()
-            self._deliver(item)
-        self._arm()
+            deliver(queue.popleft()[1])
+        if queue and self._timer is None:  # (a delivery may have sent on this pipe meanwhile)
+            self._timer = self._loop.call_at(queue[0][0], self._fire)

@@ -48,6 +48,7 @@ from hush.rlpx.base import (
     BASE_PROTOCOL_VERSION,
     DISCONNECT,
     HELLO,
+    MAX_SNAPPY_SIZE,
     Capability,
     Hello,
     SharedCapability,
@@ -73,7 +74,8 @@ _FRAME_OVERHEAD = 16 + 16 + 16  # header, header MAC, frame MAC (devp2p.md §2.3
 def frame_size(msg_id: int, body_size: int) -> int:
     """Bytes of the RLPx frame carrying message `msg_id` with a `body_size`-byte (compressed)
     payload: header, MACs, and RLP(msg-id) ‖ payload padded to 16 bytes."""
-    data = len(rlp.encode_uint(msg_id)) + body_size
+    # RLP of an id below 0x80 is one byte (0 is 0x80): every sub-protocol id a node has
+    data = (1 if 0 <= msg_id < 0x80 else len(rlp.encode_uint(msg_id))) + body_size
     return _FRAME_OVERHEAD + -(-data // 16) * 16
 
 
@@ -151,6 +153,8 @@ class PlainLink:
         """The reader's wait for a frame (or the end), resolved by `_arrive` and `_finish`."""
         self._unread = 0
         self._room = asyncio.Event()
+        self._blocked = 0
+        """Writers waiting in `_drain` (only then does a read of their bytes set `_room`)."""
         self._closed: PeerDisconnected | None = None
         self._established = False
         self._local_id = NodeID(bytes(64))
@@ -159,6 +163,8 @@ class PlainLink:
         self.client_id = ""
         self.remote_capabilities: tuple[tuple[str, int], ...] = ()
         self.shared_capabilities: tuple[SharedCapability, ...] = ()
+        self._ids: dict[tuple[str, int], int] = {}
+        """`message_id` of each (capability, code) sent (valid for `shared_capabilities`)."""
 
     def __repr__(self) -> str:
         direction = "in" if self.inbound else "out"
@@ -177,14 +183,28 @@ class PlainLink:
     # -- PeerLink --------------------------------------------------------------------------------
 
     async def read_message(self) -> tuple[str, int, bytes]:
+        inbox = self._inbox
         while True:
-            frame = await self._next_frame()
+            # `_next_frame`, inline (a coroutine per frame costs)
+            if self._closed is not None:
+                raise self._closed.copy()
+            if not inbox:
+                self._waiter = waiter = self._loop.create_future()
+                try:
+                    await waiter
+                finally:
+                    self._waiter = None
+                continue
+            frame, size = inbox.popleft()
+            peer = self._peer
+            if peer is not None:
+                peer._consumed(size)
             if isinstance(frame, _Message):
                 msg_id = frame.msg_id
                 if msg_id < BASE_PROTOCOL_LENGTH:
                     continue  # geth discards base-protocol codes it doesn't know
                 for cap in self.shared_capabilities:
-                    if cap.contains(msg_id):
+                    if cap.offset <= msg_id < cap.offset + cap.length:  # `cap.contains`
                         break
                 else:
                     raise self._fail(
@@ -204,9 +224,13 @@ class PlainLink:
     async def send_message(self, capability: str, code: int, payload: bytes) -> None:
         if self._closed is not None:
             raise self._closed.copy()
-        msg_id = message_id(self.shared_capabilities, capability, code, len(payload))
+        msg_id = self._ids.get((capability, code), -1)
+        if msg_id < 0 or len(payload) > MAX_SNAPPY_SIZE:
+            msg_id = message_id(self.shared_capabilities, capability, code, len(payload))
+            self._ids[capability, code] = msg_id
         self._send(_Message(msg_id, payload), frame_size(msg_id, snappy_compressed_size(payload)))
-        await self._drain()
+        if self._unread > self._window:
+            await self._drain()
 
     async def disconnect(self, reason: DisconnectReason) -> None:
         if self._closed is not None:
@@ -283,6 +307,7 @@ class PlainLink:
         hello = frame.hello
         local = tuple(Capability(*cap) for cap in self._config.capabilities)
         self.shared_capabilities = match_capabilities(local, hello.capabilities)
+        self._ids.clear()
         if not self.shared_capabilities:
             raise self._fail(PeerError("no shared capability", DisconnectReason.USELESS_PEER))
         self.client_id = hello.client_id
@@ -300,7 +325,9 @@ class PlainLink:
     # -- internals -------------------------------------------------------------------------------
 
     def _send(self, frame: _Frame, size: int) -> None:
-        self.pipe.send((frame, size), size)
+        out = self._out
+        assert out is not None
+        out.send((frame, size), size)
         self._unread += size
 
     def _send_disconnect(self, reason: DisconnectReason) -> None:
@@ -344,7 +371,9 @@ class PlainLink:
                 self._peer._consumed(item[1])
             return
         self._inbox.append(item)
-        self._wake()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():  # `_wake`
+            waiter.set_result(None)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -369,7 +398,7 @@ class PlainLink:
 
     def _consumed(self, size: int) -> None:
         self._unread -= size
-        if self._unread <= self._window:
+        if self._unread <= self._window and self._blocked:
             self._room.set()
 
     async def _drain(self) -> None:
@@ -379,7 +408,11 @@ class PlainLink:
             async with asyncio.timeout(self._config.write_timeout):
                 while self._unread > self._window and self._closed is None:
                     self._room.clear()
-                    await self._room.wait()
+                    self._blocked += 1
+                    try:
+                        await self._room.wait()
+                    finally:
+                        self._blocked -= 1
         except TimeoutError as exc:
             if self._closed is None:
                 self._send(_EOF, 0)
