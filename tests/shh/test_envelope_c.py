@@ -332,11 +332,13 @@ def test_c_part_refuses_bad_arguments() -> None:
     with pytest.raises(ValueError, match="bad bounds"):
         c.check_run(b"\xc0", 1, 0, 1)
     with pytest.raises(ValueError, match="bad bounds"):
-        c.copies_run(b"\xc0", 0, 1, -1, {}, 0, 100, 0.0, None)
+        c.copies_run(b"\xc0", 0, 1, -1, None, 0, 100, 0.0, None)
     with pytest.raises(ValueError, match="64 bytes"):
-        c.copies_run(b"\xc0", 0, 1, 1, {}, 0, 100, 0.0, b"\xff" * 63)
+        c.copies_run(b"\xc0", 0, 1, 1, c.CopyIndex(), 0, 100, 0.0, b"\xff" * 63)
     with pytest.raises(TypeError):
-        c.copies_run(b"\xc0", 0, 1, 1, [], 0, 100, 0.0, None)  # type: ignore[arg-type]
+        c.copies_run(b"\xc0", 0, 1, 1, {}, 0, 100, 0.0, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        c.CopyIndex(1)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         c.check_run(bytearray(b"\xc0"), 0, 1, 1)  # type: ignore[arg-type]
     with pytest.raises(TypeError):

@@ -4,6 +4,8 @@ with minimum PoW 0): sealing is not what is tested."""
 
 from __future__ import annotations
 
+import gc
+import math
 import random
 from collections.abc import Hashable, Iterable
 
@@ -28,15 +30,26 @@ def _envelope(rng: random.Random, now: int) -> Envelope:
     )
 
 
-def _assert_in_step(pool: EnvelopePool) -> None:
+def _assert_in_step(pool: EnvelopePool, gone: Iterable[PooledEnvelope] = ()) -> None:
+    """Both indices hold exactly the pooled entries, each entry's `_home` says it is pooled, and
+    entries that left say they are not (and are not found by their bytes)."""
     by_hash, by_raw = pool._entries, pool._by_raw
-    assert len(by_hash) == len(by_raw)
     for envelope_hash, entry in by_hash.items():
         assert entry.hash == envelope_hash
-        assert by_raw[entry.raw] is entry
-    for raw, entry in by_raw.items():
-        assert raw is entry.raw  # keyed by the entry's own bytes: no second copy
-        assert by_hash[entry.hash] is entry
+        assert entry._home is by_hash
+    for entry in gone:
+        assert entry._home is None and by_hash.get(entry.hash) is not entry
+        if by_raw is not None:
+            assert by_raw.get(entry.raw) is not entry
+    if by_raw is None:  # without the C part: no index by encoding
+        return
+    assert len(by_hash) == len(by_raw)
+    for entry in by_hash.values():
+        assert by_raw.get(entry.raw) is entry
+        assert by_raw.get(bytes(entry.raw)) is entry  # found by equal bytes, not by identity
+    assert {id(e) for e in by_raw.entries()} == {id(e) for e in by_hash.values()}
+    assert 2 * by_raw.capacity >= 3 * len(by_raw)  # at most 2/3 full
+    assert by_raw.capacity <= max(8, 8 * len(by_raw))  # shrinks as the pool empties
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -48,6 +61,7 @@ def test_indices_stay_in_step_under_churn(seed: int) -> None:
     pool = EnvelopePool(min_pow=0.0, max_bytes=rng.choice((6_000, 20_000, 1 << 30)))
     now, gone, sent = NOW, 0, []
     for _ in range(400):
+        before = list(pool)
         step = rng.random()
         if step < 0.55:
             envelope = rng.choice(sent) if sent and rng.random() < 0.2 else _envelope(rng, now)
@@ -65,7 +79,7 @@ def test_indices_stay_in_step_under_churn(seed: int) -> None:
             entry = rng.choice(list(pool)) if len(pool) else None
             if entry is not None:
                 pool.unmark_known(entry.hash)
-        _assert_in_step(pool)
+        _assert_in_step(pool, [e for e in before if e.hash not in pool])
     assert gone  # the sequence did remove entries
     if envelope_module._envelope is None:
         return
@@ -164,3 +178,120 @@ def test_mark_known_by_matches_the_per_entry_loop(
         assert got == want
         assert [list(k) for k in known_mine] == [list(k) for k in known_theirs]
         assert _state(mine) == _state(theirs)
+
+
+needs_c = pytest.mark.skipif(envelope_module._envelope is None, reason="the C part is not built")
+
+
+def _entry(rng: random.Random, pow_value: float = 1.0) -> PooledEnvelope:
+    raw = _envelope(rng, NOW).encode()
+    return PooledEnvelope(raw, EnvelopeHash(rng.randbytes(32)), pow_value, None)
+
+
+@needs_c
+@pytest.mark.parametrize("seed", range(4))
+def test_copy_index_is_a_dict_by_encoding(seed: int) -> None:
+    """The C index against a dict keyed by `raw`, under random adds (again, too) and discards
+    (of absent entries, too) that grow it to a few thousand slots and shrink it back: after each
+    step every live entry is found by equal bytes, a gone one is not, and it stays 1/8 to 2/3
+    full (backward-shift deletion leaves no hole in a probe run)."""
+    c = envelope_module._envelope
+    assert c is not None
+    rng = random.Random(seed)
+    index, reference = c.CopyIndex(), {}
+    gone: list[PooledEnvelope] = []
+    for step in range(3000):
+        grow = step < 1500 if seed % 2 else rng.random() < 0.6 - step / 10_000
+        if grow or not reference:
+            entry = rng.choice(gone) if gone and rng.random() < 0.1 else _entry(rng)
+            index.add(entry)
+            index.add(entry)  # once only
+            reference[entry.raw] = entry
+        else:
+            entry = reference.pop(rng.choice(list(reference)))
+            index.discard(entry)
+            index.discard(entry)  # absent now: nothing
+            gone.append(entry)
+        if step % 97 == 0 or step > 2900:
+            assert len(index) == len(reference)
+            assert all(index.get(bytes(raw)) is e for raw, e in reference.items())
+            assert all(index.get(e.raw) is None for e in gone if e.raw not in reference)
+            assert 2 * index.capacity >= 3 * len(index)
+            assert index.capacity <= max(8, 8 * len(index))
+    assert sorted(map(id, index.entries())) == sorted(map(id, reference.values()))
+
+
+@needs_c
+def test_copy_index_takes_only_pooled_entries() -> None:
+    """Anything but an entry with a bytes `raw` and a float `pow` is not indexed (its copies go
+    to `add`), and the index is seen by the cycle collector (it holds its entries)."""
+    c = envelope_module._envelope
+    assert c is not None
+    rng = random.Random(3)
+    index = c.CopyIndex()
+    good, int_pow = _entry(rng), _entry(rng, 1)  # type: ignore[arg-type]
+    for other in (b"raw", object(), int_pow):
+        index.add(other)
+        index.discard(other)
+    index.add(good)
+    assert len(index) == 1 and index.get(good.raw) is good and index.get(int_pow.raw) is None
+    assert good in gc.get_referents(index)
+    with pytest.raises(TypeError):
+        index.get("raw")  # type: ignore[arg-type]
+
+
+@needs_c
+@pytest.mark.parametrize(
+    "pow_value", [0.1, 1 / 3, 2.0, 1e-40, 1e-300, 1e300, math.inf, 0.0, math.nan]
+)
+def test_a_copy_meets_the_minimum_pow_exactly(pow_value: float) -> None:
+    """The index keeps a pooled PoW rounded down to a float: "at least the minimum" is still
+    decided on the exact double (at the minimum: a plain copy; a hair above: `add`'s to judge),
+    and NaN as `pooled_copy` would (`not pow < min_pow`)."""
+    c = envelope_module._envelope
+    assert c is not None
+    rng = random.Random(4)
+    entry = _entry(rng, pow_value)
+    index = c.CopyIndex()
+    index.add(entry)
+    payload = encode_messages([entry.raw])
+    pos, stop = messages_bounds(payload)
+    for min_pow in (pow_value, math.nextafter(pow_value, -math.inf), 0.0, -1.0):
+        if math.isnan(min_pow):
+            continue
+        copies, _, decoded = c.copies_run(payload, pos, stop, 1, index, NOW, 1 << 20, min_pow, None)
+        assert copies == [entry] and decoded is None, min_pow
+    above = [math.nextafter(pow_value, math.inf), pow_value * 2 + 1, math.inf]
+    for min_pow in above if not math.isnan(pow_value) else [1.0, math.inf]:
+        if min_pow <= pow_value:
+            continue  # pow is already inf
+        copies, _, decoded = c.copies_run(payload, pos, stop, 1, index, NOW, 1 << 20, min_pow, None)
+        want_copy = math.isnan(pow_value)
+        assert (copies == [entry]) == want_copy and (decoded is None) == want_copy, min_pow
+
+
+@pytest.mark.parametrize("c_part", [True, False])
+def test_mark_known_by_marks_only_its_own_pooled_entries(
+    c_part: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry of another pool (the same envelope), the removed entry of an envelope pooled
+    again (a new entry), an entry never pooled: none is marked; the one pooled here is."""
+    if not c_part:
+        monkeypatch.setattr(pool_module, "_c_mark_known_by", None)
+    elif pool_module._c_mark_known_by is None:
+        pytest.skip("the C part is not built")
+    rng = random.Random(6)
+    envelope = _envelope(rng, NOW)
+    mine, other = EnvelopePool(min_pow=0.0), EnvelopePool(min_pow=0.0)
+    first = mine.add(envelope, NOW, source="a").entry
+    theirs = other.add(envelope, NOW, source="a").entry
+    assert first is not None and theirs is not None
+    mine._remove(first)
+    again = mine.add(envelope, NOW, source="a").entry
+    assert again is not None and again is not first
+    stray = PooledEnvelope(envelope.encode(), envelope.hash, 1.0, "a")
+    known: dict[EnvelopeHash, None] = {}
+    assert mine.mark_known_by(known, [theirs, first, stray]) == 0 and known == {}
+    assert mine.mark_known_by(known, [theirs, again, first]) == 1 and list(known) == [again.hash]
+    assert again.knowers == 1 and first.knowers == 0 and theirs.knowers == 0
+    assert other.bytes_used + KNOWN_MARK_COST == mine.bytes_used

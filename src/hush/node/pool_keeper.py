@@ -42,6 +42,7 @@ holds envelopes (the wall clock may jump), and never wakes while it is empty."""
 INGEST_SLICE = 256
 _EXPIRE_SLICE = 4096
 _RELEASE_SLICE = 8192
+_ACCEPTED, _DUPLICATE, _REJECTED = AddStatus.ACCEPTED, AddStatus.DUPLICATE, AddStatus.REJECTED
 
 
 class PoolKeeper:
@@ -85,14 +86,15 @@ class PoolKeeper:
             self.forget(outcome.evicted)
         observers = self._observers
         observers.envelope_received(outcome, source, local)
-        if outcome.status is AddStatus.ACCEPTED and outcome.entry is not None:
-            entry = outcome.entry
+        status, entry = outcome.status, outcome.entry
+        if status is _ACCEPTED and entry is not None:
             observers.envelope_accepted(entry, envelope, source, local)
             self._delivery.deliver(envelope, entry.pow, entry.hash)
-            if self._armed is None or entry.expiry + 1 < self._armed:
+            armed = self._armed
+            if armed is None or entry.expiry + 1 < armed:
                 self._rearm.set()  # the sweep waits for a later expiry (or none)
         elif (
-            outcome.status is AddStatus.DUPLICATE
+            status is _DUPLICATE
             and source is not None
             and outcome.entry is not None
             and outcome.entry.local
@@ -156,11 +158,13 @@ class PoolKeeper:
                 else:
                     left -= 1
                 outcome = self._pool_one(envelope, False, source)
-                if outcome.status is AddStatus.ACCEPTED and outcome.entry is not None:
-                    pooled.append(outcome.entry)
-                if outcome.known and outcome.entry is not None:
-                    self.note_known(peer, outcome.entry.hash)
-                elif outcome.status is AddStatus.REJECTED and not failure:
+                status, entry = outcome.status, outcome.entry
+                if status is _ACCEPTED or status is _DUPLICATE:  # outcome.known
+                    if entry is not None:
+                        if status is _ACCEPTED:
+                            pooled.append(entry)
+                        self.note_known(peer, entry.hash)
+                elif status is _REJECTED and not failure:
                     failure = outcome.reason
             if pooled:  # (offer_all of nothing is nothing)
                 hashes = [entry.hash for entry in pooled]  # once for every peer

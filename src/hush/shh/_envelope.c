@@ -18,14 +18,16 @@
  *
  * The receive path of a `messages` packet takes two more calls (hush.node.pool_keeper.ingest):
  * `check_run`, geth's whole-packet check before anything is added, which only parses; and
- * `copies_run`, which looks each envelope's encoding up in the pool's dict and answers a plain
- * copy of a pooled one with its entry (a relaying node gets most envelopes five or six times:
- * no PoW digest, no Envelope), stopping at the first envelope that is not one, decoded in full.
+ * `copies_run`, which looks each envelope's encoding up in the pool's CopyIndex (hashed where it
+ * lies in the packet, no object made) and answers a plain copy of a pooled one with its entry (a
+ * relaying node gets most envelopes five or six times: no PoW digest, no Envelope), stopping at
+ * the first envelope that is not one, decoded in full.
  * It declines exactly as `decode` does, and leaves to Python's `add` every copy that
  * EnvelopePool.pooled_copy would (and a few more: see plain_copy).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -380,20 +382,28 @@ static PyObject *check_run(PyObject *self, PyObject *const *args, Py_ssize_t nar
 }
 
 /* The pool's entry class (hush.shh.pool_entry.PooledEnvelope) and its slots, in this order:
-   pow, hash, knowers, source, _bucket. */
-#define ENTRY_SLOTS 5
-static PyTypeObject *entry_type = NULL;
-static Py_ssize_t entry_offsets[ENTRY_SLOTS];
+   pow, hash, knowers, source, _bucket, raw, _home; and its buckets' class (Bucket), whose `rank`
+   slot mark_known_by reads. */
+#define ENTRY_SLOTS 7
+static PyTypeObject *entry_type = NULL, *bucket_type = NULL;
+static Py_ssize_t entry_offsets[ENTRY_SLOTS], bucket_rank_offset;
 #define entry_pow_offset (entry_offsets[0])
 #define ENTRY_SLOT(entry, i) (*(PyObject **)((char *)(entry) + entry_offsets[i]))
+#define ENTRY_RAW 5
+#define ENTRY_HOME 6
 
 static PyObject *bind_entry(PyObject *self, PyObject *args) {
-    PyObject *cls, *names;
-    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &cls, &PyTuple_Type, &names)) return NULL;
-    Py_ssize_t offsets[ENTRY_SLOTS];
+    PyObject *cls, *names, *bucket_cls, *bucket_names;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!", &PyType_Type, &cls, &PyTuple_Type, &names,
+                          &PyType_Type, &bucket_cls, &PyTuple_Type, &bucket_names))
+        return NULL;
+    Py_ssize_t offsets[ENTRY_SLOTS], rank_offset;
     if (find_slots((PyTypeObject *)cls, names, ENTRY_SLOTS, offsets) != 0) return NULL;
+    if (find_slots((PyTypeObject *)bucket_cls, bucket_names, 1, &rank_offset) != 0) return NULL;
     memcpy(entry_offsets, offsets, sizeof offsets);
+    bucket_rank_offset = rank_offset;
     Py_XSETREF(entry_type, (PyTypeObject *)Py_NewRef(cls));
+    Py_XSETREF(bucket_type, (PyTypeObject *)Py_NewRef(bucket_cls));
     Py_RETURN_NONE;
 }
 
@@ -447,11 +457,13 @@ static int charge_tally(PyObject *dict, const tally_t *t, PyObject *cost) {
 }
 
 /* mark_known_by(known, pooled, entries, usage, rank_bytes, cost, pinned) -> int
-   EnvelopePool.mark_known_by's loop: each entry (of the bound class) whose hash is not in `known`
-   and that is `pooled`'s entry for it goes into `known`; its knowers grow by one, and
-   `usage[source]` and, unless its bucket's rank is `pinned`, `rank_bytes[rank]` by `cost` (summed
-   per source and per rank over the batch, then charged). Returns how many were new (the caller
-   adds them to bytes_used). */
+   EnvelopePool.mark_known_by's loop: each entry (of the bound class) still in the pool (its
+   `_home` is `pooled`, the pool's dict by hash: the pool sets it on insert and clears it on
+   removal, so this is `pooled.get(entry.hash) is entry` without the look-up) whose hash is not
+   in `known` goes into `known` (one look-up: setdefault); its knowers grow by one, and
+   `usage[source]` and, unless its bucket's rank is `pinned`, `rank_bytes[rank]` by `cost`
+   (summed per source and per rank over the batch, then charged). Returns how many were new (the
+   caller adds them to bytes_used). */
 static PyObject *mark_known_by(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     static PyObject *rank_name = NULL, *one = NULL;
     if (nargs != 7 || !PyDict_Check(args[0]) || !PyDict_Check(args[1]) || !PyDict_Check(args[3]) ||
@@ -482,26 +494,32 @@ static PyObject *mark_known_by(PyObject *self, PyObject *const *args, Py_ssize_t
             PyErr_SetString(PyExc_AttributeError, "mark_known_by: an entry slot is unset");
             goto error;
         }
-        int seen = PyDict_Contains(known, hash);
-        if (seen < 0) goto error;
-        if (seen) continue;
-        PyObject *current = PyDict_GetItemWithError(pooled, hash); /* borrowed */
-        if (current == NULL && PyErr_Occurred()) goto error;
-        if (current != entry) continue;
+        if (ENTRY_SLOT(entry, ENTRY_HOME) != pooled) continue; /* not (or no longer) pooled */
         if (bucket == Py_None) {
             PyErr_SetString(PyExc_AssertionError, "mark_known_by: a pooled entry has no bucket");
             goto error;
         }
         /* Only bytes keys and ints below: nothing here runs Python code or frees an entry. */
-        if (PyDict_SetItem(known, hash, Py_None) != 0) goto error;
+        Py_ssize_t before = PyDict_GET_SIZE(known);
+        if (PyDict_SetDefault(known, hash, Py_None) == NULL) goto error; /* borrowed */
+        if (PyDict_GET_SIZE(known) == before) continue;                  /* known already */
         PyObject *more = PyNumber_Add(knowers, one);
         if (more == NULL) goto error;
         ENTRY_SLOT(entry, 2) = more;
         Py_DECREF(knowers);
         added++;
         if (tally(&sources, source) != 0 && add_to(usage, source, cost) != 0) goto error;
-        PyObject *rank = PyObject_GetAttr(bucket, rank_name);
-        if (rank == NULL) goto error;
+        PyObject *rank;
+        if (Py_IS_TYPE(bucket, bucket_type)) {
+            rank = *(PyObject **)((char *)bucket + bucket_rank_offset);
+            if (rank == NULL) {
+                PyErr_SetString(PyExc_AttributeError, "mark_known_by: a bucket has no rank");
+                goto error;
+            }
+            Py_INCREF(rank);
+        } else if ((rank = PyObject_GetAttr(bucket, rank_name)) == NULL) {
+            goto error;
+        }
         int is_pinned = PyObject_RichCompareBool(rank, pinned, Py_EQ);
         int failed = is_pinned < 0 ||
                      (!is_pinned && tally(&ranks, rank) != 0 && add_to(rank_bytes, rank, cost) != 0);
@@ -517,18 +535,266 @@ error:
     return NULL;
 }
 
+/* CopyIndex: the pool's entries by their encoding, for copies_run. An open-addressing table
+   (linear probing, backward-shift deletion, at most 2/3 full) of 16-byte slots: the low 32 bits
+   of the SipHash of the entry's `raw` (hash(raw)'s; they also give the slot's home), the entry's
+   PoW rounded down to a float, and the entry (a strong reference). A copy is found by hashing
+   its bytes where they lie in the packet (no bytes object made) and a memcmp against each
+   candidate entry's own `raw`: a colliding hash only costs another memcmp (and the SipHash key
+   is the process's secret). The rounded PoW answers "at least the minimum?" without reading the
+   entry's float, except where rounding makes it unsure. Entries of the bound class only; one
+   whose `raw` is not bytes or whose `pow` is not a float is not indexed (its copies take `add`'s
+   path). The table is PyMem memory, which tracemalloc sees (24-48 B per entry). */
+typedef struct {
+    uint32_t hash;
+    float pow; /* <= the entry's PoW (NaN if it is NaN) */
+    PyObject *entry; /* NULL: free */
+} index_slot_t;
+
+typedef struct {
+    PyObject_HEAD Py_ssize_t mask; /* capacity - 1; capacity 0 before the first add */
+    Py_ssize_t used;
+    index_slot_t *slots;
+} IndexObject;
+
+#define INDEX_MIN 8
+
+static PyTypeObject IndexType;
+
+/* Put (hash, entry, pow) into a table with room, entry's reference moved in. */
+static void index_place(index_slot_t *slots, Py_ssize_t mask, index_slot_t slot) {
+    Py_ssize_t i = (Py_ssize_t)(slot.hash & (size_t)mask);
+    while (slots[i].entry != NULL) i = (i + 1) & mask;
+    slots[i] = slot;
+}
+
+/* Move every slot into a fresh table of `capacity` (a power of two > used, at most 2^32: the
+   home comes from 32 bits); -1 on MemoryError. */
+static int index_resize(IndexObject *self, Py_ssize_t capacity) {
+    if ((uint64_t)capacity > ((uint64_t)1 << 32)) return -1;
+    index_slot_t *slots = PyMem_Calloc((size_t)capacity, sizeof(index_slot_t));
+    if (slots == NULL) return -1;
+    if (self->slots != NULL) {
+        for (Py_ssize_t i = 0; i <= self->mask; i++)
+            if (self->slots[i].entry != NULL) index_place(slots, capacity - 1, self->slots[i]);
+        PyMem_Free(self->slots);
+    }
+    self->slots = slots;
+    self->mask = capacity - 1;
+    return 0;
+}
+
+/* The encoding and PoW of an indexable entry; 0 if it isn't one. */
+static int index_key(PyObject *entry, const char **raw, Py_ssize_t *size, double *pow) {
+    if (entry_type == NULL || !Py_IS_TYPE(entry, entry_type)) return 0;
+    PyObject *bytes = ENTRY_SLOT(entry, ENTRY_RAW), *value = ENTRY_SLOT(entry, 0);
+    if (bytes == NULL || !PyBytes_CheckExact(bytes) || value == NULL || !PyFloat_CheckExact(value))
+        return 0;
+    *raw = PyBytes_AS_STRING(bytes);
+    *size = PyBytes_GET_SIZE(bytes);
+    *pow = PyFloat_AS_DOUBLE(value);
+    return 1;
+}
+
+/* The low 32 bits of hash(raw). */
+static uint32_t index_hash(const void *raw, Py_ssize_t size) {
+    return (uint32_t)(size_t)_Py_HashBytes(raw, size);
+}
+
+/* A float no greater than pow (NaN stays NaN). */
+static float pow_floor(double pow) {
+    float low = (float)pow;
+    if ((double)low > pow) low = nextafterf(low, -INFINITY);
+    return low;
+}
+
+/* The slot of `entry` (by identity), or -1. */
+static Py_ssize_t index_find_entry(IndexObject *self, PyObject *entry, uint32_t hash) {
+    if (self->slots == NULL) return -1;
+    Py_ssize_t i = (Py_ssize_t)(hash & (size_t)self->mask);
+    for (; self->slots[i].entry != NULL; i = (i + 1) & self->mask)
+        if (self->slots[i].entry == entry) return i;
+    return -1;
+}
+
+static PyObject *index_add(IndexObject *self, PyObject *entry) {
+    const char *raw;
+    Py_ssize_t size;
+    double pow;
+    if (!index_key(entry, &raw, &size, &pow)) Py_RETURN_NONE; /* not indexed: `add` judges */
+    uint32_t hash = index_hash(raw, size);
+    if (index_find_entry(self, entry, hash) >= 0) Py_RETURN_NONE;
+    if (3 * (self->used + 1) > 2 * (self->mask + 1)) {
+        Py_ssize_t capacity = self->slots == NULL ? INDEX_MIN : 2 * (self->mask + 1);
+        if (index_resize(self, capacity) != 0) return PyErr_NoMemory();
+    }
+    index_place(self->slots, self->mask, (index_slot_t){hash, pow_floor(pow), Py_NewRef(entry)});
+    self->used++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *index_discard(IndexObject *self, PyObject *entry) {
+    const char *raw;
+    Py_ssize_t size;
+    double pow;
+    if (!index_key(entry, &raw, &size, &pow)) Py_RETURN_NONE;
+    Py_ssize_t i = index_find_entry(self, entry, index_hash(raw, size));
+    if (i < 0) Py_RETURN_NONE;
+    index_slot_t *slots = self->slots;
+    Py_ssize_t mask = self->mask;
+    PyObject *gone = slots[i].entry;
+    /* Backward shift: pull each later slot of the run back unless its home lies in (i, j]. */
+    for (Py_ssize_t j = (i + 1) & mask; slots[j].entry != NULL; j = (j + 1) & mask) {
+        Py_ssize_t home = (Py_ssize_t)(slots[j].hash & (size_t)mask);
+        int stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (stays) continue;
+        slots[i] = slots[j];
+        i = j;
+    }
+    slots[i].entry = NULL;
+    self->used--;
+    if (self->mask + 1 > INDEX_MIN && 8 * self->used < self->mask + 1 &&
+        index_resize(self, (self->mask + 1) / 2) != 0)
+        PyErr_Clear(); /* no memory to shrink into: keep the bigger table */
+    Py_DECREF(gone); /* last: the table is consistent if this frees the entry */
+    Py_RETURN_NONE;
+}
+
+/* The indexed entry whose encoding is raw[0:size], or NULL; *low is its PoW rounded down. */
+static PyObject *index_lookup(IndexObject *self, const uint8_t *raw, size_t size, float *low) {
+    if (self->used == 0) return NULL;
+    uint32_t hash = index_hash(raw, (Py_ssize_t)size);
+    index_slot_t *slots = self->slots;
+    for (Py_ssize_t i = (Py_ssize_t)(hash & (size_t)self->mask); slots[i].entry != NULL;
+         i = (i + 1) & self->mask) {
+        if (slots[i].hash != hash) continue;
+        PyObject *bytes = ENTRY_SLOT(slots[i].entry, ENTRY_RAW); /* indexed: bytes, set */
+        if ((size_t)PyBytes_GET_SIZE(bytes) == size &&
+            memcmp(PyBytes_AS_STRING(bytes), raw, size) == 0) {
+            *low = slots[i].pow;
+            return slots[i].entry;
+        }
+    }
+    return NULL;
+}
+
+/* entry.pow >= min_pow (as `not entry.pow < min_pow`: NaN passes, as in pooled_copy), on the
+   rounded-down PoW where that settles it, else on the entry's float (exact float: indexed). */
+static int pow_enough(PyObject *entry, float low, double min_pow) {
+    if ((double)low >= min_pow) return 1;
+    return !(PyFloat_AS_DOUBLE(ENTRY_SLOT(entry, 0)) < min_pow);
+}
+
+static PyObject *index_get(IndexObject *self, PyObject *raw) {
+    if (!PyBytes_Check(raw)) {
+        PyErr_SetString(PyExc_TypeError, "CopyIndex.get takes bytes");
+        return NULL;
+    }
+    float low;
+    PyObject *entry = index_lookup(self, (const uint8_t *)PyBytes_AS_STRING(raw),
+                                   (size_t)PyBytes_GET_SIZE(raw), &low);
+    return Py_NewRef(entry != NULL ? entry : Py_None);
+}
+
+static PyObject *index_entries(IndexObject *self, PyObject *unused) {
+    PyObject *list = PyList_New(0);
+    if (list == NULL || self->slots == NULL) return list;
+    for (Py_ssize_t i = 0; i <= self->mask; i++) {
+        if (self->slots[i].entry != NULL && PyList_Append(list, self->slots[i].entry) != 0) {
+            Py_DECREF(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+static int index_traverse(IndexObject *self, visitproc visit, void *arg) {
+    if (self->slots != NULL)
+        for (Py_ssize_t i = 0; i <= self->mask; i++) Py_VISIT(self->slots[i].entry);
+    return 0;
+}
+
+static int index_clear(IndexObject *self) {
+    index_slot_t *slots = self->slots;
+    Py_ssize_t capacity = self->mask + 1;
+    self->slots = NULL;
+    self->mask = -1;
+    self->used = 0;
+    if (slots != NULL) {
+        for (Py_ssize_t i = 0; i < capacity; i++) Py_XDECREF(slots[i].entry);
+        PyMem_Free(slots);
+    }
+    return 0;
+}
+
+static void index_dealloc(IndexObject *self) {
+    PyObject_GC_UnTrack(self);
+    index_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *index_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs))) {
+        PyErr_SetString(PyExc_TypeError, "CopyIndex() takes no arguments");
+        return NULL;
+    }
+    IndexObject *self = (IndexObject *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->mask = -1;
+    return (PyObject *)self;
+}
+
+static Py_ssize_t index_length(IndexObject *self) { return self->used; }
+
+static PyObject *index_capacity(IndexObject *self, void *closure) {
+    return PyLong_FromSsize_t(self->mask + 1);
+}
+
+static PyMethodDef index_methods[] = {
+    {"add", (PyCFunction)index_add, METH_O,
+     "add(entry) -> None\n\nIndex a pooled entry by its encoding (once; not one of the bound "
+     "class with a bytes `raw` and a float `pow`: not at all)."},
+    {"discard", (PyCFunction)index_discard, METH_O,
+     "discard(entry) -> None\n\nForget an entry, if indexed."},
+    {"get", (PyCFunction)index_get, METH_O,
+     "get(raw) -> entry | None\n\nThe indexed entry whose encoding is raw."},
+    {"entries", (PyCFunction)index_entries, METH_NOARGS,
+     "entries() -> [entry, ...]\n\nEvery indexed entry, in table order."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef index_getset[] = {
+    {"capacity", (getter)index_capacity, NULL, "Slots allocated.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods index_as_sequence = {.sq_length = (lenfunc)index_length};
+
+static PyTypeObject IndexType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "hush.shh._envelope.CopyIndex",
+    .tp_basicsize = sizeof(IndexObject),
+    .tp_dealloc = (destructor)index_dealloc,
+    .tp_as_sequence = &index_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "CopyIndex(): pooled entries by their encoding, for copies_run.",
+    .tp_traverse = (traverseproc)index_traverse,
+    .tp_clear = (inquiry)index_clear,
+    .tp_methods = index_methods,
+    .tp_getset = index_getset,
+    .tp_new = index_new,
+};
+
 /* Whether `add(envelope, now)` would answer DUPLICATE for this copy of the pooled `entry`, judged
    as EnvelopePool.pooled_copy does (expiry and sent, size, minimum PoW, bloom) but on the entry's
-   stored PoW, which is at most the copy's (it was computed with a diff >= 0): 0 leaves the verdict
-   to `add`. `bloom` is the node's 64 bytes, or NULL for a full node. */
-static int plain_copy(PyObject *entry, const uint8_t *raw, const fields_t *f, long long now,
-                      Py_ssize_t max_size, double min_pow, const uint8_t *bloom) {
+   stored PoW (`low`, rounded down, then its float if need be), which is at most the copy's (it
+   was computed with a diff >= 0): 0 leaves the verdict to `add`. `bloom` is the node's 64 bytes,
+   or NULL for a full node. */
+static int plain_copy(PyObject *entry, float low, const uint8_t *raw, const fields_t *f,
+                      long long now, Py_ssize_t max_size, double min_pow, const uint8_t *bloom) {
     if ((long long)f->expiry < now) return 0;
     if ((long long)((f->expiry - f->ttl) & 0xFFFFFFFFu) > now) return 0;
     if ((Py_ssize_t)(f->data_stop - f->data_start) > max_size - 20) return 0;
-    if (entry_type == NULL || !Py_IS_TYPE(entry, entry_type)) return 0;
-    PyObject *pow = *(PyObject **)((char *)entry + entry_pow_offset);
-    if (pow == NULL || !PyFloat_CheckExact(pow) || PyFloat_AS_DOUBLE(pow) < min_pow) return 0;
+    if (!pow_enough(entry, low, min_pow)) return 0;
     if (bloom != NULL) { /* topic_to_bloom: three bits, each byte assigned, not ORed (geth) */
         const uint8_t *topic = raw + f->topic_at;
         uint8_t sample[64] = {0};
@@ -546,21 +812,24 @@ static int plain_copy(PyObject *entry, const uint8_t *raw, const fields_t *f, lo
 
 /* copies_run(payload, pos, stop, limit, entries, now, max_size, min_pow, bloom)
      -> ([entry, ...], pos, Envelope | None)
-   From pos, at most `limit` list items: each envelope's entry in `entries` (the pool's dict keyed
-   by each entry's encoding, its `raw`); a plain copy of a pooled one (see plain_copy) costs that and nothing more. Stops
-   after the first that is not, returned as its Envelope (decode's, its hash reused), or before an
-   item that decode or a plain list header declines (then None, pos at that item). */
+   From pos, at most `limit` list items: each envelope's entry in `entries` (the pool's
+   CopyIndex, or None: no copies); a plain copy of a pooled one (see plain_copy) costs that and
+   nothing more. Stops after the first that is not, returned as its Envelope (decode's, its hash
+   reused), or before an item that decode or a plain list header declines (then None, pos at that
+   item). */
 static PyObject *copies_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     static const char usage[] =
-        "copies_run(payload: bytes, pos, stop, limit, entries: dict, now, max_size, min_pow, "
-        "bloom: bytes | None)";
+        "copies_run(payload: bytes, pos, stop, limit, entries: CopyIndex | None, now, max_size, "
+        "min_pow, bloom: bytes | None)";
     Py_ssize_t pos, stop, limit, count = 0;
-    if (nargs != 9 || !PyDict_Check(args[4]) || !(args[8] == Py_None || PyBytes_Check(args[8]))) {
+    if (nargs != 9 || !(args[4] == Py_None || Py_IS_TYPE(args[4], &IndexType)) ||
+        !(args[8] == Py_None || PyBytes_Check(args[8]))) {
         PyErr_SetString(PyExc_TypeError, usage);
         return NULL;
     }
     if (!run_bounds(args, usage, &pos, &stop, &limit) || !bound()) return NULL;
-    PyObject *payload = args[0], *entries = args[4];
+    PyObject *payload = args[0];
+    IndexObject *entries = args[4] == Py_None ? NULL : (IndexObject *)args[4];
     long long now = PyLong_AsLongLong(args[5]);
     Py_ssize_t max_size = PyLong_AsSsize_t(args[6]);
     double min_pow = PyFloat_AsDouble(args[7]);
@@ -584,12 +853,9 @@ static PyObject *copies_run(PyObject *self, PyObject *const *args, Py_ssize_t na
         size_t size = end - (size_t)pos;
         /* The pooled entry whose encoding these bytes are: a SipHash and a memcmp, no keccak
            (the entry is found by the same bytes its hash is the keccak of). */
-        PyObject *encoding = PyBytes_FromStringAndSize((const char *)raw, (Py_ssize_t)size);
-        if (encoding == NULL) goto error;
-        PyObject *entry = PyDict_GetItemWithError(entries, encoding); /* borrowed */
-        Py_DECREF(encoding);
-        if (entry == NULL && PyErr_Occurred()) goto error;
-        if (entry != NULL && plain_copy(entry, raw, &f, now, max_size, min_pow, bloom)) {
+        float low;
+        PyObject *entry = entries == NULL ? NULL : index_lookup(entries, raw, size, &low);
+        if (entry != NULL && plain_copy(entry, low, raw, &f, now, max_size, min_pow, bloom)) {
             if (PyList_Append(copies, entry) != 0) goto error;
             pos = (Py_ssize_t)end;
             count++;
@@ -695,8 +961,9 @@ static PyMethodDef methods[] = {
      "How many list items from pos (at most limit) decode would accept, checked without "
      "hashing, and where they end."},
     {"bind_entry", bind_entry, METH_VARARGS,
-     "bind_entry(cls, ('pow', 'hash', 'knowers', 'source', '_bucket')) -> None\n\n"
-     "The pool's entry class and those of its slots."},
+     "bind_entry(cls, ('pow', 'hash', 'knowers', 'source', '_bucket', 'raw', '_home'), "
+     "bucket_cls, ('rank',)) -> None\n\n"
+     "The pool's entry class and those of its slots, and its buckets' class and rank slot."},
     {"mark_known_by", (PyCFunction)(void (*)(void))mark_known_by, METH_FASTCALL,
      "mark_known_by(known, pooled, entries, usage, rank_bytes, cost, pinned) -> int\n\n"
      "EnvelopePool.mark_known_by's loop over one batch; how many entries were new to known."},
@@ -711,10 +978,11 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_envelope", NULL, -1, methods};
 
 PyMODINIT_FUNC PyInit__envelope(void) {
-    if (PyType_Ready(&BuilderType) < 0) return NULL;
+    if (PyType_Ready(&BuilderType) < 0 || PyType_Ready(&IndexType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
-    if (PyModule_AddObjectRef(m, "SlotBuilder", (PyObject *)&BuilderType) < 0) {
+    if (PyModule_AddObjectRef(m, "SlotBuilder", (PyObject *)&BuilderType) < 0 ||
+        PyModule_AddObjectRef(m, "CopyIndex", (PyObject *)&IndexType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

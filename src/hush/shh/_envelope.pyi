@@ -1,17 +1,33 @@
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 from hush.shh.envelope import Envelope
 
 _T = TypeVar("_T")
-_E = TypeVar("_E")
 
 class SlotBuilder(Generic[_T]):
     def __init__(self, cls: type[_T], slot_names: tuple[str, ...]) -> None: ...
     def __call__(self, *values: object) -> _T: ...
 
 def bind(cls: type[Envelope], slot_names: tuple[str, ...]) -> None: ...
-def bind_entry(cls: type[object], slot_names: tuple[str, ...]) -> None: ...
+
+class CopyIndex:
+    """Pooled entries by their encoding (see copies_run)."""
+
+    @property
+    def capacity(self) -> int: ...
+    def __len__(self) -> int: ...
+    def add(self, entry: object, /) -> None: ...
+    def discard(self, entry: object, /) -> None: ...
+    def get(self, raw: bytes, /) -> Any: ...
+    def entries(self) -> list[Any]: ...
+
+def bind_entry(
+    cls: type[object],
+    slot_names: tuple[str, ...],
+    bucket_cls: type[object],
+    bucket_slot_names: tuple[str, ...],
+) -> None: ...
 def mark_known_by(
     known: dict[Any, None],
     pooled: dict[Any, Any],
@@ -29,9 +45,9 @@ def copies_run(
     pos: int,
     stop: int,
     limit: int,
-    entries: Mapping[bytes, _E],  # keyed by each entry's encoding
+    entries: CopyIndex | None,  # the pool's entries by encoding; None: no copies
     now: int,
     max_size: int,
     min_pow: float,
     bloom: bytes | None,
-) -> tuple[list[_E], int, Envelope | None]: ...
+) -> tuple[list[Any], int, Envelope | None]: ...

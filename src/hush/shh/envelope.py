@@ -17,9 +17,9 @@ path; without the C part they check and find nothing, and the caller decodes eac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hush import rlp
 from hush.crypto.keccak import keccak256
@@ -34,6 +34,7 @@ __all__ = [
     "bind_entry",
     "check_run",
     "copies_run",
+    "copy_index",
     "decode_run",
     "leading_zero_bits",
     "pow_from_bits",
@@ -51,7 +52,6 @@ ENVELOPE_HEADER_LENGTH = 20  # nominal, used by size() (whisper-v6.md §1.2)
 _UINT32 = 0xFFFFFFFF
 _POW2 = tuple(float(2**bits) for bits in range(257))
 _set = object.__setattr__
-_Entry = TypeVar("_Entry")  # hush.shh.pool_entry.PooledEnvelope (which imports this module)
 
 
 def short_rlp(expiry: int, ttl: int, topic: bytes, data: bytes) -> bytes:
@@ -309,36 +309,44 @@ def copies_run(
     pos: int,
     stop: int,
     limit: int,
-    entries: Mapping[bytes, _Entry],
+    entries: _envelope.CopyIndex | None,
     now: int,
     max_size: int,
     min_pow: float,
     bloom: Bloom | None,
-) -> tuple[list[_Entry], int, Envelope | None]:
+) -> tuple[list[Any], int, Envelope | None]:
     """Plain copies of pooled envelopes from the list items at payload[pos:stop], at most `limit`
-    items, for the pool (`EnvelopePool.copies_run` gives `entries`, its entries keyed by their
-    encodings, and its settings).
+    items, for the pool (`EnvelopePool.copies_run` gives `entries`, its `copy_index()`, or None
+    for no copies, and its settings).
 
     A copy is judged on its bytes and the pooled entry: not expired nor sent ahead of `now`, its
     data within `max_size` - 20, the entry's PoW at least `min_pow` and its topic in `bloom`
-    (None: any); such a copy costs a dict look-up by its bytes (SipHash and memcmp): no keccak,
-    no PoW digest, no Envelope. The item that is not one is hashed as `decode_run` would.
-    Stops after the first item that is not one, returned decoded in full (as `decode_run` would),
-    or before an item the C part leaves to the strict decoder (None, and `pos` at that item).
-    Without the C part: no copies, nothing decoded (every item is the caller's)."""
+    (None: any); such a copy costs a look-up by its bytes (SipHash where they lie, and memcmp):
+    no keccak, no PoW digest, no Envelope. The item that is not one is hashed as `decode_run`
+    would. Stops after the first item that is not one, returned decoded in full (as `decode_run`
+    would), or before an item the C part leaves to the strict decoder (None, and `pos` at that
+    item). Without the C part: no copies, nothing decoded (every item is the caller's)."""
     if _envelope is None:
         return [], pos, None
     return _envelope.copies_run(payload, pos, stop, limit, entries, now, max_size, min_pow, bloom)
 
 
-def bind_entry(cls: type[object]) -> Callable[..., int] | None:
-    """Tell the C part the pool's entry class, whose `pow` slot `copies_run` reads and whose
-    `hash`, `knowers`, `source` and `_bucket` slots its `mark_known_by` uses; returns that
+def copy_index() -> _envelope.CopyIndex | None:
+    """A fresh index of pooled entries by their encoding, for `copies_run` (its `add(entry)` and
+    `discard(entry)` kept by the pool), or None without the C part."""
+    return None if _envelope is None else _envelope.CopyIndex()
+
+
+def bind_entry(cls: type[object], bucket_cls: type[object]) -> Callable[..., int] | None:
+    """Tell the C part the pool's entry class, whose `pow` and `raw` slots `copies_run` and the
+    copy index read and whose `hash`, `knowers`, `source`, `_bucket` and `_home` slots its
+    `mark_known_by` uses, and the buckets' class (its `rank` slot); returns that
     (`mark_known_by(known, pooled, entries, usage, rank_bytes, cost, pinned)` → how many were
     new: `EnvelopePool.mark_known_by`'s loop), or None without the C part."""
     if _envelope is None:
         return None
-    _envelope.bind_entry(cls, ("pow", "hash", "knowers", "source", "_bucket"))
+    names = ("pow", "hash", "knowers", "source", "_bucket", "raw", "_home")
+    _envelope.bind_entry(cls, names, bucket_cls, ("rank",))
     return _envelope.mark_known_by
 
 

@@ -29,6 +29,7 @@ from hush.shh.envelope import (
     Envelope,
     bind_entry,
     copies_run,
+    copy_index,
     slot_builder,
 )
 from hush.shh.errors import ERR_BLOOM_MISMATCH, ERR_FUTURE, ERR_HUGE, ERR_LOW_POW, ERR_TOO_OLD
@@ -68,8 +69,10 @@ MAX_MESSAGE_SIZE = 10 * 1024 * 1024  # hard cap for set_max_message_size
 DEFAULT_POOL_BYTES = 256 * 1024 * 1024
 
 _LOCAL = "local"  # the accounting source of envelopes posted here
+_CURRENT, _AHEAD = Timing.CURRENT, Timing.AHEAD
+_ACCEPTED, _DUPLICATE = AddStatus.ACCEPTED, AddStatus.DUPLICATE
 _outcome = slot_builder(AddOutcome)  # AddOutcome(status, reason, entry, evicted), unchecked
-_c_mark_known_by = bind_entry(PooledEnvelope)  # copies_run reads a pooled entry's PoW
+_c_mark_known_by = bind_entry(PooledEnvelope, Bucket)  # the C part reads their slots
 
 
 class _LocalView:
@@ -103,10 +106,12 @@ class EnvelopePool:
         self.bytes_used = 0
         """Accounted memory of everything pooled (see ENTRY_OVERHEAD), at most max_bytes."""
         self._entries: dict[EnvelopeHash, PooledEnvelope] = {}
-        # The same entries by encoding, each keyed by its own `raw` (no second copy of the
-        # bytes): `copies_run` finds a copy by its bytes, without hashing it (ENTRY_OVERHEAD
-        # counts the slot). Every insert and removal touches both dicts, in `_insert`/`_remove`.
-        self._by_raw: dict[bytes, PooledEnvelope] = {}
+        # The same entries by encoding (the C part's CopyIndex: a slot per entry, its SipHash
+        # and PoW beside it, no second copy of the bytes): `copies_run` finds a copy by its
+        # bytes without keccak (ENTRY_OVERHEAD counts the slot). None without the C part (then
+        # no copies are found that way). Every insert and removal touches both, in `_insert` /
+        # `_remove`.
+        self._by_raw = copy_index()
         self._buckets: dict[tuple[int, int], Bucket] = {}
         self._expiry_heap: list[tuple[int, int]] = []  # (expiry, rank); stale keys skipped
         self._rank_heap: list[tuple[int, int]] = []  # (rank, expiry) of evictable buckets
@@ -160,13 +165,13 @@ class EnvelopePool:
     ) -> AddOutcome:
         """Validate and insert one envelope, received (from `source`) or posted here (`local`)."""
         timing, diff = envelope_timing(envelope, now)
-        if timing is Timing.TOO_FAR_AHEAD:
-            return AddOutcome(AddStatus.REJECTED, ERR_FUTURE)
-        if timing is Timing.TOO_OLD:
-            return AddOutcome(AddStatus.REJECTED, ERR_TOO_OLD)
-        if timing is Timing.EXPIRED:
+        if timing is not _CURRENT and timing is not _AHEAD:
+            if timing is Timing.TOO_FAR_AHEAD:
+                return AddOutcome(AddStatus.REJECTED, ERR_FUTURE)
+            if timing is Timing.TOO_OLD:
+                return AddOutcome(AddStatus.REJECTED, ERR_TOO_OLD)
             return AddOutcome(AddStatus.EXPIRED)
-        if envelope.size() > self.max_message_size:
+        if ENVELOPE_HEADER_LENGTH + len(envelope.data) > self.max_message_size:  # size()
             return AddOutcome(AddStatus.REJECTED, ERR_HUGE)
         pow_value = envelope.pow(diff)
         if pow_value < self._min_pow.current and pow_value < self._min_pow.tolerance_at(now):
@@ -181,7 +186,7 @@ class EnvelopePool:
         envelope_hash = envelope.hash
         existing = self._entries.get(envelope_hash)
         if existing is not None:
-            return _outcome(AddStatus.DUPLICATE, "", existing, ())
+            return _outcome(_DUPLICATE, "", existing, ())
         raw = envelope.encode()
         cost = ENTRY_OVERHEAD + len(raw)
         if local:
@@ -190,15 +195,17 @@ class EnvelopePool:
         if budget is not None and self._usage.get(source, 0) + cost > budget:
             whose = "this node's own" if local else "this peer's"
             return AddOutcome(AddStatus.OVER_BUDGET, f"{whose} share of the pool is full")
-        evicted: list[EnvelopeHash] = []
         rank = pow_rank(pow_value)
-        if self.bytes_used + cost > self.max_bytes and not self._make_room(
-            self.bytes_used + cost - self.max_bytes, rank, evicted
-        ):
-            return AddOutcome(AddStatus.POOL_FULL, "envelope pool is full")
+        evicted: tuple[EnvelopeHash, ...] = ()
+        excess = self.bytes_used + cost - self.max_bytes
+        if excess > 0:
+            room: list[EnvelopeHash] = []
+            if not self._make_room(excess, rank, room):
+                return AddOutcome(AddStatus.POOL_FULL, "envelope pool is full")
+            evicted = tuple(room)
         entry = PooledEnvelope(raw, envelope_hash, pow_value, source)
-        self._insert(entry, PINNED if local else rank, envelope.expiry)
-        return _outcome(AddStatus.ACCEPTED, "", entry, tuple(evicted))
+        self._insert(entry, PINNED if local else rank, envelope.expiry, cost)
+        return _outcome(_ACCEPTED, "", entry, evicted)
 
     def pooled_copy(self, envelope: Envelope, now: int) -> PooledEnvelope | None:
         """The pooled entry when `add(envelope, now)` would answer DUPLICATE, else None (then
@@ -244,14 +251,18 @@ class EnvelopePool:
             or bloom.switch_at is not None
             or (wanted is not None and len(wanted) != BLOOM_SIZE)
         ):
-            entries, wanted = {}, None  # every verdict is `add`'s to give
+            entries, wanted = None, None  # every verdict is `add`'s to give
         return copies_run(
             payload, pos, stop, limit, entries, now, self.max_message_size, min_pow.current, wanted
         )
 
     # -- accounting ----------------------------------------------------------------------------
 
-    def _insert(self, entry: PooledEnvelope, rank: int, expiry: int) -> None:
+    def _insert(self, entry: PooledEnvelope, rank: int, expiry: int, cost: int) -> None:
+        """Pool a new entry (no knowers yet: `cost` is its `cost`) and charge it (`_charge`,
+        inlined: a positive amount leaves no total at zero)."""
+        if self._by_raw is not None:  # first: the only step that may fail (MemoryError)
+            self._by_raw.add(entry)
         key = (rank, expiry)
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -264,9 +275,15 @@ class EnvelopePool:
                 self._compact_heaps()
         entry._bucket = bucket
         bucket.entries[entry.hash] = entry
-        self._entries[entry.hash] = entry
-        self._by_raw[entry.raw] = entry
-        self._charge(entry, entry.cost)
+        entries = self._entries
+        entries[entry.hash] = entry
+        entry._home = entries
+        self.bytes_used += cost
+        usage = self._usage
+        usage[entry.source] = usage.get(entry.source, 0) + cost
+        if rank != PINNED:
+            rank_bytes = self._rank_bytes
+            rank_bytes[rank] = rank_bytes.get(rank, 0) + cost
 
     def _charge(self, entry: PooledEnvelope, amount: int) -> None:
         self.bytes_used += amount
@@ -286,7 +303,9 @@ class EnvelopePool:
 
     def _remove(self, entry: PooledEnvelope) -> None:
         del self._entries[entry.hash]
-        del self._by_raw[entry.raw]
+        entry._home = None
+        if self._by_raw is not None:
+            self._by_raw.discard(entry)
         bucket = entry._bucket
         assert bucket is not None
         bucket.entries.pop(entry.hash, None)
@@ -340,7 +359,9 @@ class EnvelopePool:
         """Put each entry still pooled and not yet in `known` (one peer's known set) there, and
         account its mark; returns how many were new. What `mark_known` per hash does after a
         `known` check, for a whole batch at once (a relay marks every envelope once per peer):
-        in one C call where it was built (the loop below, on the entries' slots)."""
+        in one C call where it was built (the loop below, on the entries' slots). "Still
+        pooled" is the entry's `_home` (this pool's dict by hash while it is in it: the same
+        answer as `self._entries.get(entry.hash) is entry`, without the look-up)."""
         if _c_mark_known_by is not None:
             added = _c_mark_known_by(
                 known,
@@ -360,7 +381,7 @@ class EnvelopePool:
         added = 0
         for entry in entries:
             envelope_hash = entry.hash
-            if envelope_hash in known or pooled.get(envelope_hash) is not entry:
+            if entry._home is not pooled or envelope_hash in known:
                 continue
             known[envelope_hash] = None
             entry.knowers += 1
