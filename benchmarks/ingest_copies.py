@@ -9,7 +9,11 @@ seven other live peers to offer new envelopes to: `dup30` (every envelope alread
 known to the sender), `new30` (none pooled), `mix30` (24 pooled, 6 new: the 80 % duplicates of a
 relaying node); `mark30` is `EnvelopePool.mark_known_by` alone, a 30-entry batch marked known to
 each of eight peers (as `Sessions.send_batch` does for every envelope sent to every peer; rate in
-batches × peers per CPU second). Each figure runs in a fresh child process, alternately against the baseline's
+batches × peers per CPU second); `cold30` is a duplicate packet at a simulation's scale, where
+every look-up misses the caches: 1,500 pools of 300 entries (as 1,000 nodes' pools hold), each
+packet's 30 copies found by `EnvelopePool.copies_run` and marked known to the sender by
+`mark_known_by`, the packets spread over the pools at random. Each figure runs in a fresh child
+process, alternately against the baseline's
 `src` and this checkout's (PYTHONPATH; the baseline needs its C extension built in place),
 `--runs` times each; rates are packets per CPU second of the child (`time.process_time`), medians
 and the after/before ratio in the table. Only APIs both sides have are used.
@@ -26,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
-FIGURES = ["dup30", "mix30", "new30", "mark30"]
+FIGURES = ["dup30", "mix30", "new30", "mark30", "cold30"]
 NOW = 1_700_000_000
 PACKET = 30
 
@@ -52,6 +56,9 @@ def figure(name: str, packets: int) -> float:
 
     def envelope() -> Envelope:
         return Envelope(NOW + 50, 50, rng.choice(topics), rng.randbytes(290), rng.getrandbits(64))
+
+    if name == "cold30":
+        return cold(envelope, rng, packets)
 
     class Link:
         def __init__(self, node_id: bytes) -> None:
@@ -120,6 +127,39 @@ def marks(pool: Any, rng: Any, packets: int) -> float:
                 del known[entry.hash]
     assert pool.bytes_used > 0
     return packets * len(knowns) / spent
+
+
+def cold(envelope: Any, rng: Any, packets: int) -> float:
+    """`cold30`: copies found and marked known across many pools (the clock read around each
+    packet's two calls only)."""
+    import time  # noqa: PLC0415
+
+    from hush.shh.packets import encode_messages, messages_bounds  # noqa: PLC0415
+    from hush.shh.pool import EnvelopePool  # noqa: PLC0415
+
+    pools = []
+    for _ in range(1500):
+        pool = EnvelopePool(min_pow=0.0)
+        mine = [envelope() for _ in range(300)]
+        for one in mine:
+            pool.add(one, NOW, source=rng.randrange(8))
+        known = dict.fromkeys(rng.randbytes(32) for _ in range(300))  # the sender's known set
+        pools.append((pool, mine, known))
+    work = []
+    for _ in range(packets):
+        pool, mine, known = rng.choice(pools)
+        payload = encode_messages([one.encode() for one in rng.sample(mine, PACKET)])
+        work.append((pool, known, payload, *messages_bounds(payload)))
+    spent = 0.0
+    for pool, known, payload, pos, stop in work:
+        start = time.process_time()
+        copies, end, decoded = pool.copies_run(payload, pos, stop, PACKET, NOW)
+        pool.mark_known_by(known, copies)
+        spent += time.process_time() - start
+        assert len(copies) == PACKET and end == stop and decoded is None
+        for entry in copies:
+            del known[entry.hash]
+    return packets / spent
 
 
 def main() -> None:
