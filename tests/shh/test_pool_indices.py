@@ -238,6 +238,12 @@ def test_copy_index_takes_only_pooled_entries() -> None:
     assert good in gc.get_referents(index)
     with pytest.raises(TypeError):
         index.get("raw")  # type: ignore[arg-type]
+    # an entry whose bytes changed after it was added still leaves when discarded
+    moved = _entry(rng)
+    index.add(moved)
+    moved.raw = moved.raw + b"!"
+    index.discard(moved)
+    assert len(index) == 1 and index.entries() == [good]
 
 
 @needs_c

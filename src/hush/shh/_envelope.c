@@ -656,11 +656,19 @@ static PyObject *index_add(IndexObject *self, PyObject *entry) {
 }
 
 static PyObject *index_discard(IndexObject *self, PyObject *entry) {
-    const char *raw;
-    Py_ssize_t size;
-    double pow;
-    if (!index_key(entry, &raw, &size, &pow)) Py_RETURN_NONE;
-    Py_ssize_t i = index_find_entry(self, entry, index_hash(raw, size));
+    if (self->slots == NULL) Py_RETURN_NONE;
+    PyObject *bytes = entry_type != NULL && Py_IS_TYPE(entry, entry_type)
+                          ? ENTRY_SLOT(entry, ENTRY_RAW)
+                          : NULL;
+    Py_ssize_t i = -1;
+    if (bytes != NULL && PyBytes_CheckExact(bytes))
+        i = index_find_entry(self, entry, index_hash(PyBytes_AS_STRING(bytes),
+                                                      PyBytes_GET_SIZE(bytes)));
+    /* Not where its bytes say (never so for the pool's entries: their `raw` and `pow` are set
+       once; an entry of whatever else was never added): look at every slot, so that no entry
+       the pool let go of can stay here and be found. */
+    for (Py_ssize_t j = 0; i < 0 && j <= self->mask; j++)
+        if (self->slots[j].entry == entry) i = j;
     if (i < 0) Py_RETURN_NONE;
     index_slot_t *slots = self->slots;
     Py_ssize_t mask = self->mask;

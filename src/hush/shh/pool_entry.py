@@ -26,9 +26,10 @@ __all__ = [
 
 ENTRY_OVERHEAD = 384
 """Bytes one pooled entry costs beyond its encoded size: the entry object, the encoding's bytes
-header, its hash and PoW, its slots in the two indices (by hash, by encoding) and in its bucket.
-Measured at 326-376 B (`benchmarks/hostile_pool_memory.py`: tracemalloc, 33k-100k inserts per size
-class, dicts just before and after a resize, CPython 3.11; 279-308 B before the index by encoding;
+header, its hash and PoW, its slots in the two indices (by hash; by encoding, the C CopyIndex's
+16-byte slot) and in its bucket. Measured at 326-372 B (`benchmarks/hostile_pool_memory.py`:
+tracemalloc, 33k-100k inserts per size class, tables just before and after a resize, CPython
+3.11; 326-376 B with a dict by encoding, 279-308 B before the index by encoding;
 geth-era hush took 608-725 B, and 1,650 B at 1 KB payloads, storing the data twice)."""
 KNOWN_MARK_COST = 64
 """Bytes one "peer knows this envelope" mark costs (a slot in that peer's known dict), measured
