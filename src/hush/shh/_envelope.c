@@ -744,8 +744,11 @@ static PyObject *index_entries(IndexObject *self, PyObject *unused) {
 /* copies_run's look-ahead: at a pool's scale every look-up misses the caches three times in a
    row (the slot, the entry, its encoding), so the next few items are hashed first and what their
    look-ups will read is prefetched in three rounds, their misses overlapping. Hints only: the
-   look-ups themselves run as before, in order, on the hashes kept here. Items over AHEAD_BYTES
-   are left out (hashed once, in order), so no item is hashed more than twice. */
+   look-ups themselves run as before, in order, on the hashes kept here. A run stops at the first
+   item that is not a plain copy, and the items looked at beyond it are hashed again by the next
+   call: so a call looks 2 items ahead at first, then twice as many after each window it used up
+   (to AHEAD), and what it hashes in vain is at most what it used plus 2 (a packet of nothing but
+   new envelopes: each hashed twice, beside its keccak). Items over AHEAD_BYTES are left out. */
 #define AHEAD 8
 #define AHEAD_BYTES 4096
 typedef struct {
@@ -927,11 +930,13 @@ static PyObject *copies_run(PyObject *self, PyObject *const *args, Py_ssize_t na
     if (copies == NULL) return NULL;
     if (entries != NULL && entries->used == 0) entries = NULL; /* nothing to find */
     ahead_t ahead[AHEAD];
-    int ahead_n = 0, ahead_i = 0;
+    int ahead_n = 0, ahead_i = 0, window = 2;
     while (pos < stop && count < limit) {
         if (entries != NULL && ahead_i == ahead_n) {
-            ahead_n = index_prefetch(entries, data, (size_t)pos, (size_t)stop, limit - count, ahead);
+            Py_ssize_t room = limit - count < window ? limit - count : window;
+            ahead_n = index_prefetch(entries, data, (size_t)pos, (size_t)stop, room, ahead);
             ahead_i = 0;
+            window = 2 * window < AHEAD ? 2 * window : AHEAD;
         }
         size_t end = list_item_end(data, (size_t)pos, (size_t)stop);
         fields_t f;
