@@ -147,6 +147,12 @@ def test_collector_is_off_for_a_run_and_restored_after() -> None:
     with collector_for_simulation():
         assert not gc.isenabled()
     assert gc.isenabled()
+    with collector_for_simulation():
+        made = [[i] for i in range(10_000)]
+    # what the run made is old now: no young collection walks it (it was never scanned)
+    young = {id(obj) for obj in gc.get_objects(generation=0)}
+    assert not any(id(obj) in young for obj in made)
+    assert any(obj is made for obj in gc.get_objects(generation=2))
     gc.disable()  # a process that had it off keeps it off
     try:
         with collector_for_simulation():

@@ -38,8 +38,6 @@ need the whole network in one process: such scenarios are refused (`Scenario`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import heapq
 import multiprocessing
 import os
@@ -50,7 +48,7 @@ import sys
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -423,20 +421,6 @@ def _child(
         conn.close()
 
 
-@contextlib.contextmanager
-def _no_collection() -> Iterator[None]:
-    """The cyclic collector off: unpickling and merging the shares makes millions of objects,
-    none of them garbage, and a collection each 700 of them would rescan the parent's heap
-    (1.6 of 1.7 s of unpickling a 1,000-node share)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def run_parallel(
     scenario: Scenario,
     progress: Progress | None = None,
@@ -467,7 +451,7 @@ def run_parallel(
     there.close()
     try:
         trace, mine = _work(scenario, 0, parts, here, lookahead, progress)
-        with _no_collection():
+        with collector_for_simulation():  # unpickling makes millions of objects, no garbage
             _, theirs = _receive(here)
         child.join()
     finally:
@@ -475,7 +459,7 @@ def run_parallel(
         if child.is_alive():
             child.terminate()
             child.join()
-    with _no_collection():
+    with collector_for_simulation():  # as does the merge
         merged = _merge(trace, topology, parts, [mine, theirs])
     merged.wall_seconds = time.perf_counter() - wall
     assert merged.parallel is not None
