@@ -13,7 +13,7 @@ import pytest
 
 from hush.cli.main import main
 from hush.errors import UsageError
-from hush.sim.parallel import cut_edges, partition
+from hush.sim.partition import cut_edges, partition
 from hush.sim.results import checks, summarise
 from hush.sim.runner import run_scenario
 from hush.sim.scenario import (

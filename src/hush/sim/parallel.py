@@ -1,8 +1,8 @@
 """One simulation on two processes: a conservative parallel discrete-event simulation.
 
-`run_parallel(scenario)` splits the nodes in two (`partition`: breadth-first order from node 0,
-halved, then pair swaps while one lowers the edge cut), forks a child for the second part and runs the
-first itself. Both build the same topology, workload and node identities from the scenario's
+`run_parallel(scenario)` splits the nodes in two (`hush.sim.partition`: breadth-first order
+from node 0, halved, then pair swaps while one lowers the edge cut), forks a child for the
+second part and runs the first itself. Both build the same topology, workload and node identities from the scenario's
 seed (`hush.testing.cluster.enode_of`), but each starts only its own nodes, as real
 `hush.node.Node`s on its own `MemoryNetwork` under its own `VirtualEventLoop`
 (`hush.sim.runner.simulate` with a `Worker`). Links between the parts are plain memory links whose
@@ -38,7 +38,6 @@ need the whole network in one process: such scenarios are refused (`Scenario`).
 from __future__ import annotations
 
 import asyncio
-import heapq
 import multiprocessing
 import os
 import pickle
@@ -47,7 +46,6 @@ import resource
 import sys
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -56,100 +54,15 @@ from typing import Any
 from hush.net.memory.network import MemoryNetwork, host_address
 from hush.net.memory.remote import Bridge
 from hush.sim.measure import Tap
+from hush.sim.partition import cut_edges, partition
 from hush.sim.runner import Progress, RunTrace, collector_for_simulation, simulate
 from hush.sim.scenario import Scenario
 from hush.sim.topologies import Topology, build
 from hush.vclock import VirtualDeadlock, VirtualEventLoop, run_virtual
 
-__all__ = ["Worker", "WorkerFailed", "critical_path", "cut_edges", "partition", "run_parallel"]
+__all__ = ["Worker", "WorkerFailed", "critical_path", "run_parallel"]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
-
-
-def partition(topology: Topology, parts: int) -> list[frozenset[int]]:
-    """The nodes in `parts` nearly equal parts: breadth-first order from node 0 (neighbours in
-    index order; nodes it cannot reach after, in index order), cut into consecutive runs; two
-    halves are then refined by swaps that lower the edge cut (`_refine`), node 0 kept in the
-    first. Deterministic: no randomness, ties go to the lower index."""
-    neighbours = topology.neighbours()
-    seen = [False] * topology.nodes
-    order: list[int] = []
-    for root in range(topology.nodes):
-        if seen[root]:
-            continue
-        seen[root] = True
-        queue = deque([root])
-        while queue:
-            node = queue.popleft()
-            order.append(node)
-            for other in sorted(neighbours[node]):
-                if not seen[other]:
-                    seen[other] = True
-                    queue.append(other)
-    size = len(order)
-    runs = [order[k * size // parts : (k + 1) * size // parts] for k in range(parts)]
-    if parts != 2 or not size:
-        return [frozenset(run) for run in runs]
-    side = [0] * size
-    for node in runs[1]:
-        side[node] = 1
-    _refine([sorted(neighbours[i]) for i in range(size)], side)
-    first = side[0]
-    mine = frozenset(i for i in range(size) if side[i] == first)
-    return [mine, frozenset(range(size)) - mine]
-
-
-_MAX_PASSES = 50
-
-
-def _refine(neighbours: list[list[int]], side: list[int]) -> None:
-    """Lower the cut between sides 0 and 1 in place by swapping pairs (one node each way, so
-    the sizes stay): each pass swaps the best unmoved node of each side while the pair's gain
-    (cut edges removed) is positive. Every swap lowers the cut, so the passes end."""
-    gain = [sum(1 if side[o] != side[v] else -1 for o in nv) for v, nv in enumerate(neighbours)]
-    for _ in range(_MAX_PASSES):
-        moved = [False] * len(side)
-        heaps: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
-        for v, g in enumerate(gain):
-            heaps[side[v]].append((-g, v))
-        for heap in heaps:
-            heapq.heapify(heap)
-
-        swaps = 0
-        while True:
-            a, b = _best(heaps[0], moved, gain), _best(heaps[1], moved, gain)
-            if a is None or b is None:
-                break
-            if gain[a] + gain[b] - 2 * (b in neighbours[a]) <= 0:
-                break
-            for v in (a, b):
-                moved[v] = True
-                side[v] ^= 1
-                for o in neighbours[v]:
-                    gain[o] += 2 if side[o] != side[v] else -2
-                    if not moved[o]:
-                        heapq.heappush(heaps[side[o]], (-gain[o], o))
-                gain[v] = -gain[v]
-            swaps += 1
-        if not swaps:
-            return
-
-
-def _best(heap: list[tuple[int, int]], moved: list[bool], gain: list[int]) -> int | None:
-    """The unmoved node of highest gain (lowest index first) on one side's heap, or None."""
-    while heap:
-        g, v = heap[0]
-        if moved[v] or -g != gain[v]:
-            heapq.heappop(heap)  # stale: moved, or its gain changed since it was pushed
-            continue
-        return v
-    return None
-
-
-def cut_edges(topology: Topology, parts: list[frozenset[int]]) -> int:
-    """Edges whose ends lie in different parts."""
-    owner = {i: k for k, part in enumerate(parts) for i in part}
-    return sum(1 for a, b in topology.edges if owner[a] != owner[b])
 
 
 @dataclass(slots=True)
