@@ -312,7 +312,7 @@ def _child(
         # The run is over: the share is all the parent reads of this process. It leaves at
         # once, as a forked multiprocessing child does after its target (os._exit): stopping
         # its nodes and freeing their memory would only keep the parent waiting in `join`.
-        conn.send_bytes(pickle.dumps(("result", share), _PROTOCOL))
+        _send(conn, pickle.dumps(("result", share), _PROTOCOL))
         conn.close()
         sys.stdout.flush()
         sys.stderr.flush()
