@@ -16,17 +16,18 @@ Rules:
   order at the same virtual times.
 * **Real I/O still wakes it.** While file descriptors besides the loop's self-pipe are
   registered (sockets, pipes) or outside work is held, each turn first polls the real selector
-  without blocking. With only the self-pipe (a pure simulation) that poll is skipped but every
-  `_POLL_EVERY`-th turn and before blocking: `call_soon_threadsafe` puts its callback on the
-  ready queue before it writes the pipe, and the loop looks at that queue again before it
-  moves virtual time; the pipe only drains those wake-up bytes (and, within `_POLL_EVERY`
-  turns, carries signals set with `add_signal_handler`). When real I/O stops a jump, its
+  without blocking (`hush.vclock_selector`). With only the self-pipe (a pure simulation) that
+  poll is skipped but every `POLL_EVERY`-th turn and before blocking: `call_soon_threadsafe`
+  puts its callback on the ready queue before it writes the pipe, and the loop looks at that
+  queue again before it moves virtual time; the pipe only drains those wake-up bytes (and,
+  within `POLL_EVERY` turns, carries signals set with `add_signal_handler`). When real I/O stops a jump, its
   callbacks run first and the timers on the next turn, at their exact time: real I/O never
   makes a timer run early.
 * **Cheap turns.** Callbacks made ready at the current instant run in further rounds of the same
   turn (up to `_ROUNDS`, while no poll is due each turn), each in the order a new turn would
-  run them (ready queue FIFO, then the timers due now). Handles are built slot by slot and run
-  inline outside debug mode; debug mode takes asyncio's own paths.
+  run them (ready queue FIFO, then the timers due now). Handles are built slot by slot
+  (`hush.vclock_handles`) and run inline outside debug mode; debug mode takes asyncio's own
+  paths.
 * **Outside work holds the clock.** While an executor job (`run_in_executor`) or a future passed
   to `hold()` is in flight, the loop waits for it in real time instead of jumping: a thread's
   work takes no virtual time, and no timeout fires just because a thread was slow. Threads the
@@ -63,6 +64,9 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar, cast
 
+from hush.vclock_handles import FAST_HANDLES, new_handle, new_timer
+from hush.vclock_selector import VirtualDeadlock, VirtualSelector
+
 __all__ = [
     "Barrier",
     "HorizonError",
@@ -82,29 +86,10 @@ _RESOLUTION = 1e-6
 _MAX_SELECT_TIMEOUT = 24 * 3600.0  # asyncio's MAXIMUM_SELECT_TIMEOUT
 _MIN_TIMERS_TO_PURGE = 100  # asyncio's rule for dropping cancelled timers from the heap
 _PURGE_FRACTION = 0.5
-_POLL_EVERY = 16
-"""With only the self-pipe registered and nothing held, the real selector is polled every this
-many turns (and before blocking): the pipe carries nothing a turn needs sooner (module doc)."""
 _ROUNDS = 64
 """Rounds of callbacks at one instant that one turn runs before it returns to `run_forever`."""
 
-# Handles built slot by slot: asyncio's `Handle.__init__` costs two Python frames and a
-# `get_debug()` call per callback, a simulation makes hundreds of thousands. Only where the slots
-# are the ones this module sets (CPython 3.11-3.13); otherwise through the constructors.
-_new_handle = object.__new__
-_copy_context = contextvars.copy_context
-_HANDLE_SLOTS = ("_callback", "_args", "_cancelled", "_loop", "_source_traceback", "_repr")
-_FAST_HANDLES = set(asyncio.Handle.__slots__) - {"__weakref__", "_context"} == set(
-    _HANDLE_SLOTS
-) and set(asyncio.TimerHandle.__slots__) == {"_scheduled", "_when"}
-_Handle = asyncio.Handle
-_TimerHandle = asyncio.TimerHandle
-
 _Timer = tuple[float, int, asyncio.TimerHandle]
-
-
-class VirtualDeadlock(RuntimeError):
-    """Nothing is scheduled, ready or held, and no real event came for `idle_limit` seconds."""
 
 
 class HorizonError(RuntimeError):
@@ -116,82 +101,6 @@ Barrier = Callable[[float, float], "float | None"]
 """barrier(horizon, next local timer's due time or inf) → the next horizon, or None: no more."""
 
 
-class _VirtualSelector(selectors.BaseSelector):
-    """A real selector whose `select(timeout)` advances virtual time instead of sleeping."""
-
-    def __init__(self, loop: VirtualEventLoop, real: selectors.BaseSelector) -> None:
-        self._loop = loop
-        self._real = real
-        self.watched = 0
-        """File objects registered (the loop's self-pipe is the first)."""
-        self._countdown = _POLL_EVERY
-
-    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        key = self._real.register(fileobj, events, data)
-        self.watched += 1
-        return key
-
-    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
-        key = self._real.unregister(fileobj)
-        self.watched -= 1
-        return key
-
-    def poll_is_due(self) -> bool:
-        """Whether the next turn's `select` polls the self-pipe (else: count the turn)."""
-        if self._countdown <= 1:
-            return True
-        self._countdown -= 1
-        return False
-
-    def must_poll(self) -> bool:
-        """Whether every turn polls the real selector: real I/O registered, or outside work held."""
-        return self.watched > 1 or self._loop._holds > 0
-
-    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        return self._real.modify(fileobj, events, data)
-
-    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
-        return self._real.get_key(fileobj)
-
-    def get_map(self) -> Any:
-        return self._real.get_map()
-
-    def close(self) -> None:
-        self._real.close()
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        loop = self._loop
-        if timeout is not None and self.watched <= 1 and not loop._holds:
-            # Only the self-pipe: poll it now and then (the module doc's rule).
-            self._countdown -= 1
-            if self._countdown <= 0:
-                self._countdown = _POLL_EVERY
-                events = self._real.select(0)
-                if events:
-                    return events
-            if timeout > 0 and not cast(Any, loop)._ready:  # call_soon_threadsafe: first
-                loop._advance(timeout)
-            return []
-        events = self._real.select(0)
-        if events or timeout == 0:
-            return events
-        if loop._holds:
-            # Outside work in flight: wait for it in real time (a thread finishing wakes the
-            # loop through the self-pipe), or for real I/O.
-            return self._real.select(None)
-        if timeout is None:
-            # Nothing virtual can happen: only real I/O or another thread can wake us.
-            events = self._real.select(loop.idle_limit)
-            if not events and loop.idle_limit is not None:
-                raise VirtualDeadlock(
-                    f"virtual loop idle for {loop.idle_limit} s with nothing scheduled, ready "
-                    "or held: the program waits for something that cannot happen"
-                )
-            return events
-        loop._advance(timeout)
-        return []
-
-
 class VirtualEventLoop(asyncio.SelectorEventLoop):
     """An event loop on virtual time: idle time is skipped, not waited (see the module doc)."""
 
@@ -201,7 +110,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self.idle_limit = idle_limit
         """Real seconds of total idleness after which `select` raises `VirtualDeadlock`."""
         self._sequence = itertools.count()
-        self._virtual_selector = _VirtualSelector(self, selectors.DefaultSelector())
+        self._virtual_selector = VirtualSelector(self, selectors.DefaultSelector())
         super().__init__(self._virtual_selector)
         self._clock_resolution = _RESOLUTION
         self._scheduled: list[_Timer] = []
@@ -268,23 +177,15 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         if base._closed:
             raise RuntimeError("Event loop is closed")
         timer: Any
-        if base._debug or not _FAST_HANDLES:
+        if base._debug or not FAST_HANDLES:
             if base._debug:
                 base._check_thread()
                 base._check_callback(callback, "call_at")
-            timer = _TimerHandle(when, callback, args, self, context)
+            timer = asyncio.TimerHandle(when, callback, args, self, context)
             if timer._source_traceback:
                 del timer._source_traceback[-1]
         else:
-            timer = _new_handle(_TimerHandle)
-            timer._context = _copy_context() if context is None else context
-            timer._loop = self
-            timer._callback = callback
-            timer._args = args
-            timer._cancelled = False
-            timer._repr = None
-            timer._source_traceback = None
-            timer._when = when
+            timer = new_timer(self, when, callback, args, context)
         heapq.heappush(self._scheduled, (when, next(self._sequence), timer))
         timer._scheduled = True
         return cast(asyncio.TimerHandle, timer)
@@ -296,7 +197,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         context: contextvars.Context | None = None,
     ) -> asyncio.Handle:
         base: Any = self
-        if base._debug or not _FAST_HANDLES:
+        if base._debug or not FAST_HANDLES:
             return super().call_soon(callback, *args, context=context)
         if base._closed:
             raise RuntimeError("Event loop is closed")
@@ -308,19 +209,12 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         """asyncio's: a handle on the ready queue (`call_soon_threadsafe` calls it, too)."""
         base: Any = self
         handle: Any
-        if base._debug or not _FAST_HANDLES:
-            handle = _Handle(callback, args, self, context)
+        if base._debug or not FAST_HANDLES:
+            handle = asyncio.Handle(callback, args, self, context)
             if handle._source_traceback:
                 del handle._source_traceback[-1]
         else:
-            handle = _new_handle(_Handle)
-            handle._context = _copy_context() if context is None else context
-            handle._loop = self
-            handle._callback = callback
-            handle._args = args
-            handle._cancelled = False
-            handle._repr = None
-            handle._source_traceback = None
+            handle = new_handle(self, callback, args, context)
         base._ready.append(handle)
         return cast(asyncio.Handle, handle)
 
@@ -387,7 +281,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
                     self._run_debug(handle)
                     continue
                 cls = handle.__class__
-                if cls is not _Handle and cls is not _TimerHandle:
+                if cls is not asyncio.Handle and cls is not asyncio.TimerHandle:
                     handle._run()  # someone's own handle: its own way to run
                     continue
                 try:  # Handle._run, inline
